@@ -1,0 +1,29 @@
+// Promptscope's differentiable building blocks. The CLIP towers and every prompt learner use only these,
+// so that forward and backward stay on each backend's fast kernels (see bench/README.md for why and how
+// much). Shapes: kernels are [in, out]; x is [..., in].
+import * as tf from '@tensorflow/tfjs';
+import * as impl from './plain.ts';
+import type { ActivationName } from './types.ts';
+
+export type { AttentionWeights, AttentionMask, ActivationName } from './types.ts';
+
+export const linear = impl.linear;
+export const layerNorm = impl.layerNorm;
+export const gelu = impl.gelu;
+export const quickGelu = impl.quickGelu;
+export const multiHeadAttention = impl.multiHeadAttention;
+export const patchEmbed = impl.patchEmbed;
+export const embeddingLookup = impl.embeddingLookup;
+export const embeddingTrainable = impl.embeddingTrainable;
+export const softmaxCrossEntropy = impl.softmaxCrossEntropy;
+export const l2Normalize = impl.l2Normalize;
+export const causalMask = impl.causalMask;
+
+export function activation(name: ActivationName): (x: tf.Tensor) => tf.Tensor {
+  switch (name) {
+    case 'gelu': return gelu;
+    case 'quick_gelu': return quickGelu;
+    case 'relu': return (x) => tf.relu(x);
+    default: throw new Error(`activation: unknown hidden_act "${String(name)}"; expected gelu, quick_gelu or relu`);
+  }
+}
