@@ -163,7 +163,7 @@ function listEntries(source: ByteSource, label: string): TarEntry[] {
   // Headers are read through a window so that listing 10k members costs few syscalls.
   const WINDOW = 1 << 20;
   let windowStart = -1;
-  let window = new Uint8Array(0);
+  let window: Uint8Array = new Uint8Array(0);
   const header = (pos: number): Uint8Array => {
     if (pos < windowStart || pos + BLOCK > windowStart + window.length) {
       windowStart = pos;
