@@ -3,18 +3,19 @@
 // much). Shapes: kernels are [in, out]; x is [..., in].
 import * as tf from '@tensorflow/tfjs';
 import * as impl from './plain.ts';
+import * as fast from './fast.ts';
 import type { ActivationName } from './types.ts';
 
 export type { AttentionWeights, AttentionMask, ActivationName } from './types.ts';
 
-export const linear = impl.linear;
-export const layerNorm = impl.layerNorm;
-export const gelu = impl.gelu;
-export const quickGelu = impl.quickGelu;
-export const multiHeadAttention = impl.multiHeadAttention;
-export const patchEmbed = impl.patchEmbed;
+export const linear = fast.linear;
+export const layerNorm = fast.layerNorm;
+export const gelu = fast.gelu;
+export const quickGelu = fast.quickGelu;
+export const multiHeadAttention = fast.multiHeadAttention;
+export const patchEmbed = fast.patchEmbed;
 export const embeddingLookup = impl.embeddingLookup;
-export const embeddingTrainable = impl.embeddingTrainable;
+export const embeddingTrainable = fast.embeddingTrainable;
 export const softmaxCrossEntropy = impl.softmaxCrossEntropy;
 export const l2Normalize = impl.l2Normalize;
 export const causalMask = impl.causalMask;

@@ -1,0 +1,237 @@
+// The fast formulation of every building block. Same math as `plain.ts` (tested against it in
+// test/ops/), rewritten so that forward *and* backward reach each backend's fast kernels:
+//
+// - tfjs-wasm has one fast matmul: a plain 2-D product without transpose flags (XNNPACK). tfjs's own
+//   matmul gradients carry transpose flags and fall into a naive kernel that is ~20× slower, so every
+//   matmul here has a custom gradient that transposes explicitly and multiplies plainly.
+// - Batched products (attention scores and context) are a single depthwise convolution on wasm
+//   (XNNPACK, ~3× the batched kernel). wasm has no depthwise-conv gradient kernels, so that product's
+//   gradient is itself written as two more depthwise products.
+// - LayerNorm, GELU and quick-GELU carry closed-form gradients: fewer, larger kernels than autograd.
+// - No conv2d patch embedding and no gather gradient (both missing on wasm): patches are a reshape and a
+//   matmul; a trainable embedding's gradient is a scatter-add.
+import * as tf from '@tensorflow/tfjs';
+import type { AttentionWeights, AttentionMask } from './types.ts';
+import { causalMask } from './plain.ts';
+
+type T = tf.Tensor;
+
+function onWasm(): boolean {
+  return tf.getBackend() === 'wasm';
+}
+
+/** a[m,k] · b[k,n] for 2-D tensors, with a gradient made of flagless 2-D products. */
+export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
+  ((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([a, b]);
+    return {
+      value: tf.matMul(a, b),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return [tf.matMul(dy, sb.transpose()), tf.matMul(sa.transpose(), dy)];
+      },
+    };
+  }) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] },
+) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/** x[n,in] · W[in,out] + b[out] in one custom-gradient node (bias gradient = column sums). */
+const affine2d = tf.customGrad(
+  ((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    save([x, w]);
+    return {
+      value: tf.matMul(x, w).add(b),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return [tf.matMul(dy, sw.transpose()), tf.matMul(sx.transpose(), dy), dy.sum(0)];
+      },
+    };
+  }) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] },
+) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+export function linear(x: T, kernel: tf.Tensor2D, bias?: tf.Tensor1D): T {
+  return tf.tidy(() => {
+    const [inDim, outDim] = kernel.shape;
+    if (x.shape[x.rank - 1] !== inDim) {
+      throw new Error(`linear: input's last axis is ${x.shape[x.rank - 1]} but the kernel is [${kernel.shape}] ([in, out])`);
+    }
+    const lead = x.shape.slice(0, -1);
+    const x2 = x.reshape([-1, inDim]) as tf.Tensor2D;
+    const y = bias ? affine2d(x2, kernel, bias) : matMul2d(x2, kernel);
+    return y.reshape([...lead, outDim]);
+  });
+}
+
+/**
+ * Depthwise product on layouts chosen for XNNPACK's depthwise convolution: for every group g,
+ * out[:, g, :] = input[:, :, g]ᵀ · filter[:, g, :], i.e. input [k, m, G], filter [k, G, n] → [m, G, n].
+ * One depthwiseConv2d with a k×1 kernel computes all G products at once.
+ */
+export const groupProduct: (input: tf.Tensor3D, filter: tf.Tensor3D) => tf.Tensor3D = tf.customGrad(
+  ((input: tf.Tensor3D, filter: tf.Tensor3D, save: tf.GradSaveFunc) => {
+    save([input, filter]);
+    return {
+      value: groupProductForward(input, filter),
+      gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
+        const [si, sf] = saved as [tf.Tensor3D, tf.Tensor3D];
+        // dInput[k,m,g] = Σn filter[k,g,n]·dy[m,g,n]: a product with n as the contracted axis.
+        const dInput = groupProduct(sf.transpose([2, 0, 1]), dy.transpose([2, 1, 0])).transpose([0, 2, 1]);
+        // dFilter[k,g,n] = Σm input[k,m,g]·dy[m,g,n]: m contracted.
+        const dFilter = groupProduct(si.transpose([1, 0, 2]), dy);
+        return [dInput, dFilter];
+      },
+    };
+  }) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] },
+) as unknown as (input: tf.Tensor3D, filter: tf.Tensor3D) => tf.Tensor3D;
+
+function groupProductForward(input: tf.Tensor3D, filter: tf.Tensor3D): tf.Tensor3D {
+  const [k, m, g] = input.shape;
+  const [k2, g2, n] = filter.shape;
+  if (k !== k2 || g !== g2) throw new Error(`groupProduct: shapes [${input.shape}] and [${filter.shape}] do not match`);
+  if (onWasm()) {
+    const out = tf.depthwiseConv2d(input.reshape([1, k, m, g]) as tf.Tensor4D, filter.reshape([k, 1, g, n]) as tf.Tensor4D, 1, 'valid');
+    return out.reshape([m, g, n]);
+  }
+  // Elsewhere the batched matmul is the better kernel: [g,m,k]·[g,k,n].
+  return tf.matMul(input.transpose([2, 1, 0]), filter.transpose([1, 0, 2])).transpose([1, 0, 2]) as tf.Tensor3D;
+}
+
+/** Batched product C[g] = A[g]·B[g] (A [G,m,k], B [G,k,n]) through the fast group product. */
+export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  return tf.tidy(() => groupProduct(a.transpose([2, 1, 0]), b.transpose([1, 0, 2])).transpose([1, 0, 2]));
+}
+
+export const layerNorm: (x: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number) => T = (x, gamma, beta, eps) =>
+  tf.tidy(() => {
+    const d = x.shape[x.rank - 1];
+    const lead = x.shape.slice(0, -1);
+    const y = layerNorm2d(eps)(x.reshape([-1, d]), gamma, beta);
+    return y.reshape([...lead, d]);
+  });
+
+const layerNormByEps = new Map<number, (x: T, g: T, b: T) => T>();
+function layerNorm2d(eps: number): (x: T, g: T, b: T) => T {
+  let f = layerNormByEps.get(eps);
+  if (f) return f;
+  f = tf.customGrad(((x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    const mean = x.mean(-1, true);
+    const xc = x.sub(mean);
+    const rstd = tf.rsqrt(xc.square().mean(-1, true).add(eps));
+    const xhat = xc.mul(rstd);
+    save([xhat, rstd, gamma]);
+    return {
+      value: xhat.mul(gamma).add(beta),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [sxhat, srstd, sgamma] = saved;
+        const g = dy.mul(sgamma);
+        // dx = rstd · (g − mean(g) − x̂·mean(g·x̂)), the standard closed form.
+        const dx = g.sub(g.mean(-1, true)).sub(sxhat.mul(g.mul(sxhat).mean(-1, true))).mul(srstd);
+        return [dx, dy.mul(sxhat).sum(0), dy.sum(0)];
+      },
+    };
+  }) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] }) as unknown as (x: T, g: T, b: T) => T;
+  layerNormByEps.set(eps, f);
+  return f;
+}
+
+/** Exact GELU 0.5·x·(1+erf(x/√2)); gradient Φ(x) + x·φ(x). */
+export const gelu: (x: T) => T = tf.customGrad(((x: T, save: tf.GradSaveFunc) => {
+  const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5);
+  save([x, cdf]);
+  return {
+    value: x.mul(cdf),
+    gradFunc: (dy: T, saved: tf.Tensor[]) => {
+      const [sx, scdf] = saved;
+      const pdf = sx.square().mul(-0.5).exp().mul(1 / Math.sqrt(2 * Math.PI));
+      return [dy.mul(scdf.add(sx.mul(pdf)))];
+    },
+  };
+}) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] }) as unknown as (x: T) => T;
+
+/** x·σ(1.702x); gradient s + 1.702·x·s·(1−s). */
+export const quickGelu: (x: T) => T = tf.customGrad(((x: T, save: tf.GradSaveFunc) => {
+  const s = tf.sigmoid(x.mul(1.702));
+  save([x, s]);
+  return {
+    value: x.mul(s),
+    gradFunc: (dy: T, saved: tf.Tensor[]) => {
+      const [sx, ss] = saved;
+      return [dy.mul(ss.add(sx.mul(ss).mul(tf.sub(1, ss)).mul(1.702)))];
+    },
+  };
+}) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] }) as unknown as (x: T) => T;
+
+/**
+ * HF CLIP attention. The projections run as one [B·T, D]×[D, 3D] product; the per-head products run as
+ * group products laid out [T, B, H, ·] so that the softmax needs no transpose of its own.
+ */
+export function multiHeadAttention(x: T, w: AttentionWeights, heads: number, mask?: AttentionMask): T {
+  return tf.tidy(() => {
+    const [b, t, d] = x.shape as [number, number, number];
+    if (d % heads !== 0) throw new Error(`multiHeadAttention: width ${d} is not divisible by ${heads} heads`);
+    const dh = d / heads;
+    const x2 = x.reshape([b * t, d]) as tf.Tensor2D;
+    // HF scales q after its bias by head_dim^-0.5; folding the scale into the (small) q weights is the
+    // same product and saves an element-wise pass over the activations.
+    const scale = dh ** -0.5;
+    const kernel = tf.concat([w.qKernel.mul(scale), w.kKernel, w.vKernel], 1) as tf.Tensor2D;
+    const bias = tf.concat([w.qBias.mul(scale), w.kBias, w.vBias]) as tf.Tensor1D;
+    // [B, T, 3, H, Dh] with (3, H) merged: 4-D transposes stay cheap, 5-D ones do not.
+    const qkv = affine2d(x2, kernel, bias).reshape([b, t, 3 * heads, dh]);
+    const [q, k, v] = tf.split(qkv, 3, 2); // each [B, T, H, Dh]
+    const g = b * heads;
+    // scores[s_q, (b,h), s_k] = Σ_dh q[b,s_q,h,dh]·k[b,s_k,h,dh]
+    const qIn = q.transpose([3, 1, 0, 2]).reshape([dh, t, g]) as tf.Tensor3D;
+    const kF = k.transpose([3, 0, 2, 1]).reshape([dh, g, t]) as tf.Tensor3D;
+    let scores = groupProduct(qIn, kF).reshape([t, b, heads, t]);
+    if (mask === 'causal') scores = scores.add(causalMask(t).reshape([t, 1, 1, t]));
+    else if (mask) {
+      if (mask.rank > 4) throw new Error(`multiHeadAttention: mask rank ${mask.rank} > 4; expected broadcastable to [B, heads, T, T]`);
+      const m4 = mask.reshape([...new Array(4 - mask.rank).fill(1), ...mask.shape]);
+      scores = scores.add(m4.transpose([2, 0, 1, 3]));
+    }
+    const probs = tf.softmax(scores, -1); // [T_q, B, H, T_k]
+    // ctx[s_q, (b,h), dh] = Σ_{s_k} probs[s_q,b,h,s_k]·v[b,s_k,h,dh]
+    const pIn = probs.transpose([3, 0, 1, 2]).reshape([t, t, g]) as tf.Tensor3D;
+    const vF = v.transpose([1, 0, 2, 3]).reshape([t, g, dh]) as tf.Tensor3D;
+    const ctx = groupProduct(pIn, vF).reshape([t, b, d]).transpose([1, 0, 2]).reshape([b * t, d]) as tf.Tensor2D;
+    return affine2d(ctx, w.oKernel, w.oBias).reshape([b, t, d]);
+  });
+}
+
+export function patchEmbed(pixels: T, kernel: tf.Tensor2D, patch: number): T {
+  return tf.tidy(() => {
+    if (pixels.rank !== 4) throw new Error(`patchEmbed: pixels must be [B, C, H, W], got [${pixels.shape}]`);
+    const [b, c, h, wd] = pixels.shape as [number, number, number, number];
+    if (h % patch || wd % patch) throw new Error(`patchEmbed: image ${h}×${wd} is not a multiple of patch ${patch}`);
+    if (kernel.shape[0] !== c * patch * patch) {
+      throw new Error(`patchEmbed: kernel is [${kernel.shape}], expected [${c * patch * patch}, D] for ${c} channels and patch ${patch}`);
+    }
+    const gh = h / patch, gw = wd / patch;
+    // Two 4-D transposes instead of one 6-D: [B·C·gh, P, gw, P] → [B·C·gh, gw, P, P], then
+    // [B, C, gh·gw, P·P] → [B, gh·gw, C, P·P].
+    const rows = pixels.reshape([b * c * gh, patch, gw, patch]).transpose([0, 2, 1, 3]);
+    const patches = rows.reshape([b, c, gh * gw, patch * patch]).transpose([0, 2, 1, 3])
+      .reshape([b * gh * gw, c * patch * patch]) as tf.Tensor2D;
+    return matMul2d(patches, kernel).reshape([b, gh * gw, kernel.shape[1]]);
+  });
+}
+
+/** Trainable lookup: a gather forward, a scatter-add (summing repeated ids) backward. */
+export function embeddingTrainable(table: tf.Tensor2D, ids: T): T {
+  return tf.tidy(() => {
+    const flat = ids.flatten().toInt();
+    return gatherRows(table, flat).reshape([...ids.shape, table.shape[1]]);
+  });
+}
+
+const gatherRows = tf.customGrad(((table: tf.Tensor2D, ids: tf.Tensor1D, save: tf.GradSaveFunc) => {
+  save([ids]);
+  return {
+    value: tf.gather(table, ids),
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      const [sids] = saved as [tf.Tensor1D];
+      const dTable = tf.scatterND(sids.reshape([-1, 1]), dy, table.shape);
+      return [dTable, tf.zerosLike(sids)];
+    },
+  };
+}) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] }) as unknown as (table: tf.Tensor2D, ids: tf.Tensor1D) => tf.Tensor2D;

@@ -1,0 +1,3 @@
+import { paritySuite } from './parity.ts';
+
+paritySuite('wasm');
