@@ -15,6 +15,8 @@ import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
 
 type T = tf.Tensor;
+/** tfjs types customGrad's body loosely (tensors and the save function in one rest list); we cast once here. */
+type GradBody = Parameters<typeof tf.customGrad>[0];
 
 function onWasm(): boolean {
   return tf.getBackend() === 'wasm';
@@ -31,7 +33,7 @@ export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.cust
         return [tf.matMul(dy, sb.transpose()), tf.matMul(sa.transpose(), dy)];
       },
     };
-  }) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] },
+  }) as unknown as GradBody,
 ) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
 
 /** x[n,in] · W[in,out] + b[out] in one custom-gradient node (bias gradient = column sums). */
@@ -45,7 +47,7 @@ const affine2d = tf.customGrad(
         return [tf.matMul(dy, sw.transpose()), tf.matMul(sx.transpose(), dy), dy.sum(0)];
       },
     };
-  }) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] },
+  }) as unknown as GradBody,
 ) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
 export function linear(x: T, kernel: tf.Tensor2D, bias?: tf.Tensor1D): T {
@@ -80,7 +82,7 @@ export const groupProduct: (input: tf.Tensor3D, filter: tf.Tensor3D) => tf.Tenso
         return [dInput, dFilter];
       },
     };
-  }) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] },
+  }) as unknown as GradBody,
 ) as unknown as (input: tf.Tensor3D, filter: tf.Tensor3D) => tf.Tensor3D;
 
 function groupProductForward(input: tf.Tensor3D, filter: tf.Tensor3D): tf.Tensor3D {
@@ -128,7 +130,7 @@ function layerNorm2d(eps: number): (x: T, g: T, b: T) => T {
         return [dx, dy.mul(sxhat).sum(0), dy.sum(0)];
       },
     };
-  }) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] }) as unknown as (x: T, g: T, b: T) => T;
+  }) as unknown as GradBody) as unknown as (x: T, g: T, b: T) => T;
   layerNormByEps.set(eps, f);
   return f;
 }
@@ -145,7 +147,7 @@ export const gelu: (x: T) => T = tf.customGrad(((x: T, save: tf.GradSaveFunc) =>
       return [dy.mul(scdf.add(sx.mul(pdf)))];
     },
   };
-}) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] }) as unknown as (x: T) => T;
+}) as unknown as GradBody) as unknown as (x: T) => T;
 
 /** x·σ(1.702x); gradient s + 1.702·x·s·(1−s). */
 export const quickGelu: (x: T) => T = tf.customGrad(((x: T, save: tf.GradSaveFunc) => {
@@ -158,7 +160,7 @@ export const quickGelu: (x: T) => T = tf.customGrad(((x: T, save: tf.GradSaveFun
       return [dy.mul(ss.add(sx.mul(ss).mul(tf.sub(1, ss)).mul(1.702)))];
     },
   };
-}) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] }) as unknown as (x: T) => T;
+}) as unknown as GradBody) as unknown as (x: T) => T;
 
 /**
  * HF CLIP attention. The projections run as one [B·T, D]×[D, 3D] product; the per-head products run as
@@ -234,4 +236,4 @@ const gatherRows = tf.customGrad(((table: tf.Tensor2D, ids: tf.Tensor1D, save: t
       return [dTable, tf.zerosLike(sids)];
     },
   };
-}) as unknown as (...args: tf.Tensor[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] }) as unknown as (table: tf.Tensor2D, ids: tf.Tensor1D) => tf.Tensor2D;
+}) as unknown as GradBody) as unknown as (table: tf.Tensor2D, ids: tf.Tensor1D) => tf.Tensor2D;
