@@ -1,0 +1,369 @@
+// A running notebook: cells become @observablehq/runtime variables, so when a cell's source or an input
+// changes the runtime recomputes exactly its transitive dependents. Around each cell body the session sets
+// the cell's context (AbortSignal tied to the runtime's invalidation, progress sink, cache, counters), which
+// `stage()` picks up. The UI and the CLI only talk to this class: they read cell states and subscribe to
+// events; they never compute.
+import { Runtime } from '@observablehq/runtime';
+import type { Cache } from './cache.ts';
+import { compileCell, compileNotebook, NotebookError, type CompiledCell } from './compile.ts';
+import { coerceInput, Inputs, type InputSpec } from './inputs.ts';
+import { nextCellId, type CellMode, type Notebook, type NotebookCell } from './notebook.ts';
+import { CancelledError, runWithContext, currentContext, type CellContext, type StageRecord } from './stage.ts';
+
+export type CellStatus = 'idle' | 'stale' | 'running' | 'fresh' | 'cached' | 'error' | 'cancelled';
+
+export interface CellState {
+  id: number;
+  mode: CellMode;
+  names: string[];
+  status: CellStatus;
+  /** How many times the body has started (the counter tests and the UI use to show what re-ran). */
+  runs: number;
+  hits: number;
+  misses: number;
+  progress?: { fraction: number; message?: string; etaSeconds?: number };
+  error?: { message: string; line?: number; cellId?: number };
+  elapsedMs?: number;
+  /** Values passed to display() during the last run, and the cell's own value if it has no name. */
+  displayed: unknown[];
+  input?: { name: string; spec: InputSpec };
+}
+
+export type SessionEvent =
+  | { type: 'cell'; cell: CellState }
+  | { type: 'log'; cellId?: number; message: string }
+  | { type: 'notebook' };
+
+export interface SessionOptions {
+  cache: Cache;
+  /** The library visible to cells (loaders, stages, plots, db …), merged with the engine's own builtins. */
+  builtins?: Record<string, unknown>;
+  /** Input overrides by variable name (CLI --set, UI widgets). */
+  settings?: Record<string, unknown>;
+}
+
+/** An error that only says an upstream cell failed; the UI shows it as "waiting on cell N". */
+export class UpstreamError extends Error {}
+
+interface Slot {
+  compiled: CompiledCell;
+  state: CellState;
+  variables: { delete(): void }[];
+  controller?: AbortController;
+  runToken: number;
+  startedAt?: number;
+}
+
+interface RuntimeVariable {
+  define(name: string | null, inputs: string[], fn: (...a: unknown[]) => unknown): RuntimeVariable;
+  delete(): void;
+}
+interface RuntimeModule {
+  variable(observer?: unknown, options?: unknown): RuntimeVariable;
+  value(name: string): Promise<unknown>;
+}
+
+export class NotebookSession {
+  notebook: Notebook;
+  private readonly options: SessionOptions;
+  private runtime!: InstanceType<typeof Runtime>;
+  private module!: RuntimeModule;
+  private readonly slots = new Map<number, Slot>();
+  private readonly listeners = new Set<(e: SessionEvent) => void>();
+  private readonly settings: Map<string, unknown>;
+  private readonly records: StageRecord[] = [];
+  private waiters: (() => void)[] = [];
+  private readonly builtinNames: Set<string>;
+  private readonly errorOrigin = new WeakMap<object, number>();
+
+  constructor(notebook: Notebook, options: SessionOptions) {
+    this.notebook = notebook;
+    this.options = options;
+    this.settings = new Map(Object.entries(options.settings ?? {}));
+    this.builtinNames = new Set([...Object.keys(this.engineBuiltins()), ...Object.keys(options.builtins ?? {})]);
+    // Validate everything before the first cell runs.
+    compileNotebook(notebook, this.builtinNames);
+  }
+
+  /** Defines every cell; computation starts on the next tick. */
+  start(): this {
+    const builtins: Record<string, () => unknown> = {};
+    for (const [name, value] of Object.entries({ ...this.engineBuiltins(), ...this.options.builtins })) builtins[name] = () => value;
+    this.runtime = new Runtime(builtins);
+    this.module = this.runtime.module() as unknown as RuntimeModule;
+    for (const cell of this.notebook.cells) this.defineCell(compileCell(cell));
+    return this;
+  }
+
+  /** Everything the engine itself provides to cells. */
+  private engineBuiltins(): Record<string, unknown> {
+    return {
+      Inputs,
+      view: (spec: InputSpec) => this.view(spec),
+      display: (value: unknown) => this.display(value),
+      md: (strings: TemplateStringsArray, ...values: unknown[]) => ({ kind: 'markdown', text: String.raw({ raw: strings }, ...values) }),
+    };
+  }
+
+  on(listener: (e: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: SessionEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  states(): CellState[] {
+    return this.notebook.cells.map((c) => this.slots.get(c.id)!.state);
+  }
+
+  state(id: number): CellState {
+    const s = this.slots.get(id);
+    if (!s) throw new Error(`no cell ${id}`);
+    return s.state;
+  }
+
+  /** Provenance of every stage call so far (pins the model and dataset fingerprints of a run). */
+  stageRecords(): StageRecord[] {
+    return [...this.records];
+  }
+
+  /** The named values defined by cells, for exporting outputs. */
+  names(): string[] {
+    return this.notebook.cells.flatMap((c) => this.slots.get(c.id)!.compiled.outputs);
+  }
+
+  value(name: string): Promise<unknown> {
+    return this.module.value(name);
+  }
+
+  /** The inputs cells have declared so far, with their current values. */
+  inputs(): { name: string; cellId: number; spec: InputSpec }[] {
+    return [...this.slots.values()].filter((s) => s.state.input).map((s) => ({ cellId: s.state.id, ...s.state.input! }));
+  }
+
+  /** Resolves when no cell is waiting or running. */
+  async idle(): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      const computing = (this.runtime as unknown as { _computing: Promise<void> | null })._computing;
+      if (computing) {
+        await computing;
+        continue;
+      }
+      const busy = [...this.slots.values()].some((s) => s.state.status === 'stale' || s.state.status === 'running');
+      if (!busy) return;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  /** Replaces a cell's source; only it and its dependents recompute. Invalid source leaves the notebook untouched. */
+  setCell(id: number, value: string): void {
+    const slot = this.slots.get(id);
+    if (!slot) throw new Error(`no cell ${id}`);
+    const cells = this.notebook.cells.map((c) => (c.id === id ? { ...c, value } : c));
+    this.replaceCells(cells, [id]);
+  }
+
+  addCell(mode: CellMode, value: string, afterId?: number, output?: string): number {
+    const id = nextCellId(this.notebook);
+    const cell: NotebookCell = { id, mode, value, line: 0, ...(output ? { output } : {}) };
+    const cells = [...this.notebook.cells];
+    const at = afterId === undefined ? cells.length : cells.findIndex((c) => c.id === afterId) + 1;
+    cells.splice(at, 0, cell);
+    this.replaceCells(cells, [id]);
+    return id;
+  }
+
+  removeCell(id: number): void {
+    this.replaceCells(this.notebook.cells.filter((c) => c.id !== id), [id]);
+  }
+
+  private replaceCells(cells: NotebookCell[], changed: number[]): void {
+    const next: Notebook = { ...this.notebook, cells };
+    compileNotebook(next, this.builtinNames); // throws NotebookError and leaves the session as it was
+    this.notebook = next;
+    for (const id of changed) {
+      const slot = this.slots.get(id);
+      const cell = cells.find((c) => c.id === id);
+      if (slot) {
+        slot.controller?.abort(new CancelledError(`cell ${id} was redefined`));
+        for (const v of slot.variables) v.delete();
+        this.slots.delete(id);
+      }
+      if (cell) this.defineCell(compileCell(cell));
+    }
+    this.emit({ type: 'notebook' });
+  }
+
+  /** Re-runs one cell (and so its dependents), e.g. after a cancel. */
+  runCell(id: number): void {
+    const slot = this.slots.get(id);
+    if (!slot) throw new Error(`no cell ${id}`);
+    this.redefine(slot);
+  }
+
+  /** Aborts a running cell; what it was computing is not stored. */
+  cancel(id: number): boolean {
+    const slot = this.slots.get(id);
+    if (!slot?.controller || slot.state.status !== 'running') return false;
+    slot.controller.abort(new CancelledError(`cell ${id} was cancelled`));
+    return true;
+  }
+
+  /** Sets an input's value; re-runs the input's cell and its dependents only if the value changed. */
+  setInput(name: string, value: unknown): void {
+    const slot = [...this.slots.values()].find((s) => s.state.input?.name === name);
+    if (!slot) {
+      const known = this.inputs().map((i) => i.name).join(', ') || 'none';
+      throw new NotebookError(`no input named "${name}" (inputs: ${known})`);
+    }
+    const v = coerceInput(name, slot.state.input!.spec, value);
+    if (JSON.stringify(slot.state.input!.spec.value) === JSON.stringify(v)) return;
+    this.settings.set(name, v);
+    this.redefine(slot);
+  }
+
+  dispose(): void {
+    for (const s of this.slots.values()) s.controller?.abort(new CancelledError('session closed'));
+    this.runtime?.dispose();
+  }
+
+  private redefine(slot: Slot): void {
+    for (const v of slot.variables) v.delete();
+    this.slots.delete(slot.state.id);
+    this.defineCell(slot.compiled, slot.state);
+  }
+
+  private defineCell(compiled: CompiledCell, previous?: CellState): void {
+    const { cell } = compiled;
+    const state: CellState = previous ?? {
+      id: cell.id,
+      mode: cell.mode,
+      names: compiled.outputs,
+      status: 'idle',
+      runs: 0,
+      hits: 0,
+      misses: 0,
+      displayed: [],
+    };
+    state.names = compiled.outputs;
+    const slot: Slot = { compiled, state, variables: [], runToken: 0 };
+    this.slots.set(cell.id, slot);
+
+    const session = this;
+    const body = compiled.fn;
+    const wrapped = function (this: unknown, ...args: unknown[]) {
+      const invalidation = args.pop() as Promise<void>;
+      return session.runBody(slot, () => body.apply(this, args), invalidation);
+    };
+    const observer = {
+      pending: () => this.update(slot, { status: slot.state.status === 'running' ? 'running' : 'stale' }),
+      fulfilled: (value: unknown) => {
+        if (!compiled.outputs.length || compiled.single) {
+          if (value !== undefined && !compiled.outputs.length) slot.state.displayed.push(value);
+        }
+        this.settle(slot, { status: slot.state.misses > 0 || slot.state.hits === 0 ? 'fresh' : 'cached', progress: undefined, error: undefined });
+      },
+      rejected: (error: unknown) => this.settle(slot, this.describeError(slot, error)),
+    };
+    const inputs = [...compiled.inputs, 'invalidation'];
+    if (compiled.single) {
+      slot.variables.push(this.module.variable(observer).define(compiled.outputs[0], inputs, wrapped));
+    } else if (compiled.outputs.length) {
+      const hidden = `cell ${cell.id}`;
+      slot.variables.push(this.module.variable(observer).define(hidden, inputs, wrapped));
+      for (const name of compiled.outputs) {
+        slot.variables.push(this.module.variable(true).define(name, [hidden], (o) => (o as Record<string, unknown>)[name]));
+      }
+    } else {
+      slot.variables.push(this.module.variable(observer).define(null, inputs, wrapped));
+    }
+  }
+
+  private async runBody(slot: Slot, run: () => unknown, invalidation: Promise<void>): Promise<unknown> {
+    const token = ++slot.runToken;
+    const controller = new AbortController();
+    slot.controller = controller;
+    invalidation.then(() => controller.abort(new CancelledError(`cell ${slot.state.id} is re-running`)));
+    slot.startedAt = Date.now();
+    this.update(slot, { status: 'running', runs: slot.state.runs + 1, hits: 0, misses: 0, displayed: [], progress: undefined, error: undefined });
+    const ctx: CellContext & { slot: Slot; token: number } = {
+      slot,
+      token,
+      cache: this.options.cache,
+      signal: controller.signal,
+      progress: ({ fraction, message }) => {
+        if (slot.runToken !== token) return;
+        const elapsed = (Date.now() - slot.startedAt!) / 1000;
+        const f = Math.max(0, Math.min(1, fraction));
+        const etaSeconds = f > 0.01 ? (elapsed * (1 - f)) / f : undefined;
+        this.update(slot, { progress: { fraction: f, message, etaSeconds } });
+      },
+      log: (message) => this.emit({ type: 'log', cellId: slot.state.id, message }),
+      record: (rec) => {
+        this.records.push(rec);
+        if (slot.runToken === token) this.update(slot, rec.hit ? { hits: slot.state.hits + 1 } : { misses: slot.state.misses + 1 });
+      },
+    };
+    // Race the body against cancellation so a body that ignores its signal still stops holding the cell.
+    const aborted = new Promise<never>((_, reject) => {
+      if (controller.signal.aborted) reject(controller.signal.reason);
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    return Promise.race([runWithContext(ctx, run) as Promise<unknown>, aborted]);
+  }
+
+  private view(spec: InputSpec): unknown {
+    const ctx = currentContext() as (CellContext & { slot?: Slot }) | undefined;
+    const slot = ctx?.slot;
+    if (!slot) return spec.value;
+    const name = slot.compiled.outputs[0];
+    const value = this.settings.has(name) ? coerceInput(name, spec, this.settings.get(name)) : spec.value;
+    slot.state.input = { name, spec: { ...spec, value } };
+    return value;
+  }
+
+  private display(value: unknown): unknown {
+    const ctx = currentContext() as (CellContext & { slot?: Slot }) | undefined;
+    if (ctx?.slot) {
+      ctx.slot.state.displayed.push(value);
+      this.emit({ type: 'cell', cell: ctx.slot.state });
+    }
+    return value;
+  }
+
+  private describeError(slot: Slot, error: unknown): Partial<CellState> {
+    if (error instanceof CancelledError || (error as Error)?.name === 'AbortError') {
+      return { status: 'cancelled', progress: undefined, error: { message: (error as Error).message } };
+    }
+    const err = error as Error;
+    const origin = error && typeof error === 'object' ? this.errorOrigin.get(error) : undefined;
+    if (origin !== undefined && origin !== slot.state.id) {
+      const from = this.slots.get(origin)?.state.status === 'cancelled' ? 'cancelled' : 'error';
+      return { status: from, progress: undefined, error: { message: `upstream cell ${origin} failed: ${err.message}`, cellId: origin } };
+    }
+    if (error && typeof error === 'object') this.errorOrigin.set(error, slot.state.id);
+    const m = /promptscope-cell-(\d+)\.js:(\d+)/.exec(err?.stack ?? '');
+    let line: number | undefined;
+    if (m && Number(m[1]) === slot.state.id) line = slot.compiled.cell.line + Number(m[2]) - 1 - slot.compiled.bodyLineOffset;
+    const where = line ? `cell ${slot.state.id}, line ${line}` : `cell ${slot.state.id}`;
+    return { status: 'error', progress: undefined, error: { message: `${where}: ${err?.message ?? String(error)}`, line, cellId: slot.state.id } };
+  }
+
+  private update(slot: Slot, patch: Partial<CellState>): void {
+    if (this.slots.get(slot.state.id) !== slot) return;
+    Object.assign(slot.state, patch);
+    this.emit({ type: 'cell', cell: slot.state });
+  }
+
+  private settle(slot: Slot, patch: Partial<CellState>): void {
+    if (slot.startedAt) patch.elapsedMs = Date.now() - slot.startedAt;
+    this.update(slot, patch);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
