@@ -112,10 +112,12 @@ function paxPath(data: Uint8Array): string | undefined {
 /** An opened archive: the listing of its regular files plus random access to their bytes. */
 export class TarArchive {
   readonly entries: TarEntry[];
+  /** Directory entries (type 5), without trailing slash: they reveal empty class folders. */
+  readonly directories: string[] = [];
   private readonly byName: Map<string, TarEntry>;
 
   private constructor(readonly path: string, private readonly source: ByteSource) {
-    this.entries = listEntries(source, path);
+    this.entries = listEntries(source, path, this.directories);
     this.byName = new Map(this.entries.map((e) => [e.name, e]));
   }
 
@@ -158,7 +160,7 @@ export class TarArchive {
   }
 }
 
-function listEntries(source: ByteSource, label: string): TarEntry[] {
+function listEntries(source: ByteSource, label: string, directories: string[]): TarEntry[] {
   const entries: TarEntry[] = [];
   // Headers are read through a window so that listing 10k members costs few syscalls.
   const WINDOW = 1 << 20;
@@ -204,7 +206,9 @@ function listEntries(source: ByteSource, label: string): TarEntry[] {
         if (prefix) name = `${prefix}/${name}`;
       }
       longName = undefined;
-      if (type === '0' || type === '7') entries.push({ name: name.replace(/^\.\//, ''), offset: dataStart, size });
+      name = name.replace(/^\.\//, '');
+      if (type === '0' || type === '7') entries.push({ name, offset: dataStart, size });
+      else if (type === '5') directories.push(name.replace(/\/+$/, ''));
     }
     pos = next;
   }
@@ -212,7 +216,7 @@ function listEntries(source: ByteSource, label: string): TarEntry[] {
 }
 
 /**
- * Writes a minimal ustar archive (regular files only). Used by the bundling script and by tests that
+ * Writes a minimal ustar archive: regular files, and directories for names ending in '/'. Used by the bundling script and by tests that
  * build corrupt archives; names must fit ustar's 100 + 155 byte fields.
  */
 export function writeTar(files: { name: string; data: Uint8Array }[]): Uint8Array {
@@ -239,9 +243,10 @@ export function writeTar(files: { name: string; data: Uint8Array }[]): Uint8Arra
     octal(block, 100, 8, 0o644);
     octal(block, 108, 8, 0);
     octal(block, 116, 8, 0);
+    const isDir = file.name.endsWith('/');
     octal(block, 124, 12, file.data.length);
     octal(block, 136, 12, 1577836800); // 2020-01-01, fixed so archives are reproducible
-    block[156] = 48; // '0'
+    block[156] = isDir ? 53 : 48; // '5' directory (name ends with '/'), '0' regular file
     block.set(encoder.encode('ustar\u0000'), 257);
     block.set(encoder.encode('00'), 263);
     block.set(encoder.encode(prefix), 345);
