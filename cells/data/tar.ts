@@ -85,7 +85,12 @@ function tarNumber(block: Uint8Array, start: number, length: number): number {
 }
 
 function checksumOk(block: Uint8Array): boolean {
-  const stored = tarNumber(block, 148, 8);
+  let stored: number;
+  try {
+    stored = tarNumber(block, 148, 8);
+  } catch {
+    return false;
+  }
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i];
   return sum === stored;
