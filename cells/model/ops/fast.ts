@@ -15,40 +15,59 @@ import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
 
 type T = tf.Tensor;
-/** tfjs types customGrad's body loosely (tensors and the save function in one rest list); we cast once here. */
-type GradBody = Parameters<typeof tf.customGrad>[0];
+
+interface KernelFuncParams {
+  forwardFunc: (backend: unknown, save: (tensors: T[]) => void) => T;
+  backwardsFunc: (dy: T, saved: T[]) => Record<string, () => T>;
+  inputs: Record<string, T>;
+}
+
+/**
+ * A differentiable op with a hand-written gradient, like tf.customGrad, except that each input's gradient
+ * is a thunk: tfjs's backprop only calls the thunks of inputs that lead to the variables being trained.
+ * So a frozen weight's gradient (e.g. a CLIP tower under prompt tuning) is never computed — tf.customGrad
+ * would compute all of them. Built on the engine's own custom-gradient entry point (runKernelFunc,
+ * private in the typings): `save` keeps clones of what the backward pass needs, only while a tape records.
+ */
+function gradOp(
+  inputs: T[],
+  forward: (save: (tensors: T[]) => void) => T,
+  backward: (dy: T, saved: T[]) => Array<() => T>,
+): T {
+  const engine = tf.engine() as unknown as { runKernelFunc(p: KernelFuncParams): T };
+  return engine.runKernelFunc({
+    forwardFunc: (_backend, save) => forward(save),
+    backwardsFunc: (dy, saved) => Object.fromEntries(backward(dy, saved).map((g, i) => [String(i), g])),
+    inputs: Object.fromEntries(inputs.map((t, i) => [String(i), t])),
+  });
+}
 
 function onWasm(): boolean {
   return tf.getBackend() === 'wasm';
 }
 
 /** a[m,k] · b[k,n] for 2-D tensors, with a gradient made of flagless 2-D products. */
-export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(
-  ((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return gradOp([a, b], (save) => {
     save([a, b]);
-    return {
-      value: tf.matMul(a, b),
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
-        return [tf.matMul(dy, sb.transpose()), tf.matMul(sa.transpose(), dy)];
-      },
-    };
-  }) as unknown as GradBody,
-) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+    return tf.matMul(a, b);
+  }, (dy, [sa, sb]) => [
+    () => tf.matMul(dy as tf.Tensor2D, sb.transpose()),
+    () => tf.matMul(sa.transpose(), dy as tf.Tensor2D),
+  ]) as tf.Tensor2D;
+}
 
-/** x[n,in] · W[in,out] + b[out] in one custom-gradient node (bias gradient = column sums). */
-const affine2d = tf.customGrad(
-  ((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+/** x[n,in] · W[in,out] + b[out] as one node (bias gradient = column sums). */
+function affine2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  return gradOp([x, w, b], (save) => {
     save([x, w]);
-    return {
-      value: tf.matMul(x, w).add(b),
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-        return [tf.matMul(dy, sw.transpose()), tf.matMul(sx.transpose(), dy), dy.sum(0)];
-      },
-    };
-  }) as unknown as GradBody,
-) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+    return tf.matMul(x, w).add(b);
+  }, (dy, [sx, sw]) => [
+    () => tf.matMul(dy as tf.Tensor2D, sw.transpose()),
+    () => tf.matMul(sx.transpose(), dy as tf.Tensor2D),
+    () => dy.sum(0),
+  ]) as tf.Tensor2D;
+}
 
 export function linear(x: T, kernel: tf.Tensor2D, bias?: tf.Tensor1D): T {
   return tf.tidy(() => {
@@ -68,22 +87,17 @@ export function linear(x: T, kernel: tf.Tensor2D, bias?: tf.Tensor1D): T {
  * out[:, g, :] = input[:, :, g]ᵀ · filter[:, g, :], i.e. input [k, m, G], filter [k, G, n] → [m, G, n].
  * One depthwiseConv2d with a k×1 kernel computes all G products at once.
  */
-export const groupProduct: (input: tf.Tensor3D, filter: tf.Tensor3D) => tf.Tensor3D = tf.customGrad(
-  ((input: tf.Tensor3D, filter: tf.Tensor3D, save: tf.GradSaveFunc) => {
+export function groupProduct(input: tf.Tensor3D, filter: tf.Tensor3D): tf.Tensor3D {
+  return gradOp([input, filter], (save) => {
     save([input, filter]);
-    return {
-      value: groupProductForward(input, filter),
-      gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
-        const [si, sf] = saved as [tf.Tensor3D, tf.Tensor3D];
-        // dInput[k,m,g] = Σn filter[k,g,n]·dy[m,g,n]: a product with n as the contracted axis.
-        const dInput = groupProduct(sf.transpose([2, 0, 1]), dy.transpose([2, 1, 0])).transpose([0, 2, 1]);
-        // dFilter[k,g,n] = Σm input[k,m,g]·dy[m,g,n]: m contracted.
-        const dFilter = groupProduct(si.transpose([1, 0, 2]), dy);
-        return [dInput, dFilter];
-      },
-    };
-  }) as unknown as GradBody,
-) as unknown as (input: tf.Tensor3D, filter: tf.Tensor3D) => tf.Tensor3D;
+    return groupProductForward(input, filter);
+  }, (dy, [si, sf]) => [
+    // dInput[k,m,g] = Σn filter[k,g,n]·dy[m,g,n]: a group product contracting n.
+    () => groupProduct(sf.transpose([2, 0, 1]), dy.transpose([2, 1, 0])).transpose([0, 2, 1]),
+    // dFilter[k,g,n] = Σm input[k,m,g]·dy[m,g,n]: contracting m.
+    () => groupProduct(si.transpose([1, 0, 2]), dy as tf.Tensor3D),
+  ]) as tf.Tensor3D;
+}
 
 function groupProductForward(input: tf.Tensor3D, filter: tf.Tensor3D): tf.Tensor3D {
   const [k, m, g] = input.shape;
@@ -110,57 +124,45 @@ export const layerNorm: (x: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: numbe
     return y.reshape([...lead, d]);
   });
 
-const layerNormByEps = new Map<number, (x: T, g: T, b: T) => T>();
-function layerNorm2d(eps: number): (x: T, g: T, b: T) => T {
-  let f = layerNormByEps.get(eps);
-  if (f) return f;
-  f = tf.customGrad(((x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, save: tf.GradSaveFunc) => {
+function layerNorm2d(eps: number): (x: T, gamma: T, beta: T) => T {
+  return (x, gamma, beta) => gradOp([x, gamma, beta], (save) => {
     const mean = x.mean(-1, true);
     const xc = x.sub(mean);
     const rstd = tf.rsqrt(xc.square().mean(-1, true).add(eps));
     const xhat = xc.mul(rstd);
     save([xhat, rstd, gamma]);
-    return {
-      value: xhat.mul(gamma).add(beta),
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const [sxhat, srstd, sgamma] = saved;
-        const g = dy.mul(sgamma);
-        // dx = rstd · (g − mean(g) − x̂·mean(g·x̂)), the standard closed form.
-        const dx = g.sub(g.mean(-1, true)).sub(sxhat.mul(g.mul(sxhat).mean(-1, true))).mul(srstd);
-        return [dx, dy.mul(sxhat).sum(0), dy.sum(0)];
-      },
-    };
-  }) as unknown as GradBody) as unknown as (x: T, g: T, b: T) => T;
-  layerNormByEps.set(eps, f);
-  return f;
+    return xhat.mul(gamma).add(beta);
+  }, (dy, [xhat, rstd, g]) => [
+    () => {
+      // dx = rstd · (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·γ: the closed form, 2 reductions.
+      const gh = dy.mul(g);
+      return gh.sub(gh.mean(-1, true)).sub(xhat.mul(gh.mul(xhat).mean(-1, true))).mul(rstd);
+    },
+    () => dy.mul(xhat).sum(0),
+    () => dy.sum(0),
+  ]);
 }
 
 /** Exact GELU 0.5·x·(1+erf(x/√2)); gradient Φ(x) + x·φ(x). */
-export const gelu: (x: T) => T = tf.customGrad(((x: T, save: tf.GradSaveFunc) => {
-  const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5);
-  save([x, cdf]);
-  return {
-    value: x.mul(cdf),
-    gradFunc: (dy: T, saved: tf.Tensor[]) => {
-      const [sx, scdf] = saved;
-      const pdf = sx.square().mul(-0.5).exp().mul(1 / Math.sqrt(2 * Math.PI));
-      return [dy.mul(scdf.add(sx.mul(pdf)))];
-    },
-  };
-}) as unknown as GradBody) as unknown as (x: T) => T;
+export function gelu(x: T): T {
+  return gradOp([x], (save) => {
+    const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5);
+    save([x, cdf]);
+    return x.mul(cdf);
+  }, (dy, [sx, cdf]) => [() => {
+    const pdf = sx.square().mul(-0.5).exp().mul(1 / Math.sqrt(2 * Math.PI));
+    return dy.mul(cdf.add(sx.mul(pdf)));
+  }]);
+}
 
 /** x·σ(1.702x); gradient s + 1.702·x·s·(1−s). */
-export const quickGelu: (x: T) => T = tf.customGrad(((x: T, save: tf.GradSaveFunc) => {
-  const s = tf.sigmoid(x.mul(1.702));
-  save([x, s]);
-  return {
-    value: x.mul(s),
-    gradFunc: (dy: T, saved: tf.Tensor[]) => {
-      const [sx, ss] = saved;
-      return [dy.mul(ss.add(sx.mul(ss).mul(tf.sub(1, ss)).mul(1.702)))];
-    },
-  };
-}) as unknown as GradBody) as unknown as (x: T) => T;
+export function quickGelu(x: T): T {
+  return gradOp([x], (save) => {
+    const s = tf.sigmoid(x.mul(1.702));
+    save([x, s]);
+    return x.mul(s);
+  }, (dy, [sx, s]) => [() => dy.mul(s.add(sx.mul(s).mul(tf.sub(1, s)).mul(1.702)))]);
+}
 
 /**
  * HF CLIP attention. The projections run as one [B·T, D]×[D, 3D] product; the per-head products run as
@@ -226,14 +228,14 @@ export function embeddingTrainable(table: tf.Tensor2D, ids: T): T {
   });
 }
 
-const gatherRows = tf.customGrad(((table: tf.Tensor2D, ids: tf.Tensor1D, save: tf.GradSaveFunc) => {
-  save([ids]);
-  return {
-    value: tf.gather(table, ids),
-    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-      const [sids] = saved as [tf.Tensor1D];
-      const dTable = tf.scatterND(sids.reshape([-1, 1]), dy, table.shape);
-      return [dTable, tf.zerosLike(sids)];
-    },
-  };
-}) as unknown as GradBody) as unknown as (table: tf.Tensor2D, ids: tf.Tensor1D) => tf.Tensor2D;
+function gatherRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const shape = table.shape;
+  return gradOp([table, ids], (save) => {
+    save([ids]);
+    return tf.gather(table, ids);
+  }, (dy, [sids]) => [
+    // Scatter-add: repeated ids sum their rows, as a gather's gradient must.
+    () => tf.scatterND(sids.reshape([-1, 1]), dy, shape),
+    () => tf.zerosLike(sids).toFloat(),
+  ]) as tf.Tensor2D;
+}
