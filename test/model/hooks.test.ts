@@ -104,7 +104,7 @@ test('VPT: shallow prompts add tokens after CLS; deep replaces them; zero-length
 async function fdCheck(f: (p: tf.Tensor) => tf.Scalar, p0: tf.Tensor, seed: number): Promise<{ worst: number }> {
   const grad = tf.grad(f)(p0);
   const g = await grad.data();
-  const gNorm = Math.sqrt(g.reduce((a, b) => a + b * b, 0));
+  const gNorm = Math.sqrt(Array.from(g).reduce((a, b) => a + b * b, 0));
   assert.ok(gNorm > 1e-4 && Number.isFinite(gNorm), `gradient norm ${gNorm}`);
   const h = 1e-2;
   let worst = 0;
