@@ -27,11 +27,11 @@ export function setup(c: MlpConfig): TrainerSetup {
 
 export function lossAndGrads(batch: Batch) {
   if (cfg.failOnRows !== undefined && batch.x.shape[0] === cfg.failOnRows) throw new Error('deliberate failure');
-  return tf.tidy(() => {
-    const x = tf.tensor(batch.x.data, batch.x.shape);
-    const y = tf.tensor1d(batch.y.data as Int32Array, 'int32');
-    return lossAndGradsOf(vars, () => mlpLoss(vars, x, y));
-  });
+  const x = tf.tensor(batch.x.data, batch.x.shape);
+  const y = tf.tensor1d(batch.y.data as Int32Array, 'int32');
+  const out = lossAndGradsOf(vars, () => mlpLoss(vars, x, y));
+  tf.dispose([x, y]);
+  return out;
 }
 
 /** Inference over a shard (for DataParallel.map): row sums of the hidden features. */

@@ -128,7 +128,7 @@ export async function createDataParallel<Config>(opts: DataParallelOptions<Confi
     send(i, make(id));
   });
 
-  return {
+  const api: DataParallel = {
     workers: n,
     backend: ready[0].backend,
     variables: ready[0].names.map((name, i) => ({ name, size: sizes[i] })),
@@ -145,7 +145,7 @@ export async function createDataParallel<Config>(opts: DataParallelOptions<Confi
         return losses.reduce((a, b) => a + b, 0);
       } catch (e) {
         // A failed step leaves the workers' parameters out of step with each other: stop them all.
-        await this.close();
+        await api.close();
         throw e;
       }
     },
@@ -161,4 +161,5 @@ export async function createDataParallel<Config>(opts: DataParallelOptions<Confi
       await Promise.all(threads.map((t) => t.terminate()));
     },
   };
+  return api;
 }
