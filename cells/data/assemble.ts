@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Field, Int32, List, Table, Utf8, makeTable, makeVector, vectorFromArray, type Vector } from 'apache-arrow';
+import { Field, Int32, List, Table, Utf8, makeVector, vectorFromArray, type Vector } from 'apache-arrow';
 import type { DecodedImage } from './images.ts';
 import { decodeImage } from './images.ts';
 import { TarArchive } from './tar.ts';
@@ -178,7 +178,7 @@ export function buildRows(cols: RowColumns): Table {
   columns.byteLength = makeVector(cols.byteLength);
   columns.width = makeVector(cols.width);
   columns.height = makeVector(cols.height);
-  return makeTable(columns as never) as unknown as Table;
+  return new Table(columns);
 }
 
 /** A store that re-reads and decodes each image from where it lives (tar member or file). */

@@ -50,7 +50,7 @@ test('preprocessing matches HF CLIPImageProcessor (fixture-tiny)', { skip: !exis
     if (d === 0) exact++;
     maxAbs = Math.max(maxAbs, d);
   }
-  console.log(`# preprocessing vs fixture: resized uint8 mismatches ${resizedMismatches}, pixel_values max |diff| ${maxAbs} (${exact}/${want.length} exact)`);
+  console.log(`preprocessing vs fixture: resized uint8 mismatches ${resizedMismatches}, pixel_values max |diff| ${maxAbs} (${exact}/${want.length} exact)`);
   assert.ok(maxAbs < 1e-6, `pixel_values max abs diff ${maxAbs}`);
   // single-image API agrees with the batch API
   assert.deepEqual(preprocess(images[3], options), got.subarray(3 * 3 * S * S, 4 * 3 * S * S));
