@@ -42,8 +42,9 @@ export interface SessionOptions {
   settings?: Record<string, unknown>;
 }
 
-/** An error that only says an upstream cell failed; the UI shows it as "waiting on cell N". */
-export class UpstreamError extends Error {}
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return !!v && typeof (v as { then?: unknown }).then === 'function';
+}
 
 interface Slot {
   compiled: CompiledCell;
@@ -192,7 +193,7 @@ export class NotebookSession {
         for (const v of slot.variables) v.delete();
         this.slots.delete(id);
       }
-      if (cell) this.defineCell(compileCell(cell));
+      if (cell) this.defineCell(compileCell(cell), slot?.state);
     }
     this.emit({ type: 'notebook' });
   }
@@ -313,7 +314,23 @@ export class NotebookSession {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
     });
     aborted.catch(() => undefined);
-    return Promise.race([runWithContext(ctx, run) as Promise<unknown>, aborted]);
+    // `const x = stageCall()` without await is legal Observable JavaScript (promises resolve implicitly
+    // across cells); await such outputs here so the cell shows "running" until its stage is done.
+    const settled = async () => {
+      const value = await runWithContext(ctx, run);
+      if (slot.compiled.outputs.length > 1 || (slot.compiled.outputs.length === 1 && !slot.compiled.single)) {
+        const o = value as Record<string, unknown>;
+        for (const name of slot.compiled.outputs) if (isThenable(o[name])) o[name] = await runWithContext(ctx, () => o[name]);
+      }
+      return value;
+    };
+    try {
+      return await Promise.race([settled(), aborted]);
+    } catch (err) {
+      // Remember where an error was thrown, so dependents that receive it can say which cell failed.
+      if (err && typeof err === 'object' && !this.errorOrigin.has(err)) this.errorOrigin.set(err, slot.state.id);
+      throw err;
+    }
   }
 
   private view(spec: InputSpec): unknown {
@@ -321,6 +338,7 @@ export class NotebookSession {
     const slot = ctx?.slot;
     if (!slot) return spec.value;
     const name = slot.compiled.outputs[0];
+    slot.state.input = { name, spec };
     const value = this.settings.has(name) ? coerceInput(name, spec, this.settings.get(name)) : spec.value;
     slot.state.input = { name, spec: { ...spec, value } };
     return value;
@@ -339,18 +357,32 @@ export class NotebookSession {
     if (error instanceof CancelledError || (error as Error)?.name === 'AbortError') {
       return { status: 'cancelled', progress: undefined, error: { message: (error as Error).message } };
     }
-    const err = error as Error;
+    const err = error as Error & { input?: unknown };
+    // The runtime hands dependents a RuntimeError naming the input that failed; point at the root cause.
+    if (err?.name === 'RuntimeError' && typeof err.input === 'string') {
+      const upstream = this.definerOf(err.input);
+      if (upstream && upstream !== slot) {
+        const root = upstream.state.error?.cellId ?? upstream.state.id;
+        const status = upstream.state.status === 'cancelled' ? 'cancelled' : 'error';
+        const message = upstream.state.error?.message ?? err.message;
+        return { status, progress: undefined, error: { message: `upstream cell ${root} failed: ${message}`, cellId: root } };
+      }
+    }
     const origin = error && typeof error === 'object' ? this.errorOrigin.get(error) : undefined;
     if (origin !== undefined && origin !== slot.state.id) {
-      const from = this.slots.get(origin)?.state.status === 'cancelled' ? 'cancelled' : 'error';
-      return { status: from, progress: undefined, error: { message: `upstream cell ${origin} failed: ${err.message}`, cellId: origin } };
+      return { status: 'error', progress: undefined, error: { message: `upstream cell ${origin} failed: ${err.message}`, cellId: origin } };
     }
-    if (error && typeof error === 'object') this.errorOrigin.set(error, slot.state.id);
     const m = /promptscope-cell-(\d+)\.js:(\d+)/.exec(err?.stack ?? '');
     let line: number | undefined;
     if (m && Number(m[1]) === slot.state.id) line = slot.compiled.cell.line + Number(m[2]) - 1 - slot.compiled.bodyLineOffset;
     const where = line ? `cell ${slot.state.id}, line ${line}` : `cell ${slot.state.id}`;
     return { status: 'error', progress: undefined, error: { message: `${where}: ${err?.message ?? String(error)}`, line, cellId: slot.state.id } };
+  }
+
+  private definerOf(name: string): Slot | undefined {
+    const hidden = /^cell (\d+)$/.exec(name);
+    if (hidden) return this.slots.get(Number(hidden[1]));
+    return [...this.slots.values()].find((s) => s.compiled.outputs.includes(name));
   }
 
   private update(slot: Slot, patch: Partial<CellState>): void {

@@ -1,0 +1,146 @@
+// The `promptscope` command: parses arguments, dispatches to a subcommand, and turns errors into a
+// message that says what to do and an exit code.
+import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Cache, defaultCacheDir } from '../engine/cache.ts';
+import { NotebookError } from '../engine/compile.ts';
+import { NotebookFormatError } from '../engine/notebook.ts';
+import { TrustStore } from '../engine/trust.ts';
+import { CliError, runNotebook } from './run.ts';
+import { modelCommand, MODEL_HELP } from './model.ts';
+import { serveCommand, SERVE_HELP } from './serve.ts';
+
+const HELP = `promptscope — a reactive notebook for prompt tuning of CLIP-style models
+
+Usage: promptscope <command> [options]
+
+Commands:
+  run NOTEBOOK        run a notebook headless and write its outputs
+  serve [NOTEBOOK]    serve the notebook UI on http://127.0.0.1 (token required)
+  trust NOTEBOOK      mark a notebook as trusted so its code may run
+  cache ls|du|gc|clear  inspect or clean the feature/training cache
+  model ls|pull|verify  manage CLIP checkpoints
+
+Global options:
+  --cache DIR         cache directory (default: $PROMPTSCOPE_CACHE or ${defaultCacheDir()})
+  -h, --help          help for a command: promptscope run --help
+`;
+
+const RUN_HELP = `Usage: promptscope run NOTEBOOK [options]
+
+Runs every cell of NOTEBOOK (an Observable Notebooks 2.0 .html file) without a UI. Progress bars go to
+stderr. Cached stages (datasets, features, training) are reused from earlier runs.
+
+Options:
+  --set NAME=VALUE    override an input of the notebook (repeatable); VALUE is JSON or text,
+                      e.g. --set shots=8 --set 'tasks=["mnist","gtsrb"]'
+  --out DIR           write named outputs: tables .csv/.arrow, charts .svg/.png, metrics.json,
+                      manifest.json (model and dataset fingerprints, cell statuses, timings)
+  --backend B         webgpu | wasm | cpu (default: the fastest available)
+  --cache DIR         cache directory
+  --trust             trust this notebook (records its hash) and run it
+
+Exit status: 0 when every cell succeeded, 1 when a cell failed (it is named), 2 on usage errors.
+`;
+
+const CACHE_HELP = `Usage: promptscope cache <ls|du|gc|clear> [--cache DIR] [--max-size SIZE]
+
+  ls      list entries (stage, size, created)
+  du      total size
+  gc      remove least-recently-used entries until the cache fits --max-size (default 10GB)
+  clear   remove everything
+`;
+
+function wantsHelp(args: string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw new CliError(`cannot read size "${s}" (e.g. 500MB, 10GB)`);
+  return Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+}
+
+function human(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (bytes >= 1024 && i < units.length - 1) (bytes /= 1024), i++;
+  return `${bytes.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+async function cacheCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { cache: { type: 'string' }, 'max-size': { type: 'string' } } });
+  const cache = new Cache(values.cache);
+  const sub = positionals[0];
+  if (sub === 'ls') {
+    const entries = await cache.list();
+    for (const e of entries) console.log(`${e.key.slice(0, 16)}  ${e.stage.padEnd(24)} ${human(e.bytes).padStart(10)}  ${e.created}`);
+    console.log(`${entries.length} entries in ${cache.root}`);
+  } else if (sub === 'du') {
+    const entries = await cache.list();
+    console.log(`${human(entries.reduce((a, e) => a + e.bytes, 0))}\t${entries.length} entries\t${cache.root}`);
+  } else if (sub === 'gc') {
+    const { removed, freed } = await cache.gc(parseSize(values['max-size'] ?? '10GB'));
+    console.log(`removed ${removed} entries, freed ${human(freed)}`);
+  } else if (sub === 'clear') {
+    await cache.clear();
+    console.log(`cleared ${cache.root}`);
+  } else {
+    process.stderr.write(CACHE_HELP);
+    return 2;
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === '--help' || command === '-h' || command === 'help') {
+      process.stdout.write(HELP);
+      return command ? 0 : 2;
+    }
+    switch (command) {
+      case 'run': {
+        if (wantsHelp(rest)) return process.stdout.write(RUN_HELP), 0;
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, backend: { type: 'string' }, cache: { type: 'string' }, trust: { type: 'boolean' } },
+        });
+        if (positionals.length !== 1) throw new CliError(`run takes one notebook file\n\n${RUN_HELP}`);
+        if (values.backend && !['webgpu', 'wasm', 'cpu'].includes(values.backend)) throw new CliError(`--backend must be webgpu, wasm or cpu, not "${values.backend}"`);
+        return await runNotebook({ notebook: positionals[0], set: values.set ?? [], out: values.out, backend: values.backend, cache: values.cache, trust: values.trust });
+      }
+      case 'trust': {
+        if (wantsHelp(rest) || rest.length !== 1) return process.stdout.write('Usage: promptscope trust NOTEBOOK\n'), rest.length === 1 ? 0 : 2;
+        const text = await readFile(rest[0], 'utf8');
+        await new TrustStore().trust(text, resolve(rest[0]));
+        console.log(`trusted ${rest[0]}`);
+        return 0;
+      }
+      case 'cache':
+        if (wantsHelp(rest)) return process.stdout.write(CACHE_HELP), 0;
+        return await cacheCommand(rest);
+      case 'model':
+        if (wantsHelp(rest)) return process.stdout.write(MODEL_HELP), 0;
+        return await modelCommand(rest);
+      case 'serve':
+        if (wantsHelp(rest)) return process.stdout.write(SERVE_HELP), 0;
+        return await serveCommand(rest);
+      default:
+        process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof CliError || err instanceof NotebookError || err instanceof NotebookFormatError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 2;
+    }
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`error: ${(err as Error).message}\nSee: promptscope ${command} --help\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,93 @@
+// `promptscope run NOTEBOOK`: run a notebook headless, show progress, write its outputs, and exit
+// non-zero naming the failing cell.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Cache } from '../engine/cache.ts';
+import { parseNotebook, notebookHash } from '../engine/notebook.ts';
+import { NotebookSession } from '../engine/session.ts';
+import { parseSetting } from '../engine/inputs.ts';
+import { TrustStore } from '../engine/trust.ts';
+import type { Pin } from '../engine/stage.ts';
+import { attachProgress } from './progress.ts';
+import { writeOutputs } from './outputs.ts';
+import { buildLibrary } from '../library.ts';
+
+export interface RunOptions {
+  notebook: string;
+  set: string[];
+  out?: string;
+  backend?: string;
+  cache?: string;
+  trust?: boolean;
+}
+
+export class CliError extends Error {}
+
+export function parseSets(sets: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new CliError(`--set expects name=value, got "${s}"`);
+    out[s.slice(0, eq)] = parseSetting(s.slice(eq + 1));
+  }
+  return out;
+}
+
+export async function runNotebook(opts: RunOptions): Promise<number> {
+  const path = resolve(opts.notebook);
+  const text = await readFile(path, 'utf8').catch((err: Error) => {
+    throw new CliError(`cannot read notebook ${opts.notebook}: ${err.message}`);
+  });
+  const trust = new TrustStore();
+  if (opts.trust) await trust.trust(text, path);
+  else if (!(await trust.isTrusted(text, path))) {
+    throw new CliError(`${opts.notebook} is not trusted: its code has not been run on this machine before. Read it, then run it with --trust (or: promptscope trust ${opts.notebook}).`);
+  }
+  if (opts.backend) process.env.PROMPTSCOPE_BACKEND = opts.backend;
+  const notebook = parseNotebook(text, opts.notebook);
+  const settings = parseSets(opts.set);
+  const cache = new Cache(opts.cache);
+  const library = await buildLibrary();
+  const session = new NotebookSession(notebook, { cache, builtins: library, settings });
+  const started = Date.now();
+  const detach = attachProgress(session);
+  session.start();
+  await session.idle();
+  detach();
+  // A --set that names no input is a mistake, not something to ignore.
+  const inputs = new Set(session.inputs().map((i) => i.name));
+  const unknown = Object.keys(settings).filter((k) => !inputs.has(k));
+  const states = session.states();
+  const pins = new Map<string, Pin>();
+  for (const r of session.stageRecords()) for (const p of r.pins) pins.set(`${p.kind}:${p.name}:${p.fingerprint}`, p);
+  // Stages that run a model pin the backend they ran on; a notebook without models has none.
+  const backend = [...pins.values()].find((p) => p.kind === 'backend')?.name;
+  const manifest = {
+    notebook: opts.notebook,
+    notebookSha256: notebookHash(text),
+    settings,
+    backend,
+    startedAt: new Date(started).toISOString(),
+    elapsedMs: Date.now() - started,
+    cells: states.map((c) => ({ id: c.id, names: c.names, status: c.status, runs: c.runs, hits: c.hits, misses: c.misses, elapsedMs: c.elapsedMs, error: c.error?.message })),
+    pins: [...pins.values()],
+    stages: session.stageRecords().map((r) => ({ stage: r.stage, key: r.key, hit: r.hit, ms: r.ms })),
+  };
+  if (opts.out) await writeOutputs(session, opts.out, manifest);
+  session.dispose();
+  for (const c of states) {
+    const label = c.names.length ? c.names.join(', ') : '(display)';
+    const secs = c.elapsedMs !== undefined ? ` ${(c.elapsedMs / 1000).toFixed(1)}s` : '';
+    process.stderr.write(`  cell ${String(c.id).padStart(3)} ${c.status.padEnd(9)}${secs.padEnd(8)} ${label}\n`);
+  }
+  for (const p of pins.values()) process.stderr.write(`  pinned ${p.kind} ${p.name} ${p.fingerprint.slice(0, 16)}\n`);
+  if (unknown.length) {
+    process.stderr.write(`error: --set names no input of this notebook: ${unknown.join(', ')} (inputs: ${[...inputs].join(', ') || 'none'})\n`);
+    return 2;
+  }
+  const failed = states.filter((c) => c.status === 'error' && c.error?.cellId === c.id);
+  for (const c of failed) process.stderr.write(`error: ${c.error!.message}\n`);
+  if (failed.length) return 1;
+  if (opts.out) process.stderr.write(`outputs written to ${opts.out}\n`);
+  return 0;
+}

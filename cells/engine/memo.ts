@@ -1,0 +1,9 @@
+// `cached(name, params, compute)`: lets a notebook author memoise their own expensive cell code with the
+// same cache as the built-in stages. The function's source joins the key, so editing the code
+// recomputes while re-running it unchanged does not.
+import { valueCodec } from './codecs.ts';
+import { stage, type StageContext } from './stage.ts';
+
+export function cached<T>(name: string, params: unknown, compute: (ctx: StageContext) => Promise<T> | T, inputs: unknown[] = []): Promise<T> {
+  return stage({ name: `user:${name}`, version: 1, params: { params, code: compute.toString() }, inputs }, valueCodec<T>(), async (ctx) => compute(ctx));
+}

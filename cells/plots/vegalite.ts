@@ -1,0 +1,36 @@
+// Plots are Vega-Lite specs wrapped in a small tagged value, so the UI renders them with vega-embed and
+// the CLI renders the same spec to SVG (vega's headless view) and PNG (resvg), with no browser involved.
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { parse, View } from 'vega';
+import { Resvg } from '@resvg/resvg-js';
+
+export interface VegaLiteChart {
+  kind: 'vega-lite';
+  spec: TopLevelSpec;
+}
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+
+export function vegaLite(spec: Record<string, unknown>): VegaLiteChart {
+  return { kind: 'vega-lite', spec: { $schema: SCHEMA, ...spec } as TopLevelSpec };
+}
+
+export function isChart(value: unknown): value is VegaLiteChart {
+  return !!value && typeof value === 'object' && (value as { kind?: unknown }).kind === 'vega-lite';
+}
+
+/** Compiles a chart with vega-lite (which validates it) and renders SVG without a DOM. */
+export async function renderSvg(chart: VegaLiteChart): Promise<string> {
+  const vg = compile(chart.spec).spec;
+  const view = new View(parse(vg), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+export function svgToPng(svg: string, scale = 2): Uint8Array {
+  const r = new Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, background: 'white', font: { loadSystemFonts: true } });
+  return r.render().asPng();
+}

@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tableFromArrays } from 'apache-arrow';
+import { Cache } from '../../cells/engine/cache.ts';
+import { runWithContext, stage, keyOf, type StageRecord } from '../../cells/engine/stage.ts';
+import { valueCodec, arrowCodec } from '../../cells/engine/codecs.ts';
+import { tempDir } from './helpers.ts';
+
+function ctx(cache: Cache, records: StageRecord[] = []) {
+  return { cache, signal: new AbortController().signal, progress: () => undefined, log: () => undefined, record: (r: StageRecord) => records.push(r) };
+}
+
+test('valueCodec round-trips tables, typed arrays and JSON', async () => {
+  const cache = new Cache(await tempDir());
+  const value = {
+    table: tableFromArrays({ id: Int32Array.from([1, 2, 3]), name: ['a', 'b', 'c'] }),
+    features: Float32Array.from([0.5, -1, 2]),
+    labels: Int32Array.from([7, 8]),
+    meta: { shots: 4, names: ['x'] },
+  };
+  let calls = 0;
+  const run = () => runWithContext(ctx(cache), () => stage({ name: 'v', version: 1 }, valueCodec<typeof value>(), async () => (calls++, value)));
+  await run();
+  const back = await run();
+  assert.equal(calls, 1);
+  assert.deepEqual([...back.features], [0.5, -1, 2]);
+  assert.ok(back.labels instanceof Int32Array);
+  assert.deepEqual(back.meta, value.meta);
+  assert.deepEqual(back.table.getChild('name')!.toArray(), ['a', 'b', 'c']);
+  assert.equal(keyOf(back), keyOf(await run()), 'a result carries its stage key');
+});
+
+test('the key follows parameters and upstream keys, not object identity', async () => {
+  const cache = new Cache(await tempDir());
+  const records: StageRecord[] = [];
+  const up = (p: number) => runWithContext(ctx(cache, records), () => stage({ name: 'up', version: 1, params: { p } }, arrowCodec, async () => tableFromArrays({ x: Float32Array.from([p]) })));
+  const down = (input: unknown, q: number) => runWithContext(ctx(cache, records), () => stage({ name: 'down', version: 1, params: { q }, inputs: [input] }, valueCodec<number>(), async () => q * 2));
+  await down(await up(1), 1);
+  await down(await up(1), 2); // downstream parameter changed: upstream hit
+  await down(await up(2), 2); // upstream changed: both recompute
+  assert.deepEqual(records.map((r) => `${r.stage}:${r.hit ? 'hit' : 'miss'}`), ['up:miss', 'down:miss', 'up:hit', 'down:miss', 'up:miss', 'down:miss']);
+});
+
+test('a corrupt entry is detected by checksum, reported and recomputed', async () => {
+  const cache = new Cache(await tempDir());
+  const warnings: string[] = [];
+  cache.onWarning = (m) => warnings.push(m);
+  let calls = 0;
+  const run = () => runWithContext(ctx(cache), () => stage({ name: 'c', version: 1 }, valueCodec<{ a: Float32Array }>(), async () => (calls++, { a: Float32Array.from([1, 2, 3, 4]) })));
+  await run();
+  const [entry] = await cache.list();
+  const file = join(cache.entryDir(entry.key), 'arrays.safetensors');
+  const bytes = await readFile(file);
+  bytes[bytes.length - 1] ^= 0xff;
+  await writeFile(file, bytes);
+  const back = await run();
+  assert.equal(calls, 2);
+  assert.deepEqual([...back.a], [1, 2, 3, 4]);
+  assert.match(warnings.join('\n'), /failed its checksum on arrays\.safetensors; recomputing/);
+});
+
+function child(cacheDir: string, mode: string, counter: string) {
+  const p = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/stage-worker.ts', import.meta.url).pathname, cacheDir, mode, counter], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  const done = new Promise<string>((resolve) => p.on('exit', () => resolve(out)));
+  return { p, done, out: () => out };
+}
+
+test('two processes on one cache compute an entry once and both read it intact', async () => {
+  const dir = await tempDir();
+  const counter = join(dir, 'computed.txt');
+  await writeFile(counter, '');
+  const a = child(join(dir, 'cache'), 'slow', counter);
+  const b = child(join(dir, 'cache'), 'slow', counter);
+  const [ra, rb] = (await Promise.all([a.done, b.done])).map((s) => JSON.parse(s.trim()));
+  const expected = (99999 * 100000) / 2;
+  assert.equal(ra.sum, expected);
+  assert.equal(rb.sum, expected);
+  assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 1, 'computed by one process only');
+  assert.deepEqual([ra.hit, rb.hit].sort(), [false, true]);
+});
+
+test('a process killed while computing leaves no entry, and its lock is taken over', async () => {
+  const dir = await tempDir();
+  const counter = join(dir, 'computed.txt');
+  await writeFile(counter, '');
+  const victim = child(join(dir, 'cache'), 'hang', counter);
+  while (!victim.out().includes('computing')) await new Promise((r) => setTimeout(r, 20));
+  victim.p.kill('SIGKILL');
+  await victim.done;
+  const cache = new Cache(join(dir, 'cache'));
+  assert.deepEqual(await cache.list(), []);
+  const next = JSON.parse((await child(join(dir, 'cache'), 'normal', counter).done).trim());
+  assert.equal(next.hit, false);
+  assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 2);
+  const locks = await readdir(join(dir, 'cache', 'v1', 'locks'));
+  assert.deepEqual(locks, []);
+});
+
+test('gc removes least-recently-used entries down to a size; clear empties the cache', async () => {
+  const cache = new Cache(await tempDir());
+  for (const i of [1, 2, 3]) {
+    await runWithContext(ctx(cache), () => stage({ name: 'g', version: 1, params: { i } }, valueCodec<Float32Array>(), async () => new Float32Array(10000)));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const all = await cache.list();
+  assert.equal(all.length, 3);
+  const one = all[0].bytes;
+  const { removed } = await cache.gc(one * 1.5);
+  assert.equal(removed, 2);
+  assert.equal((await cache.list()).length, 1);
+  await cache.clear();
+  assert.equal((await cache.list()).length, 0);
+});
