@@ -219,6 +219,8 @@ export class CLIPModel {
     });
   }
 
+  /** Provenance key for stages (`keyOf(model)`): the weights+config fingerprint. */
+  get key(): string { return `clip:${this.fingerprint}`; }
   get tokenEmbedding(): tf.Variable { return this.variables.get('text_model.embeddings.token_embedding.weight')!; }
   get logitScale(): tf.Variable { return this.variables.get('logit_scale')!; }
   get textWidth(): number { return this.config.text.hiddenSize; }
