@@ -1,0 +1,177 @@
+// The notebook page: top bar (run all, restart, save, cache), the trust banner, the cells, and the
+// cache panel. State comes from the engine's event stream; the page keeps no state of its own beyond
+// what the user is typing.
+import { api, events, type CellView, type NotebookView } from './api.ts';
+import { CellComponent } from './cell.ts';
+import { button, el, formatBytes } from './dom.ts';
+
+const cells = new Map<number, CellComponent>();
+let notebook: NotebookView | null = null;
+
+const titleEl = el('h1', { class: 'title' });
+const fileEl = el('span', { class: 'file' });
+const dirtyEl = el('span', { class: 'dirty', title: 'unsaved changes' }, ['●']);
+const summaryEl = el('span', { class: 'summary' });
+const connEl = el('span', { class: 'conn', title: 'connection to the engine' });
+const toastEl = el('div', { class: 'toast', role: 'status' });
+
+const runAllButton = button('▶ Run all', () => act(api.runAll()), { class: 'primary', id: 'run-all' });
+const restartButton = button('↻ Restart', () => act(api.restart()), { id: 'restart', title: 'New session on the same cells; stages come back from the cache' });
+const saveButton = button('Save', () => void save(), { id: 'save', title: 'Save (Ctrl/Cmd-S)' });
+const cacheButton = button('Cache', () => void toggleCache(), { id: 'cache-toggle' });
+
+const trustBanner = el('div', { class: 'banner trust', id: 'trust-banner', hidden: '' }, [
+  el('div', {}, [
+    el('strong', {}, ['This notebook is not trusted. ']),
+    'Its cells are shown but none of its code has run. Read it, and trust it only if you know where it comes from.',
+  ]),
+  button('Trust and run', () => act(api.trust()), { class: 'primary', id: 'trust' }),
+]);
+const problemBanner = el('div', { class: 'banner problem', hidden: '' });
+
+const cacheSize = el('div', { class: 'cache-size' });
+const cacheStages = el('div', { class: 'cache-stages' });
+const cachePanel = el('aside', { class: 'cache-panel', id: 'cache-panel', hidden: '' }, [
+  el('h2', {}, ['Cache']),
+  cacheSize,
+  cacheStages,
+  button('Clear cache', () => void clearCache(), { class: 'danger', id: 'cache-clear' }),
+]);
+
+const cellsEl = el('main', { class: 'cells', id: 'cells' });
+const addBar = el('div', { class: 'add-bar' }, [
+  button('+ JavaScript', () => act(api.add('js', '', lastCellId())), { class: 'ghost', id: 'add-js' }),
+  button('+ Markdown', () => act(api.add('md', '', lastCellId())), { class: 'ghost' }),
+  button('+ SQL', () => act(api.add('sql', '', lastCellId())), { class: 'ghost' }),
+]);
+
+document.body.append(
+  el('header', { class: 'topbar' }, [
+    el('div', { class: 'brand' }, [el('span', { class: 'logo' }, ['◆']), 'Promptscope']),
+    el('div', { class: 'doc' }, [titleEl, el('div', { class: 'doc-meta' }, [fileEl, dirtyEl])]),
+    el('div', { class: 'actions' }, [summaryEl, runAllButton, restartButton, saveButton, cacheButton, connEl]),
+  ]),
+  el('div', { class: 'page' }, [trustBanner, problemBanner, cellsEl, addBar]),
+  cachePanel,
+  toastEl,
+);
+
+function lastCellId(): number | undefined {
+  return notebook?.cells.at(-1)?.id;
+}
+
+const readOnly = () => !notebook?.trusted;
+
+function report(message: string, kind: 'error' | 'info' = 'error'): void {
+  toastEl.textContent = message;
+  toastEl.className = `toast show ${kind}`;
+  clearTimeout((report as { timer?: number }).timer);
+  (report as { timer?: number }).timer = window.setTimeout(() => (toastEl.className = 'toast'), kind === 'error' ? 7000 : 2500);
+}
+
+function act(p: Promise<unknown>): void {
+  p.catch((e: Error) => report(e.message));
+}
+
+async function save(force = false): Promise<void> {
+  try {
+    const r = await api.save(force);
+    report(`Saved ${r.path}`, 'info');
+  } catch (e) {
+    const err = e as Error & { status?: number };
+    if (err.status === 409 && /changed on disk/.test(err.message) && confirm(`${err.message}\n\nOverwrite the file on disk?`)) return save(true);
+    report(err.message);
+  }
+}
+
+async function refreshCache(): Promise<void> {
+  const info = await api.cache();
+  cacheSize.replaceChildren(el('span', { class: 'big' }, [formatBytes(info.bytes)]), ` in ${info.entries} entr${info.entries === 1 ? 'y' : 'ies'}`, el('div', { class: 'path' }, [info.root]));
+  cacheStages.replaceChildren(...info.stages.map((s) => el('div', { class: 'cache-stage' }, [el('span', {}, [s.stage]), el('span', {}, [`${s.entries} · ${formatBytes(s.bytes)}`])])));
+}
+
+async function toggleCache(): Promise<void> {
+  cachePanel.hidden = !cachePanel.hidden;
+  if (!cachePanel.hidden) await refreshCache().catch((e: Error) => report(e.message));
+}
+
+async function clearCache(): Promise<void> {
+  if (!confirm('Delete every cached dataset, feature and training result? They will be recomputed when needed.')) return;
+  await api.clearCache().then(() => refreshCache(), (e: Error) => report(e.message));
+}
+
+function applyNotebook(nb: NotebookView): void {
+  const trustChanged = notebook?.trusted !== nb.trusted;
+  notebook = nb;
+  document.title = `${nb.title || nb.file} — Promptscope`;
+  titleEl.textContent = nb.title || nb.file;
+  fileEl.textContent = nb.path;
+  dirtyEl.hidden = !nb.dirty;
+  trustBanner.hidden = nb.trusted;
+  document.body.classList.toggle('untrusted', !nb.trusted);
+  problemBanner.hidden = !nb.problem;
+  problemBanner.textContent = nb.problem ? `This notebook cannot run: ${nb.problem.message}` : '';
+  for (const b of [runAllButton, restartButton, saveButton]) b.disabled = !nb.trusted;
+  addBar.hidden = !nb.trusted;
+
+  const keep = new Set(nb.cells.map((c) => c.id));
+  for (const [id, c] of cells) {
+    if (!keep.has(id)) {
+      c.destroy();
+      cells.delete(id);
+    }
+  }
+  const states = new Map(nb.states.map((s) => [s.id, s]));
+  let previous: Element | null = null;
+  for (const source of nb.cells) {
+    let c = cells.get(source.id);
+    if (!c) {
+      c = new CellComponent(source, states.get(source.id)!, { readOnly, report });
+      cells.set(source.id, c);
+    } else {
+      c.setSource(source);
+      if (trustChanged) c.setReadOnly(!nb.trusted);
+      const s = states.get(source.id);
+      if (s) c.setState(s);
+    }
+    // Keep DOM order equal to notebook order with the fewest moves.
+    const expected: Element | null = previous ? previous.nextElementSibling : cellsEl.firstElementChild;
+    if (expected !== c.root) cellsEl.insertBefore(c.root, expected);
+    previous = c.root;
+  }
+  summarise();
+}
+
+function applyCell(view: CellView): void {
+  const c = cells.get(view.id);
+  if (!c) return;
+  c.setState(view);
+  const i = notebook?.states.findIndex((s) => s.id === view.id) ?? -1;
+  if (notebook && i >= 0) notebook.states[i] = view;
+  summarise();
+}
+
+function summarise(): void {
+  const counts = new Map<string, number>();
+  for (const s of notebook?.states ?? []) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
+  const order = ['running', 'stale', 'error', 'cancelled', 'fresh', 'cached'];
+  summaryEl.replaceChildren(...order.filter((k) => counts.get(k)).map((k) => el('span', { class: `pill status-${k}` }, [`${counts.get(k)} ${k}`])));
+}
+
+events(
+  (e) => {
+    if (e.type === 'hello' || e.type === 'notebook') applyNotebook(e.notebook);
+    else if (e.type === 'cell') applyCell(e.cell);
+  },
+  (connected) => {
+    connEl.className = `conn ${connected ? 'on' : 'off'}`;
+    connEl.title = connected ? 'connected to the engine' : 'disconnected from the engine; reconnecting…';
+  },
+);
+
+document.addEventListener('keydown', (e) => {
+  if ((e.ctrlKey || e.metaKey) && e.key === 's') {
+    e.preventDefault();
+    if (notebook?.trusted) void save();
+  }
+});

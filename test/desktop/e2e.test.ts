@@ -1,0 +1,172 @@
+// End to end: the real UI in Debian's Chromium (playwright-core, headless) against startServer on a
+// small notebook. Open it untrusted (nothing runs), trust it, change an input and check that only the
+// cells downstream of it re-ran, restart and see the upstream stage come back "cached", cancel a running
+// stage, edit and save a cell, and keep a screenshot with a rendered chart under test-output/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { Cache } from '../../cells/engine/cache.ts';
+import { notebookHash, parseNotebook } from '../../cells/engine/notebook.ts';
+import { startServer, type RunningServer } from '../../desktop/server/server.ts';
+import { testBuiltins } from './builtins.ts';
+
+const CHROMIUM = process.env.PROMPTSCOPE_CHROMIUM ?? '/usr/bin/chromium';
+const FIXTURE = fileURLToPath(new URL('./fixtures/demo.html', import.meta.url));
+const OUT = fileURLToPath(new URL('../../test-output/desktop/', import.meta.url));
+
+let dir: string;
+let notebookPath: string;
+let trustPath: string;
+let server: RunningServer;
+let context: BrowserContext;
+let page: Page;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium), as .ci/run does`);
+  dir = mkdtempSync(join(tmpdir(), 'promptscope-e2e-'));
+  notebookPath = join(dir, 'demo.html');
+  trustPath = join(dir, 'trusted.json');
+  copyFileSync(FIXTURE, notebookPath);
+  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), builtins: testBuiltins, trustStore: trustPath });
+  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    viewport: { width: 1200, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // CSP violations and script errors would otherwise pass silently.
+    if (m.type() === 'error' && !/favicon/.test(m.text())) console.error(`console error: ${m.text()}`);
+  });
+});
+
+after(async () => {
+  await context?.close();
+  await server?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const cell = (id: number) => page.locator(`.cell[data-id="${id}"]`);
+const runs = async (id: number) => Number(await cell(id).getAttribute('data-runs'));
+const status = (id: number) => cell(id).getAttribute('data-status');
+
+/**
+ * Waits until every cell has settled and cell `id` has `attr` = `value`. (A function, not a string: the
+ * page's CSP forbids eval, which Playwright would need for a string predicate.)
+ */
+async function settled(id: number, attr: 'runs' | 'status', value: string): Promise<void> {
+  await page.waitForFunction(
+    ([id, attr, value]) =>
+      [...document.querySelectorAll<HTMLElement>('.cell')].every((c) => ['fresh', 'cached', 'error', 'cancelled'].includes(c.dataset.status ?? '')) &&
+      document.querySelector<HTMLElement>(`.cell[data-id="${id}"]`)?.dataset[attr] === value,
+    [id, attr, value] as const,
+    { timeout: 20_000 },
+  );
+}
+
+test('a request without the token is refused', async () => {
+  const base = `http://127.0.0.1:${server.port}`;
+  for (const path of ['/', '/api/notebook', '/app.js', '/api/events']) {
+    assert.equal((await fetch(base + path)).status, 403, path);
+  }
+  assert.equal((await fetch(`${base}/api/notebook?token=wrong`)).status, 403);
+  const post = await fetch(`${base}/api/run-all`, { method: 'POST', body: '{}' });
+  assert.equal(post.status, 403);
+  assert.equal((await fetch(`${base}/api/notebook?token=${server.token}`)).status, 200);
+});
+
+test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and save', async (t) => {
+  await t.test('opens read-only: cells shown, nothing runs until trusted', async () => {
+    await page.goto(server.url);
+    assert.ok(!page.url().includes('token='), 'the token is moved out of the address bar');
+    await page.waitForSelector('.cell[data-id="9"]');
+    assert.equal(await page.locator('.cell').count(), 9);
+    assert.ok(await page.locator('#trust-banner').isVisible());
+    for (let id = 1; id <= 9; id++) assert.equal(await runs(id), 0, `cell ${id} must not run before trust`);
+    assert.equal(server.notebook.session, null, 'no session exists for an untrusted notebook');
+    assert.match((await page.locator('.cell[data-id="1"] .markdown h1').textContent()) ?? '', /UI demo/);
+  });
+
+  await t.test('Trust runs every cell once; the trust store records the file hash', async () => {
+    await page.click('#trust');
+    await settled(8, 'runs', '1');
+    await page.waitForSelector('.cell[data-id="8"] .metric');
+    for (let id = 1; id <= 9; id++) assert.equal(await runs(id), 1, `cell ${id} ran once`);
+    assert.equal(await status(4), 'fresh');
+    assert.ok(await page.locator('#trust-banner').isHidden());
+    const store = JSON.parse(readFileSync(trustPath, 'utf8')) as { hashes: Record<string, unknown> };
+    assert.ok(notebookHash(readFileSync(notebookPath, 'utf8')) in store.hashes);
+  });
+
+  await t.test('changing an input re-runs exactly its downstream cells', async () => {
+    await page.locator('.cell[data-id="2"] input[type="range"]').evaluate((el: HTMLInputElement) => {
+      el.value = '5';
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await settled(8, 'runs', '2');
+    const after = Object.fromEntries(await Promise.all([1, 2, 3, 4, 5, 6, 7, 8, 9].map(async (id) => [id, await runs(id)] as const)));
+    assert.deepEqual(after, { 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2 });
+    assert.equal(await page.locator('.cell[data-id="8"] .metric-value').first().textContent(), '5');
+  });
+
+  await t.test('the table pages rows from the server and keeps the DOM small', async () => {
+    const table = page.locator('.cell[data-id="7"] .vtable');
+    assert.equal(await table.getAttribute('data-rows'), '5000');
+    await table.locator('.vt-body').evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await page.waitForSelector('.cell[data-id="7"] .vt-row[data-row="4999"]');
+    assert.equal(await table.locator('.vt-row[data-row="4999"] div').nth(2).textContent(), (4999 * 5).toLocaleString('en-US'));
+    assert.ok((await table.locator('.vt-body .vt-row').count()) < 60, 'only the rows in view are in the DOM');
+  });
+
+  await t.test('the chart renders; screenshot saved', async () => {
+    await page.waitForSelector('.cell[data-id="6"] .chart[data-rendered="true"] svg');
+    assert.ok((await page.locator('.cell[data-id="6"] .chart svg path').count()) > 0);
+    mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: join(OUT, 'notebook.png'), fullPage: true });
+  });
+
+  await t.test('after a restart the upstream stage shows "cached" and inputs keep their values', async () => {
+    await page.click('#restart');
+    await settled(4, 'status', 'cached');
+    assert.equal(await page.locator('.cell[data-id="4"] .badge').textContent(), 'cached');
+    assert.equal(await runs(4), 1);
+    assert.equal(await page.locator('.cell[data-id="8"] .metric-value').first().textContent(), '5');
+  });
+
+  await t.test('a running stage shows progress and can be cancelled', async () => {
+    await page.locator('.cell[data-id="3"] input.switch').click();
+    await page.waitForSelector('.cell[data-id="9"][data-status="running"] .progress-text:text-matches("epoch")');
+    assert.ok(await cell(9).locator('.cancel').isVisible());
+    await cell(9).locator('.cancel').click();
+    await page.waitForSelector('.cell[data-id="9"][data-status="cancelled"]');
+    assert.equal(await cell(9).locator('.badge').textContent(), 'cancelled');
+    assert.ok(await cell(9).locator('.cancel').isHidden());
+    assert.match((await cell(9).locator('.cell-error').textContent()) ?? '', /cancel/);
+  });
+
+  await t.test('editing a cell re-runs it alone; Save writes the notebook and trusts it', async () => {
+    const before8 = await runs(8);
+    const before5 = await runs(5);
+    await cell(8).locator('.cm-content').click();
+    await page.keyboard.press('ControlOrMeta+a');
+    await page.keyboard.type('const summary = ({steps, doubled: steps * 2})');
+    await page.keyboard.press('Shift+Enter');
+    await page.waitForSelector('.cell[data-id="8"] .metric-name:text-is("doubled")');
+    assert.equal(await runs(5), before5, 'an upstream cell did not re-run');
+    assert.ok((await runs(8)) >= 1 && (await status(8)) === 'fresh', `cell 8 re-ran (was ${before8})`);
+    await page.click('#save');
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('.dirty')?.hidden === true);
+    const text = readFileSync(notebookPath, 'utf8');
+    assert.match(text, /doubled: steps \* 2/);
+    assert.equal(parseNotebook(text).cells.length, 9);
+    const store = JSON.parse(readFileSync(trustPath, 'utf8')) as { hashes: Record<string, unknown> };
+    assert.ok(notebookHash(text) in store.hashes, 'a notebook saved from the UI is trusted');
+  });
+});
