@@ -97,6 +97,25 @@ async function trySet(name: BackendName): Promise<boolean> {
 }
 
 /**
+ * Starts wasm. Its Emscripten glue installs process-wide 'uncaughtException'/'unhandledRejection'
+ * handlers that rethrow, so any later unrelated error makes Node print the glue's one 300 kB line of
+ * minified source instead of the error. We remove exactly the handlers it added.
+ */
+async function trySetWasm(): Promise<boolean> {
+  type Listener = (...a: unknown[]) => void;
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const listeners = (e: string) => process.listeners(e as 'uncaughtException') as unknown as Listener[];
+  const before = isNode ? events.map((e) => new Set(listeners(e))) : [];
+  const ok = await trySet('wasm');
+  if (isNode) {
+    events.forEach((e, i) => {
+      for (const l of listeners(e)) if (!before[i].has(l)) process.removeListener(e, l);
+    });
+  }
+  return ok;
+}
+
+/**
  * Starts the preferred backend and returns its name. 'auto': webgpu (browser, or a real GPU in Node),
  * then wasm, then cpu. An explicitly named backend that cannot start is an error, not a silent fallback.
  */
@@ -114,7 +133,7 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<str
     if (choice === 'webgpu' && !(await registerWebgpu(false))) {
       throw new Error('initBackend: webgpu is not available (no navigator.gpu and no Dawn adapter)');
     }
-    if (!(await trySet(choice))) {
+    if (!(await (choice === 'wasm' ? trySetWasm() : trySet(choice)))) {
       throw new Error(`initBackend: backend "${choice}" failed to start` +
         (choice === 'webgpu' && isNode ? ' (without a GPU, install Mesa: libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri)' : ''));
     }
@@ -125,7 +144,7 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<str
   if ((hasBrowserGpu || (isNode && mayHaveGpu())) && (await registerWebgpu(true)) && (await trySet('webgpu'))) {
     return tf.getBackend();
   }
-  if ((await registerWasm().then(() => true, () => false)) && (await trySet('wasm'))) return tf.getBackend();
+  if ((await registerWasm().then(() => true, () => false)) && (await trySetWasm())) return tf.getBackend();
   if (await trySet('cpu')) return tf.getBackend();
   throw new Error('initBackend: no TensorFlow.js backend could start (tried webgpu, wasm, cpu)');
 }

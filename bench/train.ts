@@ -1,0 +1,247 @@
+// bench/train: training-step timings of the compute layer against PyTorch on the same machine.
+//   node --import tsx bench/train.ts [--quick] [--backends wasm,webgpu,cpu] [--workers 1,2] [--steps 3] [--no-torch]
+// Prints one table: forward, forward+backward, optimizer step and whole step per tower / prompt step,
+// backend, formulation (plain autograd vs the fast ops) and worker count; PyTorch's best thread setting
+// for the same shapes (bench/reference/train_step.py); the ratios. Then the float32 matmul peak and
+// frozen-feature extraction throughput as a fraction of it. Times are the best of `steps` runs: the
+// build machine is shared, and the minimum is the least disturbed estimate of each side.
+import * as tf from '@tensorflow/tfjs';
+import { execFileSync } from 'node:child_process';
+import { cpus, availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { initBackend, type BackendName } from '../cells/model/backend.ts';
+import { createDataParallel, splitBatch, type Batch } from '../cells/model/parallel/index.ts';
+import { towers, initParams, loss, encode, makeBatch, opsByName, type TowerConfig } from './tower.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
+const quick = args.includes('--quick');
+const backends = opt('backends', quick ? 'wasm' : 'wasm,webgpu,cpu').split(',') as BackendName[];
+const workerCounts = opt('workers', '2').split(',').map(Number);
+const steps = Number(opt('steps', quick ? '2' : '3'));
+const batchSize = Number(opt('batch', '32'));
+const promptTokens = 4;
+const sizes = (opt('sizes', quick ? 'mini' : 'mini,fixture')).split(',');
+
+interface Row {
+  step: string; backend: string; formulation: string; workers: number;
+  forward?: number; fwdBwd?: number; opt?: number; total: number;
+}
+const rows: Row[] = [];
+
+async function best(f: () => Promise<void> | void, n: number): Promise<number> {
+  await f(); // warm-up (kernel compilation, allocator growth)
+  let min = Infinity;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await f();
+    min = Math.min(min, performance.now() - t0);
+  }
+  return min;
+}
+
+/** Wait for the backend to finish (webgpu is asynchronous): read one value of the last result. */
+async function sync(t: tf.Tensor): Promise<void> {
+  await t.reshape([-1]).slice(0, 1).data();
+}
+
+interface StepSpec { name: string; tower: string; prompt: boolean }
+function stepSpecs(): StepSpec[] {
+  const s: StepSpec[] = [];
+  for (const size of sizes) {
+    s.push({ name: `${size}-vision`, tower: `${size}-vision`, prompt: false });
+    s.push({ name: `${size}-text`, tower: `${size}-text`, prompt: false });
+    s.push({ name: `${size}-coop`, tower: `${size}-text`, prompt: true });
+    s.push({ name: `${size}-vpt`, tower: `${size}-vision`, prompt: true });
+  }
+  return s;
+}
+
+async function timeInProcess(spec: StepSpec, backend: string, formulation: 'fast' | 'plain'): Promise<Row> {
+  const c = towers[spec.tower];
+  const ops = opsByName[formulation];
+  const p = initParams(c, 7, !spec.prompt);
+  const prompts = spec.prompt ? tf.variable(tf.randomNormal([promptTokens, c.width], 0, 0.02, 'float32', 5), true) : undefined;
+  const vars = prompts ? [prompts] : Object.values(p);
+  const { input, labels } = makeBatch(c, batchSize);
+  const optimizer = tf.train.adam(1e-4);
+  const f = () => loss(ops, c, p, input, labels, prompts as tf.Tensor2D | undefined);
+  const n = formulation === 'plain' ? Math.min(steps, 2) : steps;
+  const forward = await best(async () => { const l = tf.tidy(f); await sync(l); l.dispose(); }, n);
+  const fwdBwd = await best(async () => {
+    const { value, grads } = tf.variableGrads(f, vars);
+    await sync(grads[vars[0].name]);
+    tf.dispose([value, ...Object.values(grads)]);
+  }, n);
+  const { value, grads } = tf.variableGrads(f, vars);
+  const optMs = await best(async () => { optimizer.applyGradients(grads as unknown as Record<string, tf.Variable>); await sync(vars[0]); }, n);
+  tf.dispose([value, ...Object.values(grads)]);
+  const total = await best(async () => { const l = optimizer.minimize(f, true, vars)!; await sync(l); l.dispose(); }, n);
+  tf.dispose([input, labels, ...vars, ...Object.values(p)]);
+  optimizer.dispose();
+  return { step: spec.name, backend, formulation, workers: 0, forward, fwdBwd, opt: optMs, total };
+}
+
+function batchArrays(c: TowerConfig): Batch {
+  const { input, labels } = makeBatch(c, batchSize);
+  const b: Batch = {
+    input: { data: input.dataSync() as Float32Array | Int32Array, shape: input.shape },
+    labels: { data: labels.dataSync() as Int32Array, shape: labels.shape },
+  };
+  tf.dispose([input, labels]);
+  return b;
+}
+
+async function timeWorkers(spec: StepSpec, workers: number): Promise<Row> {
+  const c = towers[spec.tower];
+  const dp = await createDataParallel({
+    workerModule: new URL('./train-worker.ts', import.meta.url), workers, backend: 'wasm',
+    init: { tower: spec.tower, formulation: 'fast', promptTokens: spec.prompt ? promptTokens : undefined },
+  });
+  try {
+    const batch = batchArrays(c);
+    const total = await best(async () => { await dp.step(batch); }, steps);
+    return { step: spec.name, backend: 'wasm', formulation: 'fast', workers, total };
+  } finally {
+    await dp.close();
+  }
+}
+
+/** Forward FLOPs of a tower on one batch (matmuls only: projections, MLP, attention, patch/head). */
+function forwardFlops(c: TowerConfig, b: number): number {
+  const t = c.kind === 'vision' ? (c.image! / c.patch!) ** 2 + 1 : c.seq!;
+  const d = c.width;
+  const perLayer = 2 * b * t * d * d * 4 + 2 * b * t * d * 4 * d * 2 + 2 * b * t * t * d * 2;
+  const embed = c.kind === 'vision' ? 2 * b * (t - 1) * 3 * c.patch! ** 2 * d : 0;
+  return c.depth * perLayer + embed;
+}
+
+async function extraction(tower: string, workers: number): Promise<number> {
+  const c = towers[tower];
+  const big = 128;
+  if (workers === 0) {
+    await initBackend('wasm');
+    const p = initParams(c, 7, false);
+    const { input } = makeBatch(c, big);
+    const ms = await best(async () => { const h = tf.tidy(() => encode(opsByName.fast, c, p, input)); await sync(h); h.dispose(); }, steps);
+    tf.dispose([input, ...Object.values(p)]);
+    return forwardFlops(c, big) / (ms / 1000) / 1e9;
+  }
+  const dp = await createDataParallel({ workerModule: new URL('./train-worker.ts', import.meta.url), workers, backend: 'wasm', init: { tower, formulation: 'fast' } });
+  try {
+    const { input } = makeBatch(c, big);
+    const b: Batch = { input: { data: input.dataSync() as Float32Array, shape: input.shape } };
+    input.dispose();
+    const shards = splitBatch(b, workers);
+    const ms = await best(async () => { await dp.map('extract', shards.map((s) => [s])); }, steps);
+    return forwardFlops(c, big) / (ms / 1000) / 1e9;
+  } finally {
+    await dp.close();
+  }
+}
+
+/** tfjs's own best 2-D float32 matmul rate on this backend (1024² plain product). */
+async function tfjsMatmulPeak(): Promise<number> {
+  const a = tf.randomNormal([1024, 1024]), b = tf.randomNormal([1024, 1024]);
+  const ms = await best(async () => { const c = tf.matMul(a, b); await sync(c); c.dispose(); }, steps);
+  tf.dispose([a, b]);
+  return 2 * 1024 ** 3 / (ms / 1000) / 1e9;
+}
+
+interface TorchRes { torch: string; threads: number; blas: string; matmul_gflops: number; towers: Record<string, { forward: number; fwd_bwd: number; opt: number; step: number; infer: number }> }
+
+function runTorch(): { best: TorchRes; all: TorchRes[] } | undefined {
+  if (args.includes('--no-torch')) return undefined;
+  const script = fileURLToPath(new URL('./reference/train_step.py', import.meta.url));
+  const all: TorchRes[] = [];
+  for (const threads of [1, 2]) {
+    try {
+      const out = execFileSync('/usr/bin/python3', [script, '--threads', String(threads), '--steps', String(steps), '--batch', String(batchSize),
+        '--towers', sizes.flatMap((s) => [`${s}-vision`, `${s}-text`]).join(','), '--sizes', sizes.join(',')],
+      { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_THREAD_TIMEOUT: '4' }, maxBuffer: 1 << 24 });
+      all.push(JSON.parse(out) as TorchRes);
+    } catch (e) {
+      console.error(`PyTorch reference failed (${(e as Error).message.split('\n')[0]}); install with apt-get install -y python3-torch libopenblas0-pthread`);
+      return undefined;
+    }
+  }
+  // Best thread setting per step.
+  const best: TorchRes = { ...all[0], towers: {} };
+  best.matmul_gflops = Math.max(...all.map((r) => r.matmul_gflops));
+  for (const name of Object.keys(all[0].towers)) {
+    const pick = all.reduce((a, r) => (r.towers[name].step < a.towers[name].step ? r : a));
+    best.towers[name] = { ...pick.towers[name] };
+    (best.towers[name] as Record<string, number>).threads = pick.threads;
+  }
+  return { best, all };
+}
+
+const fmt = (v?: number) => (v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+async function main(): Promise<void> {
+  const model = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`# bench/train — ${new Date().toISOString()} — ${model}, ${availableParallelism()} cores, Node ${process.versions.node}, batch ${batchSize}, best of ${steps}`);
+  const specs = stepSpecs();
+  let tfjsPeak = 0;
+  for (const backend of backends) {
+    try {
+      await initBackend(backend);
+    } catch (e) {
+      console.log(`(skipping ${backend}: ${(e as Error).message})`);
+      continue;
+    }
+    if (backend === 'wasm') tfjsPeak = await tfjsMatmulPeak();
+    for (const spec of specs) {
+      // The pure-JS cpu backend takes ~20 s per mini step: fixture size only, fast ops only.
+      if (backend === 'cpu' && !spec.name.startsWith('fixture')) continue;
+      for (const formulation of ['plain', 'fast'] as const) {
+        if (formulation === 'plain' && (backend !== 'wasm' || spec.prompt)) continue;
+        const r = await timeInProcess(spec, backend, formulation);
+        rows.push(r);
+        console.error(`  ${r.step} ${backend} ${formulation}: ${fmt(r.total)} ms`);
+      }
+    }
+  }
+  for (const w of workerCounts) {
+    for (const spec of specs) {
+      const r = await timeWorkers(spec, w);
+      rows.push(r);
+      console.error(`  ${r.step} wasm ×${w} workers: ${fmt(r.total)} ms`);
+    }
+  }
+  const torch = runTorch();
+  const ref = (name: string) => torch?.best.towers[name];
+  // UPT = a CoOp and a VPT prompt step together (both towers frozen, both prompts trained).
+  const upt = (size: string, pick: (name: string) => Row | undefined) => {
+    const a = pick(`${size}-coop`), b = pick(`${size}-vpt`);
+    return a && b ? a.total + b.total : undefined;
+  };
+  console.log('\n| step | backend | ops | workers | forward ms | fwd+bwd ms | optimizer ms | step ms | PyTorch step ms (threads) | ratio |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const t = ref(r.step);
+    console.log(`| ${r.step} | ${r.backend} | ${r.formulation} | ${r.workers || 'in-process'} | ${fmt(r.forward)} | ${fmt(r.fwdBwd)} | ${fmt(r.opt)} | ${fmt(r.total)} | ${t ? `${fmt(t.step)} (${(t as unknown as { threads: number }).threads})` : '–'} | ${t ? (r.total / t.step).toFixed(2) + '×' : '–'} |`);
+  }
+  for (const size of sizes) {
+    for (const w of workerCounts) {
+      const mine = upt(size, (n) => rows.find((r) => r.step === n && r.workers === w));
+      const theirs = ref(`${size}-coop`) && ref(`${size}-vpt`) ? ref(`${size}-coop`)!.step + ref(`${size}-vpt`)!.step : undefined;
+      console.log(`| ${size}-upt (coop+vpt) | wasm | fast | ${w} | – | – | – | ${fmt(mine)} | ${fmt(theirs)} | ${mine && theirs ? (mine / theirs).toFixed(2) + '×' : '–'} |`);
+    }
+  }
+  if (torch) {
+    console.log(`\nPyTorch ${torch.best.torch}, BLAS ${torch.best.blas}; per-thread-count step ms: ` +
+      torch.all.map((r) => `${r.threads} thr: ` + Object.entries(r.towers).map(([k, v]) => `${k} ${fmt(v.step)}`).join(', ')).join(' | '));
+  }
+  const peak = torch?.best.matmul_gflops;
+  console.log(`\nfloat32 matmul peak: ${peak ? fmt(peak) + ' GFLOP/s (PyTorch/OpenBLAS 2048², best thread count)' : 'n/a (no PyTorch)'}; tfjs wasm 1024² 2-D matmul: ${fmt(tfjsPeak)} GFLOP/s (one thread)`);
+  for (const size of sizes) {
+    const tower = `${size}-vision`;
+    for (const w of [0, ...workerCounts]) {
+      const gf = await extraction(tower, w);
+      console.log(`feature extraction ${tower} (batch 128, wasm, ${w ? `${w} workers` : 'in-process'}): ${fmt(gf)} GFLOP/s${peak ? ` = ${(100 * gf / peak).toFixed(0)}% of peak` : ''}`);
+    }
+  }
+}
+
+await main();
