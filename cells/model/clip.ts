@@ -546,10 +546,21 @@ export async function loadCLIP(
     const config = parseCLIPConfig(raw, cfgPath);
     const wPath = join(dir, 'model.safetensors');
     const weights = await readSafetensors(wPath);
-    return buildCLIP(config, weights, { ...opts, id: opts.id ?? basename(dir), source: wPath });
+    return buildCLIP(config, weights, { ...opts, id: opts.id ?? (await storeId(dir)) ?? basename(dir), source: wPath });
   }
   const config = isParsedConfig(src.config) ? src.config : parseCLIPConfig(src.config);
   return buildCLIP(config, src.weights, opts);
+}
+
+/** A model pulled into the store is named by its repo id (and revision unless 'main'), not its folder. */
+async function storeId(dir: string): Promise<string | undefined> {
+  try {
+    const m = JSON.parse(await readFile(join(dir, '.promptscope-pull.json'), 'utf8')) as { repo?: string; revision?: string };
+    if (!m.repo) return undefined;
+    return m.revision && m.revision !== 'main' ? `${m.repo}@${m.revision}` : m.repo;
+  } catch {
+    return undefined;
+  }
 }
 
 function isParsedConfig(c: unknown): c is CLIPConfig {

@@ -1,0 +1,164 @@
+// `pullModel` against a loopback server with the hub's URL layout: LFS-style redirect with X-Linked-Etag
+// (sha256) for the weights, git blob sha1 ETags for small files, Range resume after dropped connections,
+// and a corrupted byte that must fail verification and leave no file behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pullModel, listModels } from '../../cells/model/hub.ts';
+import { loadCLIP } from '../../cells/model/clip.ts';
+import { initBackend } from '../../cells/model/backend.ts';
+import { FIXTURE_DIR } from './fixture.ts';
+
+interface ServerState {
+  /** Drop the connection after this many bytes on the next N weight downloads. */
+  dropAfter: number;
+  drops: number;
+  /** Flip one byte of the weights served under this repo. */
+  corruptRepo: string;
+  ranges: string[];
+  gets: number;
+}
+
+const files: Record<string, Buffer> = {
+  'config.json': readFileSync(join(FIXTURE_DIR, 'config.json')),
+  'model.safetensors': readFileSync(join(FIXTURE_DIR, 'model.safetensors')),
+};
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const gitSha1 = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
+
+async function startHub(state: ServerState): Promise<{ server: Server; endpoint: string }> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const resolve = url.pathname.match(/^\/(.+)\/resolve\/([^/]+)\/(.+)$/);
+    const cdn = url.pathname.match(/^\/cdn\/(.+)\/(.+)$/);
+    if (resolve) {
+      const [, repo, , name] = resolve;
+      const body = files[name];
+      if (!body || !repo.startsWith('test/')) { res.writeHead(404).end('not found'); return; }
+      res.setHeader('x-repo-commit', 'c0ffee');
+      if (name.endsWith('.safetensors')) {
+        // LFS: redirect to the "CDN", with the content hash on the redirect itself, as the hub does
+        res.writeHead(302, { location: `/cdn/${encodeURIComponent(repo)}/${name}`, 'x-linked-etag': `"${sha256(body)}"`, 'x-linked-size': String(body.length), etag: '"abc"' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { etag: `"${gitSha1(body)}"`, 'content-length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    if (cdn) {
+      const repo = decodeURIComponent(cdn[1]);
+      let body = files[cdn[2]];
+      if (repo === state.corruptRepo) {
+        body = Buffer.from(body);
+        body[body.length >> 1] ^= 0x40;
+      }
+      let start = 0;
+      const range = req.headers.range;
+      if (req.method === 'GET') state.gets++;
+      if (range && req.method === 'GET') {
+        state.ranges.push(range);
+        start = Number(/bytes=(\d+)-/.exec(range)![1]);
+        res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'accept-ranges': 'bytes' });
+      } else {
+        res.writeHead(200, { 'content-length': body.length, 'accept-ranges': 'bytes' });
+      }
+      if (req.method === 'HEAD') { res.end(); return; }
+      if (state.drops > 0) {
+        state.drops--;
+        // send part of the body, then kill the connection mid-file
+        res.write(body.subarray(start, start + state.dropAfter), () => res.socket?.destroy());
+        return;
+      }
+      res.end(body.subarray(start));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address() as { port: number };
+  return { server, endpoint: `http://127.0.0.1:${addr.port}` };
+}
+
+async function withHub(fn: (endpoint: string, state: ServerState, store: string) => Promise<void>): Promise<void> {
+  const state: ServerState = { dropAfter: 0, drops: 0, corruptRepo: '', ranges: [], gets: 0 };
+  const { server, endpoint } = await startHub(state);
+  const store = await mkdtemp(join(tmpdir(), 'hub-'));
+  try {
+    await fn(endpoint, state, store);
+  } finally {
+    server.close();
+    await rm(store, { recursive: true, force: true });
+  }
+}
+
+test('pull: downloads into <store>/<repo>/<revision>/, verifies sha256 (LFS) and git sha1; second pull is a no-op; ls lists it', async () => {
+  await withHub(async (endpoint, state, store) => {
+    const r = await pullModel('test/tiny-clip', { endpoint, store, revision: 'main' });
+    assert.equal(r.dir, join(store, 'test', 'tiny-clip', 'main'));
+    assert.equal(r.commit, 'c0ffee');
+    const byName = Object.fromEntries(r.files.map((f) => [f.name, f]));
+    assert.deepEqual(Object.keys(byName).sort(), ['config.json', 'model.safetensors']); // optional files 404 → skipped
+    assert.equal(byName['model.safetensors'].verifiedBy, 'sha256');
+    assert.equal(byName['model.safetensors'].sha256, sha256(files['model.safetensors']));
+    assert.equal(byName['config.json'].verifiedBy, 'git-sha1');
+    assert.deepEqual(readFileSync(join(r.dir, 'model.safetensors')), files['model.safetensors']);
+    await initBackend('cpu');
+    const m = await loadCLIP(r.dir);
+    assert.equal(m.id, 'test/tiny-clip');
+    m.dispose();
+    const gets = state.gets;
+    const again = await pullModel('test/tiny-clip', { endpoint, store });
+    assert.ok(again.files.every((f) => f.cached));
+    assert.equal(state.gets, gets, 'a verified file must not be downloaded again');
+    const ls = await listModels(store, { bundled: false });
+    assert.equal(ls.length, 1);
+    assert.equal(ls[0].repo, 'test/tiny-clip');
+    assert.equal(ls[0].revision, 'main');
+    assert.ok(ls[0].bytes >= files['model.safetensors'].length);
+    await assert.rejects(pullModel('test/missing-file', { endpoint, store, files: ['nope.bin'] }), /has no nope\.bin \(HTTP 404/);
+    await assert.rejects(pullModel('../etc', { endpoint, store }), /not a hub repo id/);
+  });
+});
+
+test('pull: a connection dropped mid-file resumes with Range and completes (within one pull and across pulls)', async () => {
+  await withHub(async (endpoint, state, store) => {
+    state.dropAfter = 1_000_000;
+    state.drops = 2;
+    const r = await pullModel('test/flaky', { endpoint, store, files: ['model.safetensors'] });
+    assert.deepEqual(readFileSync(join(r.dir, 'model.safetensors')), files['model.safetensors']);
+    // each retry asked only for the bytes it was missing (the socket may lose some in flight: offsets ≤ 1e6·k)
+    const offsets = state.ranges.map((r) => Number(/^bytes=(\d+)-$/.exec(r)![1]));
+    assert.equal(offsets.length, 2);
+    assert.ok(offsets[0] > 0 && offsets[0] <= 1_000_000 && offsets[1] > offsets[0] && offsets[1] <= offsets[0] + 1_000_000, `${state.ranges}`);
+
+    // killed process: no retries allowed, the partial file stays; the next pull resumes from it
+    state.ranges = [];
+    state.drops = 1;
+    await assert.rejects(pullModel('test/killed', { endpoint, store, files: ['model.safetensors'], retries: 0 }), /\d+ bytes kept in .*\.part, run pull again to resume/);
+    const dir = join(store, 'test', 'killed', 'main');
+    const kept = (await stat(join(dir, 'model.safetensors.part'))).size;
+    assert.ok(kept > 0 && kept <= 1_000_000);
+    const r2 = await pullModel('test/killed', { endpoint, store, files: ['model.safetensors'] });
+    assert.deepEqual(state.ranges, [`bytes=${kept}-`]);
+    assert.equal(r2.files[0].sha256, sha256(files['model.safetensors']));
+    assert.deepEqual((await readdir(dir)).sort(), ['.promptscope-pull.json', 'model.safetensors']);
+  });
+});
+
+test('pull: a corrupted byte fails sha256 verification with a clear error and leaves no file', async () => {
+  await withHub(async (endpoint, state, store) => {
+    state.corruptRepo = 'test/corrupt';
+    await assert.rejects(pullModel('test/corrupt', { endpoint, store, files: ['model.safetensors'] }), /model\.safetensors: sha256 mismatch .* deleted, run pull again/);
+    const dir = join(store, 'test', 'corrupt', 'main');
+    const left = await readdir(dir);
+    assert.ok(!left.includes('model.safetensors') && !left.some((f) => f.endsWith('.part')), `left behind: ${left}`);
+    assert.equal((await listModels(store, { bundled: false })).length, 0);
+  });
+});
