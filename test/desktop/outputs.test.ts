@@ -1,0 +1,58 @@
+// How cell values are turned into what the browser is sent: charts as specs (Arrow data inlined as rows),
+// tables as paged handles, metrics, inline images only, and bounded JSON for anything else.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tableFromArrays } from 'apache-arrow';
+import { outputView, TableRegistry, toJsonSafe } from '../../desktop/server/outputs.ts';
+
+test('an Arrow table becomes a handle with columns; rows come in windows; re-running the cell drops it', () => {
+  const reg = new TableRegistry();
+  const t = tableFromArrays({ id: Int32Array.from([1, 2, 3]), big: BigInt64Array.from([1n, 2n, 2n ** 60n]), name: ['a', 'b', 'c'] });
+  const o = outputView(t, 7, reg, 'rows');
+  assert.equal(o.kind, 'table');
+  if (o.kind !== 'table') return;
+  assert.equal(o.label, 'rows');
+  assert.equal(o.numRows, 3);
+  assert.deepEqual(o.columns.map((c) => c.name), ['id', 'big', 'name']);
+  assert.deepEqual(reg.get(o.handle)!.rows(1, 10), [[2, 2, 'b'], [3, (2n ** 60n).toString(), 'c']]);
+  reg.dropCell(7);
+  assert.equal(reg.get(o.handle), undefined);
+});
+
+test('a Vega-Lite value keeps its spec and inlines Arrow data as rows', () => {
+  const data = tableFromArrays({ x: Float64Array.from([1, 2]), y: Float64Array.from([3, 4]) });
+  const o = outputView({ kind: 'vega-lite', spec: { mark: 'point', data: { values: data } } }, 1, new TableRegistry());
+  assert.deepEqual(o, { kind: 'vega-lite', spec: { mark: 'point', data: { values: [{ x: 1, y: 3 }, { x: 2, y: 4 }] } } });
+});
+
+test('markdown, metrics, images and long arrays of rows', () => {
+  const reg = new TableRegistry();
+  assert.deepEqual(outputView({ kind: 'markdown', text: '# hi' }, 1, reg), { kind: 'markdown', text: '# hi' });
+  assert.deepEqual(outputView({ accuracy: 0.91, task: 'mnist' }, 1, reg), { kind: 'metrics', values: { accuracy: 0.91, task: 'mnist' } });
+  const png = new Uint8Array([137, 80, 78, 71]);
+  const imgs = outputView({ kind: 'images', items: [{ png, label: 'cat' }, { src: 'https://example.com/x.png' }] }, 1, reg);
+  assert.equal(imgs.kind, 'images');
+  if (imgs.kind === 'images') {
+    assert.equal(imgs.items.length, 1, 'remote images are dropped: the UI loads no remote content');
+    assert.equal(imgs.items[0].src, `data:image/png;base64,${Buffer.from(png).toString('base64')}`);
+  }
+  const rows = Array.from({ length: 50 }, (_, i) => ({ i, sq: i * i }));
+  const t = outputView(rows, 2, reg);
+  assert.equal(t.kind, 'table');
+  if (t.kind === 'table') assert.deepEqual(reg.get(t.handle)!.rows(49, 5), [[49, 2401]]);
+});
+
+test('toJsonSafe bounds size and describes what JSON cannot hold', () => {
+  const cyclic: Record<string, unknown> = { n: 1n, f() {}, nan: NaN, when: new Date(0), arr: new Float32Array(1000) };
+  cyclic.self = cyclic;
+  const j = toJsonSafe(cyclic) as Record<string, { $type: string; text?: string }>;
+  assert.equal(j.n.$type, 'bigint');
+  assert.equal(j.f.$type, 'function');
+  assert.equal(j.nan.text, 'NaN');
+  assert.equal(j.when.text, '1970-01-01T00:00:00.000Z');
+  assert.match(j.arr.text!, /^Float32Array\(1000\)/);
+  assert.equal(j.self.$type, 'circular');
+  const long = toJsonSafe(Array.from({ length: 1000 }, (_, i) => i)) as unknown[];
+  assert.equal(long.length, 101);
+  assert.ok(JSON.stringify(toJsonSafe({ deep: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } } })).includes('"$type":"more"'));
+});
