@@ -1,11 +1,67 @@
 // What notebook cells can call: the stage library of every layer, under the names a researcher uses.
-// The engine receives this as its builtins, so the engine itself depends on no stage.
+// The engine receives this as its builtins, so the engine itself depends on no stage. Heavy layers
+// (tfjs, DuckDB) load only when a notebook first uses them.
+import { join } from 'node:path';
 import { vegaLite } from './plots/vegalite.ts';
 import { cached } from './engine/memo.ts';
+import { notebookDatabase, type NotebookDatabase } from './engine/sql.ts';
+import { loadDataset, cachedFewShotSplit, cachedHoldOutPool } from './data/cached.ts';
+import { taskView } from './data/splits.ts';
+import { BUNDLED_NAMES, type BundledName } from './data/bundled.ts';
+import { openNodeDatabase, type Database } from './data/db.ts';
+import { loadCLIP, type CLIPModel } from './model/clip.ts';
+import { initBackend, currentBackend, type BackendPreference } from './model/backend.ts';
+import { extractFeatures } from './model/features.ts';
+import { zeroShot } from './model/zeroshot.ts';
+import { bundledModelsDir, defaultModelStore, listModels } from './model/hub.ts';
+
+/** The default model: the project's own mini-CLIP, shipped in data/models. */
+export const DEFAULT_MODEL = 'mini-clip';
+
+/**
+ * Loads a CLIP checkpoint by name (a bundled model such as "mini-clip", a pulled Hugging Face repo id
+ * such as "openai/clip-vit-base-patch16") or by directory. Starts the compute backend first.
+ */
+export async function loadModel(name: string = DEFAULT_MODEL, opts: { backend?: BackendPreference } = {}): Promise<CLIPModel> {
+  await initBackend(opts.backend ?? 'auto');
+  const models = await listModels(defaultModelStore());
+  const hit = models.find((m) => m.repo === name || m.dir === name);
+  const dir = hit?.dir ?? (name.includes('/') || name.startsWith('.') ? name : join(bundledModelsDir(), name));
+  return loadCLIP(dir, { id: name });
+}
+
+/** A bundled dataset by name ("cifar10", "mnist", "fashion-mnist", "gtsrb"), loaded through the cache. */
+export function bundled(name: BundledName, split = 'test') {
+  if (!BUNDLED_NAMES.includes(name)) throw new Error(`no bundled dataset "${name}"; choose one of ${BUNDLED_NAMES.join(', ')}`);
+  return loadDataset({ kind: 'bundled', name, split });
+}
 
 export async function buildLibrary(): Promise<Record<string, unknown>> {
+  let database: Promise<NotebookDatabase> | undefined;
+  let raw: Database | undefined;
+  // One DuckDB per session, opened on first use by a SQL cell or `db.query`.
+  const open = () => (database ??= openNodeDatabase(':memory:').then((d) => ((raw = d), notebookDatabase(d))));
+  const db: NotebookDatabase & { close(): Promise<void> } = {
+    sql: async (strings, ...values) => (await open()).sql(strings, ...values),
+    query: async (sql, params) => (await open()).query(sql, params),
+    registerValue: async (name, value) => (await open()).registerValue(name, value),
+    close: async () => raw?.close(),
+  };
   return {
+    // plots and memoisation
     vegaLite,
     cached,
+    db,
+    // data
+    loadDataset,
+    bundled,
+    fewShotSplit: cachedFewShotSplit,
+    holdOutPool: cachedHoldOutPool,
+    taskView,
+    // model
+    loadModel,
+    extractFeatures,
+    zeroShot,
+    backend: () => currentBackend(),
   };
 }

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { formatVerify, verifyModel } from '../model/verify.ts';
 import type { BackendPreference } from '../model/backend.ts';
+import { defaultModelStore, listModels, pullModel, HF_ENDPOINT } from '../model/hub.ts';
 
 export const MODEL_HELP = `Usage: promptscope model <command>
 
@@ -24,6 +25,39 @@ export async function modelCommand(args: string[]): Promise<number> {
     const r = await verifyModel({ modelDir: values.model, fixturePath: values.fixture, backend: (values.backend ?? 'auto') as BackendPreference });
     console.log(formatVerify(r));
     return r.ok ? 0 : 1;
+  }
+  if (sub === 'ls') {
+    const { values } = parseArgs({ args: rest, options: { store: { type: 'string' } } });
+    const models = await listModels(values.store ?? defaultModelStore());
+    for (const m of models) console.log(`${m.repo.padEnd(40)} ${m.revision.padEnd(10)} ${(m.bytes / 1e6).toFixed(1).padStart(8)} MB  ${m.source}  ${m.dir}`);
+    if (!models.length) console.log('no models; try: promptscope model pull openai/clip-vit-base-patch16');
+    return 0;
+  }
+  if (sub === 'pull') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { revision: { type: 'string' }, store: { type: 'string' }, endpoint: { type: 'string' } },
+    });
+    if (positionals.length !== 1) {
+      process.stderr.write(MODEL_HELP);
+      return 2;
+    }
+    let last = 0;
+    const r = await pullModel(positionals[0], {
+      revision: values.revision,
+      store: values.store,
+      endpoint: values.endpoint ?? process.env.HF_ENDPOINT ?? HF_ENDPOINT,
+      onProgress: ({ file, received, total }) => {
+        if (Date.now() - last < 500) return;
+        last = Date.now();
+        const pct = total ? ` ${((100 * received) / total).toFixed(0)}%` : '';
+        process.stderr.write(`${file}: ${(received / 1e6).toFixed(1)} MB${pct}\n`);
+      },
+    });
+    for (const f of r.files) console.log(`${f.name.padEnd(24)} ${(f.size / 1e6).toFixed(1).padStart(8)} MB  sha256 ${f.sha256.slice(0, 16)}  ${f.cached ? 'already present' : `verified by ${f.verifiedBy}`}`);
+    console.log(`${r.repo}@${r.revision} → ${r.dir}`);
+    return 0;
   }
   process.stderr.write(MODEL_HELP);
   return 2;

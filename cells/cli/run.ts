@@ -11,6 +11,7 @@ import type { Pin } from '../engine/stage.ts';
 import { attachProgress } from './progress.ts';
 import { writeOutputs } from './outputs.ts';
 import { buildLibrary } from '../library.ts';
+import { currentBackend } from '../model/backend.ts';
 
 export interface RunOptions {
   notebook: string;
@@ -60,8 +61,7 @@ export async function runNotebook(opts: RunOptions): Promise<number> {
   const states = session.states();
   const pins = new Map<string, Pin>();
   for (const r of session.stageRecords()) for (const p of r.pins) pins.set(`${p.kind}:${p.name}:${p.fingerprint}`, p);
-  // Stages that run a model pin the backend they ran on; a notebook without models has none.
-  const backend = [...pins.values()].find((p) => p.kind === 'backend')?.name;
+  const backend = currentBackend();
   const manifest = {
     notebook: opts.notebook,
     notebookSha256: notebookHash(text),

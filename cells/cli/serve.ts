@@ -1,12 +1,41 @@
 // `promptscope serve`: the notebook UI over HTTP on loopback, guarded by a random token.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { Cache } from '../engine/cache.ts';
+import { buildLibrary } from '../library.ts';
+import { startServer } from '../../desktop/server/server.ts';
+
 export const SERVE_HELP = `Usage: promptscope serve [NOTEBOOK] [--port P] [--host H] [--cache DIR]
 
 Serves the notebook UI at http://127.0.0.1:P/?token=… (the URL is printed). Every request needs the
-token. Binds 127.0.0.1 unless --host says otherwise; to reach a remote machine, tunnel:
-  ssh -L 8888:127.0.0.1:8888 gpu-box  then open the printed URL locally.
+token. A notebook you have not trusted opens read-only until you press "Trust".
+Binds 127.0.0.1 unless --host says otherwise; to reach a remote machine, tunnel instead:
+  ssh -L 8888:127.0.0.1:8888 gpu-box   (run serve --port 8888 there), then open the printed URL here.
+
+  NOTEBOOK   the .html notebook to open (default: notebooks/quickstart.html); a new path starts an
+             empty notebook saved there
+  --port P   port (default 8888; 0 picks a free one)
+  --host H   interface to bind (default 127.0.0.1)
 `;
 
-export async function serveCommand(_args: string[]): Promise<number> {
-  process.stderr.write('serve is not available yet\n');
-  return 2;
+export async function serveCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { port: { type: 'string' }, host: { type: 'string' }, cache: { type: 'string' } },
+  });
+  const notebookPath = resolve(positionals[0] ?? new URL('../../notebooks/quickstart.html', import.meta.url).pathname);
+  const port = Number(values.port ?? 8888);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, not "${values.port}"`);
+  const server = await startServer({ notebookPath, cache: new Cache(values.cache), builtins: await buildLibrary(), host: values.host, port });
+  if (server.host !== '127.0.0.1' && server.host !== 'localhost' && server.host !== '::1') {
+    process.stderr.write(`warning: listening on ${server.host}: anyone who can reach it and has the token can run code here\n`);
+  }
+  process.stdout.write(`Promptscope is serving ${notebookPath}\nOpen: ${server.url}\n(Ctrl-C to stop)\n`);
+  await new Promise<void>((done) => {
+    const stop = () => void server.close().then(done);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
 }

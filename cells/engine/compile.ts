@@ -28,6 +28,32 @@ export class NotebookError extends Error {
 /** Names the runtime provides to every cell in addition to the session's builtins. */
 export const RUNTIME_NAMES = new Set(['invalidation', 'visibility']);
 
+/** Names a SQL query reads as tables (after FROM or JOIN), ignoring `${…}` interpolations. */
+export function sqlTableRefs(sql: string): string[] {
+  const text = sql.replace(/\$\{[^}]*\}/g, ' ').replace(/--[^\n]*/g, ' ').replace(/'(?:[^']|'')*'/g, "''");
+  const out = new Set<string>();
+  for (const m of text.matchAll(/\b(?:from|join)\s+([A-Za-z_$][\w$]*)/gi)) out.add(m[1]);
+  return [...out];
+}
+
+/**
+ * SQL cells may name a cell's value as a table (`SELECT … FROM cifar`, where `cifar` is a dataset or an
+ * Arrow table defined by a JavaScript cell): such names become inputs, so the query re-runs when the
+ * table changes, and the session registers their values with the database before the query runs.
+ */
+function withTableInputs(c: CompiledCell, defined: Set<string>): CompiledCell {
+  const tables = sqlTableRefs(c.cell.value).filter((n) => defined.has(n) && !c.inputs.includes(n));
+  if (!tables.length) return c;
+  const body = c.fn;
+  const n = c.inputs.length;
+  const fn = async function (this: unknown, ...args: unknown[]) {
+    const db = args[c.inputs.indexOf('db')] as { registerValue(name: string, value: unknown): Promise<void> };
+    for (let i = 0; i < tables.length; i++) await db.registerValue(tables[i], args[n + i]);
+    return body.apply(this, args.slice(0, n));
+  };
+  return { ...c, inputs: [...c.inputs, ...tables], fn };
+}
+
 export function compileCell(cell: NotebookCell): CompiledCell {
   let t: ReturnType<typeof transpile>;
   try {
@@ -73,6 +99,10 @@ export function compileNotebook(nb: Notebook, builtins: Set<string>): CompiledCe
       }
       definer.set(name, c);
     }
+  }
+  const defined = new Set(definer.keys());
+  for (let i = 0; i < compiled.length; i++) {
+    if (compiled[i].cell.mode === 'sql') compiled[i] = withTableInputs(compiled[i], defined);
   }
   for (const c of compiled) {
     for (const name of c.inputs) {

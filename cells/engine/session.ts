@@ -5,7 +5,7 @@
 // events; they never compute.
 import { Runtime } from '@observablehq/runtime';
 import type { Cache } from './cache.ts';
-import { compileCell, compileNotebook, NotebookError, type CompiledCell } from './compile.ts';
+import { compileNotebook, NotebookError, type CompiledCell } from './compile.ts';
 import { coerceInput, Inputs, type InputSpec } from './inputs.ts';
 import { nextCellId, type CellMode, type Notebook, type NotebookCell } from './notebook.ts';
 import { CancelledError, runWithContext, currentContext, type CellContext, type StageRecord } from './stage.ts';
@@ -92,7 +92,7 @@ export class NotebookSession {
     for (const [name, value] of Object.entries({ ...this.engineBuiltins(), ...this.options.builtins })) builtins[name] = () => value;
     this.runtime = new Runtime(builtins);
     this.module = this.runtime.module() as unknown as RuntimeModule;
-    for (const cell of this.notebook.cells) this.defineCell(compileCell(cell));
+    for (const compiled of compileNotebook(this.notebook, this.builtinNames)) this.defineCell(compiled);
     return this;
   }
 
@@ -183,17 +183,17 @@ export class NotebookSession {
 
   private replaceCells(cells: NotebookCell[], changed: number[]): void {
     const next: Notebook = { ...this.notebook, cells };
-    compileNotebook(next, this.builtinNames); // throws NotebookError and leaves the session as it was
+    const compiled = compileNotebook(next, this.builtinNames); // throws NotebookError and leaves the session as it was
     this.notebook = next;
     for (const id of changed) {
       const slot = this.slots.get(id);
-      const cell = cells.find((c) => c.id === id);
+      const c = compiled.find((x) => x.cell.id === id);
       if (slot) {
         slot.controller?.abort(new CancelledError(`cell ${id} was redefined`));
         for (const v of slot.variables) v.delete();
         this.slots.delete(id);
       }
-      if (cell) this.defineCell(compileCell(cell), slot?.state);
+      if (c) this.defineCell(c, slot?.state);
     }
     this.emit({ type: 'notebook' });
   }

@@ -26,6 +26,9 @@ export function keyOf(value: unknown): string {
     if (k) return k;
     const own = (value as { key?: unknown }).key;
     if (typeof own === 'string' && own.length >= 16) return own;
+    // Datasets and models carry a content fingerprint: that is their identity, not their in-memory form.
+    const fp = (value as { fingerprint?: unknown }).fingerprint;
+    if (typeof fp === 'string' && fp.length >= 16) return `fingerprint:${fp}`;
   }
   return hashJson(value);
 }
