@@ -1,0 +1,106 @@
+// bench/encode: CLIP encoder throughput (items/s) per backend, at the tiny fixture config and at the
+// ViT-B/16 config (random weights), printed as a table.
+//   node --import tsx bench/encode.ts [--backends wasm,cpu,webgpu] [--configs fixture,vit-b-16] [--seconds 5] [--batch 16] [--all]
+// Text is timed twice: prompts of realistic length ("a photo of a <class>.", cut at the batch's last end
+// token, the default path) and padded to the full 77-token context (what an implementation without the
+// cut pays). Each figure is items / (median wall time of one batch) after one warm-up batch; the build
+// machine is shared, so the median is the honest central estimate.
+// The pure-JS cpu backend needs tens of seconds per ViT-B/16 image; it is skipped there unless --all.
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../cells/model/backend.ts';
+import { loadCLIP, randomCLIPWeights } from '../cells/model/clip.ts';
+import type { CLIPModel } from '../cells/model/clip.ts';
+import { parseCLIPConfig, VIT_B_16 } from '../cells/model/config.ts';
+import type { CLIPConfig } from '../cells/model/config.ts';
+import { defaultTokenizer } from '../cells/model/tokenizer.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
+const backends = opt('backends', 'wasm,cpu').split(',');
+const configNames = opt('configs', 'fixture,vit-b-16').split(',');
+const seconds = Number(opt('seconds', '5'));
+const batchArg = opt('batch', '');
+const all = args.includes('--all');
+
+const FIXTURE: CLIPConfig = parseCLIPConfig({
+  model_type: 'clip', projection_dim: 24,
+  text_config: { hidden_size: 32, intermediate_size: 128, num_attention_heads: 4, num_hidden_layers: 2 },
+  vision_config: { hidden_size: 48, intermediate_size: 192, num_attention_heads: 4, num_hidden_layers: 2, image_size: 32, patch_size: 8 },
+}, 'fixture-tiny');
+const CONFIGS: Record<string, { config: CLIPConfig; batch: number }> = {
+  fixture: { config: FIXTURE, batch: 64 },
+  'vit-b-16': { config: VIT_B_16, batch: 8 },
+};
+const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+
+interface Row { backend: string; config: string; encoder: string; batch: number; tokens: number | string; itemsPerSec: number; msPerBatch: number }
+const rows: Row[] = [];
+
+/** Median ms of one call of `f` (after a warm-up), running for about `seconds` (at least 3 calls). */
+async function median(f: () => Promise<void>): Promise<number> {
+  await f();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < 3 || (performance.now() - start < seconds * 1000 && times.length < 200)) {
+    const t0 = performance.now();
+    await f();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
+
+async function benchModel(backend: string, name: string, model: CLIPModel, batch: number): Promise<void> {
+  const v = model.config.vision;
+  const px = tf.randomNormal([batch, v.numChannels, v.imageSize, v.imageSize], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const img = await median(async () => {
+    const e = model.encodeImage(px);
+    await e.data();
+    e.dispose();
+  });
+  rows.push({ backend, config: name, encoder: 'image', batch, tokens: (v.imageSize / v.patchSize) ** 2 + 1, itemsPerSec: (batch * 1000) / img, msPerBatch: img });
+  px.dispose();
+
+  const tok = defaultTokenizer();
+  const texts = Array.from({ length: batch }, (_, i) => `a photo of a ${CLASSES[i % CLASSES.length]}.`);
+  const ids = tok.tokenize(texts);
+  const cut = Math.max(...ids.eotIndex) + 1;
+  for (const [label, full] of [['text (cut at EOT)', false], ['text (full 77)', true]] as const) {
+    const ms = await median(async () => {
+      const out = model.textForward(ids, { fullLength: full });
+      await out.embeds.data();
+      tf.dispose([out.pooled, out.embeds]);
+    });
+    rows.push({ backend, config: name, encoder: label, batch, tokens: full ? 77 : cut, itemsPerSec: (batch * 1000) / ms, msPerBatch: ms });
+  }
+}
+
+for (const backend of backends) {
+  let got: string;
+  try {
+    got = await initBackend(backend as 'wasm' | 'cpu' | 'webgpu');
+  } catch (e) {
+    console.error(`backend ${backend}: ${(e as Error).message}; skipped`);
+    continue;
+  }
+  for (const name of configNames) {
+    const spec = CONFIGS[name];
+    if (!spec) throw new Error(`unknown config ${name}; use ${Object.keys(CONFIGS).join(', ')}`);
+    if (got === 'cpu' && name !== 'fixture' && !all) {
+      console.error(`cpu × ${name}: skipped (pure-JS kernels, tens of seconds per image; pass --all to run it)`);
+      continue;
+    }
+    const model = await loadCLIP({ config: spec.config, weights: randomCLIPWeights(spec.config, 0) }, { id: name });
+    await benchModel(got, name, model, batchArg ? Number(batchArg) : spec.batch);
+    model.dispose();
+    console.error(`done: ${got} × ${name}`);
+  }
+}
+
+const header = ['backend', 'config', 'encoder', 'batch', 'tokens', 'items/s', 'ms/batch'];
+const table = rows.map((r) => [r.backend, r.config, r.encoder, String(r.batch), String(r.tokens), r.itemsPerSec.toFixed(r.itemsPerSec < 10 ? 2 : 0), r.msPerBatch.toFixed(1)]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
+console.log(line(header));
+console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+for (const r of table) console.log(line(r));
