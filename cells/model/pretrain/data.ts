@@ -1,0 +1,196 @@
+// The pretraining image set: CIFAR-10 train and Fashion-MNIST train, minus the few-shot pool (and a small
+// validation slice), decoded once into one uint8 [N, 32, 32, 3] cache file and reused every epoch.
+//
+// Few-shot pool rule (the prompt learners must use the same one): per dataset and class, take that class's
+// images in file order, shuffle them with mulberry32(mixSeed(seed, classIndex)) and hold out the first
+// round(fraction · n) — 10% by default. The next `valPerClass` of that order form the validation slice used
+// to pick the best checkpoint; pretraining sees neither.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadImageFolder } from '../../data/load-folder.ts';
+import { loadIdx } from '../../data/load-idx.ts';
+import type { Dataset } from '../../data/dataset.ts';
+import type { DecodedImage } from '../../data/images.ts';
+import { resizeBicubic } from '../../data/preprocess.ts';
+import { mixSeed, mulberry32, shuffleInPlace } from './rng.ts';
+
+export const IMAGE_SIZE = 32;
+export const FASHION_CLASSES = ['T-shirt/top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'];
+export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+/** Where the real data lives: `<repo>/../shared/datasets` unless told otherwise. */
+export function defaultDatasetsRoot(): string {
+  return fileURLToPath(new URL('../../../../shared/datasets/', import.meta.url));
+}
+
+export function loadCifarTrain(root = defaultDatasetsRoot()): Promise<Dataset> {
+  return loadImageFolder(join(root, 'cifar10/train.tar'), { name: 'cifar10', split: 'train' });
+}
+export function loadCifarTest(root = defaultDatasetsRoot()): Promise<Dataset> {
+  return loadImageFolder(join(root, 'cifar10/test.tar'), { name: 'cifar10', split: 'test' });
+}
+export function loadFashion(split: 'train' | 'test', root = defaultDatasetsRoot()): Promise<Dataset> {
+  const p = split === 'train' ? 'train' : 't10k';
+  return loadIdx({
+    images: join(root, `fashion-mnist/${p}-images-idx3-ubyte.gz`), labels: join(root, `fashion-mnist/${p}-labels-idx1-ubyte.gz`),
+    classNames: FASHION_CLASSES, name: 'fashion-mnist', split,
+  });
+}
+export function loadMnistTest(root = defaultDatasetsRoot()): Promise<Dataset> {
+  return loadIdx({
+    images: join(root, 'mnist/t10k-images-idx3-ubyte.gz'), labels: join(root, 'mnist/t10k-labels-idx1-ubyte.gz'),
+    classNames: MNIST_CLASSES, name: 'mnist', split: 'test',
+  });
+}
+
+export function labelsOf(ds: Dataset): Int32Array {
+  const col = ds.rows.getChild('label');
+  if (!col) throw new Error(`dataset ${ds.name}: rows have no label column`);
+  return Int32Array.from(col.toArray() as ArrayLike<number>);
+}
+
+export interface Split {
+  pool: number[];
+  val: number[];
+  train: number[];
+}
+
+/** The few-shot pool / validation / train split of one dataset (row ids), by the rule in the header. */
+export function splitPool(labels: ArrayLike<number>, numClasses: number, opts: { seed: number; fraction: number; valPerClass: number }): Split {
+  const out: Split = { pool: [], val: [], train: [] };
+  for (let c = 0; c < numClasses; c++) {
+    const ids: number[] = [];
+    for (let i = 0; i < labels.length; i++) if (labels[i] === c) ids.push(i);
+    shuffleInPlace(ids, mulberry32(mixSeed(opts.seed, c)));
+    const k = Math.round(opts.fraction * ids.length);
+    out.pool.push(...ids.slice(0, k));
+    out.val.push(...ids.slice(k, k + opts.valPerClass));
+    out.train.push(...ids.slice(k + opts.valPerClass));
+  }
+  for (const a of [out.pool, out.val, out.train]) a.sort((x, y) => x - y);
+  return out;
+}
+
+/** 32×32 RGB uint8 from any decoded image: gray replicated, other sizes resized like CLIP's bicubic. */
+export function toRgb32(img: DecodedImage): Uint8Array {
+  let im = img;
+  if (im.width !== IMAGE_SIZE || im.height !== IMAGE_SIZE) {
+    if (im.width !== im.height) throw new Error(`toRgb32: ${im.width}×${im.height} image is not square`);
+    im = resizeBicubic(im, IMAGE_SIZE, IMAGE_SIZE);
+  }
+  const n = IMAGE_SIZE * IMAGE_SIZE;
+  if (im.channels === 3) return Uint8Array.from(im.data.subarray(0, n * 3));
+  const out = new Uint8Array(n * 3);
+  const step = im.channels;
+  for (let i = 0; i < n; i++) {
+    const v = im.data[i * step];
+    out[3 * i] = v; out[3 * i + 1] = v; out[3 * i + 2] = v;
+  }
+  return out;
+}
+
+/** One pretraining image set in memory: pixels [N,32,32,3], global class (0-9 CIFAR, 10-19 F-MNIST). */
+export interface ImageSet {
+  pixels: Uint8Array;
+  labels: Int32Array;
+  /** 0 = CIFAR-10, 1 = Fashion-MNIST. */
+  domain: Uint8Array;
+  count: number;
+}
+
+export interface PretrainData {
+  train: ImageSet;
+  val: ImageSet;
+  /** Sizes of the held-out few-shot pools, for the model card. */
+  poolSizes: { cifar10: number; fashion: number };
+}
+
+interface CacheMeta {
+  version: number;
+  seed: number;
+  fraction: number;
+  valPerClass: number;
+  train: number;
+  val: number;
+  poolSizes: { cifar10: number; fashion: number };
+}
+
+const CACHE_VERSION = 1;
+
+function gather(ds: Dataset, ids: number[], labels: Int32Array, offset: number, domain: number): ImageSet {
+  const per = IMAGE_SIZE * IMAGE_SIZE * 3;
+  const set: ImageSet = { pixels: new Uint8Array(ids.length * per), labels: new Int32Array(ids.length), domain: new Uint8Array(ids.length).fill(domain), count: ids.length };
+  ids.forEach((id, i) => {
+    set.pixels.set(toRgb32(ds.images.get(id)), i * per);
+    set.labels[i] = labels[id] + offset;
+  });
+  return set;
+}
+
+function concat(a: ImageSet, b: ImageSet): ImageSet {
+  const px = new Uint8Array(a.pixels.length + b.pixels.length);
+  px.set(a.pixels); px.set(b.pixels, a.pixels.length);
+  const lab = new Int32Array(a.count + b.count);
+  lab.set(a.labels); lab.set(b.labels, a.count);
+  const dom = new Uint8Array(a.count + b.count);
+  dom.set(a.domain); dom.set(b.domain, a.count);
+  return { pixels: px, labels: lab, domain: dom, count: a.count + b.count };
+}
+
+function writeAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/**
+ * The pretraining images, from the cache in `cacheDir` when it matches (seed, fraction, valPerClass),
+ * else decoded from the datasets and cached. Decoding costs ~10 s; the cache load well under 1 s.
+ */
+export async function loadPretrainData(cacheDir: string, opts: { seed: number; fraction?: number; valPerClass?: number; datasetsRoot?: string; log?: (s: string) => void }): Promise<PretrainData> {
+  const fraction = opts.fraction ?? 0.1;
+  const valPerClass = opts.valPerClass ?? 50;
+  const metaPath = join(cacheDir, 'images.json');
+  const binPath = join(cacheDir, 'images.u8');
+  const per = IMAGE_SIZE * IMAGE_SIZE * 3;
+  if (existsSync(metaPath) && existsSync(binPath)) {
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as CacheMeta;
+    if (meta.version === CACHE_VERSION && meta.seed === opts.seed && meta.fraction === fraction && meta.valPerClass === valPerClass) {
+      const buf = readFileSync(binPath);
+      const n = meta.train + meta.val;
+      const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+      if (bytes.length !== n * (per + 5)) throw new Error(`${binPath}: ${bytes.length} bytes, expected ${n * (per + 5)}; delete the cache to rebuild it`);
+      const pixels = bytes.subarray(0, n * per);
+      const labels = new Int32Array(bytes.slice(n * per, n * per + 4 * n).buffer);
+      const domain = bytes.subarray(n * (per + 4));
+      const cut = (a: number, b: number): ImageSet => ({
+        pixels: pixels.subarray(a * per, b * per), labels: labels.subarray(a, b), domain: domain.subarray(a, b), count: b - a,
+      });
+      return { train: cut(0, meta.train), val: cut(meta.train, n), poolSizes: meta.poolSizes };
+    }
+  }
+  const log = opts.log ?? (() => undefined);
+  log('decoding CIFAR-10 train and Fashion-MNIST train into the image cache…');
+  const root = opts.datasetsRoot ?? defaultDatasetsRoot();
+  const cifar = await loadCifarTrain(root);
+  const fashion = await loadFashion('train', root);
+  const cl = labelsOf(cifar);
+  const fl = labelsOf(fashion);
+  const cs = splitPool(cl, 10, { seed: opts.seed, fraction, valPerClass });
+  const fs = splitPool(fl, 10, { seed: opts.seed, fraction, valPerClass });
+  const train = concat(gather(cifar, cs.train, cl, 0, 0), gather(fashion, fs.train, fl, 10, 1));
+  const val = concat(gather(cifar, cs.val, cl, 0, 0), gather(fashion, fs.val, fl, 10, 1));
+  cifar.images.close();
+  fashion.images.close();
+  const all = concat(train, val);
+  mkdirSync(cacheDir, { recursive: true });
+  const bin = new Uint8Array(all.count * (per + 5));
+  bin.set(all.pixels);
+  bin.set(new Uint8Array(all.labels.buffer), all.count * per);
+  bin.set(all.domain, all.count * (per + 4));
+  writeAtomic(binPath, bin);
+  const meta: CacheMeta = { version: CACHE_VERSION, seed: opts.seed, fraction, valPerClass, train: train.count, val: val.count, poolSizes: { cifar10: cs.pool.length, fashion: fs.pool.length } };
+  writeAtomic(metaPath, JSON.stringify(meta));
+  return { train, val, poolSizes: meta.poolSizes };
+}

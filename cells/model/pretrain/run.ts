@@ -1,0 +1,35 @@
+// Command-line entry for a long background run (resumable):
+//   node --import tsx cells/model/pretrain/run.ts --work <dir> [--minutes 90] [--steps 4000] [--patch 4] [--batch 128] [--seed 0]
+import { initBackend } from '../backend.ts';
+import { loadLexicon } from './lexicon.ts';
+import { loadPretrainData } from './data.ts';
+import { DEFAULT_TRAIN, runPretraining } from './train.ts';
+import type { RunOptions } from './train.ts';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+}
+
+const backend = await initBackend((arg('backend', 'wasm')) as 'wasm');
+const workDir = arg('work', 'out/pretrain-mini-clip');
+const seed = Number(arg('seed', '0'));
+const o: RunOptions = {
+  ...DEFAULT_TRAIN,
+  seed,
+  shape: { ...DEFAULT_TRAIN.shape, patchSize: Number(arg('patch', String(DEFAULT_TRAIN.shape.patchSize))), visionLayers: Number(arg('vlayers', String(DEFAULT_TRAIN.shape.visionLayers))) },
+  batchSize: Number(arg('batch', String(DEFAULT_TRAIN.batchSize))),
+  totalSteps: Number(arg('steps', String(DEFAULT_TRAIN.totalSteps))),
+  warmupSteps: Number(arg('warmup', String(DEFAULT_TRAIN.warmupSteps))),
+  lr: Number(arg('lr', String(DEFAULT_TRAIN.lr))),
+  workDir,
+  maxSittingSec: 60 * Number(arg('minutes', '600')),
+  checkpointEverySec: Number(arg('ckpt', '180')),
+  validateEverySteps: Number(arg('val', '200')),
+};
+const log = (s: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${s}`);
+log(`backend ${backend}; options ${JSON.stringify(o)}`);
+const data = await loadPretrainData(workDir, { seed, log });
+log(`train ${data.train.count} images, val ${data.val.count}, few-shot pools held out: CIFAR-10 ${data.poolSizes.cifar10}, Fashion-MNIST ${data.poolSizes.fashion}`);
+const trainer = await runPretraining(o, loadLexicon(), data.train, data.val, { log });
+log(`stopped at step ${trainer.state.step}; best val step ${trainer.state.bestStep} (${(100 * trainer.state.bestScore).toFixed(1)}% mean)`);
