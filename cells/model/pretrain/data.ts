@@ -1,10 +1,11 @@
 // The pretraining image set: CIFAR-10 train and Fashion-MNIST train, minus the few-shot pool (and a small
 // validation slice), decoded once into one uint8 [N, 32, 32, 3] cache file and reused every epoch.
 //
-// Few-shot pool rule (the prompt learners must use the same one): per dataset and class, take that class's
-// images in file order, shuffle them with mulberry32(mixSeed(seed, classIndex)) and hold out the first
-// round(fraction · n) — 10% by default. The next `valPerClass` of that order form the validation slice used
-// to pick the best checkpoint; pretraining sees neither.
+// The few-shot pool is the data helper's `holdOutPool(dataset, {fraction: 0.1, seed})` (cells/data/splits.ts:
+// per class, images ranked by sha256('pool', seed, source), the first round(10%) held out): the same rule
+// and seed the prompt learners sample their shots from, so pretraining never sees a shot. From the rest,
+// `valPerClass` images per class (mulberry32(mixSeed(seed, class)) shuffle) form the validation slice used
+// to pick the best checkpoint; pretraining does not see those either.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import type { Dataset } from '../../data/dataset.ts';
 import type { DecodedImage } from '../../data/images.ts';
 import { resizeBicubic } from '../../data/preprocess.ts';
 import { mixSeed, mulberry32, shuffleInPlace } from './rng.ts';
+import { holdOutPool } from '../../data/splits.ts';
 
 export const IMAGE_SIZE = 32;
 export const FASHION_CLASSES = ['T-shirt/top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'];
@@ -56,19 +58,29 @@ export interface Split {
   train: number[];
 }
 
-/** The few-shot pool / validation / train split of one dataset (row ids), by the rule in the header. */
-export function splitPool(labels: ArrayLike<number>, numClasses: number, opts: { seed: number; fraction: number; valPerClass: number }): Split {
-  const out: Split = { pool: [], val: [], train: [] };
-  for (let c = 0; c < numClasses; c++) {
-    const ids: number[] = [];
-    for (let i = 0; i < labels.length; i++) if (labels[i] === c) ids.push(i);
+/** The few-shot pool (holdOutPool) / validation / train split of one dataset, as image ids. */
+export function splitPool(ds: Dataset, opts: { seed: number; fraction: number; valPerClass: number }): Split {
+  const pool = holdOutPool(ds, { fraction: opts.fraction, seed: opts.seed });
+  const labels = labelsById(ds);
+  const out: Split = { pool: Array.from(pool.pool), val: [], train: [] };
+  const rest: number[][] = ds.classNames.map(() => []);
+  for (const id of pool.rest) rest[labels[id]].push(id);
+  rest.forEach((ids, c) => {
+    ids.sort((a, b) => a - b);
     shuffleInPlace(ids, mulberry32(mixSeed(opts.seed, c)));
-    const k = Math.round(opts.fraction * ids.length);
-    out.pool.push(...ids.slice(0, k));
-    out.val.push(...ids.slice(k, k + opts.valPerClass));
-    out.train.push(...ids.slice(k + opts.valPerClass));
-  }
+    out.val.push(...ids.slice(0, opts.valPerClass));
+    out.train.push(...ids.slice(opts.valPerClass));
+  });
   for (const a of [out.pool, out.val, out.train]) a.sort((x, y) => x - y);
+  return out;
+}
+
+/** label per image id (ids index the image store). */
+export function labelsById(ds: Dataset): Int32Array {
+  const ids = ds.rows.getChild('id')!.toArray() as Int32Array;
+  const lab = labelsOf(ds);
+  const out = new Int32Array(ds.images.count).fill(-1);
+  ids.forEach((id, pos) => (out[id] = lab[pos]));
   return out;
 }
 
@@ -116,7 +128,7 @@ interface CacheMeta {
   poolSizes: { cifar10: number; fashion: number };
 }
 
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2; // 2: pool from cells/data/splits.ts holdOutPool
 
 function gather(ds: Dataset, ids: number[], labels: Int32Array, offset: number, domain: number): ImageSet {
   const per = IMAGE_SIZE * IMAGE_SIZE * 3;
@@ -175,10 +187,10 @@ export async function loadPretrainData(cacheDir: string, opts: { seed: number; f
   const root = opts.datasetsRoot ?? defaultDatasetsRoot();
   const cifar = await loadCifarTrain(root);
   const fashion = await loadFashion('train', root);
-  const cl = labelsOf(cifar);
-  const fl = labelsOf(fashion);
-  const cs = splitPool(cl, 10, { seed: opts.seed, fraction, valPerClass });
-  const fs = splitPool(fl, 10, { seed: opts.seed, fraction, valPerClass });
+  const cl = labelsById(cifar);
+  const fl = labelsById(fashion);
+  const cs = splitPool(cifar, { seed: opts.seed, fraction, valPerClass });
+  const fs = splitPool(fashion, { seed: opts.seed, fraction, valPerClass });
   const train = concat(gather(cifar, cs.train, cl, 0, 0), gather(fashion, fs.train, fl, 10, 1));
   const val = concat(gather(cifar, cs.val, cl, 0, 0), gather(fashion, fs.val, fl, 10, 1));
   cifar.images.close();
