@@ -5,6 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { CoOpPromptBuilder, contextFromText } from '../../cells/model/prompting.ts';
+import { asBackbone } from '../../cells/model/backbone.ts';
+import { defaultTokenizer } from '../../cells/model/tokenizer.ts';
+import type { PromptBackbone } from '../../cells/prompts/backbone.ts';
 import { CLASSES, pixels, seeded, maxAbsDiff, withModel, gradientSuite } from './gradient-suite.ts';
 
 test('CoOp with context = embeddings of "a photo of a" reproduces the plain text encoder (end/middle/front)', async () => {
@@ -88,5 +91,28 @@ test('tf.memory() stays flat over 200 CoOp + VPT training steps (wasm)', async (
     tf.dispose([px, labels, ctx, vp]);
     opt.dispose();
     builder.dispose();
+  });
+});
+
+test('asBackbone: the prompt layer\'s frozen-backbone view of CLIPModel matches encodeText/encodeImage', async () => {
+  await withModel('cpu', async (m) => {
+    const b: PromptBackbone = await asBackbone(m);
+    assert.ok(Math.abs(b.logitScale - Math.exp(3.2)) < 1e-4);
+    const batch = defaultTokenizer().tokenize(['a photo of a cat.', 'a dog']);
+    const t = Math.max(...batch.eotIndex) + 1;
+    const ids = new Int32Array(2 * t);
+    for (let r = 0; r < 2; r++) ids.set(batch.ids.subarray(r * 77, r * 77 + t), r * t);
+    const emb = b.tokenEmbeddings(ids, 2, t);
+    const got = b.encodeTextEmbeddings(emb, batch.eotIndex);
+    const want = m.encodeText(batch);
+    assert.ok(maxAbsDiff(await got.data(), await want.data()) < 1e-6);
+    const px = pixels(2);
+    const p = tf.tensor2d(seeded(2 * 48, 3), [2, 48]);
+    const gi = b.encodeImage(px, { shallow: p });
+    const wi = m.encodeImage(px, { prompts: { shallow: p } });
+    assert.ok(maxAbsDiff(await gi.data(), await wi.data()) < 1e-6);
+    assert.deepEqual(b.calls, { text: 1, image: 1 });
+    assert.equal(b.weights().size, 78);
+    tf.dispose([emb, got, want, px, p, gi, wi]);
   });
 });
