@@ -42,6 +42,18 @@ function gradOp(
   });
 }
 
+/**
+ * Formulation switches, measured by bench/train.ts (kept switchable so the bench can re-check them on
+ * other machines). weightGradViaDyT: dW = (dyᵀ·x)ᵀ instead of xᵀ·dy — same product, but XNNPACK runs it
+ * with the long reduction on a wider output, measured faster on wasm.
+ */
+export const tuning = { weightGradViaDyT: true, fusedQkv: false };
+
+/** dW = xᵀ·dy for x [n,in], dy [n,out], with flagless 2-D products only. */
+function weightGrad(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
+  return tuning.weightGradViaDyT ? tf.matMul(dy.transpose(), x).transpose() : tf.matMul(x.transpose(), dy);
+}
+
 function onWasm(): boolean {
   return tf.getBackend() === 'wasm';
 }
@@ -53,7 +65,7 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
     return tf.matMul(a, b);
   }, (dy, [sa, sb]) => [
     () => tf.matMul(dy as tf.Tensor2D, sb.transpose()),
-    () => tf.matMul(sa.transpose(), dy as tf.Tensor2D),
+    () => weightGrad(sa as tf.Tensor2D, dy as tf.Tensor2D),
   ]) as tf.Tensor2D;
 }
 
@@ -64,7 +76,7 @@ function affine2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
     return tf.matMul(x, w).add(b);
   }, (dy, [sx, sw]) => [
     () => tf.matMul(dy as tf.Tensor2D, sw.transpose()),
-    () => tf.matMul(sx.transpose(), dy as tf.Tensor2D),
+    () => weightGrad(sx as tf.Tensor2D, dy as tf.Tensor2D),
     () => dy.sum(0),
   ]) as tf.Tensor2D;
 }
@@ -177,11 +189,19 @@ export function multiHeadAttention(x: T, w: AttentionWeights, heads: number, mas
     // HF scales q after its bias by head_dim^-0.5; folding the scale into the (small) q weights is the
     // same product and saves an element-wise pass over the activations.
     const scale = dh ** -0.5;
-    const kernel = tf.concat([w.qKernel.mul(scale), w.kKernel, w.vKernel], 1) as tf.Tensor2D;
-    const bias = tf.concat([w.qBias.mul(scale), w.kBias, w.vBias]) as tf.Tensor1D;
-    // [B, T, 3, H, Dh] with (3, H) merged: 4-D transposes stay cheap, 5-D ones do not.
-    const qkv = affine2d(x2, kernel, bias).reshape([b, t, 3 * heads, dh]);
-    const [q, k, v] = tf.split(qkv, 3, 2); // each [B, T, H, Dh]
+    let q: T, k: T, v: T; // each [B, T, H, Dh]
+    if (tuning.fusedQkv) {
+      const kernel = tf.concat([w.qKernel.mul(scale), w.kKernel, w.vKernel], 1) as tf.Tensor2D;
+      const bias = tf.concat([w.qBias.mul(scale), w.kBias, w.vBias]) as tf.Tensor1D;
+      // [B, T, 3, H, Dh] with (3, H) merged: 4-D transposes stay cheap, 5-D ones do not.
+      const qkv = affine2d(x2, kernel, bias).reshape([b, t, 3 * heads, dh]);
+      [q, k, v] = tf.split(qkv, 3, 2);
+    } else {
+      const heads4 = (y: T) => y.reshape([b, t, heads, dh]);
+      q = heads4(affine2d(x2, w.qKernel.mul(scale), w.qBias.mul(scale)));
+      k = heads4(affine2d(x2, w.kKernel, w.kBias));
+      v = heads4(affine2d(x2, w.vKernel, w.vBias));
+    }
     const g = b * heads;
     // scores[s_q, (b,h), s_k] = Σ_dh q[b,s_q,h,dh]·k[b,s_k,h,dh]
     const qIn = q.transpose([3, 1, 0, 2]).reshape([dh, t, g]) as tf.Tensor3D;
