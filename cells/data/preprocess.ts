@@ -132,17 +132,21 @@ export function resizeBicubic(image: DecodedImage, outW: number, outH: number): 
   const out = new Uint8Array(outW * outH * C);
   const { ksize, bounds, weights } = vert;
   const stride = srcW * C;
+  // Row-at-a-time accumulation: sequential memory access; the sums are exact integers below 2^53, so a
+  // Float64Array accumulator gives the same result as PIL's int32 arithmetic.
+  const acc = new Float64Array(stride);
   for (let yy = 0; yy < outH; yy++) {
     const ymin = bounds[yy * 2] - rowStart;
     const count = bounds[yy * 2 + 1];
     const kOff = yy * ksize;
-    const outRow = yy * stride;
-    for (let i = 0; i < stride; i++) {
-      let ss = ROUND_HALF;
-      let p = ymin * stride + i;
-      for (let y = 0; y < count; y++, p += stride) ss += src[p] * weights[kOff + y];
-      out[outRow + i] = clip8(ss);
+    acc.fill(ROUND_HALF);
+    for (let y = 0; y < count; y++) {
+      const w = weights[kOff + y];
+      const rowOff = (ymin + y) * stride;
+      for (let i = 0; i < stride; i++) acc[i] += src[rowOff + i] * w;
     }
+    const outRow = yy * stride;
+    for (let i = 0; i < stride; i++) out[outRow + i] = clip8(acc[i]);
   }
   return { width: outW, height: outH, channels: C, data: out };
 }
