@@ -1,0 +1,64 @@
+// Starts the engine (desktop/server/entry.ts: the notebook server) outside the UI thread, in Electron's
+// utility process, and waits for it to report its URL. The window then loads the UI from that server,
+// exactly as a browser does with `promptscope serve`.
+import { join } from 'node:path';
+import { engineOrigin } from './security.ts';
+import type { EngineProcessLike } from './types.ts';
+
+export type ForkFn = (modulePath: string, args: string[], options: { cwd: string; execArgv: string[]; serviceName: string; stdio: 'inherit' }) => EngineProcessLike;
+
+export interface Engine {
+  url: string;
+  origin: string;
+  stop(): void;
+}
+
+export interface EngineOptions {
+  /** The repository / app root (holds node_modules and desktop/). */
+  root: string;
+  notebookPath: string;
+  cacheDir?: string;
+  timeoutMs?: number;
+}
+
+export function engineCommand(opts: EngineOptions): { modulePath: string; args: string[]; execArgv: string[]; cwd: string } {
+  return {
+    modulePath: join(opts.root, 'desktop', 'server', 'entry.ts'),
+    args: [opts.notebookPath, ...(opts.cacheDir ? ['--cache', opts.cacheDir] : [])],
+    // The engine is TypeScript run through tsx, as everywhere else in the project; `--import tsx`
+    // resolves from cwd, the app root.
+    execArgv: ['--import', 'tsx'],
+    cwd: opts.root,
+  };
+}
+
+export function startEngine(fork: ForkFn, opts: EngineOptions): Promise<Engine> {
+  const cmd = engineCommand(opts);
+  const child = fork(cmd.modulePath, cmd.args, { cwd: cmd.cwd, execArgv: cmd.execArgv, serviceName: 'Promptscope engine', stdio: 'inherit' });
+  return new Promise<Engine>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: Error | null, engine?: Engine) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        child.kill();
+        reject(err);
+      } else resolve(engine!);
+    };
+    const timer = setTimeout(() => finish(new Error(`the engine did not start within ${(opts.timeoutMs ?? 60_000) / 1000} s`)), opts.timeoutMs ?? 60_000);
+    child.on('message', (message) => {
+      const m = message as { type?: unknown; url?: unknown; message?: unknown } | null;
+      if (m?.type === 'ready' && typeof m.url === 'string') {
+        try {
+          finish(null, { url: m.url, origin: engineOrigin(m.url), stop: () => void child.kill() });
+        } catch (err) {
+          finish(err as Error);
+        }
+      } else if (m?.type === 'error') {
+        finish(new Error(`the engine failed to start: ${String(m.message)}`));
+      }
+    });
+    child.on('exit', (code) => finish(new Error(`the engine exited (code ${code}) before it was ready`)));
+  });
+}
