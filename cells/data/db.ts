@@ -254,3 +254,9 @@ export class NodeDatabase implements Database {
 export function openNodeDatabase(path = ':memory:'): Promise<Database> {
   return NodeDatabase.open(path);
 }
+
+/** Registers a dataset's rows (no pixels) as a SQL table, named after the dataset unless told otherwise. */
+export async function registerDataset(db: Database, dataset: { name: string; rows: Table }, tableName = dataset.name.replace(/[^A-Za-z0-9_]/g, '_')): Promise<string> {
+  await db.registerTable(tableName, dataset.rows);
+  return tableName;
+}
