@@ -26,18 +26,28 @@ const sizes = (opt('sizes', quick ? 'mini' : 'mini,fixture')).split(',');
 interface Row {
   step: string; backend: string; formulation: string; workers: number;
   forward?: number; fwdBwd?: number; opt?: number; total: number;
+  /** Process CPU time of the whole step (all threads): on a shared machine, the undisturbed cost. */
+  cpu: number;
 }
 const rows: Row[] = [];
 
-async function best(f: () => Promise<void> | void, n: number): Promise<number> {
+/** Best wall-clock and best process-CPU milliseconds over n runs (after one warm-up run). */
+interface Timing { wall: number; cpu: number }
+async function bestOf(f: () => Promise<void> | void, n: number): Promise<Timing> {
   await f(); // warm-up (kernel compilation, allocator growth)
-  let min = Infinity;
+  let wall = Infinity, cpu = Infinity;
   for (let i = 0; i < n; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await f();
-    min = Math.min(min, performance.now() - t0);
+    wall = Math.min(wall, performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu = Math.min(cpu, (c.user + c.system) / 1000);
   }
-  return min;
+  return { wall, cpu };
+}
+async function best(f: () => Promise<void> | void, n: number): Promise<number> {
+  return (await bestOf(f, n)).wall;
 }
 
 /** Wait for the backend to finish (webgpu is asynchronous): read one value of the last result. */
@@ -66,7 +76,8 @@ async function timeInProcess(spec: StepSpec, backend: string, formulation: 'fast
   const { input, labels } = makeBatch(c, batchSize);
   const optimizer = tf.train.adam(1e-4);
   const f = () => loss(ops, c, p, input, labels, prompts as tf.Tensor2D | undefined);
-  const n = formulation === 'plain' ? Math.min(steps, 2) : steps;
+  // The slow rows (plain autograd, pure-JS cpu, webgpu on Mesa) are orders of magnitude apart: one run each.
+  const n = formulation === 'plain' || backend !== 'wasm' ? 1 : steps;
   const forward = await best(async () => { const l = tf.tidy(f); await sync(l); l.dispose(); }, n);
   const fwdBwd = await best(async () => {
     const { value, grads } = tf.variableGrads(f, vars);
@@ -76,10 +87,10 @@ async function timeInProcess(spec: StepSpec, backend: string, formulation: 'fast
   const { value, grads } = tf.variableGrads(f, vars);
   const optMs = await best(async () => { optimizer.applyGradients(grads as unknown as Record<string, tf.Variable>); await sync(vars[0]); }, n);
   tf.dispose([value, ...Object.values(grads)]);
-  const total = await best(async () => { const l = optimizer.minimize(f, true, vars)!; await sync(l); l.dispose(); }, n);
+  const { wall: total, cpu } = await bestOf(async () => { const l = optimizer.minimize(f, true, vars)!; await sync(l); l.dispose(); }, n);
   tf.dispose([input, labels, ...vars, ...Object.values(p)]);
   optimizer.dispose();
-  return { step: spec.name, backend, formulation, workers: 0, forward, fwdBwd, opt: optMs, total };
+  return { step: spec.name, backend, formulation, workers: 0, forward, fwdBwd, opt: optMs, total, cpu };
 }
 
 function batchArrays(c: TowerConfig): Batch {
@@ -100,8 +111,8 @@ async function timeWorkers(spec: StepSpec, workers: number): Promise<Row> {
   });
   try {
     const batch = batchArrays(c);
-    const total = await best(async () => { await dp.step(batch); }, steps);
-    return { step: spec.name, backend: 'wasm', formulation: 'fast', workers, total };
+    const { wall: total, cpu } = await bestOf(async () => { await dp.step(batch); }, steps);
+    return { step: spec.name, backend: 'wasm', formulation: 'fast', workers, total, cpu };
   } finally {
     await dp.close();
   }
@@ -148,7 +159,7 @@ async function tfjsMatmulPeak(): Promise<number> {
   return 2 * 1024 ** 3 / (ms / 1000) / 1e9;
 }
 
-interface TorchRes { torch: string; threads: number; blas: string; matmul_gflops: number; towers: Record<string, { forward: number; fwd_bwd: number; opt: number; step: number; infer: number }> }
+interface TorchRes { torch: string; threads: number; blas: string; matmul_gflops: number; towers: Record<string, { forward: number; fwd_bwd: number; opt: number; step: number; step_cpu: number; infer: number }> }
 
 function runTorch(): { best: TorchRes; all: TorchRes[] } | undefined {
   if (args.includes('--no-torch')) return undefined;
@@ -216,11 +227,12 @@ async function main(): Promise<void> {
     const a = pick(`${size}-coop`), b = pick(`${size}-vpt`);
     return a && b ? a.total + b.total : undefined;
   };
-  console.log('\n| step | backend | ops | workers | forward ms | fwd+bwd ms | optimizer ms | step ms | PyTorch step ms (threads) | ratio |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  const t1 = (name: string) => torch?.all.find((r) => r.threads === 1)?.towers[name];
+  console.log('\n| step | backend | ops | workers | forward ms | fwd+bwd ms | optimizer ms | step ms | step CPU ms | PyTorch step ms (threads) | ratio (wall) | PyTorch 1-thread CPU ms | ratio (CPU) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    const t = ref(r.step);
-    console.log(`| ${r.step} | ${r.backend} | ${r.formulation} | ${r.workers || 'in-process'} | ${fmt(r.forward)} | ${fmt(r.fwdBwd)} | ${fmt(r.opt)} | ${fmt(r.total)} | ${t ? `${fmt(t.step)} (${(t as unknown as { threads: number }).threads})` : '–'} | ${t ? (r.total / t.step).toFixed(2) + '×' : '–'} |`);
+    const t = ref(r.step), c1 = t1(r.step);
+    console.log(`| ${r.step} | ${r.backend} | ${r.formulation} | ${r.workers || 'in-process'} | ${fmt(r.forward)} | ${fmt(r.fwdBwd)} | ${fmt(r.opt)} | ${fmt(r.total)} | ${fmt(r.cpu)} | ${t ? `${fmt(t.step)} (${(t as unknown as { threads: number }).threads})` : '–'} | ${t ? (r.total / t.step).toFixed(2) + '×' : '–'} | ${c1 ? fmt(c1.step_cpu) : '–'} | ${c1 ? (r.cpu / c1.step_cpu).toFixed(2) + '×' : '–'} |`);
   }
   for (const size of sizes) {
     for (const w of workerCounts) {

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as fast from '../../cells/model/ops/index.ts';
+import { tuning } from '../../cells/model/ops/fast.ts';
 import * as plain from '../../cells/model/ops/plain.ts';
 import { initBackend, type BackendName } from '../../cells/model/backend.ts';
 
@@ -77,6 +78,12 @@ export function paritySuite(backend: BackendName): void {
     await compare('linear+bias', [x, w, b], (x, w, b) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
       (x, w, b) => plain.linear(x, w as tf.Tensor2D, b as tf.Tensor1D));
     await compare('linear', [x, w], (x, w) => fast.linear(x, w as tf.Tensor2D), (x, w) => plain.linear(x, w as tf.Tensor2D));
+    tuning.weightGradViaDyT = !tuning.weightGradViaDyT; // the other weight-gradient formulation
+    try {
+      await compare('linear (other dW)', [x, w], (x, w) => fast.linear(x, w as tf.Tensor2D), (x, w) => plain.linear(x, w as tf.Tensor2D));
+    } finally {
+      tuning.weightGradViaDyT = !tuning.weightGradViaDyT;
+    }
   });
 
   test(`${backend}: layerNorm, gelu, quickGelu`, async () => {
@@ -103,6 +110,12 @@ export function paritySuite(backend: BackendName): void {
     await compare('mha full mask', [x, ...ws], run(fast.multiHeadAttention, full), run(plain.multiHeadAttention, full), [4]);
     const twoD = randn([t, t]);
     await compare('mha 2-D mask', [x, ...ws], run(fast.multiHeadAttention, twoD), run(plain.multiHeadAttention, twoD), [4]);
+    tuning.fusedQkv = !tuning.fusedQkv; // the other projection layout
+    try {
+      await compare('mha (other qkv layout)', [x, ...ws], run(fast.multiHeadAttention, 'causal'), run(plain.multiHeadAttention, 'causal'), [4]);
+    } finally {
+      tuning.fusedQkv = !tuning.fusedQkv;
+    }
   });
 
   test(`${backend}: patchEmbed matches the plain reshape and a strided conv2d`, async () => {
