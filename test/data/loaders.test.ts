@@ -85,6 +85,14 @@ test('image decoders: PNG (RGB and gray), PPM exact, JPEG close; corrupt bytes n
   assert.throws(() => decodeImage(broken, 'broken.png'), /broken\.png/);
 });
 
+test('PNG transparency is composited over white like HF convert_to_rgb (PIL alpha_composite)', () => {
+  const png = new PNG({ width: 3, height: 1 });
+  png.data.set([0, 0, 0, 0, /**/ 0, 0, 0, 128, /**/ 10, 20, 30, 255]);
+  const img = decodeImage(PNG.sync.write(png, { colorType: 6 }), 'alpha.png');
+  assert.equal(img.channels, 3);
+  assert.deepEqual([...img.data], [255, 255, 255, 127, 127, 127, 10, 20, 30]);
+});
+
 test('tar reader lists members and reads by offset; rejects a non-tar', () => {
   const files = folderFiles();
   const longName = `${'deep/'.repeat(30)}x.ppm`;
