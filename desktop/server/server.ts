@@ -3,11 +3,12 @@
 // (built on demand). Every request needs the token; see auth.ts for how it travels.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Cache } from '../../cells/engine/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
-import { ensureUi } from '../ui/build.mjs';
 import { authenticate, hostAllowed, newToken, tokenCookie, TOKEN_HEADER } from './auth.ts';
 import { NotebookHost, type HostEvent } from './host.ts';
 import { MAX_ROWS_PER_REQUEST } from './outputs.ts';
@@ -70,7 +71,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const token = options.token ?? newToken();
   const trustStore = options.trustStore instanceof TrustStore ? options.trustStore : new TrustStore(options.trustStore);
   const nb = await NotebookHost.open({ notebookPath: options.notebookPath, cache: options.cache, builtins: options.builtins, trustStore });
-  const uiDir = await ensureUi();
+  const uiDir = await uiBundle();
   const streams = new Set<ServerResponse>();
   let port = 0;
 
@@ -220,6 +221,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The UI bundle's directory. In a checkout (sources present) it is rebuilt when missing or stale — a
+ * fresh clone needs no separate build step; a packaged app ships only the built bundle, and esbuild
+ * (a dev dependency) is then never loaded.
+ */
+async function uiBundle(): Promise<string> {
+  const dist = fileURLToPath(new URL('../ui/dist/', import.meta.url));
+  if (!existsSync(fileURLToPath(new URL('../ui/src/main.ts', import.meta.url)))) {
+    if (!existsSync(join(dist, 'app.js'))) throw new Error(`the UI bundle is missing from ${dist}; reinstall Promptscope`);
+    return dist;
+  }
+  const { ensureUi } = await import('../ui/build.mjs');
+  return ensureUi();
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
