@@ -12,7 +12,8 @@ import { loadCLIP, randomCLIPWeights, clipWeightSpecs, findEot } from '../../cel
 import { readSafetensors, writeSafetensors } from '../../cells/util/safetensors.ts';
 import type { TensorToWrite } from '../../cells/util/safetensors.ts';
 import { verifyModel } from '../../cells/model/verify.ts';
-import { FIXTURE_DIR, FIXTURE_JSON } from './fixture.ts';
+import { FIXTURE_DIR, FIXTURE_JSON, fixture } from './fixture.ts';
+import { defaultTokenizer } from '../../cells/model/tokenizer.ts';
 
 const fixtureConfig = JSON.parse(readFileSync(join(FIXTURE_DIR, 'config.json'), 'utf8'));
 
@@ -139,5 +140,34 @@ test('verifyModel: passes on the fixture checkpoint, fails (naming outputs) on a
     await assert.rejects(verifyModel({ modelDir: dir, fixturePath: join(dir, 'fx.json'), backend: 'cpu' }), /no "expected" outputs/);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('trainable model (mini-CLIP pretraining path): every weight gets a finite gradient on wasm and a contrastive loss falls', async () => {
+  await initBackend('wasm');
+  const m = await loadCLIP(FIXTURE_DIR, { trainable: true });
+  const pv = fixture().preprocess.pixel_values;
+  const px = tf.tensor4d(Float32Array.from(pv.data), pv.shape);
+  const batch = defaultTokenizer().tokenize(['a cat', 'a dog', 'a car', 'a digit']);
+  const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 4);
+  const opt = tf.train.adam(1e-3);
+  const losses: number[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
+        const logits = m.logitsPerImage(m.encodeImage(px), m.encodeText(batch));
+        return tf.losses.softmaxCrossEntropy(labels, logits).add(tf.losses.softmaxCrossEntropy(labels, logits.transpose())).div(2) as tf.Scalar;
+      }));
+      assert.equal(Object.keys(grads).length, 78);
+      for (const [name, g] of Object.entries(grads)) assert.ok((await g.data()).every(Number.isFinite), `gradient of ${name}`);
+      losses.push((await value.data())[0]);
+      opt.applyGradients(grads as tf.NamedTensorMap as Parameters<typeof opt.applyGradients>[0]);
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+    assert.ok(losses[2] < losses[0] * 0.5, `loss ${losses}`);
+  } finally {
+    tf.dispose([px, labels]);
+    opt.dispose();
+    m.dispose();
   }
 });
