@@ -36,6 +36,11 @@ export function bundledModelsDir(): string {
   return fileURLToPath(new URL('../../data/models/', import.meta.url));
 }
 
+/** A revision as one directory name ("refs/pr/3" → "refs--pr--3"). */
+export function revisionDir(revision: string): string {
+  return revision.replaceAll('/', '--');
+}
+
 export interface PullOptions {
   revision?: string;
   store?: string;
@@ -235,9 +240,10 @@ async function download(name: string, remote: Remote, final: string, headers: Re
 export async function pullModel(repo: string, opts: PullOptions = {}): Promise<PullResult> {
   checkRepoId(repo);
   const revision = opts.revision ?? 'main';
-  if (!/^[\w.-]+$/.test(revision)) throw new HubError(`revision "${revision}" is not a branch, tag or commit name`);
+  // branches, tags, commits, and the hub's PR refs such as "refs/pr/3"
+  if (!/^[\w.\-/]+$/.test(revision) || revision.includes('..')) throw new HubError(`revision "${revision}" is not a branch, tag or commit name`);
   const endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? HF_ENDPOINT).replace(/\/+$/, '');
-  const dir = join(opts.store ?? defaultModelStore(), ...repo.split('/'), revision);
+  const dir = join(opts.store ?? defaultModelStore(), ...repo.split('/'), revisionDir(revision));
   await mkdir(dir, { recursive: true });
   const headers: Record<string, string> = { 'user-agent': 'promptscope' };
   const token = opts.token ?? process.env.HF_TOKEN;
@@ -256,7 +262,12 @@ export async function pullModel(repo: string, opts: PullOptions = {}): Promise<P
       throw new HubError(`${url}: ${(e as Error).message} (is the endpoint reachable?)`);
     }
     if (!remote) {
-      if (REQUIRED_FILES.includes(name) || opts.files) throw new HubError(`${repo}@${revision} has no ${name} (HTTP 404 at ${url})`);
+      if (REQUIRED_FILES.includes(name) || opts.files) {
+        const hint = name === 'model.safetensors'
+          ? '; some repos keep only pytorch_model.bin on main and the safetensors conversion on a PR branch: try --revision refs/pr/<n>'
+          : '';
+        throw new HubError(`${repo}@${revision} has no ${name} (HTTP 404 at ${url})${hint}`);
+      }
       continue;
     }
     manifest.commit ??= remote.commit;

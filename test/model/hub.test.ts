@@ -122,6 +122,9 @@ test('pull: downloads into <store>/<repo>/<revision>/, verifies sha256 (LFS) and
     assert.equal(ls[0].repo, 'test/tiny-clip');
     assert.equal(ls[0].revision, 'main');
     assert.ok(ls[0].bytes >= files['model.safetensors'].length);
+    const pr = await pullModel('test/tiny-clip', { endpoint, store, revision: 'refs/pr/1', files: ['config.json'] });
+    assert.equal(pr.dir, join(store, 'test', 'tiny-clip', 'refs--pr--1'));
+    await assert.rejects(pullModel('test/tiny-clip', { endpoint, store, revision: '../x' }), /not a branch, tag or commit/);
     await assert.rejects(pullModel('test/missing-file', { endpoint, store, files: ['nope.bin'] }), /has no nope\.bin \(HTTP 404/);
     await assert.rejects(pullModel('../etc', { endpoint, store }), /not a hub repo id/);
   });
