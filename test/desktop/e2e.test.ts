@@ -129,7 +129,12 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
     await page.waitForSelector('.cell[data-id="6"] .chart[data-rendered="true"] svg');
     assert.ok((await page.locator('.cell[data-id="6"] .chart svg path').count()) > 0);
     mkdirSync(OUT, { recursive: true });
+    // CodeMirror only lays out editors in view; a viewport as tall as the page renders every one.
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    await page.setViewportSize({ width: 1200, height });
+    await page.waitForTimeout(300);
     await page.screenshot({ path: join(OUT, 'notebook.png'), fullPage: true });
+    await page.setViewportSize({ width: 1200, height: 900 });
   });
 
   await t.test('after a restart the upstream stage shows "cached" and inputs keep their values', async () => {

@@ -44,6 +44,7 @@ export class CellComponent {
   private localError = '';
   private editing: boolean;
   private signature = '';
+  private ranTimer = 0;
 
   constructor(source: CellSource, state: CellView, private readonly ctx: CellContext) {
     this.source = source;
@@ -105,6 +106,12 @@ export class CellComponent {
     const signature = JSON.stringify([state.status, state.runs, state.hits, state.misses, state.elapsedMs, state.progress, state.error, state.input, !!state.outputs]);
     if (signature === this.signature) return;
     this.signature = signature;
+    // Briefly mark a cell that just (re-)ran, so after an input change the user sees what recomputed.
+    if (state.runs > this.state.runs) {
+      this.root.classList.add('ran');
+      clearTimeout(this.ranTimer);
+      this.ranTimer = window.setTimeout(() => this.root.classList.remove('ran'), 2500);
+    }
     // Running/stale updates come without outputs: keep showing the last ones (dimmed).
     this.state = state.outputs ? state : { ...state, outputs: this.state.outputs };
     this.render(!!state.outputs);

@@ -20,6 +20,19 @@ const restartButton = button('↻ Restart', () => act(api.restart()), { id: 'res
 const saveButton = button('Save', () => void save(), { id: 'save', title: 'Save (Ctrl/Cmd-S)' });
 const cacheButton = button('Cache', () => void toggleCache(), { id: 'cache-toggle' });
 
+/** In the desktop app the preload script exposes file dialogs; in a browser there is none. */
+interface DesktopBridge {
+  openNotebook(): Promise<string | null>;
+  newNotebook(name: string): Promise<string | null>;
+}
+const desktop = (window as unknown as { promptscope?: DesktopBridge }).promptscope;
+const desktopButtons = desktop
+  ? [
+      button('Open…', () => act(desktop.openNotebook()), { title: 'Open another notebook (Ctrl/Cmd-O)' }),
+      button('New…', () => act(desktop.newNotebook('untitled.html')), { title: 'Start a new notebook' }),
+    ]
+  : [];
+
 const trustBanner = el('div', { class: 'banner trust', id: 'trust-banner', hidden: '' }, [
   el('div', {}, [
     el('strong', {}, ['This notebook is not trusted. ']),
@@ -49,7 +62,7 @@ document.body.append(
   el('header', { class: 'topbar' }, [
     el('div', { class: 'brand' }, [el('span', { class: 'logo' }, ['◆']), 'Promptscope']),
     el('div', { class: 'doc' }, [titleEl, el('div', { class: 'doc-meta' }, [fileEl, dirtyEl])]),
-    el('div', { class: 'actions' }, [summaryEl, runAllButton, restartButton, saveButton, cacheButton, connEl]),
+    el('div', { class: 'actions' }, [summaryEl, ...desktopButtons, runAllButton, restartButton, saveButton, cacheButton, connEl]),
   ]),
   el('div', { class: 'page' }, [trustBanner, problemBanner, cellsEl, addBar]),
   cachePanel,

@@ -68,8 +68,10 @@ export function inspect(v: unknown, open = false, depth = 0): HTMLElement {
     : o.$type === 'instance'
       ? Object.entries((o.fields ?? {}) as Record<string, unknown>)
       : Object.entries(o).filter(([k]) => k !== '$type');
-  const details = el('details', { class: 'j-tree' }, [el('summary', {}, [preview(v, 0)])]);
-  if (open && depth < 1 && entries.length <= 20) details.open = true;
+  const summary = preview(v, 0);
+  const details = el('details', { class: 'j-tree' }, [el('summary', {}, [summary])]);
+  // Collapsed when the one-line preview already says everything; open at the top when it is cut short.
+  if (open && depth < 1 && summary.endsWith('…}') && entries.length <= 20) details.open = true;
   let filled = false;
   const fill = () => {
     if (filled) return;
@@ -105,7 +107,8 @@ function preview(v: unknown, depth: number): string {
   const clip = (parts: string[], total: number) => {
     let out = '';
     for (let i = 0; i < parts.length; i++) {
-      if (out.length + parts[i].length > 90) return `${out}${out ? ', ' : ''}…`;
+      if (!out && parts[i].length > 90) return `${parts[i].slice(0, 88)}…`;
+      if (out.length + parts[i].length > 90) return `${out}, …`;
       out += (out ? ', ' : '') + parts[i];
     }
     return parts.length < total ? `${out}, …` : out;
