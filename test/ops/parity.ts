@@ -86,6 +86,16 @@ export function paritySuite(backend: BackendName): void {
     }
   });
 
+  test(`${backend}: gradients of frozen weights are never computed`, async () => {
+    // Prompt tuning backpropagates through frozen towers: only dx is needed, not dW.
+    const x = randn([4, 16]), w = randn([16, 8]), b = randn([8]);
+    const count = async (f: () => void) => (await tf.profile(f)).kernels.filter((k) => k.name === 'BatchMatMul').length;
+    const onlyX = await count(() => { tf.dispose(tf.grads((x: tf.Tensor) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D).sum())([x])); });
+    const all = await count(() => { tf.dispose(tf.grads((x: tf.Tensor, w: tf.Tensor) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D).sum())([x, w])); });
+    assert.equal(onlyX, 2, 'forward + dx only');
+    assert.equal(all, 3, 'forward + dx + dW');
+  });
+
   test(`${backend}: layerNorm, gelu, quickGelu`, async () => {
     const x = randn([4, 7, 32], 2).add(0.5), g = randn([32], 0.2).add(1), b = randn([32], 0.1);
     await compare('layerNorm', [x, g, b], (x, g, b) => fast.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5),
