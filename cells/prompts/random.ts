@@ -1,0 +1,52 @@
+// Seeded randomness for prompt initialisation, shuffles and dropout: the same seed gives the same run on
+// every backend, and a resumed run draws exactly what the uninterrupted one would have.
+
+/** mulberry32: small, fast, good enough for shuffles and initialisations. */
+export function rng(seed: number): () => number {
+  let a = (seed >>> 0) ^ 0x9e3779b9;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A seed derived from several integers (seed, epoch, step…), so streams never overlap by accident. */
+export function mixSeed(...parts: number[]): number {
+  let h = 2166136261;
+  for (const p of parts) {
+    h ^= p >>> 0;
+    h = Math.imul(h, 16777619);
+    h ^= h >>> 13;
+  }
+  return h >>> 0;
+}
+
+export function normalArray(n: number, std: number, rand: () => number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(rand(), 1e-12), v = rand();
+    const r = Math.sqrt(-2 * Math.log(u)) * std;
+    out[i] = r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+export function uniformArray(n: number, bound: number, rand: () => number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * bound;
+  return out;
+}
+
+/** Fisher–Yates on a copy. */
+export function shuffled<T>(items: readonly T[], rand: () => number): T[] {
+  const a = items.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}

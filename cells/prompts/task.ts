@@ -1,0 +1,250 @@
+// From datasets to what a prompt learner trains on, as three cached stages:
+//   promptPool     a fixed per-class pool of training images (few-shot draws come from it) and a test subset;
+//   imageFeatures  frozen, L2-normalised image features of the pool and the test subset (one encoder pass);
+//   fewShotSplit   K shots per class for training and min(K, 4) for validation, by seed, inside the pool.
+// The pool does not depend on K or the seed, so changing either never re-extracts features: editing the
+// shots or the prompt re-runs only the split (milliseconds), training and evaluation.
+import * as tf from '@tensorflow/tfjs';
+import type { Table } from 'apache-arrow';
+import type { Dataset } from '../data/dataset.ts';
+import { preprocessInto } from '../data/preprocess.ts';
+import { stage, keyOf } from '../engine/stage.ts';
+import { valueCodec } from '../engine/codecs.ts';
+import type { PromptBackbone } from './backbone.ts';
+import type { TaskClasses } from './trainer.ts';
+import { rng, shuffled, mixSeed } from './random.ts';
+
+/** A classification task: class names and where its training and test images come from. */
+export interface TaskSource {
+  name: string;
+  classNames: string[];
+  train: Dataset;
+  /** Test images; when absent, the train dataset's rows whose split is 'test' are used. */
+  test?: Dataset;
+}
+
+export interface PoolOptions {
+  /** Training images kept per class (the largest K plus the validation shots must fit). Default 24. */
+  poolPerClass?: number;
+  /** Test images per class (evaluation subset). Default 100. */
+  testPerClass?: number;
+}
+
+export interface FewShotOptions extends PoolOptions {
+  shots: number;
+  seed: number;
+  /** Validation shots per class (CoOp: min(K, 4)). */
+  valShots?: number;
+}
+
+export interface Pool {
+  trainIds: Int32Array;
+  trainLabels: Int32Array;
+  testIds: Int32Array;
+  testLabels: Int32Array;
+}
+
+export interface PoolFeatures {
+  dim: number;
+  /** [trainIds.length, dim], L2-normalised. */
+  train: Float32Array;
+  /** [testIds.length, dim], L2-normalised. */
+  test: Float32Array;
+}
+
+export interface TaskSplitData {
+  count: number;
+  labels: Int32Array;
+  /** [count, dim], L2-normalised frozen image features. */
+  features: Float32Array;
+  /** pixel_values for the given rows of this split, [rows.length, 3, S, S]. */
+  pixels(rows: ArrayLike<number>): Float32Array;
+}
+
+/** What trainers and evaluation consume: classes, the few-shot splits and the test subset, with a provenance key. */
+export interface PromptTask extends TaskClasses {
+  key: string;
+  /** Key of the test subset and its features alone (zero-shot does not depend on K or the seed). */
+  testKey: string;
+  modelFingerprint: string;
+  shots: number;
+  seed: number;
+  dim: number;
+  imageSize: number;
+  train: TaskSplitData;
+  val: TaskSplitData;
+  test: TaskSplitData;
+}
+
+function column<T>(rows: Table, name: string, where: string): T {
+  const c = rows.getChild(name);
+  if (!c) throw new Error(`${where}: dataset rows have no "${name}" column`);
+  return c.toArray() as T;
+}
+
+function perClassIds(ds: Dataset, nClasses: number, split: string | null, perClass: number, seed: number, where: string): { ids: number[]; labels: number[] } {
+  if (ds.multiLabel) throw new Error(`${where}: dataset "${ds.name}" is multi-label; prompt learners here need single-label classification`);
+  const ids = column<Int32Array>(ds.rows, 'id', where);
+  const labels = column<Int32Array>(ds.rows, 'label', where);
+  const splits = split ? (ds.rows.getChild('split')?.toArray() as string[] | undefined) : undefined;
+  const byClass: number[][] = Array.from({ length: nClasses }, () => []);
+  for (let r = 0; r < ids.length; r++) {
+    if (splits && splits[r] !== split) continue;
+    const l = labels[r];
+    if (l >= 0 && l < nClasses) byClass[l].push(ids[r]);
+  }
+  const out = { ids: [] as number[], labels: [] as number[] };
+  const rand = rng(seed);
+  byClass.forEach((list, k) => {
+    if (list.length === 0) throw new Error(`${where}: class ${k} has no images in dataset "${ds.name}"${split ? ` (split "${split}")` : ''}`);
+    for (const id of shuffled(list, rand).slice(0, perClass)) {
+      out.ids.push(id);
+      out.labels.push(k);
+    }
+  });
+  return out;
+}
+
+/** Stage: the per-class training pool and test subset (independent of K, seed and model). */
+export function promptPool(source: TaskSource, opts: PoolOptions = {}): Promise<Pool> {
+  const poolPerClass = opts.poolPerClass ?? 24;
+  const testPerClass = opts.testPerClass ?? 100;
+  const testDs = source.test ?? source.train;
+  return stage(
+    { name: 'promptPool', version: 1, params: { poolPerClass, testPerClass, classNames: source.classNames, sameFile: !source.test },
+      inputs: [source.train.fingerprint, testDs.fingerprint],
+      pins: [{ kind: 'dataset', name: source.train.name, fingerprint: source.train.fingerprint }] },
+    valueCodec<Pool>(),
+    async () => {
+      const where = `promptPool(${source.name})`;
+      const n = source.classNames.length;
+      const tr = perClassIds(source.train, n, source.test ? null : 'train', poolPerClass, 0, where);
+      const te = perClassIds(testDs, n, source.test ? null : 'test', testPerClass, 1, where);
+      return {
+        trainIds: Int32Array.from(tr.ids), trainLabels: Int32Array.from(tr.labels),
+        testIds: Int32Array.from(te.ids), testLabels: Int32Array.from(te.labels),
+      };
+    },
+  );
+}
+
+/** Preprocessed pixel_values for dataset ids, [ids.length, 3, S, S]. */
+export function pixelsOf(ds: Dataset, ids: ArrayLike<number>, size: number): Float32Array {
+  const per = 3 * size * size;
+  const out = new Float32Array(ids.length * per);
+  for (let i = 0; i < ids.length; i++) preprocessInto(ds.images.get(ids[i]), size, out, i * per);
+  return out;
+}
+
+/** Stage: frozen image features of the pool and the test subset (the only place the image tower runs for CoOp/linear probe). */
+export function imageFeatures(model: PromptBackbone, source: TaskSource, pool: Pool, batchSize = 64): Promise<PoolFeatures> {
+  const testDs = source.test ?? source.train;
+  return stage(
+    { name: 'imageFeatures', version: 1, params: { batchSize }, inputs: [model.fingerprint, pool],
+      pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }] },
+    valueCodec<PoolFeatures>(),
+    async (ctx) => {
+      const P = model.config.projectionDim;
+      const S = model.config.vision.imageSize;
+      const total = pool.trainIds.length + pool.testIds.length;
+      let done = 0;
+      const run = async (ds: Dataset, ids: Int32Array): Promise<Float32Array> => {
+        const out = new Float32Array(ids.length * P);
+        for (let s = 0; s < ids.length; s += batchSize) {
+          ctx.signal.throwIfAborted();
+          const chunk = ids.subarray(s, Math.min(ids.length, s + batchSize));
+          const px = tf.tensor4d(pixelsOf(ds, chunk, S), [chunk.length, 3, S, S]);
+          const f = tf.tidy(() => {
+            const e = model.encodeImage(px);
+            return e.div(tf.maximum(e.norm('euclidean', -1, true), 1e-12));
+          });
+          out.set(await f.data(), s * P);
+          tf.dispose([px, f]);
+          done += chunk.length;
+          ctx.progress(done / total, `${done}/${total} images`);
+        }
+        return out;
+      };
+      return { dim: P, train: await run(source.train, pool.trainIds), test: await run(testDs, pool.testIds) };
+    },
+  );
+}
+
+interface SplitIndex {
+  train: Int32Array;
+  val: Int32Array;
+}
+
+/** Stage: K training shots and min(K,4) validation shots per class, drawn by seed from the pool (rows of the pool). */
+export function fewShotRows(pool: Pool, nClasses: number, shots: number, seed: number, valShots = Math.min(shots, 4)): Promise<SplitIndex> {
+  return stage(
+    { name: 'fewShotSplit', version: 1, params: { shots, seed, valShots, nClasses }, inputs: [pool] },
+    valueCodec<SplitIndex>(),
+    async () => {
+      const byClass: number[][] = Array.from({ length: nClasses }, () => []);
+      pool.trainLabels.forEach((l, r) => byClass[l].push(r));
+      const train: number[] = [], val: number[] = [];
+      const rand = rng(mixSeed(seed, shots, 17));
+      byClass.forEach((rows, k) => {
+        if (rows.length < shots + valShots) {
+          throw new Error(`fewShotSplit: class ${k} has ${rows.length} pool images, fewer than ${shots} shots + ${valShots} validation; raise poolPerClass`);
+        }
+        const s = shuffled(rows, rand);
+        train.push(...s.slice(0, shots));
+        val.push(...s.slice(shots, shots + valShots));
+      });
+      return { train: Int32Array.from(train), val: Int32Array.from(val) };
+    },
+  );
+}
+
+/** The few-shot task for (source, K, seed) on `model`: pool → features → split, all cached. */
+export async function fewShotTask(model: PromptBackbone, source: TaskSource, opts: FewShotOptions): Promise<PromptTask> {
+  if (!Number.isInteger(opts.shots) || opts.shots < 1) throw new Error(`fewShotTask(${source.name}): shots must be a positive integer, got ${opts.shots}`);
+  const pool = await promptPool(source, opts);
+  const feats = await imageFeatures(model, source, pool);
+  const split = await fewShotRows(pool, source.classNames.length, opts.shots, opts.seed, opts.valShots);
+  const S = model.config.vision.imageSize;
+  const P = feats.dim;
+  const testDs = source.test ?? source.train;
+  const pixelMemo = new Map<number, Float32Array>();
+  const per = 3 * S * S;
+  const view = (rows: Int32Array | null, ds: Dataset, ids: Int32Array, labels: Int32Array, features: Float32Array, tag: string): TaskSplitData => {
+    const pick = rows ?? Int32Array.from({ length: ids.length }, (_, i) => i);
+    const f = new Float32Array(pick.length * P);
+    pick.forEach((r, i) => f.set(features.subarray(r * P, (r + 1) * P), i * P));
+    return {
+      count: pick.length,
+      labels: Int32Array.from(pick, (r) => labels[r]),
+      features: f,
+      pixels(sel) {
+        const out = new Float32Array(sel.length * per);
+        for (let i = 0; i < sel.length; i++) {
+          const id = ids[pick[sel[i]]];
+          const memoKey = tag === 'test' ? -1 - id : id;
+          let px = pixelMemo.get(memoKey);
+          if (!px) {
+            px = pixelsOf(ds, [id], S);
+            pixelMemo.set(memoKey, px);
+          }
+          out.set(px, i * per);
+        }
+        return out;
+      },
+    };
+  };
+  return {
+    name: source.name,
+    classNames: source.classNames,
+    key: keyOf({ pool: keyOf(pool), features: keyOf(feats), split: keyOf(split) }),
+    testKey: keyOf({ pool: keyOf(pool), features: keyOf(feats) }),
+    modelFingerprint: model.fingerprint,
+    shots: opts.shots,
+    seed: opts.seed,
+    dim: P,
+    imageSize: S,
+    train: view(split.train, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train'),
+    val: view(split.val, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train'),
+    test: view(null, testDs, pool.testIds, pool.testLabels, feats.test, 'test'),
+  };
+}

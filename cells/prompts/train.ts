@@ -1,0 +1,309 @@
+// The one training loop every prompt learner runs under (CoOp's recipe): SGD with momentum 0.9 and
+// weight decay 5e-4, batch 32, a constant warm-up epoch at 1e-5, then cosine decay per epoch (Dassl's
+// ConstantWarmupScheduler + CosineAnnealingLR: epoch e ≥ 1 runs at ½·lr·(1 + cos(π·e/E))).
+//
+// As a stage it is cached by (method + full config, optimiser, epochs, model fingerprint, task split key,
+// seed, source-prompt key). Every epoch the prompt weights *and* momentum buffers are checkpointed as
+// safetensors into the stage's work directory, so a killed run resumes from its last finished epoch and
+// ends bit-identical to an uninterrupted run (shuffles and dropout masks are seeded per epoch/step, not
+// drawn from a stream). A NaN/Inf loss stops the run with an error and leaves that checkpoint untouched.
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { stage, CancelledError, type StageContext } from '../engine/stage.ts';
+import { valueCodec } from '../engine/codecs.ts';
+import { initBackend, currentBackend, type BackendPreference } from '../model/backend.ts';
+import { softmaxCrossEntropy } from '../model/ops/index.ts';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.ts';
+import type { PromptBackbone } from './backbone.ts';
+import { getTrainer, resolveConfig } from './registry.ts';
+import { OPTIM_DEFAULTS, epochsForShots, type Batch, type OptimConfig, type PromptState, type PromptTrainer, type TaskClasses } from './trainer.ts';
+import type { PromptTask } from './task.ts';
+import { mixSeed, rng, shuffled } from './random.ts';
+import './methods.ts';
+
+export interface TrainOptions {
+  method: string;
+  /** Overrides of the method's defaults (see trainer.ts); unknown keys are an error. */
+  config?: Record<string, unknown>;
+  /** Default: CoOp's schedule by shots (`epochsForShots`). */
+  epochs?: number;
+  optim?: Partial<OptimConfig>;
+  /** Seed for initialisation, shuffles and dropout. Default: the task's split seed. */
+  seed?: number;
+  /** 'auto' | 'webgpu' | 'wasm' | 'cpu': started before training; the backend used is recorded either way. */
+  backend?: BackendPreference;
+  /** Start from another prompt (MVLPT source init); its key joins the cache key. */
+  init?: TrainedPrompt;
+}
+
+export interface CurvePoint {
+  epoch: number;
+  lr: number;
+  loss: number;
+  acc: number;
+  ms: number;
+}
+
+/** A trained prompt: valueCodec-friendly (plain objects, Float32Arrays). */
+export interface TrainedPrompt {
+  method: string;
+  config: Record<string, unknown>;
+  optim: OptimConfig;
+  epochs: number;
+  seed: number;
+  task: string;
+  classNames: string[];
+  shots: number;
+  modelFingerprint: string;
+  taskKey: string;
+  state: PromptState;
+  curve: CurvePoint[];
+  backend: string;
+  /** Epoch the run resumed after (-1: fresh start). */
+  resumedAfterEpoch: number;
+  steps: number;
+  msPerStep: number;
+  /** Linear probe only: the regularisation sweep. */
+  sweep?: { lambda: number; valAcc: number; trainLoss: number }[];
+}
+
+export class TrainingDivergedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingDivergedError';
+  }
+}
+
+/** lr for a 0-based epoch under CoOp's warm-up + cosine schedule. */
+export function learningRate(epoch: number, epochs: number, o: OptimConfig): number {
+  if (epoch < o.warmupEpochs) return o.warmupLr;
+  return 0.5 * o.lr * (1 + Math.cos((Math.PI * epoch) / epochs));
+}
+
+/** Where a training loop gets its batches; `task` (optional) rebinds the classes (multitask batches). */
+export interface TrainData {
+  count: number;
+  labels: Int32Array;
+  batch(rows: number[]): { batch: Batch; task?: TaskClasses };
+}
+
+/** A single-task data source over a split of a PromptTask, in the form the trainer asks for. */
+export function taskData(task: PromptTask, input: 'features' | 'pixels', split: 'train' | 'val' | 'test' = 'train'): TrainData {
+  const s = task[split];
+  const P = task.dim, S = task.imageSize;
+  return {
+    count: s.count,
+    labels: s.labels,
+    batch(rows) {
+      const labels = Int32Array.from(rows, (r) => s.labels[r]);
+      if (input === 'features') {
+        const f = new Float32Array(rows.length * P);
+        rows.forEach((r, i) => f.set(s.features.subarray(r * P, (r + 1) * P), i * P));
+        return { batch: { labels, features: tf.tensor2d(f, [rows.length, P]) } };
+      }
+      return { batch: { labels, pixels: tf.tensor4d(s.pixels(rows), [rows.length, 3, S, S]) } };
+    },
+  };
+}
+
+export function disposeBatch(b: Batch): void {
+  if (b.features) b.features.dispose();
+  if (b.pixels) b.pixels.dispose();
+}
+
+interface LoopOptions {
+  epochs: number;
+  optim: OptimConfig;
+  seed: number;
+  signal: AbortSignal;
+  progress(fraction: number, message: string): void;
+  /** Checkpoint file; resumed from when it exists. */
+  checkpoint?: string;
+  label: string;
+}
+
+interface LoopResult {
+  curve: CurvePoint[];
+  resumedAfterEpoch: number;
+  steps: number;
+  msPerStep: number;
+}
+
+function checkFinite(label: string, epoch: number, step: number, loss: number, checkpoint: string | undefined, lastGood: number): void {
+  if (Number.isFinite(loss)) return;
+  const kept = lastGood >= 0 && checkpoint ? `the last good checkpoint (after epoch ${lastGood + 1}) is kept at ${checkpoint}` : 'no epoch had finished, so there is no checkpoint';
+  throw new TrainingDivergedError(`${label}: loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; ${kept}. ` +
+    'Lower the learning rate (optim.lr) or check the inputs for NaN.');
+}
+
+/**
+ * The SGD loop shared by every method (and by multitask training, which passes its own TrainData).
+ * Exported for studies that need the loop without the stage (e.g. joint multitask tuning).
+ */
+export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: LoopOptions): Promise<LoopResult> {
+  const vars = trainer.variables();
+  const names = vars.map((_, i) => `v${i}`);
+  const momentum = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  const curve: CurvePoint[] = [];
+  let start = 0;
+  let resumedAfterEpoch = -1;
+  try {
+    if (o.checkpoint && existsSync(o.checkpoint)) {
+      const file = await readSafetensors(o.checkpoint);
+      const epoch = Number(file.metadata.epoch);
+      vars.forEach((v, i) => assignFrom(v, file.get(`prompt.${names[i]}`).data as Float32Array, o.checkpoint!));
+      momentum.forEach((m, i) => assignFrom(m, file.get(`momentum.${names[i]}`).data as Float32Array, o.checkpoint!));
+      curve.push(...(JSON.parse(file.metadata.curve) as CurvePoint[]));
+      start = epoch + 1;
+      resumedAfterEpoch = epoch;
+    }
+    const B = o.optim.batchSize;
+    const n = data.count;
+    const perEpoch = o.optim.dropLast && n >= B ? Math.floor(n / B) : Math.ceil(n / B);
+    const totalSteps = (o.epochs - start) * perEpoch;
+    let done = 0;
+    const t0 = Date.now();
+    let stepMs = 0;
+    for (let epoch = start; epoch < o.epochs; epoch++) {
+      const lr = learningRate(epoch, o.epochs, o.optim);
+      const order = shuffled(Array.from({ length: n }, (_, i) => i), rng(mixSeed(o.seed, epoch, 101)));
+      let lossSum = 0, correct = 0, seen = 0;
+      const e0 = Date.now();
+      for (let step = 0; step < perEpoch; step++) {
+        if (o.signal.aborted) throw new CancelledError(`${o.label}: cancelled at epoch ${epoch + 1}, step ${step + 1}`);
+        const rows = order.slice(step * B, Math.min(n, (step + 1) * B));
+        const { batch, task } = data.batch(rows);
+        if (task) trainer.bindTask(task);
+        const s0 = Date.now();
+        let predicted: tf.Tensor | undefined;
+        const labels = tf.tensor1d(batch.labels, 'int32');
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = trainer.logits(batch, true, mixSeed(o.seed, epoch, step));
+          predicted = tf.keep(logits.argMax(-1));
+          return softmaxCrossEntropy(logits, labels);
+        }, vars);
+        const loss = (await value.data())[0];
+        const pred = await predicted!.data();
+        tf.dispose([value, predicted!, labels]);
+        disposeBatch(batch);
+        if (!Number.isFinite(loss)) {
+          tf.dispose(grads);
+          checkFinite(o.label, epoch, step, loss, o.checkpoint, epoch - 1);
+        }
+        // PyTorch SGD: g ← g + wd·θ; m ← μ·m + g; θ ← θ − lr·m.
+        tf.tidy(() => {
+          vars.forEach((v, i) => {
+            const g = grads[v.name];
+            if (!g) return; // a variable the loss does not reach this step (e.g. unused deep layer)
+            const gw = o.optim.weightDecay ? g.add(v.mul(o.optim.weightDecay)) : g;
+            const m = momentum[i].mul(o.optim.momentum).add(gw);
+            momentum[i].assign(m);
+            v.assign(v.sub(m.mul(lr)));
+          });
+        });
+        tf.dispose(grads);
+        stepMs += Date.now() - s0;
+        lossSum += loss * rows.length;
+        for (let i = 0; i < rows.length; i++) if (pred[i] === batch.labels[i]) correct++;
+        seen += rows.length;
+        done++;
+        const elapsed = (Date.now() - t0) / 1000;
+        const eta = done ? (elapsed / done) * (totalSteps - done) : 0;
+        o.progress((epoch + (step + 1) / perEpoch) / o.epochs,
+          `epoch ${epoch + 1}/${o.epochs} step ${step + 1}/${perEpoch} loss ${loss.toFixed(4)} acc ${((correct / seen) * 100).toFixed(1)}% ETA ${eta.toFixed(0)}s`);
+        // Let the event loop breathe: cancellation and progress reach the cell mid-epoch.
+        await new Promise((r) => setImmediate(r));
+      }
+      curve.push({ epoch: epoch + 1, lr, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, ms: Date.now() - e0 });
+      if (o.checkpoint) await saveCheckpoint(o.checkpoint, vars, momentum, names, epoch, curve);
+    }
+    return { curve, resumedAfterEpoch, steps: done, msPerStep: done ? stepMs / done : 0 };
+  } finally {
+    tf.dispose(momentum);
+  }
+}
+
+function assignFrom(v: tf.Variable, data: Float32Array, file: string): void {
+  if (data.length !== v.size) throw new Error(`${file}: checkpoint tensor has ${data.length} values, the prompt variable ${v.size}; delete the file to start over`);
+  const t = tf.tensor(data, v.shape, 'float32');
+  v.assign(t);
+  t.dispose();
+}
+
+async function saveCheckpoint(path: string, vars: tf.Variable[], momentum: tf.Variable[], names: string[], epoch: number, curve: CurvePoint[]): Promise<void> {
+  const tensors: Record<string, TensorToWrite> = {};
+  vars.forEach((v, i) => (tensors[`prompt.${names[i]}`] = { shape: v.shape.slice(), data: values(v) }));
+  momentum.forEach((m, i) => (tensors[`momentum.${names[i]}`] = { shape: m.shape.slice(), data: values(m) }));
+  await writeSafetensors(path, tensors, { epoch: String(epoch), curve: JSON.stringify(curve), format: 'promptscope-prompt-checkpoint' });
+}
+
+function values(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
+
+function fitDataOf(task: PromptTask): { train: { features: Float32Array; labels: Int32Array }; val: { features: Float32Array; labels: Int32Array }; dim: number } {
+  return { train: { features: task.train.features, labels: task.train.labels }, val: { features: task.val.features, labels: task.val.labels }, dim: task.dim };
+}
+
+/** Builds and initialises a method's trainer (also used to evaluate a stored prompt). */
+export function makeTrainer(model: PromptBackbone, task: TaskClasses, method: string, config: Record<string, unknown>, seed: number, from?: PromptState): PromptTrainer {
+  const trainer = getTrainer(method).create();
+  trainer.init(model, task, config, seed, from);
+  return trainer;
+}
+
+/** Stage: trains a prompt of `method` on the few-shot task; cached, resumable, cancellable. */
+export async function trainPrompt(model: PromptBackbone, task: PromptTask, opts: TrainOptions): Promise<TrainedPrompt> {
+  if (opts.backend) await initBackend(opts.backend);
+  const config = resolveConfig(opts.method, opts.config);
+  const optim: OptimConfig = { ...OPTIM_DEFAULTS, ...opts.optim };
+  const epochs = opts.epochs ?? epochsForShots(task.shots);
+  const seed = opts.seed ?? task.seed;
+  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`trainPrompt(${opts.method}): epochs must be a positive integer, got ${epochs}`);
+  if (opts.init && opts.init.method !== opts.method) {
+    throw new Error(`trainPrompt(${opts.method}): cannot start from a ${opts.init.method} prompt`);
+  }
+  return stage(
+    {
+      name: 'trainPrompt', version: 1,
+      params: { method: opts.method, config, optim, epochs, seed, init: opts.init ? 'source' : null },
+      inputs: [model.fingerprint, task.key, ...(opts.init ? [opts.init] : [])],
+      pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }],
+    },
+    valueCodec<TrainedPrompt>(),
+    (ctx) => runTraining(model, task, opts.method, config, optim, epochs, seed, opts.init?.state, ctx),
+  );
+}
+
+async function runTraining(
+  model: PromptBackbone, task: PromptTask, method: string, config: Record<string, unknown>, optim: OptimConfig,
+  epochs: number, seed: number, from: PromptState | undefined, ctx: StageContext,
+): Promise<TrainedPrompt> {
+  const trainer = makeTrainer(model, task, method, config, seed, from);
+  const label = `trainPrompt(${method} on ${task.name}, ${task.shots}-shot, seed ${seed})`;
+  try {
+    const base = {
+      method, config, optim, epochs, seed, task: task.name, classNames: task.classNames, shots: task.shots,
+      modelFingerprint: model.fingerprint, taskKey: task.key,
+    };
+    if (trainer.fit) {
+      const t0 = Date.now();
+      const report = trainer.fit(fitDataOf(task), ctx.signal, (f, m) => ctx.progress(f, m));
+      return {
+        ...base, state: trainer.save(), curve: [], backend: currentBackend(), resumedAfterEpoch: -1, steps: 0,
+        msPerStep: Date.now() - t0, sweep: report.sweep,
+      };
+    }
+    const dir = await ctx.workDir();
+    const r = await trainLoop(trainer, taskData(task, trainer.input), {
+      epochs, optim, seed, signal: ctx.signal, label,
+      progress: (f, m) => ctx.progress(f, m),
+      checkpoint: join(dir, 'checkpoint.safetensors'),
+    });
+    if (r.resumedAfterEpoch >= 0) ctx.log(`${label}: resumed after epoch ${r.resumedAfterEpoch + 1} from its checkpoint`);
+    return { ...base, state: trainer.save(), curve: r.curve, backend: currentBackend(), resumedAfterEpoch: r.resumedAfterEpoch, steps: r.steps, msPerStep: r.msPerStep };
+  } finally {
+    trainer.dispose();
+  }
+}

@@ -1,0 +1,167 @@
+// UPT (Zang et al., "Unified Vision and Language Prompt Learning"), as in the authors' released trainer:
+// one unified prompt U of 2n tokens in the text width (init N(0, 0.02²)) passes one post-norm transformer
+// encoder layer (1-head self-attention, residual, LayerNorm, FFN width→width with ReLU, dropout 0.1,
+// residual, LayerNorm). The first n output tokens are the CoOp-style text context (class token at the end);
+// the other n go through Linear(text width → vision width) and become shallow visual prompts after CLS.
+//
+// The released code feeds the layer a [2n, 1, D] tensor to a batch-first layer, so attention runs over
+// a sequence of length 1 and every token attends only to itself: the prompts never mix. Token mixing is the
+// default here (the paper's intent); `releasedQuirk: true` reproduces the released behaviour exactly
+// (attention output = out_proj(v_proj(x)), softmax over one key being 1).
+//
+// `variant: 'mvlpt'` is MVLPT's UPT: text prompts [n, Dt] and deep visual prompts [L, n, Dv] are projected
+// to `sharedWidth`, concatenated, pass one 1-head layer of that width, and are projected back to their towers.
+import * as tf from '@tensorflow/tfjs';
+import type { PromptBackbone } from './backbone.ts';
+import { cosineLogits } from './backbone.ts';
+import { linear, layerNorm, multiHeadAttention } from '../model/ops/index.ts';
+import { registerTrainer } from './registry.ts';
+import { UPT_DEFAULTS, type Batch, type PromptState, type PromptTrainer, type TaskClasses, type UPTConfig } from './trainer.ts';
+import { frozenPromptParts, assemblePrompts, type FrozenPromptParts } from './text-prompt.ts';
+import { mixSeed, normalArray, rng, uniformArray } from './random.ts';
+import { loadState, saveState } from './state.ts';
+
+type Vars = Record<string, tf.Variable>;
+
+/** PyTorch's defaults: Linear U(±1/√fan_in) for weight and bias; MHA in_proj Xavier-uniform, biases 0. */
+function encoderLayerVars(prefix: string, d: number, rand: () => number): Vars {
+  const lin = (inD: number, outD: number) => tf.variable(tf.tensor2d(uniformArray(inD * outD, 1 / Math.sqrt(inD), rand), [inD, outD]), true);
+  const bias = (inD: number, outD: number) => tf.variable(tf.tensor1d(uniformArray(outD, 1 / Math.sqrt(inD), rand)), true);
+  const xavier = () => tf.variable(tf.tensor2d(uniformArray(d * d, Math.sqrt(6 / (d + 3 * d)), rand), [d, d]), true);
+  const zeros = () => tf.variable(tf.zeros([d]), true);
+  return {
+    [`${prefix}.q`]: xavier(), [`${prefix}.qb`]: zeros(),
+    [`${prefix}.k`]: xavier(), [`${prefix}.kb`]: zeros(),
+    [`${prefix}.v`]: xavier(), [`${prefix}.vb`]: zeros(),
+    [`${prefix}.o`]: lin(d, d), [`${prefix}.ob`]: zeros(),
+    [`${prefix}.ln1g`]: tf.variable(tf.ones([d]), true), [`${prefix}.ln1b`]: zeros(),
+    [`${prefix}.ff1`]: lin(d, d), [`${prefix}.ff1b`]: bias(d, d),
+    [`${prefix}.ff2`]: lin(d, d), [`${prefix}.ff2b`]: bias(d, d),
+    [`${prefix}.ln2g`]: tf.variable(tf.ones([d]), true), [`${prefix}.ln2b`]: zeros(),
+  };
+}
+
+function dropout(x: tf.Tensor, rate: number, training: boolean, seed: number): tf.Tensor {
+  return training && rate > 0 ? tf.dropout(x, rate, undefined, seed) : x;
+}
+
+/** nn.TransformerEncoderLayer(d, nhead=1, dim_feedforward=d, activation=relu, norm_first=False) on x [T, d]. */
+function postNormLayer(x: tf.Tensor2D, v: Vars, p: string, rate: number, quirk: boolean, training: boolean, seed: number): tf.Tensor2D {
+  const [T, d] = x.shape;
+  const g = (k: string) => v[`${p}.${k}`] as unknown as tf.Tensor;
+  const attn = quirk
+    ? linear(linear(x, g('v') as tf.Tensor2D, g('vb') as tf.Tensor1D), g('o') as tf.Tensor2D, g('ob') as tf.Tensor1D)
+    : multiHeadAttention(x.reshape([1, T, d]), {
+      qKernel: g('q') as tf.Tensor2D, qBias: g('qb') as tf.Tensor1D, kKernel: g('k') as tf.Tensor2D, kBias: g('kb') as tf.Tensor1D,
+      vKernel: g('v') as tf.Tensor2D, vBias: g('vb') as tf.Tensor1D, oKernel: g('o') as tf.Tensor2D, oBias: g('ob') as tf.Tensor1D,
+    }, 1).reshape([T, d]);
+  const h = layerNorm(x.add(dropout(attn, rate, training, mixSeed(seed, 1))), g('ln1g') as tf.Tensor1D, g('ln1b') as tf.Tensor1D, 1e-5);
+  const ff = linear(dropout(tf.relu(linear(h, g('ff1') as tf.Tensor2D, g('ff1b') as tf.Tensor1D)), rate, training, mixSeed(seed, 2)), g('ff2') as tf.Tensor2D, g('ff2b') as tf.Tensor1D);
+  return layerNorm(h.add(dropout(ff, rate, training, mixSeed(seed, 3))), g('ln2g') as tf.Tensor1D, g('ln2b') as tf.Tensor1D, 1e-5) as tf.Tensor2D;
+}
+
+export class UPTTrainer implements PromptTrainer<UPTConfig> {
+  readonly method = 'upt';
+  readonly input = 'pixels' as const;
+  private model!: PromptBackbone;
+  private config!: UPTConfig;
+  private vars: Vars = {};
+  private parts?: FrozenPromptParts;
+
+  init(model: PromptBackbone, task: TaskClasses, config: UPTConfig, seed: number, from?: PromptState): void {
+    this.model = model;
+    this.config = config;
+    const n = config.n;
+    if (!(n >= 1)) throw new Error('upt: n must be at least 1');
+    const Dt = model.config.text.hiddenSize, Dv = model.config.vision.hiddenSize;
+    const rand = rng(seed);
+    const lin = (inD: number, outD: number) => tf.variable(tf.tensor2d(uniformArray(inD * outD, 1 / Math.sqrt(inD), rand), [inD, outD]), true);
+    const bias = (inD: number, outD: number) => tf.variable(tf.tensor1d(uniformArray(outD, 1 / Math.sqrt(inD), rand)), true);
+    if (config.variant === 'upt') {
+      this.vars = {
+        unified: tf.variable(tf.tensor2d(normalArray(2 * n * Dt, 0.02, rand), [2 * n, Dt]), true),
+        ...encoderLayerVars('layer', Dt, rand),
+        toVision: lin(Dt, Dv), toVisionB: bias(Dt, Dv),
+      };
+    } else {
+      const W = config.sharedWidth, L = model.config.vision.numLayers;
+      this.vars = {
+        text: tf.variable(tf.tensor2d(normalArray(n * Dt, 0.02, rand), [n, Dt]), true),
+        vision: tf.variable(tf.tensor2d(normalArray(L * n * Dv, 0.02, rand), [L * n, Dv]), true),
+        textIn: lin(Dt, W), textInB: bias(Dt, W), visionIn: lin(Dv, W), visionInB: bias(Dv, W),
+        ...encoderLayerVars('layer', W, rand),
+        textOut: lin(W, Dt), textOutB: bias(W, Dt), visionOut: lin(W, Dv), visionOutB: bias(W, Dv),
+      };
+    }
+    if (from) this.load(from);
+    this.bindTask(task);
+  }
+
+  bindTask(task: TaskClasses): void {
+    this.parts?.dispose();
+    this.parts = frozenPromptParts(this.model, task.classNames, this.config.n);
+  }
+
+  variables(): tf.Variable[] {
+    // Under the released quirk the query/key projections never reach the output (softmax over one key
+    // is 1), so they get no gradient; they stay in the saved state for shape parity with the released code.
+    const unused = this.config.releasedQuirk ? /^layer\.(q|qb|k|kb)$/ : null;
+    return Object.entries(this.vars).filter(([k]) => !unused?.test(k)).map(([, v]) => v);
+  }
+
+  /** The text context [n, Dt] and the visual prompts (shallow [n, Dv], and deep per layer for 'mvlpt'). */
+  prompts(training: boolean, seed = 0): { ctx: tf.Tensor2D; shallow: tf.Tensor2D; deep: tf.Tensor2D[] } {
+    const { n, dropout: rate, releasedQuirk } = this.config;
+    const v = this.vars;
+    if (this.config.variant === 'upt') {
+      const out = postNormLayer(v.unified as tf.Tensor2D, v, 'layer', rate, releasedQuirk, training, seed);
+      const Dt = out.shape[1];
+      const ctx = out.slice([0, 0], [n, Dt]);
+      const shallow = linear(out.slice([n, 0], [n, Dt]), v.toVision as tf.Tensor2D, v.toVisionB as tf.Tensor1D) as tf.Tensor2D;
+      return { ctx, shallow, deep: [] };
+    }
+    const L = this.model.config.vision.numLayers;
+    const t = linear(v.text, v.textIn as tf.Tensor2D, v.textInB as tf.Tensor1D);
+    const vis = linear(v.vision, v.visionIn as tf.Tensor2D, v.visionInB as tf.Tensor1D);
+    const mixed = postNormLayer(tf.concat([t, vis], 0) as tf.Tensor2D, v, 'layer', rate, releasedQuirk, training, seed);
+    const W = mixed.shape[1];
+    const ctx = linear(mixed.slice([0, 0], [n, W]), v.textOut as tf.Tensor2D, v.textOutB as tf.Tensor1D) as tf.Tensor2D;
+    const visual = linear(mixed.slice([n, 0], [L * n, W]), v.visionOut as tf.Tensor2D, v.visionOutB as tf.Tensor1D) as tf.Tensor2D;
+    const Dv = visual.shape[1];
+    const layers = Array.from({ length: L }, (_, i) => visual.slice([i * n, 0], [n, Dv]));
+    return { ctx, shallow: layers[0], deep: layers.slice(1) };
+  }
+
+  private forward(batch: Batch, training: boolean, seed: number): tf.Tensor2D {
+    if (!batch.pixels) throw new Error('upt: batches must carry pixel_values');
+    return tf.tidy(() => {
+      const p = this.prompts(training, seed);
+      const text = this.model.encodeTextEmbeddings(assemblePrompts(this.parts!, p.ctx, 'end'), this.parts!.eot);
+      const img = this.model.encodeImage(batch.pixels!, { shallow: p.shallow, deep: p.deep });
+      return cosineLogits(img, text, this.model.logitScale);
+    });
+  }
+
+  logits(batch: Batch, training = false, seed = 0): tf.Tensor2D {
+    return this.forward(batch, training, seed);
+  }
+
+  save(): PromptState {
+    return saveState(this.vars);
+  }
+
+  load(state: PromptState): void {
+    loadState('upt', state, this.vars);
+  }
+
+  dispose(): void {
+    this.parts?.dispose();
+    tf.dispose(Object.values(this.vars));
+  }
+}
+
+registerTrainer<UPTConfig>('upt', {
+  create: () => new UPTTrainer(),
+  defaults: UPT_DEFAULTS,
+  describe: 'UPT: one unified prompt through a transformer layer, split into text context and shallow visual prompts',
+});

@@ -1,0 +1,64 @@
+// Shared set-up for the prompt-learner tests: the tiny fixture CLIP, MNIST from ../shared, and a private
+// cache with a stage-record log.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadIdx } from '../../cells/data/load-idx.ts';
+import type { Dataset } from '../../cells/data/dataset.ts';
+import { Cache } from '../../cells/engine/cache.ts';
+import { runWithContext, type CellContext, type StageRecord } from '../../cells/engine/stage.ts';
+import { loadBackbone, type PromptBackbone } from '../../cells/prompts/backbone.ts';
+import type { TaskSource } from '../../cells/prompts/task.ts';
+
+export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+export const FIXTURE = join(SHARED, 'clip/fixture-tiny');
+export const MNIST_NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+
+export function fixtureModel(): Promise<PromptBackbone> {
+  return loadBackbone(FIXTURE, 'fixture-tiny');
+}
+
+let testSet: Promise<Dataset> | undefined;
+let trainSet: Promise<Dataset> | undefined;
+const mnist = (kind: 'train' | 't10k') => loadIdx({
+  images: join(SHARED, `datasets/mnist/${kind}-images-idx3-ubyte.gz`),
+  labels: join(SHARED, `datasets/mnist/${kind}-labels-idx1-ubyte.gz`),
+  classNames: MNIST_NAMES, name: 'mnist', split: kind === 't10k' ? 'test' : 'train',
+});
+
+/** MNIST with the real train/test split (for the learning tests). */
+export async function mnistSource(): Promise<TaskSource> {
+  trainSet ??= mnist('train');
+  testSet ??= mnist('t10k');
+  return { name: 'mnist', classNames: MNIST_NAMES, train: await trainSet, test: await testSet };
+}
+
+/** The 10k MNIST test file only, used as both pool and test subset: for mechanics tests, where accuracy does not matter. */
+export async function mnistSmall(): Promise<TaskSource> {
+  testSet ??= mnist('t10k');
+  const ds = await testSet;
+  return { name: 'mnist-small', classNames: MNIST_NAMES, train: ds, test: ds };
+}
+
+export interface TestCell {
+  ctx: CellContext;
+  records: StageRecord[];
+  progress: { fraction: number; message?: string }[];
+  cacheDir: string;
+  run<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export function testCell(cacheDir = mkdtempSync(join(tmpdir(), 'prompts-test-')), signal = new AbortController().signal): TestCell {
+  const records: StageRecord[] = [];
+  const progress: { fraction: number; message?: string }[] = [];
+  const cache = new Cache(cacheDir);
+  cache.onWarning = () => undefined;
+  const ctx: CellContext = {
+    cache, signal,
+    progress: (u) => progress.push(u),
+    log: () => undefined,
+    record: (r) => records.push(r),
+  };
+  return { ctx, records, progress, cacheDir, run: (fn) => runWithContext(ctx, fn) };
+}
