@@ -1,0 +1,253 @@
+// The transferability study: a source × target matrix of transfer gains (MVLPT's single-source transfer,
+// all ordered pairs of the selected tasks) for one method, K and set of seeds.
+//
+// Reactive by construction: every matrix cell × seed is its own cached stage (`transferCell`, keyed by the
+// method configuration, the source and target task fingerprints, K, the seed and the model), and every
+// target × seed has one cached default-init reference (`transferBaseline`). The matrix itself is plain
+// assembly. So adding a task to the selection computes exactly its new row and its new column (and its
+// own reference), removing one computes nothing, and changing K re-runs training and evaluation stages
+// only: features are keyed by the task's pool, which does not depend on K.
+//
+// Progress covers the whole study: before running, every unit's key is looked up in the cache, so the
+// bar counts cells done / total and estimates the time left from the units that really compute.
+// Cancelling stops the unit in flight; every finished unit is already in the cache.
+import { Float64, Int32, Table, Utf8, vectorFromArray } from 'apache-arrow';
+import { Cache } from '../engine/cache.ts';
+import { currentContext, runWithContext, stageKey, type CellContext, type StageSpec } from '../engine/stage.ts';
+import type { PromptBackbone } from '../prompts/backbone.ts';
+import {
+  baselineSpec, defaultInitAccuracy, meanStd, resolveMethod, assertShareable, sourceInitAccuracy, transferCellSpec,
+  type FewShotSetting, type MeanStd, type PromptMethod, type RunAccuracy, type SourceBudget,
+} from './multitask.ts';
+import type { Task } from './tasks.ts';
+
+export interface TransferStudyOptions {
+  method: PromptMethod;
+  shots: number;
+  seeds: readonly number[];
+  testPerClass?: number;
+  /** Budget of the source prompts when it differs from the targets' (default: the same). */
+  source?: SourceBudget;
+  /** Also fill the diagonal (a task initialised from its own prompt = a longer run). Default false. */
+  includeDiagonal?: boolean;
+  /** Called whenever a unit (a cell × seed or a reference) finishes. */
+  onProgress?(p: StudyProgress): void;
+}
+
+export interface StudyProgress {
+  /** Units finished (cached or computed) and in all. */
+  done: number;
+  total: number;
+  /** Units that were not in the cache when the study started, and how many of them are finished. */
+  toCompute: number;
+  computed: number;
+  /** Estimated seconds left, from the mean time of the units computed so far. */
+  etaSeconds?: number;
+  current: string;
+}
+
+export interface TransferCell {
+  source: string;
+  target: string;
+  sourceDomain: string;
+  targetDomain: string;
+  perSeed: { seed: number; sourceInit: number; defaultInit: number; gain: number }[];
+  gain: MeanStd;
+  sourceInit: MeanStd;
+  defaultInit: MeanStd;
+  /** True when at least one seed of this cell was computed in this run (false: all from the cache). */
+  computed: boolean;
+}
+
+export interface TransferMatrix {
+  method: string;
+  shots: number;
+  seeds: number[];
+  tasks: string[];
+  domains: string[];
+  cells: TransferCell[];
+  /** Default-init accuracy per target (the reference of every gain in its column). */
+  references: { target: string; defaultInit: MeanStd }[];
+  /** Tidy, one row per (source, target): gain mean/std, both accuracies, seeds. */
+  table: Table;
+  /** Tidy, one row per (source, target, seed). */
+  seedTable: Table;
+  /** Which units ran: labels of the cells and references computed in this run. */
+  computedUnits: string[];
+  elapsedMs: number;
+}
+
+interface Unit {
+  label: string;
+  spec: StageSpec;
+  run(): Promise<RunAccuracy>;
+}
+
+function rootContext(): CellContext {
+  return {
+    cache: new Cache(),
+    signal: new AbortController().signal,
+    progress: () => undefined,
+    log: (m) => process.stderr.write(`${m}\n`),
+    record: () => undefined,
+  };
+}
+
+function formatEta(s: number | undefined): string {
+  if (s === undefined) return '';
+  if (s < 60) return ` · ETA ${Math.ceil(s)}s`;
+  return ` · ETA ${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
+}
+
+/**
+ * Runs units in order under one progress bar. A unit whose key is in the cache when the study starts
+ * counts as done at no cost; the bar's fraction is over the units that compute.
+ */
+async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void): Promise<{ results: RunAccuracy[]; computed: string[] }> {
+  const parent = currentContext() ?? rootContext();
+  const cachedAtStart = await Promise.all(units.map(async (u) => (await parent.cache.lookup(await stageKey(u.spec))) !== null));
+  const toCompute = cachedAtStart.filter((c) => !c).length;
+  let done = 0, computed = 0, computeMs = 0;
+  const results: RunAccuracy[] = [];
+  const computedLabels: string[] = [];
+  const report = (current: string, inner = 0) => {
+    const eta = computed > 0 ? (computeMs / computed) * Math.max(0, toCompute - computed - inner) / 1000 : undefined;
+    const p: StudyProgress = { done, total: units.length, toCompute, computed, etaSeconds: eta, current };
+    onProgress?.(p);
+    const fraction = toCompute > 0 ? (computed + inner) / toCompute : done / units.length;
+    parent.progress({
+      fraction: Math.min(1, fraction),
+      message: `study: ${done}/${units.length} cells done (${computed}/${toCompute} computed)${formatEta(eta)} — ${current}`,
+    });
+  };
+  for (let i = 0; i < units.length; i++) {
+    const u = units[i];
+    parent.signal.throwIfAborted();
+    let missed = false;
+    // Inner stages (features, training, evaluation) each report 0 → 1; keep the unit's share monotone.
+    let inner = 0;
+    const child: CellContext = {
+      cache: parent.cache,
+      signal: parent.signal,
+      log: (m) => parent.log(m),
+      progress: (p) => {
+        inner = Math.max(inner, Math.min(0.99, p.fraction));
+        if (!cachedAtStart[i]) report(`${u.label}: ${p.message ?? ''}`, inner);
+      },
+      record: (rec) => {
+        if (rec.stage === u.spec.name && !rec.hit) missed = true;
+        parent.record(rec);
+      },
+    };
+    const t0 = Date.now();
+    report(cachedAtStart[i] ? `${u.label} (cached)` : u.label);
+    results.push(await runWithContext(child, () => u.run()));
+    done++;
+    if (missed) {
+      computedLabels.push(u.label);
+      computeMs += Date.now() - t0;
+      computed++;
+    } else if (!cachedAtStart[i]) {
+      // Finished by another process meanwhile (or by an earlier unit): nothing left to compute for it.
+      computed++;
+    }
+    report(u.label);
+  }
+  return { results, computed: computedLabels };
+}
+
+/** The ordered (source, target) pairs of a study, row by row. */
+export function studyPairs(tasks: readonly Task[], includeDiagonal = false): [Task, Task][] {
+  const pairs: [Task, Task][] = [];
+  for (const s of tasks) for (const t of tasks) if (includeDiagonal || s.fingerprint !== t.fingerprint) pairs.push([s, t]);
+  return pairs;
+}
+
+/** Source × target transfer gains over the selected tasks (single-source, all ordered pairs). */
+export async function transferMatrix(model: PromptBackbone, tasks: readonly Task[], opts: TransferStudyOptions): Promise<TransferMatrix> {
+  const started = Date.now();
+  if (tasks.length < 2 && !opts.includeDiagonal) throw new Error('transferMatrix: select at least two tasks');
+  const names = new Set<string>();
+  for (const t of tasks) {
+    if (names.has(t.name)) throw new Error(`transferMatrix: two tasks are named "${t.name}"; task names label the matrix, make them unique`);
+    names.add(t.name);
+  }
+  if (opts.seeds.length === 0) throw new Error('transferMatrix: no seeds');
+  const r = resolveMethod(opts.method, opts.shots);
+  assertShareable(r, 'transferMatrix');
+  const setting = (seed: number): FewShotSetting => ({ shots: opts.shots, seed, testPerClass: opts.testPerClass });
+  const units: Unit[] = [];
+  // References first: with the same source and target budget, a task's reference *is* its source prompt
+  // (the same trainPrompt key), so rows then start from the cache.
+  for (const t of tasks) {
+    for (const seed of opts.seeds) {
+      units.push({ label: `reference ${t.name} (seed ${seed})`, spec: baselineSpec(model, t, r, setting(seed)), run: () => defaultInitAccuracy(model, t, opts.method, setting(seed)) });
+    }
+  }
+  const pairs = studyPairs(tasks, opts.includeDiagonal);
+  for (const [s, t] of pairs) {
+    for (const seed of opts.seeds) {
+      units.push({
+        label: `${s.name} → ${t.name} (seed ${seed})`,
+        spec: transferCellSpec(model, [s], t, r, setting(seed), opts.source),
+        run: () => sourceInitAccuracy(model, [s], t, opts.method, setting(seed), opts.source),
+      });
+    }
+  }
+  const { results, computed } = await runUnits(units, opts.onProgress);
+  const nSeeds = opts.seeds.length;
+  const references = tasks.map((t, i) => ({ target: t.name, defaultInit: meanStd(results.slice(i * nSeeds, (i + 1) * nSeeds).map((x) => x.top1)) }));
+  const refBySeed = new Map<string, number>();
+  tasks.forEach((t, i) => opts.seeds.forEach((seed, k) => refBySeed.set(`${t.fingerprint}\0${seed}`, results[i * nSeeds + k].top1)));
+  const computedSet = new Set(computed);
+  const cells: TransferCell[] = pairs.map(([s, t], p) => {
+    const base = tasks.length * nSeeds + p * nSeeds;
+    const perSeed = opts.seeds.map((seed, k) => {
+      const sourceInit = results[base + k].top1;
+      const defaultInit = refBySeed.get(`${t.fingerprint}\0${seed}`)!;
+      return { seed, sourceInit, defaultInit, gain: sourceInit - defaultInit };
+    });
+    return {
+      source: s.name, target: t.name, sourceDomain: s.domain, targetDomain: t.domain, perSeed,
+      gain: meanStd(perSeed.map((x) => x.gain)), sourceInit: meanStd(perSeed.map((x) => x.sourceInit)), defaultInit: meanStd(perSeed.map((x) => x.defaultInit)),
+      computed: opts.seeds.some((seed) => computedSet.has(`${s.name} → ${t.name} (seed ${seed})`)),
+    };
+  });
+  return {
+    method: r.method, shots: opts.shots, seeds: [...opts.seeds], tasks: tasks.map((t) => t.name), domains: tasks.map((t) => t.domain),
+    cells, references, table: matrixTable(cells, r.method, opts.shots), seedTable: seedTable(cells, r.method, opts.shots),
+    computedUnits: computed, elapsedMs: Date.now() - started,
+  };
+}
+
+/** The matrix as a tidy Arrow table: one row per (source, target). */
+export function matrixTable(cells: readonly TransferCell[], method: string, shots: number): Table {
+  return new Table({
+    source: vectorFromArray(cells.map((c) => c.source), new Utf8()),
+    target: vectorFromArray(cells.map((c) => c.target), new Utf8()),
+    source_domain: vectorFromArray(cells.map((c) => c.sourceDomain), new Utf8()),
+    target_domain: vectorFromArray(cells.map((c) => c.targetDomain), new Utf8()),
+    method: vectorFromArray(cells.map(() => method), new Utf8()),
+    shots: vectorFromArray(cells.map(() => shots), new Int32()),
+    seeds: vectorFromArray(cells.map((c) => c.gain.n), new Int32()),
+    gain: vectorFromArray(cells.map((c) => c.gain.mean), new Float64()),
+    gain_std: vectorFromArray(cells.map((c) => c.gain.std), new Float64()),
+    source_init: vectorFromArray(cells.map((c) => c.sourceInit.mean), new Float64()),
+    default_init: vectorFromArray(cells.map((c) => c.defaultInit.mean), new Float64()),
+  });
+}
+
+/** One row per (source, target, seed): the paired accuracies behind each gain. */
+export function seedTable(cells: readonly TransferCell[], method: string, shots: number): Table {
+  const rows = cells.flatMap((c) => c.perSeed.map((p) => ({ c, p })));
+  return new Table({
+    source: vectorFromArray(rows.map((x) => x.c.source), new Utf8()),
+    target: vectorFromArray(rows.map((x) => x.c.target), new Utf8()),
+    method: vectorFromArray(rows.map(() => method), new Utf8()),
+    shots: vectorFromArray(rows.map(() => shots), new Int32()),
+    seed: vectorFromArray(rows.map((x) => x.p.seed), new Int32()),
+    source_init: vectorFromArray(rows.map((x) => x.p.sourceInit), new Float64()),
+    default_init: vectorFromArray(rows.map((x) => x.p.defaultInit), new Float64()),
+    gain: vectorFromArray(rows.map((x) => x.p.gain), new Float64()),
+  });
+}
