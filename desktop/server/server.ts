@@ -9,7 +9,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cache } from '../../cells/engine/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
-import { authenticate, hostAllowed, newToken, tokenCookie, TOKEN_HEADER } from './auth.ts';
+import { authenticate, hostAllowed, isLoopback, newToken, tokenCookie, TOKEN_HEADER } from './auth.ts';
 import { NotebookHost, type HostEvent } from './host.ts';
 import { MAX_ROWS_PER_REQUEST } from './outputs.ts';
 import * as v from './validate.ts';
@@ -68,6 +68,9 @@ export function contentSecurityPolicy(styleNonce: string): string {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
+  if (!isLoopback(host)) {
+    process.stderr.write(`warning: serving on ${host}: anyone who can reach this address and has the token can run code as you. Prefer 127.0.0.1 and an SSH tunnel.\n`);
+  }
   const token = options.token ?? newToken();
   const trustStore = options.trustStore instanceof TrustStore ? options.trustStore : new TrustStore(options.trustStore);
   const nb = await NotebookHost.open({ notebookPath: options.notebookPath, cache: options.cache, builtins: options.builtins, trustStore });

@@ -67,8 +67,30 @@ export async function buildUi({ minify = true } = {}) {
   return DIST;
 }
 
+/**
+ * Builds when stale, one process at a time: test files start servers in parallel, and on a fresh clone
+ * each would otherwise build the same bundle at once. The lock is a directory (mkdir is atomic); a lock
+ * left by a crashed build is taken over after a minute.
+ */
 export async function ensureUi() {
-  if (await uiIsStale()) await buildUi();
+  if (!(await uiIsStale())) return DIST;
+  const lock = `${DIST}.lock`;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > 60_000) await rm(lock, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    if (await uiIsStale()) await buildUi();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
   return DIST;
 }
 
