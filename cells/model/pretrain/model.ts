@@ -67,7 +67,7 @@ export class PretrainModel {
     const D = config.text.hiddenSize;
     const rows = new Float32Array(this.vocabIds.length * D);
     this.vocabIds.forEach((id, r) => rows.set(table.data.subarray(id * D, (id + 1) * D), r * D));
-    this.vocab = tf.variable(tf.tensor2d(rows, [this.vocabIds.length, D]), true, 'mini-clip/vocab');
+    this.vocab = tf.variable(tf.tensor2d(rows, [this.vocabIds.length, D]), true); // auto-named: several models may coexist
   }
 
   /** Every trained tensor by name (HF names; the subset table as "vocab"), in a fixed order. */
