@@ -5,6 +5,7 @@
 
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import { decodeJpegExact, UnsupportedJpeg } from './jpeg.ts';
 
 export interface DecodedImage {
   width: number;
@@ -54,6 +55,13 @@ export function decodeImage(bytes: Uint8Array, name: string): DecodedImage {
 }
 
 function decodeJpeg(bytes: Uint8Array): DecodedImage {
+  // Baseline JPEGs (nearly all datasets) go through our libjpeg-exact decoder, so pixels equal PIL's.
+  try {
+    return decodeJpegExact(bytes);
+  } catch (err) {
+    if (!(err instanceof UnsupportedJpeg)) throw err;
+  }
+  // Progressive / arithmetic / CMYK: jpeg-js (pixels may differ from PIL's by a few levels).
   // tolerantDecoding=false so that truncated files fail instead of decoding to gray blocks.
   const out = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false });
   if (!(out.width > 0 && out.height > 0)) throw new Error('JPEG has no image data');
