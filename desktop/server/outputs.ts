@@ -2,6 +2,7 @@
 // becomes its Vega-Lite spec, markdown its text, an Arrow table a handle the UI pages through a window of
 // rows at a time (a 100k-row table must never travel or render at once), anything else bounded JSON.
 import { Table } from 'apache-arrow';
+import { datasetSamples, isDatasetLike } from './thumbnails.ts';
 
 export interface ColumnView {
   name: string;
@@ -14,7 +15,17 @@ export type OutputView =
   | { kind: 'vega-lite'; label?: string; spec: unknown }
   | { kind: 'table'; label?: string; handle: string; numRows: number; columns: ColumnView[] }
   | { kind: 'metrics'; label?: string; values: Record<string, number | string> }
-  | { kind: 'images'; label?: string; items: { src: string; label?: string }[] };
+  | { kind: 'images'; label?: string; items: { src: string; label?: string }[] }
+  | {
+      kind: 'dataset';
+      label?: string;
+      name: string;
+      images: number;
+      classes: number;
+      fingerprint?: string;
+      samples: { src: string; label?: string }[];
+      table: { handle: string; numRows: number; columns: ColumnView[] };
+    };
 
 /** Something the UI can fetch rows from by handle. */
 export interface RowSource {
@@ -215,12 +226,29 @@ export function outputView(value: unknown, cellId: number, tables: TableRegistry
       if (items.length) return withLabel({ kind: 'images', items });
     }
   }
-  if (Array.isArray(value) && value.length > 20 && value.every(isPlainObject)) {
+  if (isDatasetLike(value)) {
+    const src = arrowSource(value.rows);
+    return withLabel({
+      kind: 'dataset',
+      name: value.name,
+      images: value.rows.numRows,
+      classes: value.classNames.length,
+      ...(typeof value.fingerprint === 'string' ? { fingerprint: value.fingerprint } : {}),
+      samples: datasetSamples(value),
+      table: { handle: tables.register(cellId, src), numRows: src.numRows, columns: src.columns },
+    });
+  }
+  // Rows of records (what SQL-minded code produces) read best as a table.
+  if (Array.isArray(value) && value.length >= 2 && value.every((r) => isPlainObject(r) && Object.values(r).every(isScalar))) {
     const src = rowsSource(value as Record<string, unknown>[]);
     return withLabel({ kind: 'table', handle: tables.register(cellId, src), numRows: src.numRows, columns: src.columns });
   }
   if (isPlainObject(value) && isMetrics(value)) return withLabel({ kind: 'metrics', values: metricValues(value) });
   return withLabel({ kind: 'json', value: toJsonSafe(value) });
+}
+
+function isScalar(v: unknown): boolean {
+  return v === null || v === undefined || ['number', 'string', 'boolean', 'bigint'].includes(typeof v) || v instanceof Date;
 }
 
 /** A small flat object of numbers (accuracy, loss, …) reads best as metric tiles. */

@@ -19,7 +19,30 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A tiny in-memory dataset of coloured squares, shaped like cells/data's Dataset. */
+function demoDataset() {
+  const classNames = ['red', 'green', 'blue'];
+  const n = 30;
+  const side = 16;
+  const per = side * side * 3;
+  const pixels = new Uint8Array(n * per);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < side * side; p++) {
+      const shade = 90 + ((p % side) * 160) / side;
+      pixels[i * per + p * 3 + (i % 3)] = shade;
+    }
+  }
+  return {
+    name: 'colours',
+    classNames,
+    fingerprint: 'c0ffee'.padEnd(64, '0'),
+    rows: tableFromArrays({ id: Int32Array.from({ length: n }, (_, i) => i), label: Int32Array.from({ length: n }, (_, i) => i % 3), className: Array.from({ length: n }, (_, i) => classNames[i % 3]) }),
+    images: { count: n, get: (id: number) => ({ width: side, height: side, channels: 3, data: pixels.subarray(id * per, (id + 1) * per) }) },
+  };
+}
+
 export const testBuiltins: Record<string, unknown> = {
+  demoDataset,
   stage,
   jsonCodec,
   sleep,

@@ -56,3 +56,34 @@ test('toJsonSafe bounds size and describes what JSON cannot hold', () => {
   assert.equal(long.length, 101);
   assert.ok(JSON.stringify(toJsonSafe({ deep: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } } })).includes('"$type":"more"'));
 });
+
+test('a dataset becomes a sample grid (one per class first) plus its paged rows', async () => {
+  const { testBuiltins } = await import('./builtins.ts');
+  const ds = (testBuiltins.demoDataset as () => unknown)();
+  const reg = new TableRegistry();
+  const o = outputView(ds, 3, reg, 'colours');
+  assert.equal(o.kind, 'dataset');
+  if (o.kind !== 'dataset') return;
+  assert.equal(o.images, 30);
+  assert.equal(o.classes, 3);
+  assert.equal(o.samples.length, 24);
+  assert.deepEqual(o.samples.slice(0, 4).map((s) => s.label), ['red', 'green', 'blue', 'red']);
+  assert.match(o.samples[0].src, /^data:image\/png;base64,iVBORw0KGgo/);
+  assert.deepEqual(reg.get(o.table.handle)!.rows(29, 5), [[29, 2, 'blue']]);
+});
+
+test('short arrays of records become tables too; arrays of nested objects stay JSON', () => {
+  const reg = new TableRegistry();
+  assert.equal(outputView([{ a: 1, b: 'x' }, { a: 2, b: 'y' }], 1, reg).kind, 'table');
+  assert.equal(outputView([{ a: { deep: 1 } }, { a: { deep: 2 } }], 1, reg).kind, 'json');
+});
+
+test('thumbnails shrink large images with a box filter and keep small ones', async () => {
+  const { thumbnail } = await import('../../desktop/server/thumbnails.ts');
+  const big = { width: 400, height: 200, channels: 1, data: new Uint8Array(400 * 200).fill(200) };
+  const t = thumbnail(big, 96);
+  assert.deepEqual([t.width, t.height], [96, 48]);
+  assert.deepEqual([...t.rgba.slice(0, 4)], [200, 200, 200, 255]);
+  const small = thumbnail({ width: 8, height: 4, channels: 3, data: new Uint8Array(96).fill(7) }, 96);
+  assert.deepEqual([small.width, small.height], [8, 4]);
+});

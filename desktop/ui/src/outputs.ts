@@ -26,6 +26,16 @@ function renderBody(o: OutputView): HTMLElement {
         el('div', { class: 'metric' }, [el('div', { class: 'metric-value' }, [typeof v === 'number' ? formatNumber(v) : v]), el('div', { class: 'metric-name' }, [k])])));
     case 'images':
       return el('div', { class: 'images' }, o.items.map((it) => el('figure', {}, [el('img', { src: it.src, alt: it.label ?? '' }), it.label ? el('figcaption', {}, [it.label]) : null])));
+    case 'dataset':
+      return el('div', { class: 'dataset' }, [
+        el('div', { class: 'dataset-head' }, [
+          el('strong', {}, [o.name]),
+          ` · ${o.images.toLocaleString()} images · ${o.classes} classes`,
+          o.fingerprint ? el('span', { class: 'fingerprint', title: `sha256 ${o.fingerprint}` }, [` · ${o.fingerprint.slice(0, 12)}`]) : null,
+        ]),
+        el('div', { class: 'images' }, o.samples.map((it) => el('figure', {}, [el('img', { src: it.src, alt: it.label ?? '' }), it.label ? el('figcaption', {}, [it.label]) : null]))),
+        virtualTable(o.table.handle, o.table.numRows, o.table.columns),
+      ]);
     case 'json':
       return inspect(o.value, true);
   }
