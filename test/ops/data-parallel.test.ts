@@ -26,12 +26,12 @@ test('splitBatch: contiguous shards that differ by at most one row', () => {
   assert.ok(defaultWorkerCount() >= 1);
 });
 
-test('2 workers: same trajectory as one process on the full batch; parameters bit-identical across workers', async () => {
+for (const flatAdam of [false, true]) test(`2 workers (${flatAdam ? 'fused JS Adam' : 'tf.train.adam'}): same trajectory as one process on the full batch; parameters bit-identical across workers`, async () => {
   await initBackend('wasm');
-  const dp = await createDataParallel({ workerModule, workers: 2, init: cfg, backend: 'wasm' });
+  const dp = await createDataParallel({ workerModule, workers: 2, init: { ...cfg, flatAdam }, backend: 'wasm' });
   try {
     assert.equal(dp.backend, 'wasm');
-    // Reference: the same model and optimizer, trained in this process on the whole batch.
+    // Reference: the same model and tfjs's Adam, trained in this process on the whole batch.
     const vars = buildMlp(cfg);
     const opt = tf.train.adam(cfg.lr);
     for (let s = 0; s < 6; s++) {

@@ -3,14 +3,14 @@ import * as tf from '@tensorflow/tfjs';
 import { linear, quickGelu, softmaxCrossEntropy } from '../../cells/model/ops/index.ts';
 import { lossAndGradsOf, type Batch, type TrainerSetup } from '../../cells/model/parallel/index.ts';
 
-export interface MlpConfig { inDim: number; hidden: number; classes: number; seed: number; lr: number; failOnRows?: number }
+export interface MlpConfig { inDim: number; hidden: number; classes: number; seed: number; lr: number; failOnRows?: number; flatAdam?: boolean }
 
 let vars: tf.Variable[] = [];
 let cfg: MlpConfig;
 
 export function buildMlp(c: MlpConfig): tf.Variable[] {
   let s = c.seed;
-  const v = (shape: number[], std: number, name: string) => tf.variable(tf.randomNormal(shape, 0, std, 'float32', s++), true, `${name}_${c.seed}`);
+  const v = (shape: number[], std: number, _name: string) => tf.variable(tf.randomNormal(shape, 0, std, 'float32', s++), true);
   return [v([c.inDim, c.hidden], c.inDim ** -0.5, 'w1'), v([c.hidden], 0.1, 'b1'), v([c.hidden, c.classes], c.hidden ** -0.5, 'w2')];
 }
 
@@ -22,7 +22,7 @@ export function mlpLoss(w: tf.Variable[], x: tf.Tensor, y: tf.Tensor1D): tf.Scal
 export function setup(c: MlpConfig): TrainerSetup {
   cfg = c;
   vars = buildMlp(c);
-  return { variables: vars, optimizer: tf.train.adam(c.lr) };
+  return { variables: vars, optimizer: c.flatAdam ? { learningRate: c.lr } : tf.train.adam(c.lr) };
 }
 
 export function lossAndGrads(batch: Batch) {

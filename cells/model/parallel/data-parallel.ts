@@ -61,8 +61,11 @@ export interface DataParallel {
   readonly backend: string;
   /** Names and sizes of the trainable variables (from worker 0). */
   readonly variables: { name: string; size: number }[];
-  /** One training step on `batch`: the batch-mean loss; every worker applied the same averaged update. */
-  step(batch: Batch): Promise<number>;
+  /**
+   * One training step on `batch`: the batch-mean loss; every worker applied the same averaged update.
+   * `learningRate` overrides the optimizer's for this step (schedules).
+   */
+  step(batch: Batch, options?: { learningRate?: number }): Promise<number>;
   /** Calls an exported function of the worker module on every worker, worker i getting `args[i]`. */
   map<R>(method: string, args: unknown[][]): Promise<R[]>;
   /** Current parameter values held by worker `w` (for checkpoints and for checking they agree). */
@@ -132,7 +135,7 @@ export async function createDataParallel<Config>(opts: DataParallelOptions<Confi
     workers: n,
     backend: ready[0].backend,
     variables: ready[0].names.map((name, i) => ({ name, size: sizes[i] })),
-    async step(batch) {
+    async step(batch, options) {
       if (closed) throw new Error('DataParallel.step after close()');
       const rows = batchRows(batch);
       const shards = splitBatch(batch, n);
@@ -140,7 +143,7 @@ export async function createDataParallel<Config>(opts: DataParallelOptions<Confi
       // Every worker must take part in every step (the barrier counts them), even with an empty shard.
       try {
         const losses = await Promise.all(shards.map((shard, i) => request<number>(i, (id) => ({
-          type: 'step', id, step: stepNo, batch: shard, weight: batchRows(shard) / rows,
+          type: 'step', id, step: stepNo, batch: shard, weight: batchRows(shard) / rows, learningRate: options?.learningRate,
         }))));
         return losses.reduce((a, b) => a + b, 0);
       } catch (e) {

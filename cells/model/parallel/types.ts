@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendPreference } from '../backend.ts';
+import type { AdamConfig } from '../ops/adam.ts';
 
 /** One batch field, rows along axis 0. Plain typed arrays so that it crosses to workers by copy. */
 export interface ArrayField {
@@ -9,10 +10,14 @@ export interface ArrayField {
 /** A batch: named fields that all have the same number of rows. */
 export type Batch = Record<string, ArrayField>;
 
-/** What a worker module's `setup` returns: the trainable variables, in a fixed order, and its optimizer. */
+/**
+ * What a worker module's `setup` returns: the trainable variables, in a fixed order, and the optimizer:
+ * an AdamConfig runs the fused JavaScript Adam/AdamW on the averaged flat gradient (fast on wasm/cpu),
+ * a tf.Optimizer is applied as usual.
+ */
 export interface TrainerSetup {
   variables: tf.Variable[];
-  optimizer: tf.Optimizer;
+  optimizer: tf.Optimizer | AdamConfig;
 }
 
 /** Loss of one shard (mean over its rows) and the gradients of that loss, aligned with `variables`. */
@@ -47,7 +52,7 @@ export interface DataParallelOptions<Config> {
 export type ToWorker =
   | { type: 'setup'; module: string; init: unknown; backend: BackendPreference; index: number }
   | { type: 'bind'; shared: SharedArrayBuffer; workers: number }
-  | { type: 'step'; id: number; step: number; batch: Batch; weight: number }
+  | { type: 'step'; id: number; step: number; batch: Batch; weight: number; learningRate?: number }
   | { type: 'call'; id: number; method: string; args: unknown[] }
   | { type: 'parameters'; id: number };
 

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../backend.ts';
+import { FlatAdam } from '../ops/adam.ts';
 import type { Batch, DataParallelWorkerModule, FromWorker, ToWorker, TrainerSetup } from './types.ts';
 
 if (!parentPort) throw new Error('parallel/worker-runtime.ts must run in a worker thread');
@@ -20,6 +21,9 @@ let workers = 1;
 let control: Int32Array;
 let slots: Float32Array;
 let summed: Float32Array;
+/** Fused Adam (when setup returned an AdamConfig) and this worker's copy of the flat parameters. */
+let flatAdam: FlatAdam | undefined;
+let flatParams: Float32Array | undefined;
 
 function post(msg: FromWorker): void {
   port.postMessage(msg);
@@ -43,9 +47,15 @@ async function handle(msg: ToWorker): Promise<void> {
       control = new Int32Array(msg.shared, 0, 4);
       slots = new Float32Array(msg.shared, 16, workers * total);
       summed = new Float32Array(total);
+      if (!(trainer.optimizer instanceof tf.Optimizer)) {
+        flatAdam = new FlatAdam(total, trainer.optimizer);
+        flatParams = new Float32Array(total);
+        let o = 0;
+        for (const v of trainer.variables) { flatParams.set((await v.data()) as Float32Array, o); o += v.size; }
+      }
       return;
     case 'step': {
-      const loss = await step(msg.batch, msg.weight, msg.step);
+      const loss = await step(msg.batch, msg.weight, msg.step, msg.learningRate);
       post({ type: 'done', id: msg.id, result: loss });
       return;
     }
@@ -63,7 +73,7 @@ async function handle(msg: ToWorker): Promise<void> {
   }
 }
 
-async function step(batch: Batch, weight: number, stepNo: number): Promise<number> {
+async function step(batch: Batch, weight: number, stepNo: number, learningRate?: number): Promise<number> {
   const mine = slots.subarray(index * total, (index + 1) * total);
   let loss = 0;
   if (weight > 0) {
@@ -107,13 +117,29 @@ async function step(batch: Batch, weight: number, stepNo: number): Promise<numbe
     const s = slots.subarray(w * total, (w + 1) * total);
     for (let j = 0; j < total; j++) summed[j] += s[j];
   }
+  if (flatAdam && flatParams) {
+    flatAdam.update(flatParams, summed, learningRate);
+    let o = 0;
+    for (const v of trainer.variables) {
+      const t = tf.tensor(flatParams.subarray(o, o + v.size), v.shape, 'float32');
+      v.assign(t);
+      t.dispose();
+      o += v.size;
+    }
+    return loss;
+  }
+  const opt = trainer.optimizer as tf.Optimizer & { learningRate?: number };
+  if (learningRate !== undefined) {
+    if (typeof opt.learningRate !== 'number') throw new Error('this optimizer has no learningRate to schedule');
+    opt.learningRate = learningRate;
+  }
   const grads: tf.NamedTensorMap = {};
   let offset = 0;
   trainer.variables.forEach((v, i) => {
     grads[v.name] = tf.tensor(summed.subarray(offset, offset + sizes[i]), v.shape, 'float32');
     offset += sizes[i];
   });
-  trainer.optimizer.applyGradients(grads);
+  opt.applyGradients(grads as unknown as Record<string, tf.Variable>);
   tf.dispose(Object.values(grads));
   return loss;
 }
