@@ -104,6 +104,7 @@ export async function finalizeMiniClip(o: FinalizeOptions): Promise<Record<strin
     checkpointStep: chosen.state.step, stepsTrained: last.state.step, wallSec: last.state.wallSec, imagesSeen: last.state.step * last.options.batchSize,
     logitScale, temperature: Math.exp(logitScale), zeroShot, zeroShotBundled, retrieval, fileBytes, backend: last.backend, hardware,
     options: last.options, val: last.state.val,
+    history: last.state.history.map((h) => ({ step: h.step, loss: h.loss, lr: h.lr, logitScale: h.logitScale, wallSec: h.wallSec })),
   };
   await writeFileAtomic(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 1) + '\n');
   await writeFileAtomic(join(outDir, 'README.md'), modelCard({
