@@ -107,14 +107,14 @@ async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void):
   const parent = currentContext() ?? rootContext();
   const cachedAtStart = await Promise.all(units.map(async (u) => (await parent.cache.lookup(await stageKey(u.spec))) !== null));
   const toCompute = cachedAtStart.filter((c) => !c).length;
-  let done = 0, computed = 0, computeMs = 0;
+  let done = 0, computed = 0, timed = 0, computeMs = 0;
   const results: RunAccuracy[] = [];
   const computedLabels: string[] = [];
-  const report = (current: string, inner = 0) => {
-    const eta = computed > 0 ? (computeMs / computed) * Math.max(0, toCompute - computed - inner) / 1000 : undefined;
+  const report = (current: string) => {
+    const eta = timed > 0 ? (computeMs / timed) * Math.max(0, toCompute - computed) / 1000 : undefined;
     const p: StudyProgress = { done, total: units.length, toCompute, computed, etaSeconds: eta, current };
     onProgress?.(p);
-    const fraction = toCompute > 0 ? (computed + inner) / toCompute : done / units.length;
+    const fraction = toCompute > 0 ? computed / toCompute : done / units.length;
     parent.progress({
       fraction: Math.min(1, fraction),
       message: `study: ${done}/${units.length} cells done (${computed}/${toCompute} computed)${formatEta(eta)} — ${current}`,
@@ -124,15 +124,14 @@ async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void):
     const u = units[i];
     parent.signal.throwIfAborted();
     let missed = false;
-    // Inner stages (features, training, evaluation) each report 0 → 1; keep the unit's share monotone.
-    let inner = 0;
     const child: CellContext = {
       cache: parent.cache,
       signal: parent.signal,
       log: (m) => parent.log(m),
       progress: (p) => {
-        inner = Math.max(inner, Math.min(0.99, p.fraction));
-        if (!cachedAtStart[i]) report(`${u.label}: ${p.message ?? ''}`, inner);
+        // Inner stages (features, training, evaluation) each run 0 → 1, so the bar advances per unit and
+        // the message carries the inner stage's own progress.
+        if (!cachedAtStart[i]) report(`${u.label}: ${p.message ?? ''} (${Math.round(100 * p.fraction)}%)`);
       },
       record: (rec) => {
         if (rec.stage === u.spec.name && !rec.hit) missed = true;
@@ -146,6 +145,7 @@ async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void):
     if (missed) {
       computedLabels.push(u.label);
       computeMs += Date.now() - t0;
+      timed++;
       computed++;
     } else if (!cachedAtStart[i]) {
       // Finished by another process meanwhile (or by an earlier unit): nothing left to compute for it.

@@ -1,0 +1,55 @@
+// Shared set-up for the studies tests: the tiny fixture CLIP (random weights; real images and real
+// training on top), a private cache, and a log of every stage record so tests can count what ran.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cache } from '../../cells/engine/cache.ts';
+import { runWithContext, type CellContext, type StageRecord } from '../../cells/engine/stage.ts';
+import { loadBackbone, type PromptBackbone } from '../../cells/prompts/backbone.ts';
+
+export const FIXTURE = fileURLToPath(new URL('../../../shared/clip/fixture-tiny/', import.meta.url));
+
+let model: Promise<PromptBackbone> | undefined;
+export function fixtureModel(): Promise<PromptBackbone> {
+  model ??= loadBackbone(FIXTURE, 'fixture-tiny');
+  return model;
+}
+
+export interface StudyCell {
+  records: StageRecord[];
+  progress: { fraction: number; message?: string }[];
+  cacheDir: string;
+  controller: AbortController;
+  run<T>(fn: () => Promise<T>): Promise<T>;
+  /** Records since `mark()`: misses (computed) and hits per stage name. */
+  mark(): void;
+  misses(stage?: string): StageRecord[];
+  hits(stage?: string): StageRecord[];
+}
+
+export function studyCell(cacheDir = mkdtempSync(join(tmpdir(), 'studies-test-'))): StudyCell {
+  const records: StageRecord[] = [];
+  const progress: { fraction: number; message?: string }[] = [];
+  const cache = new Cache(cacheDir);
+  cache.onWarning = () => undefined;
+  const controller = new AbortController();
+  const ctx: CellContext = {
+    cache,
+    signal: controller.signal,
+    progress: (u) => progress.push(u),
+    log: () => undefined,
+    record: (r) => records.push(r),
+  };
+  let from = 0;
+  const since = () => records.slice(from);
+  return {
+    records, progress, cacheDir, controller,
+    run: (fn) => runWithContext(ctx, fn),
+    mark: () => {
+      from = records.length;
+    },
+    misses: (stage) => since().filter((r) => !r.hit && (!stage || r.stage === stage)),
+    hits: (stage) => since().filter((r) => r.hit && (!stage || r.stage === stage)),
+  };
+}
