@@ -18,6 +18,8 @@ export interface CellSource {
   id: number;
   mode: CellMode;
   value: string;
+  /** Line of the cell's first source line in the file (0 for cells added since): maps error lines to editor lines. */
+  line: number;
   output?: string;
   hidden?: boolean;
   pinned?: boolean;
@@ -146,6 +148,7 @@ export class NotebookHost {
         id: c.id,
         mode: c.mode,
         value: c.value,
+        line: c.line,
         ...(c.output ? { output: c.output } : {}),
         ...(c.hidden ? { hidden: true } : {}),
         ...(c.pinned ? { pinned: true } : {}),

@@ -166,6 +166,17 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
     assert.match((await cell(9).locator('.cell-error').textContent()) ?? '', /cancel/);
   });
 
+  await t.test('an error shows its message and marks the failing line in the editor', async () => {
+    await cell(8).locator('.cm-content').click();
+    await page.keyboard.press('ControlOrMeta+a');
+    // insertText, not type: typed brackets and newlines would be auto-closed and auto-indented.
+    await page.keyboard.insertText('const summary = (() => {\n  const x = steps;\n  throw new Error("boom at " + x);\n})()');
+    await page.keyboard.press('Shift+Enter');
+    await page.waitForSelector('.cell[data-id="8"][data-status="error"]');
+    assert.match((await cell(8).locator('.cell-error').textContent()) ?? '', /boom at 5.*\(line \d+\)/);
+    assert.match((await cell(8).locator('.cm-error-line').textContent()) ?? '', /throw new Error/);
+  });
+
   await t.test('editing a cell re-runs it alone; Save writes the notebook and trusts it', async () => {
     const before8 = await runs(8);
     const before5 = await runs(5);

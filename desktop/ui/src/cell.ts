@@ -45,6 +45,7 @@ export class CellComponent {
   private editing: boolean;
   private signature = '';
   private ranTimer = 0;
+  private errorLine: number | null = null;
 
   constructor(source: CellSource, state: CellView, private readonly ctx: CellContext) {
     this.source = source;
@@ -182,6 +183,9 @@ export class CellComponent {
       this.progressText.textContent = `${s.progress?.message ?? 'running'}${f !== undefined ? ` · ${Math.round(f * 100)}%` : ''}${eta}`;
     }
     const message = this.localError || (s.error && (s.status === 'error' || s.status === 'cancelled') ? s.error.message + (s.error.line ? ` (line ${s.error.line})` : '') : '');
+    // Error lines are notebook-file lines; the editor counts from the cell's first line.
+    const errorLine = s.status === 'error' && s.error?.line !== undefined && (s.error.cellId ?? s.id) === s.id ? s.error.line - this.source.line + 1 : null;
+    if (errorLine !== this.errorLine) this.editor.setErrorLine((this.errorLine = errorLine));
     this.errorBox.hidden = !message;
     this.errorBox.textContent = message;
     this.errorBox.classList.toggle('soft', !this.localError && s.status === 'cancelled');

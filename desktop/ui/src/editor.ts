@@ -1,7 +1,7 @@
 // One CodeMirror 6 editor per cell, in the cell's language. Shift-Enter (or Ctrl/Cmd-Enter) runs the cell.
 import { EditorView, basicSetup } from 'codemirror';
-import { Compartment, EditorState, Prec } from '@codemirror/state';
-import { keymap } from '@codemirror/view';
+import { Compartment, EditorState, Prec, StateEffect, StateField } from '@codemirror/state';
+import { Decoration, keymap, type DecorationSet } from '@codemirror/view';
 import { javascript } from '@codemirror/lang-javascript';
 import { markdown } from '@codemirror/lang-markdown';
 import { sql } from '@codemirror/lang-sql';
@@ -14,6 +14,8 @@ export interface CellEditor {
   /** Replaces the text unless the user is editing it (their edit wins until they run or blur). */
   setValue(text: string): void;
   setReadOnly(readOnly: boolean): void;
+  /** Marks the line (1-based, in this editor) an error points at; null clears it. */
+  setErrorLine(line: number | null): void;
   focus(): void;
   destroy(): void;
 }
@@ -23,6 +25,21 @@ function language(mode: CellMode) {
   if (mode === 'sql') return sql();
   return javascript();
 }
+
+const setError = StateEffect.define<number | null>();
+const errorLine = StateField.define<DecorationSet>({
+  create: () => Decoration.none,
+  update(deco, tr) {
+    deco = deco.map(tr.changes);
+    for (const e of tr.effects) {
+      if (!e.is(setError)) continue;
+      const n = e.value;
+      deco = n !== null && n >= 1 && n <= tr.state.doc.lines ? Decoration.set([Decoration.line({ class: 'cm-error-line' }).range(tr.state.doc.line(n).from)]) : Decoration.none;
+    }
+    return deco;
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
 
 const theme = EditorView.theme({
   '&': { fontSize: '13px', backgroundColor: 'transparent' },
@@ -48,6 +65,7 @@ export function createEditor(parent: HTMLElement, doc: string, mode: CellMode, o
         basicSetup,
         language(mode),
         theme,
+        errorLine,
         EditorView.lineWrapping,
         // Under the page's CSP, CodeMirror's <style> elements need the page's style nonce.
         EditorView.cspNonce.of(styleNonce),
@@ -67,6 +85,9 @@ export function createEditor(parent: HTMLElement, doc: string, mode: CellMode, o
     },
     setReadOnly(value) {
       view.dispatch({ effects: readOnly.reconfigure([EditorState.readOnly.of(value), EditorView.editable.of(!value)]) });
+    },
+    setErrorLine(line) {
+      view.dispatch({ effects: setError.of(line) });
     },
     focus: () => view.focus(),
     destroy: () => view.destroy(),

@@ -11,8 +11,13 @@ const MARGIN_ROWS = 8;
 
 export function virtualTable(handle: string, numRows: number, columns: { name: string; type: string }[]): HTMLElement {
   const blocks = new Map<number, unknown[][] | Promise<void>>();
-  const template = `56px repeat(${columns.length}, minmax(96px, 1fr))`;
-  const head = el('div', { class: 'vt-row vt-head' }, [el('div', { class: 'vt-index' }, ['#']), ...columns.map((c) => el('div', { title: c.type }, [c.name, el('span', { class: 'vt-type' }, [shortType(c.type)])]))]);
+  // Bounded column widths keep numbers near their headers in narrow tables; wide ones scroll sideways.
+  const template = `56px repeat(${columns.length}, minmax(96px, 220px))`;
+  const numeric = (t: string) => /^(Int|Uint|Float|Decimal|number|bigint)/i.test(t);
+  const head = el('div', { class: 'vt-row vt-head' }, [
+    el('div', { class: 'vt-index' }, ['#']),
+    ...columns.map((c) => el('div', { title: c.type, class: numeric(c.type) ? 'num' : '' }, [c.name, el('span', { class: 'vt-type' }, [shortType(c.type)])])),
+  ]);
   head.style.gridTemplateColumns = template;
   const spacer = el('div', { class: 'vt-spacer' });
   spacer.style.height = `${numRows * ROW_HEIGHT}px`;
