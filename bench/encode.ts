@@ -1,6 +1,7 @@
 // bench/encode: CLIP encoder throughput (items/s) per backend, at the tiny fixture config and at the
 // ViT-B/16 config (random weights), printed as a table.
 //   node --import tsx bench/encode.ts [--backends wasm,cpu,webgpu] [--configs fixture,vit-b-16] [--seconds 5] [--batch 16] [--all]
+//   node --import tsx bench/encode.ts --leaks 1000 [--backends wasm]   (tf.memory() over N inference batches + N CoOp/VPT steps)
 // Text is timed twice: prompts of realistic length ("a photo of a <class>.", cut at the batch's last end
 // token, the default path) and padded to the full 77-token context (what an implementation without the
 // cut pays). Each figure is items / (median wall time of one batch) after one warm-up batch; the build
@@ -13,6 +14,7 @@ import type { CLIPModel } from '../cells/model/clip.ts';
 import { parseCLIPConfig, VIT_B_16 } from '../cells/model/config.ts';
 import type { CLIPConfig } from '../cells/model/config.ts';
 import { defaultTokenizer } from '../cells/model/tokenizer.ts';
+import { CoOpPromptBuilder } from '../cells/model/prompting.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
@@ -21,6 +23,7 @@ const configNames = opt('configs', 'fixture,vit-b-16').split(',');
 const seconds = Number(opt('seconds', '5'));
 const batchArg = opt('batch', '');
 const all = args.includes('--all');
+const leakRuns = Number(opt('leaks', '0'));
 
 const FIXTURE: CLIPConfig = parseCLIPConfig({
   model_type: 'clip', projection_dim: 24,
@@ -73,6 +76,55 @@ async function benchModel(backend: string, name: string, model: CLIPModel, batch
     });
     rows.push({ backend, config: name, encoder: label, batch, tokens: full ? 77 : cut, itemsPerSec: (batch * 1000) / ms, msPerBatch: ms });
   }
+}
+
+/** The issue's "no leaks across a 1,000-batch run": tensor count and bytes before/after N batches of each workload. */
+async function leakCheck(backend: string, n: number): Promise<void> {
+  const cfg = CONFIGS.fixture.config;
+  const model = await loadCLIP({ config: cfg, weights: randomCLIPWeights(cfg, 0) }, { id: 'fixture' });
+  const px = tf.randomNormal([16, 3, 32, 32], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const ids = defaultTokenizer().tokenize(Array.from({ length: 16 }, (_, i) => `a photo of a ${CLASSES[i % 10]}.`));
+  const builder = new CoOpPromptBuilder(model, CLASSES, { nCtx: 4 });
+  const ctx = tf.variable(tf.randomNormal([4, 32], 0, 0.02), true, 'leak-ctx');
+  const vp = tf.variable(tf.randomNormal([2, 48], 0, 0.02), true, 'leak-vpt');
+  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32'), 10);
+  const sgd = tf.train.sgd(0.01);
+  const workloads: Record<string, () => Promise<void>> = {
+    'inference (image + text)': async () => {
+      const a = model.encodeImage(px);
+      const b = model.encodeText(ids);
+      await a.data();
+      await b.data();
+      tf.dispose([a, b]);
+    },
+    'CoOp + VPT training step': async () => {
+      const cost = sgd.minimize(() => tf.tidy(() => {
+        const t = model.textForward(builder.build(ctx)).embeds;
+        const i = model.encodeImage(px, { prompts: { shallow: vp } });
+        return tf.losses.softmaxCrossEntropy(labels, model.logitsPerImage(i, t)) as tf.Scalar;
+      }), true, [ctx, vp]);
+      await cost!.data();
+      cost!.dispose();
+    },
+  };
+  for (const [name, f] of Object.entries(workloads)) {
+    for (let i = 0; i < 3; i++) await f();
+    const before = tf.memory();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await f();
+    const after = tf.memory();
+    console.log(`| ${backend} | ${name} | ${n} | ${before.numTensors} → ${after.numTensors} | ${before.numBytes} → ${after.numBytes} | ${((performance.now() - t0) / 1000).toFixed(1)} s |`);
+  }
+  tf.dispose([px, ctx, vp, labels]);
+  builder.dispose();
+  model.dispose();
+}
+
+if (leakRuns > 0) {
+  console.log('| backend | workload | batches | tensors | bytes | time |');
+  console.log('|---|---|---|---|---|---|');
+  for (const b of backends) await leakCheck(await initBackend(b as 'wasm' | 'cpu' | 'webgpu'), leakRuns);
+  process.exit(0);
 }
 
 for (const backend of backends) {

@@ -18,7 +18,10 @@ export interface TensorInfo {
   offsets: [number, number];
 }
 
-/** A tensor decoded to a JS typed array: floats become Float32Array, integers Int32Array, U8/BOOL Uint8Array. */
+/**
+ * A tensor decoded to a JS typed array: floats become Float32Array, integers Int32Array, U8/BOOL Uint8Array.
+ * F32/I32 data may be a view into the file's buffer (no copy): copy it before mutating.
+ */
 export interface LoadedTensor {
   name: string;
   /** dtype in the file (before conversion). */
@@ -93,11 +96,16 @@ export function parseSafetensors(buf: Uint8Array, source = 'safetensors buffer')
   return { metadata, infos, get, names: () => [...infos.keys()] };
 }
 
-/** Copy into a fresh aligned buffer: the header length makes offsets arbitrary, and typed views need alignment. */
-function aligned(bytes: Uint8Array): ArrayBuffer {
+/**
+ * The bytes as something a typed array of `elem`-byte items can view. Aligned data (the usual case: the
+ * header is padded to 8 bytes) is viewed in place, without copying a checkpoint that may be gigabytes;
+ * otherwise it is copied into a fresh buffer.
+ */
+function aligned(bytes: Uint8Array, elem = 4): [ArrayBuffer, number, number] {
+  if (bytes.byteOffset % elem === 0) return [bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / elem];
   const out = new Uint8Array(bytes.byteLength);
   out.set(bytes);
-  return out.buffer;
+  return [out.buffer, 0, bytes.byteLength / elem];
 }
 
 function decode(bytes: Uint8Array, dtype: SafetensorsDtype, name: string, source: string): Float32Array | Int32Array | Uint8Array {
@@ -105,30 +113,30 @@ function decode(bytes: Uint8Array, dtype: SafetensorsDtype, name: string, source
   // The file is little-endian; so are all platforms Node runs on, so typed views can be used directly.
   switch (dtype) {
     case 'F32':
-      return new Float32Array(aligned(bytes));
+      return new Float32Array(...aligned(bytes, 4));
     case 'F64':
-      return Float32Array.from(new Float64Array(aligned(bytes)));
+      return Float32Array.from(new Float64Array(...aligned(bytes, 8)));
     case 'F16': {
-      const u = new Uint16Array(aligned(bytes));
+      const u = new Uint16Array(...aligned(bytes, 2));
       const out = new Float32Array(n);
       for (let i = 0; i < n; i++) out[i] = f16ToF32(u[i]);
       return out;
     }
     case 'BF16': {
       // bfloat16 is the top half of a float32.
-      const u = new Uint16Array(aligned(bytes));
+      const u = new Uint16Array(...aligned(bytes, 2));
       const w = new Uint32Array(n);
       for (let i = 0; i < n; i++) w[i] = u[i] << 16;
       return new Float32Array(w.buffer);
     }
     case 'I32':
-      return new Int32Array(aligned(bytes));
+      return new Int32Array(...aligned(bytes, 4));
     case 'I16':
-      return Int32Array.from(new Int16Array(aligned(bytes)));
+      return Int32Array.from(new Int16Array(...aligned(bytes, 2)));
     case 'I8':
-      return Int32Array.from(new Int8Array(aligned(bytes)));
+      return Int32Array.from(new Int8Array(...aligned(bytes, 1)));
     case 'I64': {
-      const big = new BigInt64Array(aligned(bytes));
+      const big = new BigInt64Array(...aligned(bytes, 8));
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         const v = big[i];
@@ -141,7 +149,7 @@ function decode(bytes: Uint8Array, dtype: SafetensorsDtype, name: string, source
     }
     case 'U8':
     case 'BOOL':
-      return new Uint8Array(aligned(bytes));
+      return bytes.slice();
   }
 }
 

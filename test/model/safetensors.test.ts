@@ -93,3 +93,12 @@ test('writeSafetensors is atomic: no temp file left, result parses', async () =>
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('misaligned data (header length not a multiple of 4) is copied, aligned data is viewed; values agree', () => {
+  const vals = new Float32Array([1.25, -3, 7.5]);
+  for (const pad of [0, 1, 2, 3]) {
+    const header = { w: { dtype: 'F32', shape: [3], data_offsets: [0, 12] }, __metadata__: { p: 'x'.repeat(pad) } };
+    const f = parseSafetensors(rawFile(header, new Uint8Array(vals.buffer)));
+    assert.deepEqual([...f.get('w').data], [...vals], `pad ${pad}`);
+  }
+});
