@@ -58,7 +58,7 @@ export function comparisonChart(results: Table | SummaryRow[] | { summary: Table
       encoding: { y: { field: 'mean', type: 'quantitative' }, tooltip: [{ field: 'mean', format: '.1%', title: 'zero-shot' }] },
     });
   }
-  const base = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title: 'Few-shot accuracy by method' };
+  const base = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: 'Few-shot accuracy by method' };
   if (datasets.length <= 1) return { kind: 'vega-lite', spec: { ...base, width: 360, height: 240, layer: layers } };
   // Facets need one data source: tag each row with its layer role instead of per-layer data.
   const values = rows.map((r) => ({ ...r, role: r.method === 'zero-shot' ? 'zero' : 'trained' }));

@@ -8,7 +8,7 @@ import { registerTrainer } from './registry.ts';
 import { COOP_DEFAULTS, type Batch, type CoOpConfig, type PromptState, type PromptTrainer, type TaskClasses } from './trainer.ts';
 import { frozenPromptParts, assemblePrompts, wordEmbeddings, type FrozenPromptParts } from './text-prompt.ts';
 import { normalArray, rng } from './random.ts';
-import { loadState, saveState } from './state.ts';
+import { loadState, saveState, variableFrom } from './state.ts';
 
 export class CoOpTrainer implements PromptTrainer<CoOpConfig> {
   readonly method = 'coop';
@@ -36,8 +36,7 @@ export class CoOpTrainer implements PromptTrainer<CoOpConfig> {
       init = tf.tensor(normalArray(shape.reduce((a, b) => a * b, 1), 0.02, rng(seed)), shape);
     }
     if (this.nCtx < 1) throw new Error('coop: nCtx must be at least 1');
-    this.ctx = tf.variable(init, true);
-    init.dispose();
+    this.ctx = variableFrom(init);
     if (from) this.load(from);
     this.bindTask(task);
   }
@@ -59,7 +58,7 @@ export class CoOpTrainer implements PromptTrainer<CoOpConfig> {
     return tf.tidy(() => this.model.encodeTextEmbeddings(assemblePrompts(this.parts!, this.ctx, this.config.position), this.parts!.eot));
   }
 
-  logits(batch: Batch): tf.Tensor2D {
+  logits(batch: Batch, _training = false, _seed = 0): tf.Tensor2D {
     if (!batch.features) throw new Error('coop: batches must carry cached image features');
     return tf.tidy(() => cosineLogits(batch.features!, this.textFeatures(), this.model.logitScale));
   }

@@ -1,14 +1,14 @@
 // Linear probe (CLIP §3.2, CoOp's baseline): multinomial logistic regression on frozen, cached image
 // features, with the L2 strength chosen on the few-shot validation split. CLIP used scikit-learn's L-BFGS
 // with a search over C; here each λ is fit full-batch (the whole few-shot set is one batch) with Adam to
-// near convergence, the best λ by validation accuracy (ties → stronger regularisation) is kept, and the
+// near convergence (plain JS: tiny problems), the best λ by validation accuracy (ties → stronger regularisation) is kept, and the
 // final weights are refit on the training split with it, as CoOp does.
 import * as tf from '@tensorflow/tfjs';
 import type { PromptBackbone } from './backbone.ts';
-import { linear, softmaxCrossEntropy } from '../model/ops/index.ts';
+import { linear } from '../model/ops/index.ts';
 import { registerTrainer } from './registry.ts';
 import { LINEAR_PROBE_DEFAULTS, type Batch, type FitData, type FitReport, type LinearProbeConfig, type PromptState, type PromptTrainer, type TaskClasses } from './trainer.ts';
-import { loadState, saveState } from './state.ts';
+import { loadState, saveState, variableFrom } from './state.ts';
 
 export class LinearProbeTrainer implements PromptTrainer<LinearProbeConfig> {
   readonly method = 'linear-probe';
@@ -22,8 +22,8 @@ export class LinearProbeTrainer implements PromptTrainer<LinearProbeConfig> {
     this.config = config;
     this.nClasses = task.classNames.length;
     // Zero init: the problem is convex, so the start only matters for speed, and zeros make it seed-free.
-    this.w = tf.variable(tf.zeros([model.config.projectionDim, this.nClasses]), true);
-    this.b = tf.variable(tf.zeros([this.nClasses]), true);
+    this.w = variableFrom(tf.zeros([model.config.projectionDim, this.nClasses]), true);
+    this.b = variableFrom(tf.zeros([this.nClasses]), true);
     if (from) this.load(from);
   }
 
@@ -35,31 +35,70 @@ export class LinearProbeTrainer implements PromptTrainer<LinearProbeConfig> {
     return [this.w, this.b];
   }
 
-  logits(batch: Batch): tf.Tensor2D {
+  logits(batch: Batch, _training = false, _seed = 0): tf.Tensor2D {
     if (!batch.features) throw new Error('linear-probe: batches must carry cached image features');
     return linear(batch.features, this.w as unknown as tf.Tensor2D, this.b as unknown as tf.Tensor1D) as tf.Tensor2D;
   }
 
 
-  private fitOne(x: tf.Tensor2D, y: tf.Tensor1D, lambda: number): number {
-    this.w.assign(tf.zerosLike(this.w));
-    this.b.assign(tf.zerosLike(this.b));
-    const opt = tf.train.adam(0.05);
-    let last = 0;
-    for (let i = 0; i < this.config.iterations; i++) {
-      const cost = opt.minimize(() => tf.tidy(() => {
-        const ce = softmaxCrossEntropy(linear(x, this.w as unknown as tf.Tensor2D, this.b as unknown as tf.Tensor1D) as tf.Tensor2D, y);
-        return ce.add(this.w.square().sum().mul(lambda / 2)) as tf.Scalar;
-      }), true, [this.w, this.b]);
-      if (i === this.config.iterations - 1) last = cost!.dataSync()[0];
-      cost?.dispose();
+  /**
+   * Full-batch Adam on the L2-regularised cross-entropy, in plain float64 JS: a few-shot probe is at
+   * most a few thousand rows × P × C, where per-op dispatch in tfjs would cost far more than the math.
+   * Returns the final training loss; leaves the weights in `this.w`/`this.b`.
+   */
+  private fitOne(x: Float32Array, y: Int32Array, D: number, lambda: number): number {
+    const C = this.nClasses, N = y.length;
+    const W = new Float64Array(D * C), b = new Float64Array(C);
+    const gW = new Float64Array(D * C), gb = new Float64Array(C);
+    const m = new Float64Array(D * C + C), v = new Float64Array(D * C + C);
+    const z = new Float64Array(C);
+    const lr = 0.05, b1 = 0.9, b2 = 0.999;
+    let loss = 0;
+    for (let it = 1; it <= this.config.iterations; it++) {
+      gW.fill(0);
+      gb.fill(0);
+      loss = 0;
+      for (let i = 0; i < N; i++) {
+        let max = -Infinity;
+        for (let c = 0; c < C; c++) {
+          let s = b[c];
+          for (let d = 0; d < D; d++) s += x[i * D + d] * W[d * C + c];
+          z[c] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let c = 0; c < C; c++) sum += (z[c] = Math.exp(z[c] - max));
+        loss -= Math.log(z[y[i]] / sum) / N;
+        for (let c = 0; c < C; c++) {
+          const g = (z[c] / sum - (c === y[i] ? 1 : 0)) / N;
+          gb[c] += g;
+          for (let d = 0; d < D; d++) gW[d * C + c] += g * x[i * D + d];
+        }
+      }
+      for (let k = 0; k < D * C; k++) {
+        loss += (lambda / 2) * W[k] * W[k];
+        gW[k] += lambda * W[k];
+      }
+      const c1 = 1 - b1 ** it, c2 = 1 - b2 ** it;
+      const step = (arr: Float64Array, g: Float64Array, off: number) => {
+        for (let k = 0; k < arr.length; k++) {
+          m[off + k] = b1 * m[off + k] + (1 - b1) * g[k];
+          v[off + k] = b2 * v[off + k] + (1 - b2) * g[k] * g[k];
+          arr[k] -= (lr * (m[off + k] / c1)) / (Math.sqrt(v[off + k] / c2) + 1e-8);
+        }
+      };
+      step(W, gW, 0);
+      step(b, gb, D * C);
     }
-    opt.dispose();
-    return last;
+    const wt = tf.tensor2d(Float32Array.from(W), [D, C]), bt = tf.tensor1d(Float32Array.from(b));
+    this.w.assign(wt);
+    this.b.assign(bt);
+    tf.dispose([wt, bt]);
+    return loss;
   }
 
-  private accuracy(x: tf.Tensor2D, labels: Int32Array): number {
-    const pred = tf.tidy(() => this.logits({ labels, features: x }).argMax(-1).dataSync());
+  private accuracy(x: Float32Array, labels: Int32Array, D: number): number {
+    const pred = tf.tidy(() => this.logits({ labels, features: tf.tensor2d(x, [labels.length, D]) }).argMax(-1).dataSync());
     let ok = 0;
     for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) ok++;
     return labels.length ? ok / labels.length : 0;
@@ -67,26 +106,19 @@ export class LinearProbeTrainer implements PromptTrainer<LinearProbeConfig> {
 
   fit(data: FitData, signal: AbortSignal, progress: (fraction: number, message: string) => void): FitReport {
     const D = data.dim;
-    const xTr = tf.tensor2d(data.train.features, [data.train.labels.length, D]);
-    const yTr = tf.tensor1d(data.train.labels, 'int32');
-    const xVa = tf.tensor2d(data.val.features, [data.val.labels.length, D]);
     const sweep: FitReport['sweep'] = [];
-    try {
-      const lambdas = this.config.lambdas;
-      lambdas.forEach((lambda, i) => {
-        signal.throwIfAborted();
-        const trainLoss = this.fitOne(xTr, yTr, lambda);
-        sweep.push({ lambda, valAcc: this.accuracy(xVa, data.val.labels), trainLoss });
-        progress((i + 1) / (lambdas.length + 1), `λ=${lambda.toExponential(0)} val acc ${(sweep[i].valAcc * 100).toFixed(1)}%`);
-      });
-      let best = sweep[0];
-      for (const s of sweep) if (s.valAcc > best.valAcc || (s.valAcc === best.valAcc && s.lambda > best.lambda)) best = s;
-      this.fitOne(xTr, yTr, best.lambda);
-      progress(1, `chose λ=${best.lambda.toExponential(0)}`);
-      return { sweep, chosen: best.lambda };
-    } finally {
-      tf.dispose([xTr, yTr, xVa]);
-    }
+    const lambdas = this.config.lambdas;
+    lambdas.forEach((lambda, i) => {
+      signal.throwIfAborted();
+      const trainLoss = this.fitOne(data.train.features, data.train.labels, D, lambda);
+      sweep.push({ lambda, valAcc: this.accuracy(data.val.features, data.val.labels, D), trainLoss });
+      progress((i + 1) / (lambdas.length + 1), `λ=${lambda.toExponential(0)} val acc ${(sweep[i].valAcc * 100).toFixed(1)}%`);
+    });
+    let best = sweep[0];
+    for (const s of sweep) if (s.valAcc > best.valAcc || (s.valAcc === best.valAcc && s.lambda > best.lambda)) best = s;
+    this.fitOne(data.train.features, data.train.labels, D, best.lambda);
+    progress(1, `chose λ=${best.lambda.toExponential(0)}`);
+    return { sweep, chosen: best.lambda };
   }
 
   save(): PromptState {

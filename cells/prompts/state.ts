@@ -27,3 +27,10 @@ export function loadState(method: string, state: PromptState, vars: Record<strin
     t.dispose();
   }
 }
+
+/** A trainable variable initialised from `init`, which is then released (tf.variable keeps its own reference). */
+export function variableFrom(init: tf.Tensor, trainable = true): tf.Variable {
+  const v = tf.variable(init, trainable);
+  init.dispose();
+  return v;
+}

@@ -17,7 +17,13 @@ import { rng, shuffled, mixSeed } from './random.ts';
 /** A classification task: class names and where its training and test images come from. */
 export interface TaskSource {
   name: string;
+  /** Class names of the task, in task label order. */
   classNames: string[];
+  /**
+   * Dataset labels of the task's classes, in task label order (a class subset, renumbered 0..n-1).
+   * Default: labels 0..classNames.length-1 of the dataset.
+   */
+  classes?: number[];
   train: Dataset;
   /** Test images; when absent, the train dataset's rows whose split is 'test' are used. */
   test?: Dataset;
@@ -82,7 +88,9 @@ function column<T>(rows: Table, name: string, where: string): T {
   return c.toArray() as T;
 }
 
-function perClassIds(ds: Dataset, nClasses: number, split: string | null, perClass: number, seed: number, where: string): { ids: number[]; labels: number[] } {
+function perClassIds(ds: Dataset, classes: number[], split: string | null, perClass: number, seed: number, where: string): { ids: number[]; labels: number[] } {
+  const nClasses = classes.length;
+  const taskLabel = new Map(classes.map((l, k) => [l, k]));
   if (ds.multiLabel) throw new Error(`${where}: dataset "${ds.name}" is multi-label; prompt learners here need single-label classification`);
   const ids = column<Int32Array>(ds.rows, 'id', where);
   const labels = column<Int32Array>(ds.rows, 'label', where);
@@ -90,13 +98,13 @@ function perClassIds(ds: Dataset, nClasses: number, split: string | null, perCla
   const byClass: number[][] = Array.from({ length: nClasses }, () => []);
   for (let r = 0; r < ids.length; r++) {
     if (splits && splits[r] !== split) continue;
-    const l = labels[r];
-    if (l >= 0 && l < nClasses) byClass[l].push(ids[r]);
+    const k = taskLabel.get(labels[r]);
+    if (k !== undefined) byClass[k].push(ids[r]);
   }
   const out = { ids: [] as number[], labels: [] as number[] };
   const rand = rng(seed);
   byClass.forEach((list, k) => {
-    if (list.length === 0) throw new Error(`${where}: class ${k} has no images in dataset "${ds.name}"${split ? ` (split "${split}")` : ''}`);
+    if (list.length === 0) throw new Error(`${where}: class ${k} (dataset label ${classes[k]}) has no images in dataset "${ds.name}"${split ? ` (split "${split}")` : ''}`);
     for (const id of shuffled(list, rand).slice(0, perClass)) {
       out.ids.push(id);
       out.labels.push(k);
@@ -110,16 +118,19 @@ export function promptPool(source: TaskSource, opts: PoolOptions = {}): Promise<
   const poolPerClass = opts.poolPerClass ?? 24;
   const testPerClass = opts.testPerClass ?? 100;
   const testDs = source.test ?? source.train;
+  const classes = source.classes ?? source.classNames.map((_, k) => k);
+  if (classes.length !== source.classNames.length) {
+    throw new Error(`promptPool(${source.name}): ${source.classNames.length} class names but ${classes.length} class labels`);
+  }
   return stage(
-    { name: 'promptPool', version: 1, params: { poolPerClass, testPerClass, classNames: source.classNames, sameFile: !source.test },
+    { name: 'promptPool', version: 1, params: { poolPerClass, testPerClass, classNames: source.classNames, classes, sameFile: !source.test },
       inputs: [source.train.fingerprint, testDs.fingerprint],
       pins: [{ kind: 'dataset', name: source.train.name, fingerprint: source.train.fingerprint }] },
     valueCodec<Pool>(),
     async () => {
       const where = `promptPool(${source.name})`;
-      const n = source.classNames.length;
-      const tr = perClassIds(source.train, n, source.test ? null : 'train', poolPerClass, 0, where);
-      const te = perClassIds(testDs, n, source.test ? null : 'test', testPerClass, 1, where);
+      const tr = perClassIds(source.train, classes, source.test ? null : 'train', poolPerClass, 0, where);
+      const te = perClassIds(testDs, classes, source.test ? null : 'test', testPerClass, 1, where);
       return {
         trainIds: Int32Array.from(tr.ids), trainLabels: Int32Array.from(tr.labels),
         testIds: Int32Array.from(te.ids), testLabels: Int32Array.from(te.labels),

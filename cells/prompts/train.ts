@@ -20,6 +20,7 @@ import { getTrainer, resolveConfig } from './registry.ts';
 import { OPTIM_DEFAULTS, epochsForShots, type Batch, type OptimConfig, type PromptState, type PromptTrainer, type TaskClasses } from './trainer.ts';
 import type { PromptTask } from './task.ts';
 import { mixSeed, rng, shuffled } from './random.ts';
+import { variableFrom } from './state.ts';
 import './methods.ts';
 
 export interface TrainOptions {
@@ -144,7 +145,7 @@ function checkFinite(label: string, epoch: number, step: number, loss: number, c
 export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: LoopOptions): Promise<LoopResult> {
   const vars = trainer.variables();
   const names = vars.map((_, i) => `v${i}`);
-  const momentum = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  const momentum = vars.map((v) => variableFrom(tf.zerosLike(v), false));
   const curve: CurvePoint[] = [];
   let start = 0;
   let resumedAfterEpoch = -1;

@@ -19,25 +19,25 @@ import { registerTrainer } from './registry.ts';
 import { UPT_DEFAULTS, type Batch, type PromptState, type PromptTrainer, type TaskClasses, type UPTConfig } from './trainer.ts';
 import { frozenPromptParts, assemblePrompts, type FrozenPromptParts } from './text-prompt.ts';
 import { mixSeed, normalArray, rng, uniformArray } from './random.ts';
-import { loadState, saveState } from './state.ts';
+import { loadState, saveState, variableFrom } from './state.ts';
 
 type Vars = Record<string, tf.Variable>;
 
 /** PyTorch's defaults: Linear U(±1/√fan_in) for weight and bias; MHA in_proj Xavier-uniform, biases 0. */
 function encoderLayerVars(prefix: string, d: number, rand: () => number): Vars {
-  const lin = (inD: number, outD: number) => tf.variable(tf.tensor2d(uniformArray(inD * outD, 1 / Math.sqrt(inD), rand), [inD, outD]), true);
-  const bias = (inD: number, outD: number) => tf.variable(tf.tensor1d(uniformArray(outD, 1 / Math.sqrt(inD), rand)), true);
-  const xavier = () => tf.variable(tf.tensor2d(uniformArray(d * d, Math.sqrt(6 / (d + 3 * d)), rand), [d, d]), true);
-  const zeros = () => tf.variable(tf.zeros([d]), true);
+  const lin = (inD: number, outD: number) => variableFrom(tf.tensor2d(uniformArray(inD * outD, 1 / Math.sqrt(inD), rand), [inD, outD]), true);
+  const bias = (inD: number, outD: number) => variableFrom(tf.tensor1d(uniformArray(outD, 1 / Math.sqrt(inD), rand)), true);
+  const xavier = () => variableFrom(tf.tensor2d(uniformArray(d * d, Math.sqrt(6 / (d + 3 * d)), rand), [d, d]), true);
+  const zeros = () => variableFrom(tf.zeros([d]), true);
   return {
     [`${prefix}.q`]: xavier(), [`${prefix}.qb`]: zeros(),
     [`${prefix}.k`]: xavier(), [`${prefix}.kb`]: zeros(),
     [`${prefix}.v`]: xavier(), [`${prefix}.vb`]: zeros(),
     [`${prefix}.o`]: lin(d, d), [`${prefix}.ob`]: zeros(),
-    [`${prefix}.ln1g`]: tf.variable(tf.ones([d]), true), [`${prefix}.ln1b`]: zeros(),
+    [`${prefix}.ln1g`]: variableFrom(tf.ones([d]), true), [`${prefix}.ln1b`]: zeros(),
     [`${prefix}.ff1`]: lin(d, d), [`${prefix}.ff1b`]: bias(d, d),
     [`${prefix}.ff2`]: lin(d, d), [`${prefix}.ff2b`]: bias(d, d),
-    [`${prefix}.ln2g`]: tf.variable(tf.ones([d]), true), [`${prefix}.ln2b`]: zeros(),
+    [`${prefix}.ln2g`]: variableFrom(tf.ones([d]), true), [`${prefix}.ln2b`]: zeros(),
   };
 }
 
@@ -75,19 +75,19 @@ export class UPTTrainer implements PromptTrainer<UPTConfig> {
     if (!(n >= 1)) throw new Error('upt: n must be at least 1');
     const Dt = model.config.text.hiddenSize, Dv = model.config.vision.hiddenSize;
     const rand = rng(seed);
-    const lin = (inD: number, outD: number) => tf.variable(tf.tensor2d(uniformArray(inD * outD, 1 / Math.sqrt(inD), rand), [inD, outD]), true);
-    const bias = (inD: number, outD: number) => tf.variable(tf.tensor1d(uniformArray(outD, 1 / Math.sqrt(inD), rand)), true);
+    const lin = (inD: number, outD: number) => variableFrom(tf.tensor2d(uniformArray(inD * outD, 1 / Math.sqrt(inD), rand), [inD, outD]), true);
+    const bias = (inD: number, outD: number) => variableFrom(tf.tensor1d(uniformArray(outD, 1 / Math.sqrt(inD), rand)), true);
     if (config.variant === 'upt') {
       this.vars = {
-        unified: tf.variable(tf.tensor2d(normalArray(2 * n * Dt, 0.02, rand), [2 * n, Dt]), true),
+        unified: variableFrom(tf.tensor2d(normalArray(2 * n * Dt, 0.02, rand), [2 * n, Dt]), true),
         ...encoderLayerVars('layer', Dt, rand),
         toVision: lin(Dt, Dv), toVisionB: bias(Dt, Dv),
       };
     } else {
       const W = config.sharedWidth, L = model.config.vision.numLayers;
       this.vars = {
-        text: tf.variable(tf.tensor2d(normalArray(n * Dt, 0.02, rand), [n, Dt]), true),
-        vision: tf.variable(tf.tensor2d(normalArray(L * n * Dv, 0.02, rand), [L * n, Dv]), true),
+        text: variableFrom(tf.tensor2d(normalArray(n * Dt, 0.02, rand), [n, Dt]), true),
+        vision: variableFrom(tf.tensor2d(normalArray(L * n * Dv, 0.02, rand), [L * n, Dv]), true),
         textIn: lin(Dt, W), textInB: bias(Dt, W), visionIn: lin(Dv, W), visionInB: bias(Dv, W),
         ...encoderLayerVars('layer', W, rand),
         textOut: lin(W, Dt), textOutB: bias(W, Dt), visionOut: lin(W, Dv), visionOutB: bias(W, Dv),

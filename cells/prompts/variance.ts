@@ -112,7 +112,7 @@ export function varianceCharts(stats: VarianceStats[], gains: GainPoint[]): { co
   const scatter = (x: string, xTitle: string, y: string, yTitle: string, title: string): VegaLiteChart => ({
     kind: 'vega-lite',
     spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       title,
       width: 280, height: 220,
       data: { values: rows.filter((r) => (r as Record<string, unknown>)[y] !== null) },
@@ -149,7 +149,7 @@ export function perClassVarianceChart(stats: VarianceStats): VegaLiteChart {
   return {
     kind: 'vega-lite',
     spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       title: `${stats.dataset}: per-class variance`,
       data: { values: stats.perClass },
       mark: 'point',

@@ -8,7 +8,7 @@ import { registerTrainer } from './registry.ts';
 import { VPT_DEFAULTS, type Batch, type PromptState, type PromptTrainer, type TaskClasses, type VPTConfig } from './trainer.ts';
 import { classTextFeatures } from './text-prompt.ts';
 import { rng, uniformArray } from './random.ts';
-import { loadState, saveState } from './state.ts';
+import { loadState, saveState, variableFrom } from './state.ts';
 
 export class VPTTrainer implements PromptTrainer<VPTConfig> {
   readonly method = 'vpt';
@@ -27,7 +27,7 @@ export class VPTTrainer implements PromptTrainer<VPTConfig> {
     // VPT's initialisation: Xavier-uniform over (patch fan-in, width).
     const bound = Math.sqrt(6 / (v.numChannels * v.patchSize * v.patchSize + v.hiddenSize));
     const rand = rng(seed);
-    const make = () => tf.variable(tf.tensor2d(uniformArray(config.tokens * v.hiddenSize, bound, rand), [config.tokens, v.hiddenSize]), true);
+    const make = () => variableFrom(tf.tensor2d(uniformArray(config.tokens * v.hiddenSize, bound, rand), [config.tokens, v.hiddenSize]), true);
     this.shallow = make();
     this.deep = config.depth === 'deep' ? Array.from({ length: v.numLayers - 1 }, make) : [];
     if (from) this.load(from);
@@ -43,7 +43,7 @@ export class VPTTrainer implements PromptTrainer<VPTConfig> {
     return [this.shallow, ...this.deep];
   }
 
-  logits(batch: Batch): tf.Tensor2D {
+  logits(batch: Batch, _training = false, _seed = 0): tf.Tensor2D {
     if (!batch.pixels) throw new Error('vpt: batches must carry pixel_values');
     return tf.tidy(() => {
       const img = this.model.encodeImage(batch.pixels!, { shallow: this.shallow, deep: this.deep });

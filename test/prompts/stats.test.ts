@@ -1,0 +1,84 @@
+// Aggregation (mean ± std, t-based 95% CI), the variance explorer's statistics on features with known
+// answers, and the Vega-Lite specs (validated against the vega-lite schema and compiled to Vega).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
+import { compile } from 'vega-lite';
+import { summarize, runsTable, type ProtocolRow } from '../../cells/prompts/evaluate.ts';
+import { varianceOf, varianceCharts, perClassVarianceChart } from '../../cells/prompts/variance.ts';
+import { comparisonChart } from '../../cells/prompts/charts.ts';
+
+// The package's exports map hides its schema file, so it is read from node_modules directly.
+const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../../node_modules/vega-lite/build/vega-lite-schema.json', import.meta.url)), 'utf8'));
+const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+
+function assertValidSpec(spec: Record<string, unknown>, what: string): void {
+  const ok = validate(spec);
+  assert.ok(ok, `${what} does not validate against the Vega-Lite schema: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
+  assert.ok(compile(spec as never).spec, `${what} compiles`);
+}
+
+test('summarize: mean, sample std and 95% CI (Student t) per dataset × method × K', () => {
+  const rows: ProtocolRow[] = [0.5, 0.6, 0.7].map((top1, i) => ({ dataset: 'd', method: 'coop', shots: 4, seed: i + 1, top1, backend: 'cpu' }));
+  rows.push({ dataset: 'd', method: 'zero-shot', shots: 0, seed: 0, top1: 0.3, backend: 'cpu' });
+  const t = summarize(rows);
+  assert.equal(t.numRows, 2);
+  const coop = t.toArray().map((r) => r.toJSON()).find((r) => r.method === 'coop')!;
+  assert.ok(Math.abs((coop.mean as number) - 0.6) < 1e-12);
+  assert.ok(Math.abs((coop.std as number) - 0.1) < 1e-12);
+  // t(0.975, df=2) = 4.303; half-width = 4.303 · 0.1 / √3
+  assert.ok(Math.abs((coop.ci95 as number) - (4.303 * 0.1) / Math.sqrt(3)) < 1e-9);
+  assert.equal(coop.n, 3);
+  const zs = t.toArray().map((r) => r.toJSON()).find((r) => r.method === 'zero-shot')!;
+  assert.equal(zs.std, 0);
+  assert.equal(runsTable(rows).numRows, 4);
+});
+
+test('varianceOf: intra-class image variance, inter-class text spread and nearest neighbours on known points', () => {
+  // 2-D, two classes: class 0 at (1,0) ± (0,0.1); class 1 at (0,1) ± (0.2,0).
+  const image = Float32Array.from([1, 0.1, 1, -0.1, 0.2, 1, -0.2, 1]);
+  const labels = Int32Array.from([0, 0, 1, 1]);
+  const text = Float32Array.from([1, 0, 0, 1]);
+  const v = varianceOf('toy', ['a', 'b'], image, labels, text, 2);
+  assert.ok(Math.abs(v.perClass[0].imageVariance - 0.01) < 1e-7);
+  assert.ok(Math.abs(v.perClass[1].imageVariance - 0.04) < 1e-7);
+  assert.ok(Math.abs(v.imageVariance - 0.025) < 1e-7);
+  // text mean (0.5, 0.5): each class is 0.5 away in squared distance.
+  assert.ok(Math.abs(v.textVariance - 0.5) < 1e-12);
+  assert.ok(Math.abs(v.perClass[0].textNearest - Math.SQRT2) < 1e-7);
+  assert.ok(Math.abs(v.perClass[1].imageNearest - Math.SQRT2) < 1e-6);
+});
+
+test('charts: comparison (single and faceted), both variance scatters and the per-class chart are valid Vega-Lite', () => {
+  const rows: ProtocolRow[] = [];
+  for (const dataset of ['mnist', 'cifar10']) {
+    rows.push({ dataset, method: 'zero-shot', shots: 0, seed: 0, top1: 0.2, backend: 'cpu' });
+    for (const method of ['coop', 'vpt']) for (const shots of [1, 2, 4]) for (const seed of [1, 2]) {
+      rows.push({ dataset, method, shots, seed, top1: 0.3 + shots * 0.05 + seed * 0.01, backend: 'cpu' });
+    }
+  }
+  const all = summarize(rows);
+  const one = summarize(rows.filter((r) => r.dataset === 'mnist'));
+  const faceted = comparisonChart(all);
+  assert.equal(faceted.kind, 'vega-lite');
+  assertValidSpec(faceted.spec, 'faceted comparison chart');
+  assert.ok('facet' in faceted.spec);
+  const single = comparisonChart({ summary: one });
+  assertValidSpec(single.spec, 'single comparison chart');
+  const layers = single.spec.layer as { data: { values: unknown[] } }[];
+  assert.equal(layers[1].data.values.length, 6, 'one point per method × K');
+
+  const stats = [
+    varianceOf('mnist', ['a', 'b'], Float32Array.from([1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9]), Int32Array.from([0, 0, 1, 1]), Float32Array.from([1, 0, 0, 1]), 2),
+    varianceOf('cifar10', ['a', 'b'], Float32Array.from([1, 0, 0.5, 0.5, 0, 1, 0.5, 0.5]), Int32Array.from([0, 0, 1, 1]), Float32Array.from([0.8, 0.6, 0.6, 0.8]), 2),
+  ];
+  const charts = varianceCharts(stats, [{ dataset: 'mnist', coopGain: 0.3, vptGain: 0.1 }, { dataset: 'cifar10', coopGain: 0.1, vptGain: 0.05 }]);
+  assertValidSpec(charts.coop.spec, 'CoOp-gain vs image-variance scatter');
+  assertValidSpec(charts.vpt.spec, 'VPT-gain vs text-variance scatter');
+  const pts = (charts.coop.spec.data as { values: { imageVariance: number; coopGain: number }[] }).values;
+  assert.equal(pts.length, 2);
+  assert.ok(pts[1].imageVariance > pts[0].imageVariance);
+  assertValidSpec(perClassVarianceChart(stats[0]).spec, 'per-class variance chart');
+});
