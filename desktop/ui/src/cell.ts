@@ -50,14 +50,15 @@ export class CellComponent {
   constructor(source: CellSource, state: CellView, private readonly ctx: CellContext) {
     this.source = source;
     this.state = state;
-    this.editing = source.mode !== 'md' || !source.value.trim();
+    // Markdown shows as prose and hidden cells (Observable's `hidden`) as output only, until opened with ✎.
+    this.editing = source.mode === 'md' ? !source.value.trim() : !source.hidden;
     this.badge = el('span', { class: 'badge' });
     this.counters = el('span', { class: 'counters' });
     this.namesEl = el('span', { class: 'cell-names' });
     this.runButton = button('▶ Run', () => void this.run(), { class: 'ghost run', title: 'Run this cell (Shift-Enter)' });
     this.cancelButton = button('■ Cancel', () => void api.cancel(this.source.id).catch((e: Error) => this.ctx.report(e.message)), { class: 'ghost danger cancel', title: 'Cancel the running computation' });
     const toggle = button('✎', () => this.setEditing(!this.editing), { class: 'ghost icon', title: 'Show or hide the source' });
-    const remove = button('✕', () => void this.remove(), { class: 'ghost icon', title: 'Delete this cell' });
+    const remove = button('✕', () => void this.remove(), { class: 'ghost icon delete', title: 'Delete this cell' });
     const head = el('header', { class: 'cell-head' }, [
       el('span', { class: 'cell-id' }, [`#${source.id}`]),
       el('span', { class: `mode mode-${source.mode}` }, [source.mode === 'js' ? 'JS' : source.mode === 'md' ? 'MD' : 'SQL']),
