@@ -87,10 +87,10 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
   await t.test('opens read-only: cells shown, nothing runs until trusted', async () => {
     await page.goto(server.url);
     assert.ok(!page.url().includes('token='), 'the token is moved out of the address bar');
-    await page.waitForSelector('.cell[data-id="10"]');
-    assert.equal(await page.locator('.cell').count(), 10);
+    await page.waitForSelector('.cell[data-id="13"]');
+    assert.equal(await page.locator('.cell').count(), 13);
     assert.ok(await page.locator('#trust-banner').isVisible());
-    for (let id = 1; id <= 10; id++) assert.equal(await runs(id), 0, `cell ${id} must not run before trust`);
+    for (let id = 1; id <= 13; id++) assert.equal(await runs(id), 0, `cell ${id} must not run before trust`);
     assert.equal(server.notebook.session, null, 'no session exists for an untrusted notebook');
     assert.match((await page.locator('.cell[data-id="1"] .markdown h1').textContent()) ?? '', /UI demo/);
   });
@@ -99,7 +99,7 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
     await page.click('#trust');
     await settled(8, 'runs', '1');
     await page.waitForSelector('.cell[data-id="8"] .metric');
-    for (let id = 1; id <= 10; id++) assert.equal(await runs(id), 1, `cell ${id} ran once`);
+    for (let id = 1; id <= 13; id++) assert.equal(await runs(id), 1, `cell ${id} ran once`);
     assert.equal(await status(4), 'fresh');
     assert.ok(await page.locator('#trust-banner').isHidden());
     const store = JSON.parse(readFileSync(trustPath, 'utf8')) as { hashes: Record<string, unknown> };
@@ -113,9 +113,20 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
       el.dispatchEvent(new Event('change', { bubbles: true }));
     });
     await settled(8, 'runs', '2');
-    const after = Object.fromEntries(await Promise.all([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(async (id) => [id, await runs(id)] as const)));
-    assert.deepEqual(after, { 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2, 10: 1 });
+    const after = Object.fromEntries(await Promise.all([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map(async (id) => [id, await runs(id)] as const)));
+    assert.deepEqual(after, { 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2, 10: 1, 11: 1, 12: 1, 13: 2 });
     assert.equal(await page.locator('.cell[data-id="8"] .metric-value').first().textContent(), '5');
+  });
+
+  await t.test('a select and a multi-select drive their variables; only the cell reading them re-runs', async () => {
+    const before = await Promise.all([5, 8, 13].map(runs));
+    await cell(11).locator('select').selectOption({ label: 'vpt' });
+    await settled(13, 'runs', String(before[2] + 1));
+    await cell(12).locator('label.choice', { hasText: 'gtsrb' }).locator('input').check();
+    await settled(13, 'runs', String(before[2] + 2));
+    const tiles = await cell(13).locator('.metric-value').allTextContents();
+    assert.deepEqual(tiles, ['vpt', 'mnist + gtsrb', '5']);
+    assert.deepEqual(await Promise.all([5, 8].map(runs)), before.slice(0, 2), 'cells that do not read method/tasks did not re-run');
   });
 
   await t.test('the table pages rows from the server and keeps the DOM small', async () => {
@@ -191,7 +202,7 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
     await page.waitForFunction(() => document.querySelector<HTMLElement>('.dirty')?.hidden === true);
     const text = readFileSync(notebookPath, 'utf8');
     assert.match(text, /doubled: steps \* 2/);
-    assert.equal(parseNotebook(text).cells.length, 10);
+    assert.equal(parseNotebook(text).cells.length, 13);
     const store = JSON.parse(readFileSync(trustPath, 'utf8')) as { hashes: Record<string, unknown> };
     assert.ok(notebookHash(text) in store.hashes, 'a notebook saved from the UI is trusted');
   });

@@ -84,7 +84,7 @@ test('the token: 403 without it; query → cookie; POST needs the header; Host a
 test('an untrusted notebook is read-only: shown, never run, until trusted', async () => {
   const { body } = await get<Nb>('/api/notebook');
   assert.equal(body.trusted, false);
-  assert.equal(body.cells.length, 10);
+  assert.equal(body.cells.length, 13);
   assert.ok(body.states.every((s) => s.runs === 0 && s.status === 'idle'));
   for (const [path, payload] of [['/api/run-all', {}], ['/api/cell/run', { id: 4 }], ['/api/cell/edit', { id: 4, value: '1' }], ['/api/input', { name: 'steps', value: 4 }], ['/api/save', {}]] as const) {
     const r = await post(path, payload);
@@ -162,7 +162,7 @@ test('the event stream starts with a snapshot and reports cell updates', async (
   await server.notebook.session!.idle();
   const { body } = await get<Nb>('/api/notebook');
   const runs = Object.fromEntries(body.states.map((s) => [s.id, s.runs]));
-  assert.deepEqual(runs, { 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2, 10: 1 });
+  assert.deepEqual(runs, { 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2, 10: 1, 11: 1, 12: 1, 13: 2 });
 });
 
 test('cache panel: size from Cache.list, clear empties it', async () => {
@@ -178,14 +178,14 @@ test('add, edit, remove and save: atomic, refuses to clobber a file changed on d
   const added = await post('/api/cell/add', { mode: 'js', value: 'const twice = steps * 2', after: 8 });
   assert.equal(added.status, 200);
   const id = added.body.id as number;
-  assert.equal(id, 11);
+  assert.equal(id, 14);
   await server.notebook.session!.idle();
   assert.equal(server.notebook.session!.state(id).status, 'fresh');
   assert.equal((await post('/api/cell/edit', { id, value: 'const twice = steps * 3' })).status, 200);
   assert.equal((await post('/api/cell/remove', { id: 1 })).status, 200);
   const nb = await get<Nb>('/api/notebook');
   assert.equal(nb.body.dirty, true);
-  assert.deepEqual(nb.body.cells.map((c) => c.id), [2, 3, 4, 5, 6, 7, 8, 11, 9, 10]);
+  assert.deepEqual(nb.body.cells.map((c) => c.id), [2, 3, 4, 5, 6, 7, 8, 14, 9, 10, 11, 12, 13]);
 
   writeFileSync(notebookPath, readFileSync(notebookPath, 'utf8') + '\n<!-- edited elsewhere -->\n');
   const conflict = await post('/api/save', {});
@@ -194,7 +194,7 @@ test('add, edit, remove and save: atomic, refuses to clobber a file changed on d
   const saved = await post('/api/save', { force: true });
   assert.equal(saved.status, 200);
   const text = readFileSync(notebookPath, 'utf8');
-  assert.equal(parseNotebook(text).cells.find((c) => c.id === 11)?.value, 'const twice = steps * 3');
+  assert.equal(parseNotebook(text).cells.find((c) => c.id === 14)?.value, 'const twice = steps * 3');
   assert.ok(await trust.isTrusted(text));
   assert.ok(!existsSync(`${notebookPath}.tmp`));
   assert.equal((await get<Nb>('/api/notebook')).body.dirty, false);

@@ -24,6 +24,7 @@ const cacheButton = button('Cache', () => void toggleCache(), { id: 'cache-toggl
 interface DesktopBridge {
   openNotebook(): Promise<string | null>;
   newNotebook(name: string): Promise<string | null>;
+  revealFile(path: string): Promise<void>;
 }
 const desktop = (window as unknown as { promptscope?: DesktopBridge }).promptscope;
 const desktopButtons = desktop
@@ -68,6 +69,12 @@ document.body.append(
   cachePanel,
   toastEl,
 );
+
+if (desktop) {
+  fileEl.classList.add('link');
+  fileEl.title = 'Show in folder';
+  fileEl.addEventListener('click', () => notebook && act(desktop.revealFile(notebook.path)));
+}
 
 function lastCellId(): number | undefined {
   return notebook?.cells.at(-1)?.id;
