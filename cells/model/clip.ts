@@ -264,6 +264,12 @@ export class CLIPModel {
       B = input.n;
       Tfull = input.contextLength;
       if (input.ids.length !== B * Tfull) throw new Error(`textForward: ids has ${input.ids.length} values, expected n·contextLength = ${B}·${Tfull}`);
+      const V = tc.vocabSize;
+      for (let i = 0; i < input.ids.length; i++) {
+        const id = input.ids[i];
+        // gather would silently return zeros (wasm) for an id outside the table
+        if (!(id >= 0 && id < V)) throw new Error(`textForward: token id ${id} at row ${Math.floor(i / Tfull)}, position ${i % Tfull} is outside the vocabulary 0..${V - 1}`);
+      }
       eot = input.eotIndex ?? findEot(input.ids, B, Tfull, tc.eosTokenId);
     } else {
       [B, Tfull] = input.embeds.shape;

@@ -75,6 +75,7 @@ test('weights are frozen variables by default, trainable on request; fingerprint
     assert.equal(await a.refreshFingerprint(), b.fingerprint, 'fingerprint from variables = fingerprint from file');
     b.v<tf.Variable>('logit_scale').assign(tf.scalar(3.3));
     assert.notEqual(await b.refreshFingerprint(), a.fingerprint);
+    assert.throws(() => a.textForward({ ids: Int32Array.from([49406, 49408, 49407]), n: 1, contextLength: 3 }), /token id 49408 at row 0, position 1 is outside the vocabulary/);
     a.setTrainable(true, (n) => n.startsWith('text_projection'));
     assert.equal(a.trainableVariables().length, 1);
   } finally {
