@@ -259,11 +259,14 @@ export class NotebookHost {
 
   async trust(): Promise<void> {
     if (this.trusted) return;
-    // Trust exactly what is on disk now; if the file changed since it was shown, show it again first.
+    // Trust exactly what the user was shown. If the file changed on disk since, show the new text and
+    // ask again, rather than trusting code nobody has read.
     const text = await readFile(this.path, 'utf8');
     if (notebookHash(text) !== this.diskHash) {
       this.notebook = parseNotebook(text, this.path);
       this.diskHash = notebookHash(text);
+      this.broadcastNotebook();
+      throw new BadRequest(`trust: ${basename(this.path)} changed on disk since it was shown; it has been reloaded — read it again, then click Trust`, 409);
     }
     await this.options.trustStore.trust(text, this.path);
     this.trusted = true;

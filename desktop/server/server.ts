@@ -116,7 +116,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
     if (url.pathname === '/api/notebook') return sendJson(res, 200, nb.view());
-    if (url.pathname === '/api/events') return openStream(req, res);
+    if (url.pathname === '/api/events') return openStream(res);
     if (url.pathname === '/api/table') {
       const handle = url.searchParams.get('handle') ?? '';
       if (!/^t\d+$/.test(handle)) throw new v.BadRequest(`table: "handle" must look like t12, got ${JSON.stringify(handle)}`);
@@ -187,14 +187,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     res.end(page);
   }
 
-  function openStream(req: IncomingMessage, res: ServerResponse): void {
+  function openStream(res: ServerResponse): void {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
     const send = (e: HostEvent | { type: 'hello' }) => res.write(`event: ${e.type}\ndata: ${JSON.stringify(e.type === 'hello' ? { type: 'hello', notebook: nb.view() } : e)}\n\n`);
     send({ type: 'hello' });
     const off = nb.on(send);
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
     streams.add(res);
-    req.on('close', () => {
+    // The response's close is the connection's end (the request's fires once its body is read).
+    res.on('close', () => {
       off();
       clearInterval(ping);
       streams.delete(res);

@@ -92,6 +92,16 @@ test('an untrusted notebook is read-only: shown, never run, until trusted', asyn
     assert.match(r.body.error ?? '', /not trusted|trust/i, path);
   }
   assert.equal(server.notebook.session, null);
+  // Trust covers what was shown: a file changed on disk in the meantime is reloaded, not trusted.
+  const original = readFileSync(notebookPath, 'utf8');
+  writeFileSync(notebookPath, original.replace('UI demo', 'UI demo (changed)'));
+  const stale = await post('/api/trust', {});
+  assert.equal(stale.status, 409);
+  assert.match(stale.body.error ?? '', /changed on disk since it was shown/);
+  assert.equal((await get<Nb & { title: string }>('/api/notebook')).body.title, 'UI demo (changed)');
+  assert.equal(server.notebook.session, null);
+  writeFileSync(notebookPath, original);
+  assert.equal((await post('/api/trust', {})).status, 409, 'reverting is a change too: shown again first');
   assert.equal((await post('/api/trust', {})).status, 200);
   assert.ok(await trust.isTrusted(readFileSync(notebookPath, 'utf8')));
   await server.notebook.session!.idle();
