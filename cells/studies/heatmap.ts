@@ -144,6 +144,6 @@ export function transferHeatmap(matrix: TransferMatrix, opts: HeatmapOptions = {
     height: size * order.sources.length,
     data: { values },
     layer: layers,
-    config: { axis: { labelLimit: 160 }, view: { stroke: null } },
+    config: { axis: { labelLimit: 260 }, view: { stroke: null } },
   });
 }

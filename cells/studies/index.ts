@@ -20,3 +20,22 @@ export {
   type SimilarityMatrix, type FeatureGaussian, type LabelEmbeddings, type GainSimilarityPoint,
 } from './similarity.ts';
 export { transferHeatmap, matrixOrder, clusterOrder, gainGrid, type HeatmapOptions } from './heatmap.ts';
+export { loadStudyModel, STUDY_DEFAULT_MODEL, type StudyModel } from './model.ts';
+
+import { defaultTaskSuite, selectTasks, makeTask, taskTable, DEFAULT_TASK_NAMES } from './tasks.ts';
+import { multitaskPrompt, transferGain, jointTuning } from './multitask.ts';
+import { transferMatrix } from './transfer.ts';
+import { visualSimilarity, labelSimilarity, similarityScatter } from './similarity.ts';
+import { transferHeatmap } from './heatmap.ts';
+import { loadStudyModel } from './model.ts';
+
+/** The names notebook cells use (spread into cells/library.ts's builtins). */
+export function studiesLibrary(): Record<string, unknown> {
+  return {
+    loadStudyModel,
+    defaultTaskSuite, selectTasks, makeTask, taskTable, DEFAULT_TASK_NAMES,
+    multitaskPrompt, transferGain, jointTuning,
+    transferMatrix, transferHeatmap,
+    visualSimilarity, labelSimilarity, similarityScatter,
+  };
+}
