@@ -100,13 +100,15 @@ def batch_for(c, b, gen):
 
 
 def best_of(fn, steps):
-    fn()  # warm-up
-    times = []
+    """Best wall-clock ms and best process-CPU ms (all threads) over `steps` runs after a warm-up."""
+    fn()
+    wall, cpu = [], []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return min(times), sorted(times)[len(times) // 2]
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return min(wall), min(cpu)
 
 
 def time_tower(name, batch, steps, prompt=None):
@@ -146,8 +148,9 @@ def time_tower(name, batch, steps, prompt=None):
             model(inp)
 
     fwd_bwd()
+    step_wall, step_cpu = best_of(step, steps)
     out = {'forward': best_of(forward, steps)[0], 'fwd_bwd': best_of(fwd_bwd, steps)[0],
-           'opt': best_of(opt_step, steps)[0], 'step': best_of(step, steps)[0], 'infer': best_of(infer, steps)[0]}
+           'opt': best_of(opt_step, steps)[0], 'step': step_wall, 'step_cpu': step_cpu, 'infer': best_of(infer, steps)[0]}
     return out
 
 
