@@ -4,6 +4,8 @@
 // Keys are provenance (cells/engine/stage.ts): the loader kind and its options (paths reduced to file
 // names, so moving a dataset keeps its cache entry), plus the sha256 of every file read.
 
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
@@ -19,7 +21,6 @@ import { loadIdx, type IdxOptions } from './load-idx.ts';
 import { loadManifest, type ManifestOptions } from './load-manifest.ts';
 import { openRoot, isTarPath } from './root.ts';
 import { fewShotSplit, holdOutPool, type FewShotOptions, type FewShotSplit, type PoolSplit } from './splits.ts';
-import { existsSync, statSync } from 'node:fs';
 
 export type DatasetSpec =
   | { kind: 'folder'; path: string; options?: ImageFolderOptions }
@@ -145,8 +146,10 @@ export async function loadDataset(spec: DatasetSpec): Promise<Dataset> {
 /** A few-shot split as a cached, inspectable value (its table can be registered in SQL). */
 export function cachedFewShotSplit(dataset: Dataset, opts: FewShotOptions): Promise<FewShotSplit> {
   const { pool, ...params } = opts;
+  // The pool joins the key as a digest of its ids, so run records stay small.
+  const poolKey = pool ? { size: pool.length, sha256: createHash('sha256').update(new Uint8Array(Int32Array.from(pool).buffer)).digest('hex') } : null;
   return stage(
-    { name: 'fewShotSplit', version: 1, params: { ...params, pool: pool ? Array.from(pool) : null }, inputs: [`dataset:${dataset.fingerprint}`] },
+    { name: 'fewShotSplit', version: 1, params: { ...params, pool: poolKey }, inputs: [`dataset:${dataset.fingerprint}`] },
     valueCodec<FewShotSplit>(),
     async () => fewShotSplit(dataset, opts),
   );

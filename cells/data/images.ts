@@ -1,4 +1,5 @@
-// Image decoding to plain interleaved uint8 pixels: JPEG (jpeg-js), PNG (pngjs), PPM/PGM (own parser).
+// Image decoding to plain interleaved uint8 pixels: JPEG (own libjpeg-exact decoder, jpeg-js for progressive
+// files), PNG (pngjs), PPM/PGM (own parser).
 //
 // Grayscale images stay 1-channel (MNIST-sized stores stay small); `toRGB` and the CLIP preprocessing
 // replicate the gray value into R=G=B, which is what PIL's convert('RGB') does for mode L.
