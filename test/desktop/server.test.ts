@@ -224,3 +224,26 @@ test('a path that does not exist starts a new trusted notebook that Save creates
     await s.close();
   }
 });
+
+test('a trusted notebook that does not compile opens with the problem named, and an edit that fixes it starts it', async () => {
+  const path = join(dir, 'broken.html');
+  const text = '<!doctype html>\n<notebook theme="air">\n  <title>broken</title>\n  <script id="1" type="module">\n    const a = 1\n  </script>\n  <script id="2" type="module">\n    const b = a + missing\n  </script>\n</notebook>\n';
+  writeFileSync(path, text);
+  await trust.trust(text, path);
+  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache3')), builtins: {}, trustStore: trust });
+  const call = (p: string, body: unknown) =>
+    fetch(`http://127.0.0.1:${s.port}${p}`, { method: p.startsWith('/api/notebook') ? 'GET' : 'POST', headers: { 'X-Promptscope-Token': s.token }, body: p.startsWith('/api/notebook') ? undefined : JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+  try {
+    const nb = await call('/api/notebook', null);
+    assert.match(String((nb.body.problem as { message?: string })?.message), /cell 2, line 8: "missing" is not defined/);
+    const run = await call('/api/run-all', {});
+    assert.equal(run.status, 409);
+    assert.match(String(run.body.error), /cannot run/);
+    assert.equal((await call('/api/cell/edit', { id: 2, value: 'const b = a + 1' })).status, 200);
+    assert.equal((await call('/api/notebook', null)).body.problem, undefined);
+    await s.notebook.session!.idle();
+    assert.equal(await s.notebook.session!.value('b'), 2);
+  } finally {
+    await s.close();
+  }
+});
