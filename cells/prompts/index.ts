@@ -8,14 +8,14 @@
 //   comparisonChart(summary)                                      // → { kind: 'vega-lite', spec }
 import './methods.ts';
 
-export { loadBackbone, cosineLogits, type PromptBackbone, type VisualPrompts } from './backbone.ts';
+export { loadBackbone, backboneOf, cosineLogits, type PromptBackbone, type VisualPrompts } from './backbone.ts';
 export {
   COOP_DEFAULTS, VPT_DEFAULTS, UPT_DEFAULTS, MVLPT_UPT_DEFAULTS, LINEAR_PROBE_DEFAULTS, OPTIM_DEFAULTS, epochsForShots,
   type PromptTrainer, type PromptState, type Batch, type TaskClasses, type CoOpConfig, type VPTConfig, type UPTConfig,
   type LinearProbeConfig, type OptimConfig, type ClassTokenPosition,
 } from './trainer.ts';
 export { registerTrainer, getTrainer, listTrainers, resolveConfig } from './registry.ts';
-export { fewShotTask, promptPool, imageFeatures, fewShotRows, pixelsOf, type TaskSource, type PromptTask, type FewShotOptions, type PoolOptions } from './task.ts';
+export { fewShotTask, bundledSource, promptPool, imageFeatures, fewShotRows, pixelsOf, type TaskSource, type PromptTask, type FewShotOptions, type PoolOptions } from './task.ts';
 export { trainPrompt, trainLoop, taskData, makeTrainer, learningRate, TrainingDivergedError, type TrainOptions, type TrainedPrompt, type CurvePoint, type TrainData } from './train.ts';
 export {
   evaluatePrompt, zeroShotPrompt, fewShotProtocol, summarize, runsTable, DEFAULT_TEMPLATES,

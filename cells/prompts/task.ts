@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Table } from 'apache-arrow';
 import type { Dataset } from '../data/dataset.ts';
+import { bundledDataset, type BundledName } from '../data/bundled.ts';
 import { preprocessInto } from '../data/preprocess.ts';
 import { stage, keyOf } from '../engine/stage.ts';
 import { valueCodec } from '../engine/codecs.ts';
@@ -25,7 +26,11 @@ export interface TaskSource {
    */
   classes?: number[];
   train: Dataset;
-  /** Test images; when absent, the train dataset's rows whose split is 'test' are used. */
+  /**
+   * Test images. When absent: the train dataset's 'train'/'test' rows if it has both splits, else a seeded
+   * per-class hold-out (test images first, the pool from the rest: disjoint by construction), which is what
+   * the bundled test-only subsets need.
+   */
   test?: Dataset;
 }
 
@@ -123,20 +128,47 @@ export function promptPool(source: TaskSource, opts: PoolOptions = {}): Promise<
     throw new Error(`promptPool(${source.name}): ${source.classNames.length} class names but ${classes.length} class labels`);
   }
   return stage(
-    { name: 'promptPool', version: 1, params: { poolPerClass, testPerClass, classNames: source.classNames, classes, sameFile: !source.test },
+    { name: 'promptPool', version: 2, params: { poolPerClass, testPerClass, classNames: source.classNames, classes, sameFile: !source.test },
       inputs: [source.train.fingerprint, testDs.fingerprint],
       pins: [{ kind: 'dataset', name: source.train.name, fingerprint: source.train.fingerprint }] },
     valueCodec<Pool>(),
     async () => {
       const where = `promptPool(${source.name})`;
-      const tr = perClassIds(source.train, classes, source.test ? null : 'train', poolPerClass, 0, where);
-      const te = perClassIds(testDs, classes, source.test ? null : 'test', testPerClass, 1, where);
-      return {
-        trainIds: Int32Array.from(tr.ids), trainLabels: Int32Array.from(tr.labels),
-        testIds: Int32Array.from(te.ids), testLabels: Int32Array.from(te.labels),
-      };
+      if (source.test) {
+        const tr = perClassIds(source.train, classes, null, poolPerClass, 0, where);
+        const te = perClassIds(source.test, classes, null, testPerClass, 1, where);
+        return poolOf(tr, te);
+      }
+      const splits = new Set(source.train.rows.getChild('split')?.toArray() as string[] | undefined);
+      if (splits.has('train') && splits.has('test')) {
+        return poolOf(perClassIds(source.train, classes, 'train', poolPerClass, 0, where), perClassIds(source.train, classes, 'test', testPerClass, 1, where));
+      }
+      const all = perClassIds(source.train, classes, null, testPerClass + poolPerClass, 2, where);
+      const tr = { ids: [] as number[], labels: [] as number[] }, te = { ids: [] as number[], labels: [] as number[] };
+      const seen = new Map<number, number>();
+      all.ids.forEach((id, i) => {
+        const k = all.labels[i];
+        const n = seen.get(k) ?? 0;
+        seen.set(k, n + 1);
+        const into = n < testPerClass ? te : tr;
+        into.ids.push(id);
+        into.labels.push(k);
+      });
+      for (let k = 0; k < classes.length; k++) {
+        if ((seen.get(k) ?? 0) <= testPerClass) {
+          throw new Error(`${where}: class ${k} has ${seen.get(k) ?? 0} images, not enough for ${testPerClass} test images plus a pool; lower testPerClass`);
+        }
+      }
+      return poolOf(tr, te);
     },
   );
+}
+
+function poolOf(tr: { ids: number[]; labels: number[] }, te: { ids: number[]; labels: number[] }): Pool {
+  return {
+    trainIds: Int32Array.from(tr.ids), trainLabels: Int32Array.from(tr.labels),
+    testIds: Int32Array.from(te.ids), testLabels: Int32Array.from(te.labels),
+  };
 }
 
 /** Preprocessed pixel_values for dataset ids, [ids.length, 3, S, S]. */
@@ -258,4 +290,19 @@ export async function fewShotTask(model: PromptBackbone, source: TaskSource, opt
     val: view(split.val, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train'),
     test: view(null, testDs, pool.testIds, pool.testLabels, feats.test, 'test'),
   };
+}
+
+/**
+ * A bundled dataset (data/datasets, test subsets only) as a task source; `classes` picks a class subset by
+ * label or name (renumbered in the given order). Pool and test images come from a per-class hold-out.
+ */
+export async function bundledSource(name: BundledName, classes?: (number | string)[]): Promise<TaskSource> {
+  const ds = await bundledDataset(name);
+  if (!classes) return { name, classNames: ds.classNames, train: ds };
+  const labels = classes.map((c) => {
+    const l = typeof c === 'number' ? c : ds.classNames.indexOf(c);
+    if (!(l >= 0 && l < ds.classNames.length)) throw new Error(`bundledSource(${name}): no class ${JSON.stringify(c)}; classes: ${ds.classNames.join(', ')}`);
+    return l;
+  });
+  return { name: `${name}[${labels.join(',')}]`, classNames: labels.map((l) => ds.classNames[l]), classes: labels, train: ds };
 }

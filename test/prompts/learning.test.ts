@@ -39,17 +39,20 @@ for (const [name, opts] of [
   ['VPT (shallow, 4 tokens)', { method: 'vpt', config: { tokens: 4, depth: 'shallow' }, ...short, optim: { ...short.optim, lr: 0.01 } }],
   ['UPT (n = 4, token mixing)', { method: 'upt', config: { n: 4 }, ...short, optim: { ...short.optim, lr: 0.01 } }],
 ] as [string, TrainOptions][]) {
-  test(`${name} beats zero-shot by at least ${MARGIN * 100} points`, async () => {
+  test(`${name} beats zero-shot by at least ${MARGIN * 100} points`, async (t) => {
     const r = await accuracy(opts);
+    t.diagnostic(`${name}: top-1 ${(r.top1 * 100).toFixed(1)}% (train ${(r.trainAcc * 100).toFixed(1)}%), zero-shot ${(zeroShot.top1 * 100).toFixed(1)}%`);
     assert.ok(r.loss.at(-1)! < r.loss[0], `training loss fell (${r.loss[0].toFixed(3)} → ${r.loss.at(-1)!.toFixed(3)})`);
     assert.ok(r.top1 >= zeroShot.top1 + MARGIN, `${name}: test top-1 ${(r.top1 * 100).toFixed(1)}% vs zero-shot ${(zeroShot.top1 * 100).toFixed(1)}%`);
   });
 }
 
-test('linear probe runs its λ sweep and beats zero-shot', async () => {
+test('linear probe runs its λ sweep and beats zero-shot', async (t) => {
   const trained = await cell.run(() => trainPrompt(model, task, { method: 'linear-probe' }));
   assert.equal(trained.sweep?.length, 7);
   assert.ok(trained.sweep!.every((s) => Number.isFinite(s.trainLoss) && s.valAcc >= 0 && s.valAcc <= 1));
   const ev = await cell.run(() => evaluatePrompt(model, task, trained));
+  const best = Math.max(...trained.sweep!.map((s) => s.valAcc));
+  t.diagnostic(`linear probe: top-1 ${(ev.top1 * 100).toFixed(1)}%, best validation accuracy in the λ sweep ${(best * 100).toFixed(1)}%`);
   assert.ok(ev.top1 >= zeroShot.top1 + MARGIN, `linear probe ${ev.top1} vs zero-shot ${zeroShot.top1}`);
 });
