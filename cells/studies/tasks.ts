@@ -53,6 +53,11 @@ export interface TaskOptions {
   poolPerClass?: number;
   /** Seed of the pool draw (hash-ranked per image source, the same on every machine). Default 0. */
   poolSeed?: number;
+  /**
+   * For datasets that carry their own splits (a `split` column, e.g. a loader over train and test): draw
+   * the pool from rows of `pool` and evaluate on rows of `eval`. Default: one split for both, disjoint.
+   */
+  splits?: { pool: string; eval: string };
 }
 
 export const DEFAULT_POOL_PER_CLASS = 12;
@@ -146,16 +151,20 @@ export function makeTask(dataset: Dataset, opts: TaskOptions = {}): Task {
   if (!(Number.isInteger(poolPerClass) && poolPerClass >= 2)) throw new Error(`${where}: poolPerClass must be an integer ≥ 2, got ${poolPerClass}`);
   // Pool = the first `poolPerClass` images of each class in hash order (the data layer's few-shot rule,
   // so the pool is the same on every machine and nested across pool sizes).
-  const split = fewShotSplit(view, { shots: poolPerClass, seed: poolSeed });
   const labels = view.rows.getChild('label')!.toArray() as Int32Array;
   const ids = view.rows.getChild('id')!.toArray() as Int32Array;
+  const splitOf = opts.splits ? (view.rows.getChild('split')?.toArray() as string[] | undefined) : undefined;
+  if (opts.splits && !splitOf) throw new Error(`${where}: dataset "${dataset.name}" has no split column; drop the splits option`);
+  const candidates = opts.splits ? Int32Array.from(ids.filter((_, p) => splitOf![p] === opts.splits!.pool)) : undefined;
+  if (candidates && candidates.length === 0) throw new Error(`${where}: no rows of split "${opts.splits!.pool}" in "${dataset.name}" for the few-shot pool`);
+  const split = fewShotSplit(view, { shots: poolPerClass, seed: poolSeed, pool: candidates });
   const evalCount = new Array<number>(view.classNames.length).fill(0);
   const inPool = new Set(split.train);
   const poolPos: number[] = [];
   const evalPos: number[] = [];
   ids.forEach((id, p) => {
     if (inPool.has(id)) poolPos.push(p);
-    else {
+    else if (!opts.splits || splitOf![p] === opts.splits.eval) {
       evalPos.push(p);
       evalCount[labels[p]]++;
     }
@@ -164,7 +173,7 @@ export function makeTask(dataset: Dataset, opts: TaskOptions = {}): Task {
   if (empty >= 0) {
     throw new Error(`${where}: class "${view.classNames[empty]}" has no image left for evaluation after a pool of ${poolPerClass} per class; lower poolPerClass`);
   }
-  const fingerprint = hashJson({ kind: 'promptscope-task', view: view.fingerprint, poolPerClass, poolSeed });
+  const fingerprint = hashJson({ kind: 'promptscope-task', view: view.fingerprint, poolPerClass, poolSeed, splits: opts.splits ?? null });
   return {
     name,
     domain: opts.domain ?? 'other',
