@@ -46,6 +46,7 @@ export class CellComponent {
   private signature = '';
   private ranTimer = 0;
   private errorLine: number | null = null;
+  private problem = '';
 
   constructor(source: CellSource, state: CellView, private readonly ctx: CellContext) {
     this.source = source;
@@ -119,6 +120,13 @@ export class CellComponent {
     this.render(!!state.outputs);
   }
 
+  /** A compile problem of the whole notebook that this cell causes (shown until an edit fixes it). */
+  setProblem(message: string | null): void {
+    if ((message ?? '') === this.problem) return;
+    this.problem = message ?? '';
+    this.render(false);
+  }
+
   setReadOnly(readOnly: boolean): void {
     this.editor.setReadOnly(readOnly);
     this.render(false);
@@ -183,13 +191,13 @@ export class CellComponent {
       const eta = s.progress?.etaSeconds !== undefined ? ` · ${formatSeconds(s.progress.etaSeconds)} left` : '';
       this.progressText.textContent = `${s.progress?.message ?? 'running'}${f !== undefined ? ` · ${Math.round(f * 100)}%` : ''}${eta}`;
     }
-    const message = this.localError || (s.error && (s.status === 'error' || s.status === 'cancelled') ? s.error.message + (s.error.line ? ` (line ${s.error.line})` : '') : '');
+    const message = this.localError || this.problem || (s.error && (s.status === 'error' || s.status === 'cancelled') ? s.error.message + (s.error.line ? ` (line ${s.error.line})` : '') : '');
     // Error lines are notebook-file lines; the editor counts from the cell's first line.
     const errorLine = s.status === 'error' && s.error?.line !== undefined && (s.error.cellId ?? s.id) === s.id ? s.error.line - this.source.line + 1 : null;
     if (errorLine !== this.errorLine) this.editor.setErrorLine((this.errorLine = errorLine));
     this.errorBox.hidden = !message;
     this.errorBox.textContent = message;
-    this.errorBox.classList.toggle('soft', !this.localError && s.status === 'cancelled');
+    this.errorBox.classList.toggle('soft', !this.localError && !this.problem && s.status === 'cancelled');
     this.root.classList.toggle('dim', running || s.status === 'stale');
 
     if (s.input) {

@@ -154,6 +154,7 @@ function applyNotebook(nb: NotebookView): void {
       const s = states.get(source.id);
       if (s) c.setState(s);
     }
+    c.setProblem(nb.problem?.cellId === source.id ? nb.problem.message : null);
     // Keep DOM order equal to notebook order with the fewest moves.
     const expected: Element | null = previous ? previous.nextElementSibling : cellsEl.firstElementChild;
     if (expected !== c.root) cellsEl.insertBefore(c.root, expected);
