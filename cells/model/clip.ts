@@ -179,6 +179,11 @@ export class CLIPModel {
   readonly variables: Map<string, tf.Variable>;
   /** Tensors in the source that CLIPModel does not use (e.g. legacy position_ids buffers). */
   readonly unusedWeights: string[];
+  /**
+   * The checkpoint directory the weights were loaded from, if any: worker threads reload from it instead
+   * of receiving a copy. (After changing weights, call refreshFingerprint(): workers check it.)
+   */
+  sourceDir: string | undefined;
   private readonly textLayers: EncoderLayer[];
   private readonly visionLayers: EncoderLayer[];
   private disposed = false;
@@ -552,7 +557,9 @@ export async function loadCLIP(
     const config = parseCLIPConfig(raw, cfgPath);
     const wPath = join(dir, 'model.safetensors');
     const weights = await readSafetensors(wPath);
-    return buildCLIP(config, weights, { ...opts, id: opts.id ?? (await storeId(dir)) ?? basename(dir), source: wPath });
+    const model = buildCLIP(config, weights, { ...opts, id: opts.id ?? (await storeId(dir)) ?? basename(dir), source: wPath });
+    model.sourceDir = dir;
+    return model;
   }
   const config = isParsedConfig(src.config) ? src.config : parseCLIPConfig(src.config);
   return buildCLIP(config, src.weights, opts);

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Field, FixedSizeList, Float32, Int32, Table, makeData, makeVector, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { Worker } from 'node:worker_threads';
 import { stage, CancelledError } from '../engine/stage.ts';
 import type { Codec } from '../engine/codecs.ts';
 import type { Dataset } from '../data/dataset.ts';
@@ -14,6 +15,7 @@ import type { PreprocessOptions } from '../data/preprocess.ts';
 import { initBackend, currentBackend } from './backend.ts';
 import type { BackendPreference } from './backend.ts';
 import type { CLIPModel } from './clip.ts';
+import type { FeatureWorkerInit, FeatureWorkerReply } from './feature-worker.ts';
 
 export interface FeatureOptions {
   /** Images per encoder call (default 64). */
@@ -26,6 +28,11 @@ export interface FeatureOptions {
   preprocess?: PreprocessOptions;
   /** Pick a backend first ('auto': webgpu → wasm → cpu). Default: keep the current one. Not part of the key. */
   backend?: BackendPreference;
+  /**
+   * Worker threads, each with its own copy of the model (wasm), that preprocess and encode batches in
+   * parallel: uses every core on CPU backends. Default 1 (encode in this thread). Not part of the key.
+   */
+  workers?: number;
 }
 
 export interface ImageFeatures {
@@ -125,25 +132,33 @@ export async function extractFeatures(model: CLIPModel, dataset: Dataset, opts: 
     },
     featuresCodec,
     async (ctx) => {
-      const backend = opts.backend ? await initBackend(opts.backend) : currentBackend();
-      ctx.log(`extractFeatures: ${ids.length} images of ${dataset.name} with ${model.id} on ${backend}`);
+      const workers = opts.workers ?? 1;
+      let backend: string;
       const dim = model.projectionDim;
       const features = new Float32Array(ids.length * dim);
       const started = Date.now();
-      for (let start = 0; start < ids.length; start += batchSize) {
-        if (ctx.signal.aborted) throw new CancelledError(`extractFeatures cancelled after ${start} of ${ids.length} images`);
-        const chunk = ids.subarray(start, Math.min(ids.length, start + batchSize));
-        const px = preprocessBatch(dataset.images.batch(chunk), pre);
-        const out = tf.tidy(() => model.encodeImage(tf.tensor4d(px, [chunk.length, 3, size, size])));
-        features.set((await out.data()) as Float32Array, start * dim);
-        out.dispose();
-        encoderCounters.imageBatches++;
-        encoderCounters.images += chunk.length;
-        const done = start + chunk.length;
+      const report = (done: number) => {
         const rate = done / Math.max(1e-3, (Date.now() - started) / 1000);
         ctx.progress(done / ids.length, `${done}/${ids.length} images, ${rate.toFixed(0)}/s`);
-        // let cancellation and progress events through between batches
-        await new Promise((r) => setImmediate(r));
+      };
+      if (workers > 1) {
+        backend = await encodeWithWorkers(model, dataset, ids, pre, batchSize, workers, opts.backend ?? 'wasm', features, ctx.signal, report, ctx.log);
+      } else {
+        backend = opts.backend ? await initBackend(opts.backend) : currentBackend();
+        ctx.log(`extractFeatures: ${ids.length} images of ${dataset.name} with ${model.id} on ${backend}`);
+        for (let start = 0; start < ids.length; start += batchSize) {
+          if (ctx.signal.aborted) throw new CancelledError(`extractFeatures cancelled after ${start} of ${ids.length} images`);
+          const chunk = ids.subarray(start, Math.min(ids.length, start + batchSize));
+          const px = preprocessBatch(dataset.images.batch(chunk), pre);
+          const out = tf.tidy(() => model.encodeImage(tf.tensor4d(px, [chunk.length, 3, size, size])));
+          features.set((await out.data()) as Float32Array, start * dim);
+          out.dispose();
+          encoderCounters.imageBatches++;
+          encoderCounters.images += chunk.length;
+          report(start + chunk.length);
+          // let cancellation and progress events through between batches
+          await new Promise((r) => setImmediate(r));
+        }
       }
       return {
         ids, labels, features, n: ids.length, dim, classNames: dataset.classNames,
@@ -153,6 +168,82 @@ export async function extractFeatures(model: CLIPModel, dataset: Dataset, opts: 
       };
     },
   );
+}
+
+/**
+ * Encode with `n` worker threads. Each holds the model (reloaded from its checkpoint directory, or sent the
+ * weights), preprocesses its batches and encodes them; up to two batches per worker are in flight. Workers
+ * check the model fingerprint, so they cannot silently run different weights.
+ */
+async function encodeWithWorkers(
+  model: CLIPModel, dataset: Dataset, ids: Int32Array, pre: PreprocessOptions, batchSize: number, n: number,
+  backend: BackendPreference, out: Float32Array, signal: AbortSignal, report: (done: number) => void, log: (m: string) => void,
+): Promise<string> {
+  const source: FeatureWorkerInit['source'] = model.sourceDir
+    ? { dir: model.sourceDir }
+    : { config: model.config, weights: Object.fromEntries(Object.entries(await model.exportHF()).map(([k, t]) => [k, { shape: t.shape, data: t.data as Float32Array }])) };
+  const threads = Array.from({ length: n }, () => new Worker(new URL('./feature-worker.mjs', import.meta.url)));
+  const waiting = new Map<number, { resolve: (f: Float32Array) => void; reject: (e: Error) => void }>();
+  let failure: Error | undefined;
+  let closing = false;
+  const fail = (e: Error) => {
+    failure ??= e;
+    for (const w of waiting.values()) w.reject(e);
+    waiting.clear();
+  };
+  try {
+    const ready = await Promise.all(threads.map((t, i) => new Promise<{ fingerprint: string; backend: string }>((resolve, reject) => {
+      t.on('message', (msg: FeatureWorkerReply) => {
+        if (msg.type === 'ready') resolve(msg);
+        else if (msg.type === 'features') { waiting.get(msg.id)?.resolve(msg.features); waiting.delete(msg.id); }
+        else {
+          const err = new Error(`feature worker ${i}: ${msg.message}`);
+          if (msg.id === -1) reject(err);
+          else fail(err);
+        }
+      });
+      t.on('error', (e) => { const err = new Error(`feature worker ${i} crashed: ${e.message}`); reject(err); fail(err); });
+      t.on('exit', (code) => { if (code !== 0 && !closing) { const err = new Error(`feature worker ${i} exited with code ${code}`); reject(err); fail(err); } });
+      t.postMessage({ type: 'init', backend, preprocess: pre, source } satisfies FeatureWorkerInit);
+    })));
+    for (const r of ready) {
+      if (r.fingerprint !== model.fingerprint) {
+        throw new Error(`extractFeatures: a worker loaded weights with fingerprint ${r.fingerprint.slice(0, 12)}, the model is ${model.fingerprint.slice(0, 12)}; if the weights changed after loading, call model.refreshFingerprint()`);
+      }
+    }
+    log(`extractFeatures: ${ids.length} images of ${dataset.name} with ${model.id} on ${n} workers × ${ready[0].backend}`);
+    let nextId = 0;
+    let done = 0;
+    const starts: number[] = [];
+    for (let s = 0; s < ids.length; s += batchSize) starts.push(s);
+    // Each worker pulls the next batch as soon as one finishes: two in flight per worker keeps it busy
+    // while the main thread reads the next images.
+    const runWorker = async (w: number) => {
+      while (starts.length) {
+        if (signal.aborted || failure) return;
+        const start = starts.shift()!;
+        const chunk = ids.subarray(start, Math.min(ids.length, start + batchSize));
+        const images = dataset.images.batch(chunk).map((im) => ({ ...im, data: im.data.slice() }));
+        const id = nextId++;
+        const feats = await new Promise<Float32Array>((resolve, reject) => {
+          waiting.set(id, { resolve, reject });
+          threads[w].postMessage({ type: 'encode', id, images }, images.map((im) => im.data.buffer));
+        });
+        out.set(feats, start * model.projectionDim);
+        encoderCounters.imageBatches++;
+        encoderCounters.images += chunk.length;
+        done += chunk.length;
+        report(done);
+      }
+    };
+    await Promise.all(threads.flatMap((_, w) => [runWorker(w), runWorker(w)]));
+    if (failure) throw failure;
+    if (signal.aborted) throw new CancelledError(`extractFeatures cancelled after ${done} of ${ids.length} images`);
+    return ready[0].backend;
+  } finally {
+    closing = true;
+    await Promise.all(threads.map((t) => t.terminate()));
+  }
 }
 
 /** Features as a [n, dim] tensor (caller disposes), optionally L2-normalized. */

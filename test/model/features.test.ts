@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Cache } from '../../cells/engine/cache.ts';
@@ -13,7 +14,8 @@ import { buildRows } from '../../cells/data/assemble.ts';
 import type { Dataset, ImageStore } from '../../cells/data/dataset.ts';
 import type { DecodedImage } from '../../cells/data/images.ts';
 import { initBackend } from '../../cells/model/backend.ts';
-import { loadCLIP } from '../../cells/model/clip.ts';
+import { loadCLIP, randomCLIPWeights } from '../../cells/model/clip.ts';
+import { parseCLIPConfig } from '../../cells/model/config.ts';
 import type { CLIPModel } from '../../cells/model/clip.ts';
 import { extractFeatures, encoderCounters } from '../../cells/model/features.ts';
 import { zeroShot, textClassifier, templateFor, scorePredictions, PHOTO_ENSEMBLE } from '../../cells/model/zeroshot.ts';
@@ -146,4 +148,34 @@ test('templates: CoOp per-dataset templates and scoring', () => {
   assert.equal(s.perClass[2].accuracy, 0.5);
   assert.ok(Number.isNaN(s.perClass[3].accuracy));
   assert.throws(() => scorePredictions(Int32Array.from([0]), Int32Array.from([-1]), ['a']), /multi-label/);
+});
+
+test('extractFeatures with 2 worker threads: same features as in-process (checkpoint dir and in-memory model)', async () => {
+  await withEnv(async (m, run, _records, progress) => {
+    const ds = fixtureDataset();
+    const f = await run(() => extractFeatures(m, ds, { batchSize: 1, workers: 2 }));
+    assert.equal(f.backend, 'wasm');
+    const err = normalizedError(f.features, fixture().expected.image_embeds.data);
+    assert.ok(err < 1e-4, `worker features vs fixture image_embeds: ${err}`);
+    assert.equal(progress.at(-1)!.fraction, 1);
+    // cancelling stops the workers between batches
+    const ac = new AbortController();
+    const ds2 = fixtureDataset();
+    const orig = ds2.images.batch;
+    ds2.images.batch = (ids) => { ac.abort(); return orig(ids); };
+    await assert.rejects(run(() => extractFeatures(m, ds2, { batchSize: 1, workers: 2, split: 'test' }), ac.signal), (e: Error) => e instanceof CancelledError || e.name === 'AbortError');
+  });
+  // a model that exists only in memory: workers receive its weights
+  const cfg = parseCLIPConfig(JSON.parse(readFileSync(join(FIXTURE_DIR, 'config.json'), 'utf8')));
+  const results: Float32Array[] = [];
+  for (const workers of [1, 2]) {
+    await withEnv(async (_m, run) => {
+      await initBackend('wasm');
+      const r = await loadCLIP({ config: cfg, weights: randomCLIPWeights(cfg, 5) });
+      const f = await run(() => extractFeatures(r, fixtureDataset(), { batchSize: 2, workers }));
+      results.push(f.features);
+      r.dispose();
+    });
+  }
+  assert.ok(normalizedError(results[1], results[0]) < 1e-6, 'workers changed the features');
 });
