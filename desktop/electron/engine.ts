@@ -11,6 +11,8 @@ export interface Engine {
   url: string;
   origin: string;
   stop(): void;
+  /** Called if the engine exits on its own after it was ready (a crash, out of memory) — not after stop(). */
+  onUnexpectedExit(listener: (code: number | null) => void): void;
 }
 
 export interface EngineOptions {
@@ -47,11 +49,21 @@ export function startEngine(fork: ForkFn, opts: EngineOptions): Promise<Engine> 
       } else resolve(engine!);
     };
     const timer = setTimeout(() => finish(new Error(`the engine did not start within ${(opts.timeoutMs ?? 60_000) / 1000} s`)), opts.timeoutMs ?? 60_000);
+    let stopped = false;
+    const exitListeners: ((code: number | null) => void)[] = [];
     child.on('message', (message) => {
       const m = message as { type?: unknown; url?: unknown; message?: unknown } | null;
       if (m?.type === 'ready' && typeof m.url === 'string') {
         try {
-          finish(null, { url: m.url, origin: engineOrigin(m.url), stop: () => void child.kill() });
+          finish(null, {
+            url: m.url,
+            origin: engineOrigin(m.url),
+            stop: () => {
+              stopped = true;
+              child.kill();
+            },
+            onUnexpectedExit: (listener) => void exitListeners.push(listener),
+          });
         } catch (err) {
           finish(err as Error);
         }
@@ -59,6 +71,9 @@ export function startEngine(fork: ForkFn, opts: EngineOptions): Promise<Engine> 
         finish(new Error(`the engine failed to start: ${String(m.message)}`));
       }
     });
-    child.on('exit', (code) => finish(new Error(`the engine exited (code ${code}) before it was ready`)));
+    child.on('exit', (code) => {
+      if (settled && !stopped) for (const l of exitListeners) l(code);
+      finish(new Error(`the engine exited (code ${code}) before it was ready`));
+    });
   });
 }

@@ -75,6 +75,10 @@ async function openNotebook(path: string): Promise<void> {
   if (opening !== path) return next.stop();
   engine?.stop();
   engine = next;
+  next.onUnexpectedExit((code) => {
+    if (engine !== next) return;
+    dialog.showErrorBox('The Promptscope engine stopped', `It exited with code ${code} while running ${path}. Cached stages are kept; reopen the notebook to continue.`);
+  });
   if (!win) {
     const w = new BrowserWindow(windowOptions(preload));
     w.once('ready-to-show', () => w.show());

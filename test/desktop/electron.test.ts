@@ -143,10 +143,23 @@ test('the engine launcher waits for ready, refuses a non-loopback URL and report
   child.emit('message', { type: 'ready', url: `${ORIGIN}/?token=t` });
   const engine = await ready;
   assert.equal(engine.origin, ORIGIN);
+  const exits: (number | null)[] = [];
+  engine.onUnexpectedExit((code) => exits.push(code));
+  child.emit('exit', 137);
+  assert.deepEqual(exits, [137], 'a crash after ready is reported');
   assert.deepEqual(seen![0], join('/app', 'desktop', 'server', 'entry.ts'));
   assert.deepEqual(seen![1], ['/n/a.html', '--cache', '/c']);
   assert.deepEqual(seen![2].execArgv, ['--import', 'tsx']);
   assert.equal(engineCommand({ root: '/app', notebookPath: '/n' }).cwd, '/app');
+
+  child = fake();
+  const stoppedEngine = startEngine(forkFn, { root: '/app', notebookPath: '/n/a.html' });
+  child.emit('message', { type: 'ready', url: `${ORIGIN}/` });
+  const quiet = await stoppedEngine;
+  quiet.onUnexpectedExit(() => assert.fail('stop() is not a crash'));
+  quiet.stop();
+  assert.equal(child.killed, true);
+  child.emit('exit', null);
 
   child = fake();
   const remote = startEngine(forkFn, { root: '/app', notebookPath: '/n/a.html' });
