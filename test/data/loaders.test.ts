@@ -15,6 +15,7 @@ import { loadImageFolder } from '../../cells/data/load-folder.ts';
 import { loadIdx } from '../../cells/data/load-idx.ts';
 import { loadManifest } from '../../cells/data/load-manifest.ts';
 import { loadCoco } from '../../cells/data/load-coco.ts';
+import { fewShotSplit, taskView } from '../../cells/data/splits.ts';
 
 let dir: string;
 
@@ -265,6 +266,13 @@ test('COCO: each image gets its set of category indices; unknown category is an 
   assert.deepEqual([...labels.get(1)!], [0, 2]); // id 2 → person, dog
   assert.deepEqual([...ds.rows.getChild('label')!.toArray()], [-1, -1]);
   assert.equal(ds.rows.get(1)!.className, 'person|dog');
+  // a multi-label task view keeps images with any chosen class and renumbers their label sets
+  const view = taskView(ds, ['dog', 'cat'], 'pets');
+  assert.equal(view.multiLabel, true);
+  assert.deepEqual([...view.rows.getChild('labels')!.get(0)!], [1]); // cat → 1
+  assert.deepEqual([...view.rows.getChild('labels')!.get(1)!], [0]); // person dropped, dog → 0
+  assert.equal(view.rows.get(1)!.className, 'dog');
+  assert.throws(() => fewShotSplit(ds, { shots: 1, seed: 1 }), /multi-label/);
   writeFileSync(join(dir, 'coco-bad.tar'), tar({ ...coco, annotations: [...coco.annotations, { image_id: 1, category_id: 99 }] }));
   await assert.rejects(loadCoco(join(dir, 'coco-bad.tar'), 'val'), /coco-bad\.tar:val\/c\.png: label -1 is outside/);
   await assert.rejects(loadCoco(join(dir, 'coco.tar'), 'train'), /instances_train\.json: cannot read COCO/);
