@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Cache } from '../cells/engine/cache.ts';
 import { runWithContext, type StageRecord } from '../cells/engine/stage.ts';
 import { currentBackend } from '../cells/model/backend.ts';
-import { defaultTaskSuite, DEFAULT_TASK_NAMES, selectTasks, studiesLibrary, transferMatrix, loadStudyModel, type StudyProgress } from '../cells/studies/index.ts';
+import { defaultTaskSuite, DEFAULT_TASK_NAMES, selectTasks, studiesLibrary, transferMatrix, loadStudyModel } from '../cells/studies/index.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -46,27 +46,16 @@ async function benchMatrix(): Promise<void> {
   process.stderr.write(`${clip.note}\nbackend ${currentBackend()}, cache ${cacheDir}\n`);
   const run = async (label: string) => {
     const records: StageRecord[] = [];
-    const perUnit = new Map<string, number>();
-    let last = Date.now();
-    let lastDone = 0;
     const t0 = Date.now();
     const matrix = await runWithContext({
       cache, signal: new AbortController().signal, log: () => undefined, record: (r) => records.push(r),
       progress: (p) => process.stderr.write(`\r${label}: ${(p.message ?? '').slice(0, 110).padEnd(110)}`),
     }, async () => {
       const tasks = selectTasks(await defaultTaskSuite(), tasksArg.split(','));
-      return transferMatrix(clip.model, tasks, {
-        ...study,
-        onProgress: (p: StudyProgress) => {
-          if (p.done > lastDone) {
-            perUnit.set(p.current, Date.now() - last);
-            lastDone = p.done;
-          }
-          last = Date.now();
-        },
-      });
+      return transferMatrix(clip.model, tasks, study);
     });
     process.stderr.write('\n');
+    const perUnit = new Map(matrix.units.map((u) => [u.label, u.ms]));
     return { matrix, perUnit, total: Date.now() - t0, misses: records.filter((r) => !r.hit).length };
   };
   const cold = await run('cold');

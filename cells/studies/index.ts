@@ -12,7 +12,7 @@ export {
 } from './multitask.ts';
 export {
   transferMatrix, studyPairs, matrixTable, seedTable,
-  type TransferMatrix, type TransferCell, type TransferStudyOptions, type StudyProgress,
+  type TransferMatrix, type TransferCell, type TransferStudyOptions, type StudyProgress, type UnitTiming,
 } from './transfer.ts';
 export {
   visualSimilarity, labelSimilarity, similarityScatter, gainVsSimilarity, frechetDistance, gaussianOf, sqrtPsd, symmetricEigen,

@@ -74,7 +74,15 @@ export interface TransferMatrix {
   seedTable: Table;
   /** Which units ran: labels of the cells and references computed in this run. */
   computedUnits: string[];
+  /** Every unit in run order: its label, wall time in this run and whether it was computed (false: cache hit). */
+  units: UnitTiming[];
   elapsedMs: number;
+}
+
+export interface UnitTiming {
+  label: string;
+  ms: number;
+  computed: boolean;
 }
 
 interface Unit {
@@ -103,13 +111,14 @@ function formatEta(s: number | undefined): string {
  * Runs units in order under one progress bar. A unit whose key is in the cache when the study starts
  * counts as done at no cost; the bar's fraction is over the units that compute.
  */
-async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void): Promise<{ results: RunAccuracy[]; computed: string[] }> {
+async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void): Promise<{ results: RunAccuracy[]; computed: string[]; timings: UnitTiming[] }> {
   const parent = currentContext() ?? rootContext();
   const cachedAtStart = await Promise.all(units.map(async (u) => (await parent.cache.lookup(await stageKey(u.spec))) !== null));
   const toCompute = cachedAtStart.filter((c) => !c).length;
   let done = 0, computed = 0, timed = 0, computeMs = 0;
   const results: RunAccuracy[] = [];
   const computedLabels: string[] = [];
+  const timings: UnitTiming[] = [];
   const report = (current: string) => {
     const eta = timed > 0 ? (computeMs / timed) * Math.max(0, toCompute - computed) / 1000 : undefined;
     const p: StudyProgress = { done, total: units.length, toCompute, computed, etaSeconds: eta, current };
@@ -141,6 +150,7 @@ async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void):
     const t0 = Date.now();
     report(cachedAtStart[i] ? `${u.label} (cached)` : u.label);
     results.push(await runWithContext(child, () => u.run()));
+    timings.push({ label: u.label, ms: Date.now() - t0, computed: missed });
     done++;
     if (missed) {
       computedLabels.push(u.label);
@@ -153,7 +163,7 @@ async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void):
     }
     report(u.label);
   }
-  return { results, computed: computedLabels };
+  return { results, computed: computedLabels, timings };
 }
 
 /** The ordered (source, target) pairs of a study, row by row. */
@@ -194,7 +204,7 @@ export async function transferMatrix(model: PromptBackbone, tasks: readonly Task
       });
     }
   }
-  const { results, computed } = await runUnits(units, opts.onProgress);
+  const { results, computed, timings } = await runUnits(units, opts.onProgress);
   const nSeeds = opts.seeds.length;
   const references = tasks.map((t, i) => ({ target: t.name, defaultInit: meanStd(results.slice(i * nSeeds, (i + 1) * nSeeds).map((x) => x.top1)) }));
   const refBySeed = new Map<string, number>();
@@ -216,7 +226,7 @@ export async function transferMatrix(model: PromptBackbone, tasks: readonly Task
   return {
     method: r.method, shots: opts.shots, seeds: [...opts.seeds], tasks: tasks.map((t) => t.name), domains: tasks.map((t) => t.domain),
     cells, references, table: matrixTable(cells, r.method, opts.shots), seedTable: seedTable(cells, r.method, opts.shots),
-    computedUnits: computed, elapsedMs: Date.now() - started,
+    computedUnits: computed, units: timings, elapsedMs: Date.now() - started,
   };
 }
 

@@ -49,7 +49,7 @@ function synthetic(): TransferMatrix {
   return {
     method: 'coop', shots: 2, seeds: [1, 2], tasks, domains: tasks.map((t) => `d${block(t)}`), cells,
     references: tasks.map((t) => ({ target: t, defaultInit: meanStd([0.5, 0.5]) })),
-    table: matrixTable(cells, 'coop', 2), seedTable: seedTable(cells, 'coop', 2), computedUnits: [], elapsedMs: 0,
+    table: matrixTable(cells, 'coop', 2), seedTable: seedTable(cells, 'coop', 2), computedUnits: [], units: [], elapsedMs: 0,
   };
 }
 
