@@ -2,6 +2,7 @@
 // ViT-B/16 config (random weights), printed as a table.
 //   node --import tsx bench/encode.ts [--backends wasm,cpu,webgpu] [--configs fixture,vit-b-16] [--seconds 5] [--batch 16] [--all]
 //   node --import tsx bench/encode.ts --leaks 1000 [--backends wasm]   (tf.memory() over N inference batches + N CoOp/VPT steps)
+//   node --import tsx bench/encode.ts --extract 2048 [--workers 1,2]     (extractFeatures images/s, fixture config, per worker count)
 // Text is timed twice: prompts of realistic length ("a photo of a <class>.", cut at the batch's last end
 // token, the default path) and padded to the full 77-token context (what an implementation without the
 // cut pays). Each figure is items / (median wall time of one batch) after one warm-up batch; the build
@@ -24,6 +25,8 @@ const seconds = Number(opt('seconds', '5'));
 const batchArg = opt('batch', '');
 const all = args.includes('--all');
 const leakRuns = Number(opt('leaks', '0'));
+const extractImages = Number(opt('extract', '0'));
+const workerCounts = opt('workers', '1,2').split(',').map(Number);
 
 const FIXTURE: CLIPConfig = parseCLIPConfig({
   model_type: 'clip', projection_dim: 24,
@@ -118,6 +121,50 @@ async function leakCheck(backend: string, n: number): Promise<void> {
   tf.dispose([px, ctx, vp, labels]);
   builder.dispose();
   model.dispose();
+}
+
+/** extractFeatures throughput (preprocessing included) over synthetic 32×32 images, per worker count. */
+async function extractBench(n: number): Promise<void> {
+  const { extractFeatures } = await import('../cells/model/features.ts');
+  const { runWithContext } = await import('../cells/engine/stage.ts');
+  const { Cache } = await import('../cells/engine/cache.ts');
+  const { buildRows } = await import('../cells/data/assemble.ts');
+  const { DenseImageStore } = await import('../cells/data/dataset.ts');
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  await initBackend('wasm');
+  const cfg = CONFIGS.fixture.config;
+  const model = await loadCLIP({ config: cfg, weights: randomCLIPWeights(cfg, 0) }, { id: 'fixture' });
+  const pixels = new Uint8Array(n * 32 * 32 * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
+  const ids = Int32Array.from({ length: n }, (_, i) => i);
+  const dataset = {
+    name: 'synthetic', classNames: CLASSES, fingerprint: 'bench'.padEnd(64, '0'), multiLabel: false, skipped: [],
+    origin: { kind: 'dir' as const, root: '/nonexistent' },
+    images: new DenseImageStore({ width: 32, height: 32, channels: 3, pixels }),
+    rows: buildRows({
+      id: ids, label: Int32Array.from(ids, (i) => i % 10), className: Array.from(ids, (i) => CLASSES[i % 10]), split: Array.from(ids, () => 'test'),
+      source: Array.from(ids, String), offset: new Float64Array(n), byteLength: new Int32Array(n), width: new Int32Array(n).fill(32), height: new Int32Array(n).fill(32),
+    }),
+  };
+  console.log('| workers | images | images/s | s |');
+  console.log('|---|---|---|---|');
+  for (const workers of workerCounts) {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-extract-'));
+    const ctx = { cache: new Cache(dir), signal: new AbortController().signal, progress: () => undefined, log: () => undefined, record: () => undefined };
+    const t0 = performance.now();
+    await runWithContext(ctx, () => extractFeatures(model, dataset, { batchSize: 128, workers }));
+    const s = (performance.now() - t0) / 1000;
+    console.log(`| ${workers} | ${n} | ${(n / s).toFixed(0)} | ${s.toFixed(1)} |`);
+    await rm(dir, { recursive: true, force: true });
+  }
+  model.dispose();
+}
+
+if (extractImages > 0) {
+  await extractBench(extractImages);
+  process.exit(0);
 }
 
 if (leakRuns > 0) {
