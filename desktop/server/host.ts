@@ -187,7 +187,11 @@ export class NotebookHost {
     this.unsubscribe = session.on((e) => {
       if (this.session !== session) return;
       if (e.type === 'cell') this.onCell(e.cell);
-      else if (e.type === 'log') this.emit({ type: 'log', cellId: e.cellId, message: e.message });
+      else if (e.type === 'log') {
+        // Send the cell's pending "running" state first: the UI starts a fresh log when a run starts.
+        this.flush();
+        this.emit({ type: 'log', cellId: e.cellId, message: e.message });
+      }
     });
     session.start();
   }
@@ -226,6 +230,7 @@ export class NotebookHost {
   }
 
   private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     const batch = [...this.pending.values()];
     this.pending.clear();

@@ -101,6 +101,7 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
     await page.waitForSelector('.cell[data-id="8"] .metric');
     for (let id = 1; id <= 13; id++) assert.equal(await runs(id), 1, `cell ${id} ran once`);
     assert.equal(await status(4), 'fresh');
+    assert.match((await cell(4).locator('.cell-log summary').textContent()) ?? '', /log · 1 line · sampled 12 values/, 'stage logs show on their cell');
     assert.ok(await page.locator('#trust-banner').isHidden());
     const store = JSON.parse(readFileSync(trustPath, 'utf8')) as { hashes: Record<string, unknown> };
     assert.ok(notebookHash(readFileSync(notebookPath, 'utf8')) in store.hashes);

@@ -37,6 +37,9 @@ export class CellComponent {
   private readonly progressText: HTMLElement;
   private readonly errorBox: HTMLElement;
   private readonly outputsBox: HTMLElement;
+  private readonly logBox: HTMLDetailsElement;
+  private readonly logSummary: HTMLElement;
+  private readonly logLines: HTMLElement;
   private readonly cancelButton: HTMLButtonElement;
   private readonly runButton: HTMLButtonElement;
   private widget: InputWidget | null = null;
@@ -81,7 +84,10 @@ export class CellComponent {
     this.outputsBox.addEventListener('dblclick', () => {
       if (this.source.mode === 'md') this.setEditing(true);
     });
-    this.root = el('section', { class: `cell cell-${source.mode}`, 'data-id': String(source.id) }, [head, this.progress, this.errorBox, this.editorBox, this.outputsBox]);
+    this.logSummary = el('summary');
+    this.logLines = el('pre', { class: 'log-lines' });
+    this.logBox = el('details', { class: 'cell-log', hidden: '' }, [this.logSummary, this.logLines]);
+    this.root = el('section', { class: `cell cell-${source.mode}`, 'data-id': String(source.id) }, [head, this.progress, this.errorBox, this.editorBox, this.outputsBox, this.logBox]);
     this.editor = createEditor(this.editorBox, source.value, source.mode, {
       readOnly: ctx.readOnly(),
       onRun: () => void this.run(),
@@ -111,6 +117,8 @@ export class CellComponent {
     this.signature = signature;
     // Briefly mark a cell that just (re-)ran, so after an input change the user sees what recomputed.
     if (state.runs > this.state.runs) {
+      this.logLines.replaceChildren();
+      this.logBox.hidden = true;
       this.root.classList.add('ran');
       clearTimeout(this.ranTimer);
       this.ranTimer = window.setTimeout(() => this.root.classList.remove('ran'), 2500);
@@ -118,6 +126,15 @@ export class CellComponent {
     // Running/stale updates come without outputs: keep showing the last ones (dimmed).
     this.state = state.outputs ? state : { ...state, outputs: this.state.outputs };
     this.render(!!state.outputs);
+  }
+
+  /** A message the cell's stages logged (warnings, fallbacks); the last 200 are kept, newest last. */
+  addLog(message: string): void {
+    this.logLines.append(`${message}\n`);
+    while (this.logLines.childNodes.length > 200) this.logLines.firstChild!.remove();
+    const n = this.logLines.childNodes.length;
+    this.logSummary.textContent = `log · ${n} line${n === 1 ? '' : 's'} · ${message.length > 90 ? `${message.slice(0, 90)}…` : message}`;
+    this.logBox.hidden = false;
   }
 
   /** A compile problem of the whole notebook that this cell causes (shown until an edit fixes it). */

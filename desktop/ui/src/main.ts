@@ -183,6 +183,7 @@ events(
   (e) => {
     if (e.type === 'hello' || e.type === 'notebook') applyNotebook(e.notebook);
     else if (e.type === 'cell') applyCell(e.cell);
+    else if (e.type === 'log' && e.cellId !== undefined) cells.get(e.cellId)?.addLog(e.message);
   },
   (connected) => {
     connEl.className = `conn ${connected ? 'on' : 'off'}`;
