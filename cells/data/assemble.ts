@@ -50,6 +50,12 @@ export interface AssembleInput {
   listingProblems?: SkippedFile[];
 }
 
+/**
+ * Version of the decoders' output. It joins every fingerprint, so that cached features computed from
+ * pixels of an older decoder (2: jpeg-js replaced by the libjpeg-exact JPEG decoder) are not reused.
+ */
+export const DECODER_VERSION = 2;
+
 export function failOrSkip(onError: 'error' | 'skip', skipped: SkippedFile[], source: string, reason: string): void {
   if (onError === 'error') {
     throw new Error(`${reason}\n  (pass { onError: 'skip' } to leave such files out and list them in dataset.skipped)`);
@@ -63,7 +69,7 @@ export function assembleDataset(input: AssembleInput): Dataset {
   for (const p of input.listingProblems ?? []) failOrSkip(onError, skipped, p.source, p.reason);
 
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ classNames, multiLabel }));
+  hash.update(JSON.stringify({ decoder: DECODER_VERSION, classNames, multiLabel }));
   const kept: { c: Candidate; image: DecodedImage; byteLength: number }[] = [];
   const counts = new Int32Array(classNames.length);
   for (const c of input.candidates) {

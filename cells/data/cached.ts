@@ -12,7 +12,7 @@ import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import type { Codec } from '../engine/codecs.ts';
 import { valueCodec } from '../engine/codecs.ts';
 import { stage } from '../engine/stage.ts';
-import { openLazyStore } from './assemble.ts';
+import { DECODER_VERSION, openLazyStore } from './assemble.ts';
 import { bundledDataset, bundledFiles, type BundledName } from './bundled.ts';
 import { DenseImageStore, type Dataset, type DatasetOrigin, type DenseImages, type SkippedFile } from './dataset.ts';
 import { loadCoco, type CocoOptions } from './load-coco.ts';
@@ -132,7 +132,7 @@ export async function loadDataset(spec: DatasetSpec): Promise<Dataset> {
   }
   if (files.length === 0) throw new Error(`loadDataset: nothing to read for ${JSON.stringify(spec)} (does the path exist?)`);
   return stage(
-    { name: 'loadDataset', version: 1, params: portable(spec), files },
+    { name: 'loadDataset', version: DECODER_VERSION, params: portable(spec), files },
     datasetCodec(origin),
     async (ctx) => {
       ctx.progress(0, `loading ${spec.kind}`);

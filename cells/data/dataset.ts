@@ -25,7 +25,7 @@ export interface Dataset {
   name: string;
   /** Display names, indexed by label. Chosen to read well in "a photo of a {}". */
   classNames: string[];
-  /** sha256 of the listing (sources, labels, splits), the class names and every image's bytes. */
+  /** sha256 of the listing (sources, labels, splits), the class names, every image's bytes and the decoder version. */
   fingerprint: string;
   multiLabel: boolean;
   /**
