@@ -103,7 +103,13 @@ function checkRepoId(repo: string): void {
 
 const unquote = (s: string | null | undefined) => s?.replace(/^W\//, '').replace(/^"|"$/g, '') || undefined;
 
-/** Resolve a file: follow redirects by hand so the hub's X-Linked-Etag on the redirect is not lost. */
+/**
+ * Resolve a file's metadata with HEAD requests, following redirects by hand so the hub's X-Linked-Etag on
+ * the redirect is not lost. Like huggingface_hub, only same-origin redirects are followed: an LFS file
+ * redirects to a CDN whose presigned URLs are signed for GET only (HEAD there answers 403), and the
+ * redirect already carries the size and hash. The download then GETs the resolve URL and lets fetch
+ * follow the redirect (dropping our Authorization header when it leaves the hub's origin).
+ */
 async function resolveRemote(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Remote | null> {
   let current = url;
   let etag: string | undefined;
@@ -118,8 +124,13 @@ async function resolveRemote(url: string, headers: Record<string, string>, signa
     if (res.status >= 300 && res.status < 400) {
       const loc = res.headers.get('location');
       if (!loc) throw new HubError(`${current}: redirect without a Location header`);
-      current = new URL(loc, current).toString();
-      continue;
+      const next = new URL(loc, current);
+      if (next.origin === new URL(current).origin) {
+        current = next.toString();
+        continue;
+      }
+      etag ??= unquote(res.headers.get('etag'));
+      return { url: current, etag, size, commit };
     }
     if (res.status === 404) return null;
     if (res.status === 401 || res.status === 403) throw new HubError(`${url}: access denied (HTTP ${res.status}); a gated or private repo needs a token (HF_TOKEN)`);

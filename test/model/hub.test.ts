@@ -32,68 +32,70 @@ const files: Record<string, Buffer> = {
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const gitSha1 = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 
-async function startHub(state: ServerState): Promise<{ server: Server; endpoint: string }> {
-  const server = createServer((req, res) => {
+/**
+ * Two loopback servers, like the hub and its CDN: the hub answers /<repo>/resolve/<rev>/<file>; weights
+ * redirect to the CDN (another origin) with X-Linked-Etag/X-Linked-Size on the redirect. The CDN refuses
+ * HEAD (presigned URLs are signed for GET only), serves Range requests, and can drop or corrupt.
+ */
+async function startHub(state: ServerState): Promise<{ servers: Server[]; endpoint: string }> {
+  const cdn = createServer((req, res) => {
+    const m = new URL(req.url!, 'http://x').pathname.match(/^\/cdn\/(.+)\/(.+)$/);
+    if (!m) { res.writeHead(404).end(); return; }
+    if (req.method !== 'GET') { res.writeHead(403).end(); return; }
+    const repo = decodeURIComponent(m[1]);
+    let body = files[m[2]];
+    if (repo === state.corruptRepo) {
+      body = Buffer.from(body);
+      body[body.length >> 1] ^= 0x40;
+    }
+    state.gets++;
+    let start = 0;
+    const range = req.headers.range;
+    if (range) {
+      state.ranges.push(range);
+      start = Number(/bytes=(\d+)-/.exec(range)![1]);
+      res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'accept-ranges': 'bytes' });
+    } else {
+      res.writeHead(200, { 'content-length': body.length, 'accept-ranges': 'bytes' });
+    }
+    if (state.drops > 0) {
+      state.drops--;
+      // send part of the body, then kill the connection mid-file
+      res.write(body.subarray(start, start + state.dropAfter), () => res.socket?.destroy());
+      return;
+    }
+    res.end(body.subarray(start));
+  });
+  await new Promise<void>((r) => cdn.listen(0, '127.0.0.1', r));
+  const cdnBase = `http://127.0.0.1:${(cdn.address() as { port: number }).port}`;
+  const hub = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     const resolve = url.pathname.match(/^\/(.+)\/resolve\/([^/]+)\/(.+)$/);
-    const cdn = url.pathname.match(/^\/cdn\/(.+)\/(.+)$/);
-    if (resolve) {
-      const [, repo, , name] = resolve;
-      const body = files[name];
-      if (!body || !repo.startsWith('test/')) { res.writeHead(404).end('not found'); return; }
-      res.setHeader('x-repo-commit', 'c0ffee');
-      if (name.endsWith('.safetensors')) {
-        // LFS: redirect to the "CDN", with the content hash on the redirect itself, as the hub does
-        res.writeHead(302, { location: `/cdn/${encodeURIComponent(repo)}/${name}`, 'x-linked-etag': `"${sha256(body)}"`, 'x-linked-size': String(body.length), etag: '"abc"' });
-        res.end();
-        return;
-      }
-      res.writeHead(200, { etag: `"${gitSha1(body)}"`, 'content-length': body.length });
-      res.end(req.method === 'HEAD' ? undefined : body);
+    if (!resolve) { res.writeHead(404).end(); return; }
+    const [, repo, , name] = resolve;
+    const body = files[name];
+    if (!body || !repo.startsWith('test/')) { res.writeHead(404).end('not found'); return; }
+    res.setHeader('x-repo-commit', 'c0ffee');
+    if (name.endsWith('.safetensors')) {
+      res.writeHead(302, { location: `${cdnBase}/cdn/${encodeURIComponent(repo)}/${name}`, 'x-linked-etag': `"${sha256(body)}"`, 'x-linked-size': String(body.length), etag: '"abc"' });
+      res.end();
       return;
     }
-    if (cdn) {
-      const repo = decodeURIComponent(cdn[1]);
-      let body = files[cdn[2]];
-      if (repo === state.corruptRepo) {
-        body = Buffer.from(body);
-        body[body.length >> 1] ^= 0x40;
-      }
-      let start = 0;
-      const range = req.headers.range;
-      if (req.method === 'GET') state.gets++;
-      if (range && req.method === 'GET') {
-        state.ranges.push(range);
-        start = Number(/bytes=(\d+)-/.exec(range)![1]);
-        res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'accept-ranges': 'bytes' });
-      } else {
-        res.writeHead(200, { 'content-length': body.length, 'accept-ranges': 'bytes' });
-      }
-      if (req.method === 'HEAD') { res.end(); return; }
-      if (state.drops > 0) {
-        state.drops--;
-        // send part of the body, then kill the connection mid-file
-        res.write(body.subarray(start, start + state.dropAfter), () => res.socket?.destroy());
-        return;
-      }
-      res.end(body.subarray(start));
-      return;
-    }
-    res.writeHead(404).end();
+    res.writeHead(200, { etag: `"${gitSha1(body)}"`, 'content-length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address() as { port: number };
-  return { server, endpoint: `http://127.0.0.1:${addr.port}` };
+  await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
+  return { servers: [hub, cdn], endpoint: `http://127.0.0.1:${(hub.address() as { port: number }).port}` };
 }
 
 async function withHub(fn: (endpoint: string, state: ServerState, store: string) => Promise<void>): Promise<void> {
   const state: ServerState = { dropAfter: 0, drops: 0, corruptRepo: '', ranges: [], gets: 0 };
-  const { server, endpoint } = await startHub(state);
+  const { servers, endpoint } = await startHub(state);
   const store = await mkdtemp(join(tmpdir(), 'hub-'));
   try {
     await fn(endpoint, state, store);
   } finally {
-    server.close();
+    for (const s of servers) s.close();
     await rm(store, { recursive: true, force: true });
   }
 }
