@@ -23,6 +23,9 @@ interface ServerState {
   corruptRepo: string;
   ranges: string[];
   gets: number;
+  /** Authorization headers that reached the CDN (must stay empty: the token is for the hub only). */
+  cdnAuth: string[];
+  hubAuth: string[];
 }
 
 const files: Record<string, Buffer> = {
@@ -49,6 +52,7 @@ async function startHub(state: ServerState): Promise<{ servers: Server[]; endpoi
       body[body.length >> 1] ^= 0x40;
     }
     state.gets++;
+    if (req.headers.authorization) state.cdnAuth.push(req.headers.authorization);
     let start = 0;
     const range = req.headers.range;
     if (range) {
@@ -73,6 +77,7 @@ async function startHub(state: ServerState): Promise<{ servers: Server[]; endpoi
     const resolve = url.pathname.match(/^\/(.+)\/resolve\/([^/]+)\/(.+)$/);
     if (!resolve) { res.writeHead(404).end(); return; }
     const [, repo, , name] = resolve;
+    if (req.headers.authorization) state.hubAuth.push(req.headers.authorization);
     const body = files[name];
     if (!body || !repo.startsWith('test/')) { res.writeHead(404).end('not found'); return; }
     res.setHeader('x-repo-commit', 'c0ffee');
@@ -89,7 +94,7 @@ async function startHub(state: ServerState): Promise<{ servers: Server[]; endpoi
 }
 
 async function withHub(fn: (endpoint: string, state: ServerState, store: string) => Promise<void>): Promise<void> {
-  const state: ServerState = { dropAfter: 0, drops: 0, corruptRepo: '', ranges: [], gets: 0 };
+  const state: ServerState = { dropAfter: 0, drops: 0, corruptRepo: '', ranges: [], gets: 0, cdnAuth: [], hubAuth: [] };
   const { servers, endpoint } = await startHub(state);
   const store = await mkdtemp(join(tmpdir(), 'hub-'));
   try {
@@ -102,7 +107,9 @@ async function withHub(fn: (endpoint: string, state: ServerState, store: string)
 
 test('pull: downloads into <store>/<repo>/<revision>/, verifies sha256 (LFS) and git sha1; second pull is a no-op; ls lists it', async () => {
   await withHub(async (endpoint, state, store) => {
-    const r = await pullModel('test/tiny-clip', { endpoint, store, revision: 'main' });
+    const r = await pullModel('test/tiny-clip', { endpoint, store, revision: 'main', token: 'hf_secret' });
+    assert.deepEqual(state.cdnAuth, [], 'the hub token leaked to the CDN');
+    assert.ok(state.hubAuth.length > 0 && state.hubAuth.every((a) => a === 'Bearer hf_secret'));
     assert.equal(r.dir, join(store, 'test', 'tiny-clip', 'main'));
     assert.equal(r.commit, 'c0ffee');
     const byName = Object.fromEntries(r.files.map((f) => [f.name, f]));
