@@ -4,6 +4,7 @@
 //
 //   node --import tsx bench/prompts.ts [--backends cpu,wasm] [--configs fixture,vit-b-16] [--methods coop,vpt,upt,upt-mvlpt]
 //                                      [--steps 8] [--batch 32] [--classes 10]
+//   node --import tsx bench/prompts.ts --quickstart [--model DIR]   # the quickstart flow, cold then after an nCtx edit
 //
 // ViT-B/16 uses random weights with the real shapes (only step times are measured); on a CPU its image
 // tower is minutes per VPT/UPT step, so those rows are skipped there unless asked for with --force.
@@ -64,6 +65,11 @@ const CONFIGS: Record<string, Record<string, unknown>> = {
 };
 
 interface Row { backend: string; config: string; method: string; batch: number; classes: number; msPerStep: number; note: string }
+if (process.argv.includes('--quickstart')) {
+  await quickstart();
+  process.exit(0);
+}
+
 const rows: Row[] = [];
 const classNames = Array.from({ length: nClasses }, (_, i) => `class ${i}`);
 for (const backend of backends) {
@@ -95,3 +101,50 @@ const lines = rows.map((r) => [r.backend, r.config, r.method, String(r.batch), S
 console.log(`| ${header.join(' | ')} |`);
 console.log(`|${header.map(() => '---').join('|')}|`);
 for (const l of lines) console.log(`| ${l.join(' | ')} |`);
+
+/**
+ * The quickstart's default flow on the bundled sets (4 datasets × K ∈ {1,2,4} × 1 seed × 4 methods + zero-shot
+ * + variance), timed cold in a fresh cache, then again after editing CoOp's context length.
+ */
+async function quickstart(): Promise<void> {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { Cache } = await import('../cells/engine/cache.ts');
+  const { runWithContext } = await import('../cells/engine/stage.ts');
+  const p = await import('../cells/prompts/index.ts');
+  await initBackend('wasm');
+  const dir = arg('model', FIXTURE);
+  const m = await p.loadBackbone(dir);
+  const records: { stage: string; hit: boolean; ms: number }[] = [];
+  const ctx = { cache: new Cache(mkdtempSync(join(tmpdir(), 'ps-quickstart-'))), signal: new AbortController().signal, progress: () => undefined, log: () => undefined, record: (r: { stage: string; hit: boolean; ms: number }) => records.push(r) };
+  const sources = await Promise.all((['cifar10', 'fashion-mnist', 'mnist', 'gtsrb'] as const).map((n) => p.bundledSource(n)));
+  const run = async (nCtx: number) => {
+    records.length = 0;
+    const t0 = Date.now();
+    await runWithContext(ctx, async () => {
+      const methods = [
+        { method: 'coop', config: { nCtx }, epochs: 10, optim: { lr: 0.01, batchSize: 16 } },
+        { method: 'vpt', config: { tokens: 4, depth: 'shallow' }, epochs: 10, optim: { lr: 0.01, batchSize: 16 } },
+        { method: 'upt', config: { n: 2 }, epochs: 10, optim: { lr: 0.01, batchSize: 16 } },
+        { method: 'linear-probe' },
+      ];
+      const result = await p.fewShotProtocol(m, sources, { methods, shots: [1, 2, 4], seeds: [1], poolPerClass: 8, testPerClass: 10 });
+      for (const s of sources) await p.varianceStats(m, await p.fewShotTask(m, s, { shots: 1, seed: 1, poolPerClass: 8, testPerClass: 10 }));
+      p.comparisonChart(result);
+      console.log(result.summary.toArray().map((r) => r.toJSON()).map((r) => `${r.dataset} ${r.method} K=${r.shots} ${(Number(r.mean) * 100).toFixed(1)}%`).join('\n'));
+    });
+    const byStage = new Map<string, { hit: number; miss: number; ms: number }>();
+    for (const r of records) {
+      const e = byStage.get(r.stage) ?? { hit: 0, miss: 0, ms: 0 };
+      if (r.hit) e.hit++; else e.miss++;
+      e.ms += r.ms;
+      byStage.set(r.stage, e);
+    }
+    console.log(`\n| stage | computed | cache hits | ms |\n|---|---|---|---|`);
+    for (const [k, e] of byStage) console.log(`| ${k} | ${e.miss} | ${e.hit} | ${e.ms} |`);
+    console.log(`total ${(Date.now() - t0) / 1000}s (nCtx ${nCtx})\n`);
+  };
+  await run(4);
+  await run(8);
+}

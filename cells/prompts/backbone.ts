@@ -52,9 +52,23 @@ export async function loadBackbone(dir: string, name?: string): Promise<PromptBa
   return asBackbone(model);
 }
 
-/** An already loaded CLIP model as a prompt backbone (its weights stay frozen: prompt variables are separate). */
-export function backboneOf(model: CLIPModel): Promise<PromptBackbone> {
-  return asBackbone(model);
+/** What the prompt stages accept: a prompt backbone, or a CLIP model as `loadCLIP`/`loadModel` return it. */
+export type ModelLike = PromptBackbone | CLIPModel;
+
+const wrapped = new WeakMap<CLIPModel, Promise<PromptBackbone>>();
+
+/**
+ * The prompt backbone of a model. One wrapper per CLIPModel (so its encoder-call counters accumulate
+ * across stages); the model's weights stay frozen: prompt variables live in the trainers.
+ */
+export function backboneOf(model: ModelLike): Promise<PromptBackbone> {
+  if ('encodeTextEmbeddings' in model) return Promise.resolve(model);
+  let b = wrapped.get(model);
+  if (!b) {
+    b = asBackbone(model);
+    wrapped.set(model, b);
+  }
+  return b;
 }
 
 /** Cosine logits: logitScale · normalise(image) · normalise(text)ᵀ → [B, C]. */

@@ -5,8 +5,7 @@ import { tableFromArrays, type Table } from 'apache-arrow';
 import { stage } from '../engine/stage.ts';
 import { valueCodec } from '../engine/codecs.ts';
 import { currentBackend } from '../model/backend.ts';
-import type { PromptBackbone } from './backbone.ts';
-import { cosineLogits } from './backbone.ts';
+import { backboneOf, cosineLogits, type ModelLike } from './backbone.ts';
 import { classTextFeatures } from './text-prompt.ts';
 import { fewShotTask, type FewShotOptions, type PromptTask, type TaskSource } from './task.ts';
 import { makeTrainer, taskData, disposeBatch, trainPrompt, type TrainOptions, type TrainedPrompt } from './train.ts';
@@ -37,7 +36,8 @@ function accuracyOf(pred: ArrayLike<number>, labels: Int32Array, nClasses: numbe
 }
 
 /** Stage: a trained prompt's accuracy on the task's test subset. */
-export function evaluatePrompt(model: PromptBackbone, task: PromptTask, trained: TrainedPrompt, batchSize = 64): Promise<EvalResult> {
+export async function evaluatePrompt(modelLike: ModelLike, task: PromptTask, trained: TrainedPrompt, batchSize = 64): Promise<EvalResult> {
+  const model = await backboneOf(modelLike);
   return stage(
     { name: 'evaluatePrompt', version: 1, params: { batchSize }, inputs: [model.fingerprint, task.key, trained] },
     valueCodec<EvalResult>(),
@@ -68,7 +68,8 @@ export function evaluatePrompt(model: PromptBackbone, task: PromptTask, trained:
 export const DEFAULT_TEMPLATES = ['a photo of a {}.'];
 
 /** Stage: zero-shot CLIP on the task's test subset (cached image features, class-template text features). */
-export function zeroShotPrompt(model: PromptBackbone, task: PromptTask, templates: string[] = DEFAULT_TEMPLATES): Promise<EvalResult> {
+export async function zeroShotPrompt(modelLike: ModelLike, task: PromptTask, templates: string[] = DEFAULT_TEMPLATES): Promise<EvalResult> {
+  const model = await backboneOf(modelLike);
   return stage(
     // Keyed without the few-shot split: zero-shot does not depend on K or the seed, only on the test subset.
     { name: 'zeroShotPrompt', version: 1, params: { templates, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey] },
@@ -170,7 +171,8 @@ export function runsTable(rows: ProtocolRow[]): Table {
  * The few-shot protocol on one or more datasets: every method × K × seed is its own cached training and
  * evaluation stage (a re-run after an edit recomputes only what the edit touched).
  */
-export async function fewShotProtocol(model: PromptBackbone, sources: TaskSource | TaskSource[], opts: ProtocolOptions): Promise<ProtocolResult> {
+export async function fewShotProtocol(modelLike: ModelLike, sources: TaskSource | TaskSource[], opts: ProtocolOptions): Promise<ProtocolResult> {
+  const model = await backboneOf(modelLike);
   const list = Array.isArray(sources) ? sources : [sources];
   const rows: ProtocolRow[] = [];
   const push = (r: ProtocolRow) => {

@@ -8,7 +8,7 @@
 //   comparisonChart(summary)                                      // → { kind: 'vega-lite', spec }
 import './methods.ts';
 
-export { loadBackbone, backboneOf, cosineLogits, type PromptBackbone, type VisualPrompts } from './backbone.ts';
+export { loadBackbone, backboneOf, cosineLogits, type PromptBackbone, type VisualPrompts, type ModelLike } from './backbone.ts';
 export {
   COOP_DEFAULTS, VPT_DEFAULTS, UPT_DEFAULTS, MVLPT_UPT_DEFAULTS, LINEAR_PROBE_DEFAULTS, OPTIM_DEFAULTS, epochsForShots,
   type PromptTrainer, type PromptState, type Batch, type TaskClasses, type CoOpConfig, type VPTConfig, type UPTConfig,

@@ -11,7 +11,7 @@ import { bundledDataset, type BundledName } from '../data/bundled.ts';
 import { preprocessInto } from '../data/preprocess.ts';
 import { stage, keyOf } from '../engine/stage.ts';
 import { valueCodec } from '../engine/codecs.ts';
-import type { PromptBackbone } from './backbone.ts';
+import { backboneOf, type ModelLike, type PromptBackbone } from './backbone.ts';
 import type { TaskClasses } from './trainer.ts';
 import { rng, shuffled, mixSeed } from './random.ts';
 
@@ -180,7 +180,8 @@ export function pixelsOf(ds: Dataset, ids: ArrayLike<number>, size: number): Flo
 }
 
 /** Stage: frozen image features of the pool and the test subset (the only place the image tower runs for CoOp/linear probe). */
-export function imageFeatures(model: PromptBackbone, source: TaskSource, pool: Pool, batchSize = 64): Promise<PoolFeatures> {
+export async function imageFeatures(modelLike: ModelLike, source: TaskSource, pool: Pool, batchSize = 64): Promise<PoolFeatures> {
+  const model = await backboneOf(modelLike);
   const testDs = source.test ?? source.train;
   return stage(
     { name: 'imageFeatures', version: 1, params: { batchSize }, inputs: [model.fingerprint, pool],
@@ -242,7 +243,8 @@ export function fewShotRows(pool: Pool, nClasses: number, shots: number, seed: n
 }
 
 /** The few-shot task for (source, K, seed) on `model`: pool → features → split, all cached. */
-export async function fewShotTask(model: PromptBackbone, source: TaskSource, opts: FewShotOptions): Promise<PromptTask> {
+export async function fewShotTask(modelLike: ModelLike, source: TaskSource, opts: FewShotOptions): Promise<PromptTask> {
+  const model: PromptBackbone = await backboneOf(modelLike);
   if (!Number.isInteger(opts.shots) || opts.shots < 1) throw new Error(`fewShotTask(${source.name}): shots must be a positive integer, got ${opts.shots}`);
   const pool = await promptPool(source, opts);
   const feats = await imageFeatures(model, source, pool);

@@ -15,7 +15,7 @@ import { valueCodec } from '../engine/codecs.ts';
 import { initBackend, currentBackend, type BackendPreference } from '../model/backend.ts';
 import { softmaxCrossEntropy } from '../model/ops/index.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.ts';
-import type { PromptBackbone } from './backbone.ts';
+import { backboneOf, type ModelLike, type PromptBackbone } from './backbone.ts';
 import { getTrainer, resolveConfig } from './registry.ts';
 import { OPTIM_DEFAULTS, epochsForShots, type Batch, type OptimConfig, type PromptState, type PromptTrainer, type TaskClasses } from './trainer.ts';
 import type { PromptTask } from './task.ts';
@@ -255,7 +255,8 @@ export function makeTrainer(model: PromptBackbone, task: TaskClasses, method: st
 }
 
 /** Stage: trains a prompt of `method` on the few-shot task; cached, resumable, cancellable. */
-export async function trainPrompt(model: PromptBackbone, task: PromptTask, opts: TrainOptions): Promise<TrainedPrompt> {
+export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: TrainOptions): Promise<TrainedPrompt> {
+  const model = await backboneOf(modelLike);
   if (opts.backend) await initBackend(opts.backend);
   const config = resolveConfig(opts.method, opts.config);
   const optim: OptimConfig = { ...OPTIM_DEFAULTS, ...opts.optim };

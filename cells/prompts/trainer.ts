@@ -101,14 +101,15 @@ export interface UPTConfig {
   /**
    * 'upt': unified prompt in the text width → layer → first n to text, last n → Linear(text→vision) → shallow
    * visual prompts. 'mvlpt': MVLPT's variant — text prompts [n, Dt] and deep visual prompts [L, n, Dv] are
-   * projected to `sharedWidth`, pass one 1-head layer of that width together, and are projected back.
+   * projected to `sharedWidth`, pass one 1-head CLIP residual block of that width together, and are projected
+   * back; there `dropout` is MVLPT's visual-prompt dropout (its default 0).
    */
   variant: 'upt' | 'mvlpt';
   sharedWidth: number;
 }
 export const UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0.1, releasedQuirk: false, variant: 'upt', sharedWidth: 128 };
 /** MVLPT's UPT configuration (deep visual prompts through a shared 128-wide layer). */
-export const MVLPT_UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0.1, releasedQuirk: false, variant: 'mvlpt', sharedWidth: 128 };
+export const MVLPT_UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0, releasedQuirk: false, variant: 'mvlpt', sharedWidth: 128 };
 
 /** Linear probe (CLIP §3.2 / CoOp): L2-regularised multinomial logistic regression on frozen features. */
 export interface LinearProbeConfig {

@@ -9,12 +9,17 @@
 // default here (the paper's intent); `releasedQuirk: true` reproduces the released behaviour exactly
 // (attention output = out_proj(v_proj(x)), softmax over one key being 1).
 //
-// `variant: 'mvlpt'` is MVLPT's UPT: text prompts [n, Dt] and deep visual prompts [L, n, Dv] are projected
-// to `sharedWidth`, concatenated, pass one 1-head layer of that width, and are projected back to their towers.
+// `variant: 'mvlpt'` is MVLPT's UPT (its released `MultitaskVLPromptLearner` with the transformer projection):
+// CoOp context [n, Dt] (N(0, 0.02²)) and deep visual prompts [L, n, Dv] (Xavier-uniform as VPT) are each
+// projected by a Linear to `sharedWidth` (128), concatenated, pass one CLIP residual block of that width
+// (pre-norm, 1 head, MLP 4× with QuickGELU), and are projected back by Linears; `dropout` is then MVLPT's
+// visual-prompt dropout. MVLPT's code has the same batch/sequence swap (its block sees a length-1
+// sequence), so `releasedQuirk` reproduces it too. One difference remains: MVLPT inserts the visual prompts
+// after CLIP's ln_pre, the backbone hook inserts them before it (as UPT and VPT do).
 import * as tf from '@tensorflow/tfjs';
 import type { PromptBackbone } from './backbone.ts';
 import { cosineLogits } from './backbone.ts';
-import { linear, layerNorm, multiHeadAttention } from '../model/ops/index.ts';
+import { linear, layerNorm, multiHeadAttention, quickGelu } from '../model/ops/index.ts';
 import { registerTrainer } from './registry.ts';
 import { UPT_DEFAULTS, type Batch, type PromptState, type PromptTrainer, type TaskClasses, type UPTConfig } from './trainer.ts';
 import { frozenPromptParts, assemblePrompts, type FrozenPromptParts } from './text-prompt.ts';
@@ -60,6 +65,31 @@ function postNormLayer(x: tf.Tensor2D, v: Vars, p: string, rate: number, quirk: 
   return layerNorm(h.add(dropout(ff, rate, training, mixSeed(seed, 3))), g('ln2g') as tf.Tensor1D, g('ln2b') as tf.Tensor1D, 1e-5) as tf.Tensor2D;
 }
 
+/** CLIP's ResidualAttentionBlock (pre-norm, QuickGELU MLP of 4× width) on x [T, d], as MVLPT's projection uses it. */
+function clipBlockVars(prefix: string, d: number, rand: () => number): Vars {
+  const base = encoderLayerVars(prefix, d, rand);
+  const lin = (inD: number, outD: number) => variableFrom(tf.tensor2d(uniformArray(inD * outD, 1 / Math.sqrt(inD), rand), [inD, outD]), true);
+  const bias = (inD: number, outD: number) => variableFrom(tf.tensor1d(uniformArray(outD, 1 / Math.sqrt(inD), rand)), true);
+  // Replace the d→d feed-forward of the post-norm layer by CLIP's d→4d→d MLP.
+  tf.dispose([base[`${prefix}.ff1`], base[`${prefix}.ff1b`], base[`${prefix}.ff2`], base[`${prefix}.ff2b`]]);
+  return { ...base, [`${prefix}.ff1`]: lin(d, 4 * d), [`${prefix}.ff1b`]: bias(d, 4 * d), [`${prefix}.ff2`]: lin(4 * d, d), [`${prefix}.ff2b`]: bias(4 * d, d) };
+}
+
+function preNormBlock(x: tf.Tensor2D, v: Vars, p: string, quirk: boolean): tf.Tensor2D {
+  const [T, d] = x.shape;
+  const g = (k: string) => v[`${p}.${k}`] as unknown as tf.Tensor;
+  const h1 = layerNorm(x, g('ln1g') as tf.Tensor1D, g('ln1b') as tf.Tensor1D, 1e-5) as tf.Tensor2D;
+  const attn = quirk
+    ? linear(linear(h1, g('v') as tf.Tensor2D, g('vb') as tf.Tensor1D), g('o') as tf.Tensor2D, g('ob') as tf.Tensor1D)
+    : multiHeadAttention(h1.reshape([1, T, d]), {
+      qKernel: g('q') as tf.Tensor2D, qBias: g('qb') as tf.Tensor1D, kKernel: g('k') as tf.Tensor2D, kBias: g('kb') as tf.Tensor1D,
+      vKernel: g('v') as tf.Tensor2D, vBias: g('vb') as tf.Tensor1D, oKernel: g('o') as tf.Tensor2D, oBias: g('ob') as tf.Tensor1D,
+    }, 1).reshape([T, d]);
+  const h = x.add(attn);
+  const h2 = layerNorm(h, g('ln2g') as tf.Tensor1D, g('ln2b') as tf.Tensor1D, 1e-5);
+  return h.add(linear(quickGelu(linear(h2, g('ff1') as tf.Tensor2D, g('ff1b') as tf.Tensor1D)), g('ff2') as tf.Tensor2D, g('ff2b') as tf.Tensor1D)) as tf.Tensor2D;
+}
+
 export class UPTTrainer implements PromptTrainer<UPTConfig> {
   readonly method = 'upt';
   readonly input = 'pixels' as const;
@@ -84,12 +114,14 @@ export class UPTTrainer implements PromptTrainer<UPTConfig> {
         toVision: lin(Dt, Dv), toVisionB: bias(Dt, Dv),
       };
     } else {
-      const W = config.sharedWidth, L = model.config.vision.numLayers;
+      const W = config.sharedWidth, L = model.config.vision.numLayers, vc = model.config.vision;
+      // VPT's Xavier-uniform bound over (patch fan-in, prompt width), as MVLPT initialises its visual prompts.
+      const xav = Math.sqrt(6 / (vc.numChannels * vc.patchSize * vc.patchSize + Dv));
       this.vars = {
         text: variableFrom(tf.tensor2d(normalArray(n * Dt, 0.02, rand), [n, Dt]), true),
-        vision: variableFrom(tf.tensor2d(normalArray(L * n * Dv, 0.02, rand), [L * n, Dv]), true),
+        vision: variableFrom(tf.tensor2d(uniformArray(L * n * Dv, xav, rand), [L * n, Dv]), true),
         textIn: lin(Dt, W), textInB: bias(Dt, W), visionIn: lin(Dv, W), visionInB: bias(Dv, W),
-        ...encoderLayerVars('layer', W, rand),
+        ...clipBlockVars('layer', W, rand),
         textOut: lin(W, Dt), textOutB: bias(W, Dt), visionOut: lin(W, Dv), visionOutB: bias(W, Dv),
       };
     }
@@ -123,10 +155,10 @@ export class UPTTrainer implements PromptTrainer<UPTConfig> {
     const L = this.model.config.vision.numLayers;
     const t = linear(v.text, v.textIn as tf.Tensor2D, v.textInB as tf.Tensor1D);
     const vis = linear(v.vision, v.visionIn as tf.Tensor2D, v.visionInB as tf.Tensor1D);
-    const mixed = postNormLayer(tf.concat([t, vis], 0) as tf.Tensor2D, v, 'layer', rate, releasedQuirk, training, seed);
+    const mixed = preNormBlock(tf.concat([t, vis], 0) as tf.Tensor2D, v, 'layer', releasedQuirk);
     const W = mixed.shape[1];
     const ctx = linear(mixed.slice([0, 0], [n, W]), v.textOut as tf.Tensor2D, v.textOutB as tf.Tensor1D) as tf.Tensor2D;
-    const visual = linear(mixed.slice([n, 0], [L * n, W]), v.visionOut as tf.Tensor2D, v.visionOutB as tf.Tensor1D) as tf.Tensor2D;
+    const visual = dropout(linear(mixed.slice([n, 0], [L * n, W]), v.visionOut as tf.Tensor2D, v.visionOutB as tf.Tensor1D), rate, training, mixSeed(seed, 4)) as tf.Tensor2D;
     const Dv = visual.shape[1];
     const layers = Array.from({ length: L }, (_, i) => visual.slice([i * n, 0], [n, Dv]));
     return { ctx, shallow: layers[0], deep: layers.slice(1) };

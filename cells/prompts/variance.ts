@@ -4,7 +4,7 @@
 // VPT's gain against the second; `varianceCharts` draws the same two scatters so the claim can be checked.
 import { stage } from '../engine/stage.ts';
 import { valueCodec } from '../engine/codecs.ts';
-import type { PromptBackbone } from './backbone.ts';
+import { backboneOf, type ModelLike } from './backbone.ts';
 import { classTextFeatures } from './text-prompt.ts';
 import type { PromptTask } from './task.ts';
 
@@ -74,7 +74,8 @@ export function varianceOf(dataset: string, classNames: string[], image: Float32
 }
 
 /** Stage: variance statistics of a task's test subset (cached features) and its class-name text embeddings. */
-export function varianceStats(model: PromptBackbone, task: PromptTask, templates: string[] = ['a photo of a {}.']): Promise<VarianceStats> {
+export async function varianceStats(modelLike: ModelLike, task: PromptTask, templates: string[] = ['a photo of a {}.']): Promise<VarianceStats> {
+  const model = await backboneOf(modelLike);
   return stage(
     { name: 'varianceStats', version: 1, params: { templates, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey] },
     valueCodec<VarianceStats>(),

@@ -43,7 +43,7 @@ test('every method: finite non-zero gradients reach every prompt variable; froze
     const cases: [string, Record<string, unknown>][] = [
       ['coop', { nCtx: 4 }], ['coop', { nCtx: 4, classSpecific: true, position: 'middle' }], ['coop', { init: 'a photo of a', position: 'front' }],
       ['vpt', { tokens: 2, depth: 'shallow' }], ['vpt', { tokens: 2, depth: 'deep' }],
-      ['upt', { n: 2 }], ['upt', { n: 2, releasedQuirk: true }], ['upt-mvlpt', { n: 2, sharedWidth: 16 }], ['linear-probe', {}],
+      ['upt', { n: 2 }], ['upt', { n: 2, releasedQuirk: true }], ['upt-mvlpt', { n: 2, sharedWidth: 16 }], ['upt-mvlpt', { n: 2, sharedWidth: 16, releasedQuirk: true }], ['linear-probe', {}],
     ];
     for (const [method, cfg] of cases) {
       const tr = makeTrainer(model, task, method, resolveConfig(method, cfg), 3);
@@ -156,4 +156,23 @@ test('cancellation stops mid-epoch; nothing is cached and a re-run trains', asyn
   const result = await again.run(() => trainPrompt(model, task, { method: 'coop', config: { nCtx: 2 }, epochs: 3, optim: { batchSize: 8 } }));
   assert.equal(again.records.find((r) => r.stage === 'trainPrompt')?.hit, false, 'the cancelled run left no cache entry');
   assert.equal(result.curve.length, 3);
+});
+
+test('source init (MVLPT): a target prompt starts from a source task\'s prompt, shares it across class sets, and is keyed apart', async () => {
+  const cell = testCell();
+  await cell.run(async () => {
+    const src = await fewShotTask(model, { ...source, name: 'digits 0-4', classes: [0, 1, 2, 3, 4], classNames: MNIST_NAMES.slice(0, 5) }, small);
+    const tgt = await fewShotTask(model, { ...source, name: 'digits 5-9', classes: [5, 6, 7, 8, 9], classNames: MNIST_NAMES.slice(5) }, small);
+    const run = { method: 'coop', config: { nCtx: 2 }, epochs: 1, optim: { batchSize: 8 } };
+    const sourcePrompt = await trainPrompt(model, src, { ...run, epochs: 3, optim: { batchSize: 8, lr: 0.5, warmupEpochs: 0 } });
+    // One warm-up epoch at lr 1e-5: the target barely moves from where it started.
+    const fromSource = await trainPrompt(model, tgt, { ...run, init: sourcePrompt });
+    const fromScratch = await trainPrompt(model, tgt, run);
+    const dist = (a: Float32Array, b: Float32Array) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+    assert.ok(dist(fromSource.state.ctx.data, sourcePrompt.state.ctx.data) < 1e-3, 'source-initialised prompt starts at the source prompt');
+    assert.ok(dist(fromScratch.state.ctx.data, sourcePrompt.state.ctx.data) > 1e-2, 'default init is elsewhere');
+    const trains = cell.records.filter((r) => r.stage === 'trainPrompt');
+    assert.equal(new Set(trains.map((r) => r.key)).size, 3, 'source-init and default-init runs are different cache entries');
+    await assert.rejects(trainPrompt(model, tgt, { method: 'vpt', init: sourcePrompt, epochs: 1 }), /cannot start from a coop prompt/);
+  });
 });
