@@ -218,6 +218,8 @@ export class NotebookHost {
         if (this.latest.get(state.id) !== seq) return;
         view.outputs = outputs;
         this.views.set(view.id, view);
+        // Queued running/stale updates of other cells happened before this one: keep that order.
+        this.flush();
         this.emit({ type: 'cell', cell: view });
       });
       return;

@@ -13,6 +13,7 @@ const fileEl = el('span', { class: 'file' });
 const dirtyEl = el('span', { class: 'dirty', title: 'unsaved changes' }, ['●']);
 const summaryEl = el('span', { class: 'summary' });
 const connEl = el('span', { class: 'conn', title: 'connection to the engine' });
+const lastRunEl = el('div', { class: 'last-run', id: 'last-run', role: 'status' });
 const toastEl = el('div', { class: 'toast', role: 'status' });
 
 const runAllButton = button('▶ Run all', () => act(api.runAll()), { class: 'primary', id: 'run-all' });
@@ -62,7 +63,7 @@ const addBar = el('div', { class: 'add-bar' }, [
 document.body.append(
   el('header', { class: 'topbar' }, [
     el('div', { class: 'brand' }, [el('span', { class: 'logo' }, ['◆']), 'Promptscope']),
-    el('div', { class: 'doc' }, [titleEl, el('div', { class: 'doc-meta' }, [fileEl, dirtyEl])]),
+    el('div', { class: 'doc' }, [titleEl, el('div', { class: 'doc-meta' }, [fileEl, dirtyEl]), lastRunEl]),
     el('div', { class: 'actions' }, [summaryEl, ...desktopButtons, runAllButton, restartButton, saveButton, cacheButton, connEl]),
   ]),
   el('div', { class: 'page' }, [trustBanner, problemBanner, cellsEl, addBar]),
@@ -163,13 +164,46 @@ function applyNotebook(nb: NotebookView): void {
   summarise();
 }
 
+/** Cells that started a run since the notebook was last idle: reported together once all settle. */
+const wave = new Set<number>();
+
 function applyCell(view: CellView): void {
   const c = cells.get(view.id);
   if (!c) return;
   c.setState(view);
   const i = notebook?.states.findIndex((s) => s.id === view.id) ?? -1;
-  if (notebook && i >= 0) notebook.states[i] = view;
+  if (notebook && i >= 0) {
+    if (view.runs > notebook.states[i].runs) wave.add(view.id);
+    notebook.states[i] = view;
+  }
   summarise();
+  reportWave();
+}
+
+let waveTimer = 0;
+/**
+ * "Ran 5 cells: #2 steps, #5 curve, … · 1 from the cache": what an input change or edit recomputed,
+ * reported once the notebook has been idle for a moment (a wave's updates arrive over several events).
+ */
+function reportWave(): void {
+  clearTimeout(waveTimer);
+  const states = notebook?.states ?? [];
+  if (!wave.size || states.some((s) => s.status === 'running' || s.status === 'stale')) return;
+  waveTimer = window.setTimeout(finishWave, 250);
+}
+
+function finishWave(): void {
+  const states = notebook?.states ?? [];
+  if (states.some((s) => s.status === 'running' || s.status === 'stale')) return;
+  const ran = states.filter((s) => wave.has(s.id));
+  wave.clear();
+  if (!ran.length) return;
+  const names = ran.map((s) => `#${s.id}${s.names.length ? ` ${s.names.join(', ')}` : ''}`);
+  const cached = ran.filter((s) => s.status === 'cached').length;
+  const failed = ran.filter((s) => s.status === 'error' || s.status === 'cancelled').length;
+  const tail = [cached ? `${cached} from the cache` : '', failed ? `${failed} failed or cancelled` : ''].filter(Boolean).join(' · ');
+  lastRunEl.textContent = `Ran ${ran.length} cell${ran.length === 1 ? '' : 's'}: ${names.join(', ')}${tail ? ` · ${tail}` : ''}`;
+  lastRunEl.title = lastRunEl.textContent;
 }
 
 function summarise(): void {
