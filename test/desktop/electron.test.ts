@@ -193,7 +193,7 @@ test('the bundled main process, on a fake electron: engine forked, window loads 
   });
   try {
     const msg = await new Promise<{ type: string; message?: string; record?: Record<string, never> }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('main.cjs did not load the window within 45 s')), 45_000);
+      const timer = setTimeout(() => reject(new Error('main.cjs did not load the window within 90 s')), 90_000);
       child.once('message', (m) => (clearTimeout(timer), resolve(m as never)));
       child.once('exit', (code) => reject(new Error(`main.cjs exited with ${code}`)));
     });
