@@ -47,6 +47,7 @@ async function benchMatrix(): Promise<void> {
   const run = async (label: string) => {
     const records: StageRecord[] = [];
     const t0 = Date.now();
+    const c0 = process.cpuUsage();
     const matrix = await runWithContext({
       cache, signal: new AbortController().signal, log: () => undefined, record: (r) => records.push(r),
       progress: (p) => process.stderr.write(`\r${label}: ${(p.message ?? '').slice(0, 110).padEnd(110)}`),
@@ -56,7 +57,8 @@ async function benchMatrix(): Promise<void> {
     });
     process.stderr.write('\n');
     const perUnit = new Map(matrix.units.map((u) => [u.label, u.ms]));
-    return { matrix, perUnit, total: Date.now() - t0, misses: records.filter((r) => !r.hit).length };
+    const cpu = process.cpuUsage(c0);
+    return { matrix, perUnit, total: Date.now() - t0, cpu: (cpu.user + cpu.system) / 1000, misses: records.filter((r) => !r.hit).length };
   };
   const cold = await run('cold');
   const warm = await run('warm');
@@ -72,7 +74,8 @@ async function benchMatrix(): Promise<void> {
     ['matrix cells (source → target × seeds)', cellTimes.length, warm.perUnit.size - refTimes.length],
     ['mean s per matrix cell', (mean(cellTimes) / 1000).toFixed(2), (mean([...warm.perUnit.entries()].filter(([u]) => u.includes('→')).map(([, ms]) => ms)) / 1000).toFixed(3)],
     ['mean s per reference (default init)', (mean(refTimes) / 1000).toFixed(2), (mean([...warm.perUnit.entries()].filter(([u]) => !u.includes('→')).map(([, ms]) => ms)) / 1000).toFixed(3)],
-    ['total s (incl. datasets, features)', (cold.total / 1000).toFixed(1), (warm.total / 1000).toFixed(2)],
+    ['total wall s (incl. datasets, features)', (cold.total / 1000).toFixed(1), (warm.total / 1000).toFixed(2)],
+    ['total CPU s (this process)', (cold.cpu / 1000).toFixed(1), (warm.cpu / 1000).toFixed(2)],
     ['stages computed', cold.misses, warm.misses],
   ]));
 }
@@ -101,13 +104,15 @@ async function benchNotebook(): Promise<void> {
   for (const pass of ['cold', 'warm']) {
     const session = new NotebookSession(parseNotebook(text, path), { cache: new Cache(cacheDir), builtins: { ...(await buildLibrary()), ...studiesLibrary() }, settings });
     const t0 = Date.now();
+    const c0 = process.cpuUsage();
     session.start();
     await session.idle();
     const ms = Date.now() - t0;
+    const cpu = process.cpuUsage(c0);
     const failed = session.states().filter((c) => c.status === 'error');
     for (const c of failed) process.stderr.write(`cell ${c.id}: ${c.error?.message}\n`);
     const misses = session.stageRecords().filter((r) => !r.hit).length;
-    times.push([pass, (ms / 1000).toFixed(1), misses, failed.length]);
+    times.push([pass, (ms / 1000).toFixed(1), ((cpu.user + cpu.system) / 1e6).toFixed(1), misses, failed.length]);
     if (out && pass === 'warm') {
       await writeOutputs(session, out, {
         notebook: path, notebookSha256: '', settings, backend: currentBackend(), startedAt: new Date(t0).toISOString(), elapsedMs: ms,
@@ -121,7 +126,9 @@ async function benchNotebook(): Promise<void> {
     }
     session.dispose();
   }
-  console.log(table(['notebooks/transferability.html', 'wall s', 'stages computed', 'failed cells'], times));
+  // CPU seconds (this process, all threads) next to wall time: on a shared machine the wall time mostly
+  // measures the neighbours.
+  console.log(table(['notebooks/transferability.html', 'wall s', 'CPU s', 'stages computed', 'failed cells'], times));
   if (out) console.log(`outputs written to ${out}`);
 }
 

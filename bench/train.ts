@@ -140,16 +140,19 @@ function forwardFlops(c: TowerConfig, b: number): number {
   return c.depth * perLayer + embed;
 }
 
-async function extraction(tower: string, workers: number): Promise<number> {
+/** Frozen-feature extraction rate in GFLOP/s: by wall clock, and per core by process CPU time. */
+async function extraction(tower: string, workers: number): Promise<{ wall: number; perCoreCpu: number }> {
   const c = towers[tower];
   const big = 128;
+  const flops = forwardFlops(c, big) / 1e9;
+  const rate = (t: Timing) => ({ wall: flops / (t.wall / 1000), perCoreCpu: flops / (t.cpu / 1000) });
   if (workers === 0) {
     await initBackend('wasm');
     const p = initParams(c, 7, false);
     const { input } = makeBatch(c, big);
-    const ms = await best(async () => { const h = tf.tidy(() => encode(opsByName.fast, c, p, input)); await sync(h); h.dispose(); }, steps);
+    const t = await bestOf(async () => { const h = tf.tidy(() => encode(opsByName.fast, c, p, input)); await sync(h); h.dispose(); }, steps);
     tf.dispose([input, ...Object.values(p)]);
-    return forwardFlops(c, big) / (ms / 1000) / 1e9;
+    return rate(t);
   }
   const dp = await createDataParallel({ workerModule: new URL('./train-worker.ts', import.meta.url), workers, backend: 'wasm', init: { tower, formulation: 'fast' } });
   try {
@@ -157,8 +160,7 @@ async function extraction(tower: string, workers: number): Promise<number> {
     const b: Batch = { input: { data: input.dataSync() as Float32Array, shape: input.shape } };
     input.dispose();
     const shards = splitBatch(b, workers);
-    const ms = await best(async () => { await dp.map('extract', shards.map((s) => [s])); }, steps);
-    return forwardFlops(c, big) / (ms / 1000) / 1e9;
+    return rate(await bestOf(async () => { await dp.map('extract', shards.map((s) => [s])); }, steps));
   } finally {
     await dp.close();
   }
@@ -172,7 +174,7 @@ async function tfjsMatmulPeak(): Promise<number> {
   return 2 * 1024 ** 3 / (ms / 1000) / 1e9;
 }
 
-interface TorchRes { torch: string; threads: number; blas: string; matmul_gflops: number; towers: Record<string, { forward: number; fwd_bwd: number; opt: number; step: number; step_cpu: number; infer: number }> }
+interface TorchRes { torch: string; threads: number; blas: string; matmul_gflops: number; matmul_gflops_per_core_cpu: number; towers: Record<string, { forward: number; fwd_bwd: number; opt: number; step: number; step_cpu: number; infer: number }> }
 
 function runTorch(): { best: TorchRes; all: TorchRes[] } | undefined {
   if (args.includes('--no-torch')) return undefined;
@@ -192,6 +194,7 @@ function runTorch(): { best: TorchRes; all: TorchRes[] } | undefined {
   // Best thread setting per step.
   const best: TorchRes = { ...all[0], towers: {} };
   best.matmul_gflops = Math.max(...all.map((r) => r.matmul_gflops));
+  best.matmul_gflops_per_core_cpu = all.find((r) => r.threads === 1)?.matmul_gflops_per_core_cpu ?? NaN;
   for (const name of Object.keys(all[0].towers)) {
     const pick = all.reduce((a, r) => (r.towers[name].step < a.towers[name].step ? r : a));
     best.towers[name] = { ...pick.towers[name] };
@@ -249,10 +252,13 @@ async function main(): Promise<void> {
     console.log(`| ${r.step} | ${r.backend} | ${r.formulation} | ${r.workers || 'in-process'} | ${fmt(r.forward)} | ${fmt(r.fwdBwd)} | ${fmt(r.opt)} | ${fmt(r.total)} | ${fmt(r.cpu)} | ${t ? `${fmt(t.step)} (${(t as unknown as { threads: number }).threads})` : '–'} | ${t ? (r.total / t.step).toFixed(2) + '×' : '–'} | ${c1 ? fmt(c1.step_cpu) : '–'} | ${c1 ? (r.cpu / c1.step_cpu).toFixed(2) + '×' : '–'} |`);
   }
   for (const size of sizes) {
-    for (const w of workerCounts) {
-      const mine = upt(size, (n) => rows.find((r) => r.step === n && r.workers === w));
+    for (const w of [0, ...workerCounts]) {
+      const pick = (n: string) => rows.find((r) => r.step === n && r.workers === w && r.backend === 'wasm' && r.formulation === 'fast');
+      const mine = upt(size, pick);
+      const mineCpu = pick(`${size}-coop`) && pick(`${size}-vpt`) ? pick(`${size}-coop`)!.cpu + pick(`${size}-vpt`)!.cpu : undefined;
       const theirs = ref(`${size}-coop`) && ref(`${size}-vpt`) ? ref(`${size}-coop`)!.step + ref(`${size}-vpt`)!.step : undefined;
-      console.log(`| ${size}-upt (coop+vpt) | wasm | fast | ${w} | – | – | – | ${fmt(mine)} | ${fmt(theirs)} | ${mine && theirs ? (mine / theirs).toFixed(2) + '×' : '–'} |`);
+      const theirsCpu = t1(`${size}-coop`) && t1(`${size}-vpt`) ? t1(`${size}-coop`)!.step_cpu + t1(`${size}-vpt`)!.step_cpu : undefined;
+      console.log(`| ${size}-upt (coop+vpt) | wasm | fast | ${w || 'in-process'} | – | – | – | ${fmt(mine)} | ${fmt(mineCpu)} | ${fmt(theirs)} | ${mine && theirs ? (mine / theirs).toFixed(2) + '×' : '–'} | ${fmt(theirsCpu)} | ${mineCpu && theirsCpu ? (mineCpu / theirsCpu).toFixed(2) + '×' : '–'} |`);
     }
   }
   if (torch) {
@@ -260,12 +266,16 @@ async function main(): Promise<void> {
       torch.all.map((r) => `${r.threads} thr: ` + Object.entries(r.towers).map(([k, v]) => `${k} ${fmt(v.step)}`).join(', ')).join(' | '));
   }
   const peak = torch?.best.matmul_gflops;
-  console.log(`\nfloat32 matmul peak: ${peak ? fmt(peak) + ' GFLOP/s (PyTorch/OpenBLAS 2048², best thread count)' : 'n/a (no PyTorch)'}; tfjs wasm 1024² 2-D matmul: ${fmt(tfjsPeak)} GFLOP/s (one thread)`);
+  const corePeak = torch?.best.matmul_gflops_per_core_cpu;
+  console.log(`\nfloat32 matmul peak (PyTorch/OpenBLAS 2048²): ${peak ? fmt(peak) + ' GFLOP/s wall-clock, best thread count' : 'n/a (no PyTorch)'}` +
+    `${corePeak ? `; ${fmt(corePeak)} GFLOP/s per core by CPU time (1 thread)` : ''}; tfjs wasm 1024² 2-D matmul: ${fmt(tfjsPeak)} GFLOP/s wall (one thread)`);
   for (const size of sizes) {
     const tower = `${size}-vision`;
     for (const w of [0, ...workerCounts]) {
       const gf = await extraction(tower, w);
-      console.log(`feature extraction ${tower} (batch 128, wasm, ${w ? `${w} workers` : 'in-process'}): ${fmt(gf)} GFLOP/s${peak ? ` = ${(100 * gf / peak).toFixed(0)}% of peak` : ''}`);
+      console.log(`feature extraction ${tower} (batch 128, wasm, ${w ? `${w} workers` : 'in-process'}): ${fmt(gf.wall)} GFLOP/s wall` +
+        `${peak ? ` = ${(100 * gf.wall / peak).toFixed(0)}% of the wall-clock peak` : ''}; ${fmt(gf.perCoreCpu)} GFLOP/s per busy core` +
+        `${corePeak ? ` = ${(100 * gf.perCoreCpu / corePeak).toFixed(0)}% of the per-core peak` : ''}`);
     }
   }
 }
