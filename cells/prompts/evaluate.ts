@@ -97,8 +97,10 @@ export interface MethodSpec {
 
 export interface ProtocolOptions {
   methods: MethodSpec[];
-  shots: number[];
-  seeds: number[];
+  /** Shots per class (default CoOp's 1, 2, 4, 8, 16). */
+  shots?: number[];
+  /** Seeds (default 1, 2, 3). */
+  seeds?: number[];
   /** Pool and test-subset sizes (see task.ts). */
   poolPerClass?: number;
   testPerClass?: number;
@@ -174,17 +176,19 @@ export function runsTable(rows: ProtocolRow[]): Table {
 export async function fewShotProtocol(modelLike: ModelLike, sources: TaskSource | TaskSource[], opts: ProtocolOptions): Promise<ProtocolResult> {
   const model = await backboneOf(modelLike);
   const list = Array.isArray(sources) ? sources : [sources];
+  const shotList = opts.shots ?? [1, 2, 4, 8, 16];
+  const seedList = opts.seeds ?? [1, 2, 3];
   const rows: ProtocolRow[] = [];
   const push = (r: ProtocolRow) => {
     rows.push(r);
     opts.onResult?.(r);
   };
   for (const source of list) {
-    for (const shots of opts.shots) {
-      for (const seed of opts.seeds) {
+    for (const shots of shotList) {
+      for (const seed of seedList) {
         const fs: FewShotOptions = { shots, seed, poolPerClass: opts.poolPerClass, testPerClass: opts.testPerClass };
         const task = await fewShotTask(model, source, fs);
-        if ((opts.zeroShot ?? true) && shots === opts.shots[0] && seed === opts.seeds[0]) {
+        if ((opts.zeroShot ?? true) && shots === shotList[0] && seed === seedList[0]) {
           const z = await zeroShotPrompt(model, task, opts.templates);
           push({ dataset: source.name, method: 'zero-shot', shots: 0, seed: 0, top1: z.top1, backend: z.backend });
         }
