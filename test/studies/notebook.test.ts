@@ -1,0 +1,50 @@
+// notebooks/transferability.html runs headless end to end (the library's builtins plus the studies'
+// names, as `promptscope run` will provide them) with a small selection on the fixture CLIP, produces its
+// heatmap, scatters and tables, and re-runs entirely from the cache.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Table } from 'apache-arrow';
+import { Cache } from '../../cells/engine/cache.ts';
+import { parseNotebook } from '../../cells/engine/notebook.ts';
+import { NotebookSession } from '../../cells/engine/session.ts';
+import { buildLibrary } from '../../cells/library.ts';
+import { isChart } from '../../cells/plots/vegalite.ts';
+import { studiesLibrary } from '../../cells/studies/index.ts';
+import { FIXTURE } from './helpers.ts';
+
+const PATH = fileURLToPath(new URL('../../notebooks/transferability.html', import.meta.url));
+
+test('transferability notebook: runs on a small selection, then re-runs from the cache', async (t) => {
+  const notebook = parseNotebook(readFileSync(PATH, 'utf8'), PATH);
+  const cacheDir = mkdtempSync(join(tmpdir(), 'studies-notebook-'));
+  const settings = { chosen: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing'], epochs: 2, modelName: FIXTURE };
+  const builtins = { ...(await buildLibrary()), ...studiesLibrary() };
+  const run = async () => {
+    const cache = new Cache(cacheDir);
+    cache.onWarning = () => undefined;
+    const session = new NotebookSession(notebook, { cache, builtins, settings });
+    const t0 = Date.now();
+    session.start();
+    await session.idle();
+    const failed = session.states().filter((c) => c.status === 'error');
+    assert.deepEqual(failed.map((c) => `cell ${c.id}: ${c.error?.message}`), []);
+    return { session, ms: Date.now() - t0, misses: session.stageRecords().filter((r) => !r.hit).length };
+  };
+  const cold = await run();
+  const transfer = await cold.session.value('transfer');
+  assert.ok(transfer instanceof Table);
+  assert.equal(transfer.numRows, 2, '2 tasks → 2 ordered pairs');
+  for (const name of ['heatmap', 'gainVsVisual', 'gainVsLabel', 'jointChart']) assert.ok(isChart(await cold.session.value(name)), `${name} is not a chart`);
+  assert.equal(await cold.session.value('computedNow'), 4, '2 references + 2 cells');
+  assert.match(String(await cold.session.value('modelNote')), /fixture-tiny/);
+  cold.session.dispose();
+  const warm = await run();
+  assert.equal(warm.misses, 0, 'a re-run computes nothing');
+  assert.equal(await warm.session.value('computedNow'), 0);
+  warm.session.dispose();
+  t.diagnostic(`cold ${(cold.ms / 1000).toFixed(1)} s (${cold.misses} stages computed), warm ${(warm.ms / 1000).toFixed(2)} s`);
+});
