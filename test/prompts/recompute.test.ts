@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { initBackend } from '../../cells/model/backend.ts';
 import { fewShotTask } from '../../cells/prompts/task.ts';
 import { trainPrompt } from '../../cells/prompts/train.ts';
-import { evaluatePrompt, zeroShotPrompt } from '../../cells/prompts/evaluate.ts';
+import { evaluatePrompt, zeroShotPrompt, fewShotProtocol } from '../../cells/prompts/evaluate.ts';
+import { comparisonChart } from '../../cells/prompts/charts.ts';
 import type { StageRecord } from '../../cells/engine/stage.ts';
 import { fixtureModel, mnistSmall, testCell } from './helpers.ts';
 
@@ -58,4 +59,30 @@ test('editing nCtx or the method re-runs only training and evaluation; 0 image-e
   });
   const k = cell.records.map((r) => `${r.stage}:${r.hit ? 'hit' : 'miss'}`);
   assert.deepEqual(k, ['promptPool:hit', 'imageFeatures:hit', 'fewShotSplit:hit', 'zeroShotPrompt:miss', 'promptPool:hit', 'imageFeatures:hit', 'fewShotSplit:miss', 'zeroShotPrompt:hit']);
+});
+
+test('few-shot protocol: K × seeds × methods as tidy runs and a mean/std/CI summary; a re-run is all cache hits', async () => {
+  const cell = testCell();
+  const opts = {
+    methods: [{ method: 'coop', config: { nCtx: 2 }, epochs: 1, label: 'CoOp-2' }, { method: 'linear-probe', config: { iterations: 50 } }],
+    shots: [1, 2], seeds: [1, 2], poolPerClass: 6, testPerClass: 3,
+  };
+  const seen: string[] = [];
+  const result = await cell.run(() => fewShotProtocol(model, source, { ...opts, onResult: (r) => seen.push(`${r.method}/${r.shots}/${r.seed}`) }));
+  assert.equal(result.runs.numRows, 1 + 2 * 2 * 2);
+  assert.equal(seen.length, 9);
+  assert.deepEqual([...new Set(result.rows.map((r) => r.method))].sort(), ['CoOp-2', 'linear-probe', 'zero-shot']);
+  const summary = result.summary.toArray().map((r) => r.toJSON());
+  assert.equal(summary.length, 5);
+  for (const row of summary.filter((r) => r.method !== 'zero-shot')) {
+    const mine = result.rows.filter((r) => r.method === row.method && r.shots === row.shots).map((r) => r.top1);
+    assert.equal(row.n, 2);
+    assert.ok(Math.abs((row.mean as number) - (mine[0] + mine[1]) / 2) < 1e-12);
+    assert.ok((row.lo as number) <= (row.mean as number) && (row.mean as number) <= (row.hi as number));
+  }
+  assert.equal(result.rows.every((r) => r.backend === 'wasm'), true, 'the backend is recorded with every result');
+  assert.equal(comparisonChart(result).kind, 'vega-lite');
+  cell.records.length = 0;
+  await cell.run(() => fewShotProtocol(model, source, opts));
+  assert.ok(cell.records.length > 0 && cell.records.every((r) => r.hit), 'the second run recomputes nothing');
 });
