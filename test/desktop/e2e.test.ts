@@ -117,13 +117,17 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
     const after = Object.fromEntries(await Promise.all([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map(async (id) => [id, await runs(id)] as const)));
     assert.deepEqual(after, { 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2, 10: 1, 11: 1, 12: 1, 13: 2 });
     assert.equal(await page.locator('.cell[data-id="8"] .metric-value').first().textContent(), '5');
+    assert.equal(await page.locator('#inputs-bar input[type="range"]').inputValue(), '5', 'the inputs bar follows the value');
     await page.waitForFunction(() => /^Ran 7 cells/.test(document.querySelector('#last-run')?.textContent ?? ''));
     assert.equal(await page.locator('#last-run').textContent(), 'Ran 7 cells: #2 steps, #5 curve, #6, #7 rows, #8 summary, #9 slow, #13 plan');
   });
 
   await t.test('a select and a multi-select drive their variables; only the cell reading them re-runs', async () => {
     const before = await Promise.all([5, 8, 13].map(runs));
-    await cell(11).locator('select').selectOption({ label: 'vpt' });
+    // The same inputs from the bar under the top bar.
+    assert.deepEqual(await page.locator('#inputs-bar .input').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.input)), ['steps', 'train', 'method', 'tasks']);
+    await page.locator('#inputs-bar select').selectOption({ label: 'vpt' });
+    await page.waitForFunction(() => (document.querySelector('.cell[data-id="11"] select') as HTMLSelectElement | null)?.selectedOptions[0]?.text === 'vpt');
     await settled(13, 'runs', String(before[2] + 1));
     await cell(12).locator('label.choice', { hasText: 'gtsrb' }).locator('input').check();
     await settled(13, 'runs', String(before[2] + 2));

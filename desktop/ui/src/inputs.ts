@@ -12,8 +12,10 @@ export interface InputWidget {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-export function inputWidget(name: string, spec: InputSpec, commit: (value: unknown) => void): InputWidget {
-  const label = el('label', { class: 'input-label', for: `input-${name}` }, [spec.label ?? name]);
+/** `place` keeps element ids unique when the same input is shown twice (in its cell and in the inputs bar). */
+export function inputWidget(name: string, spec: InputSpec, commit: (value: unknown) => void, place = 'cell'): InputWidget {
+  const id = `input-${place}-${name}`;
+  const label = el('label', { class: 'input-label', for: id }, [spec.label ?? name]);
   const root = el('div', { class: `input input-${spec.kind}`, 'data-input': name }, [label]);
   let current = spec.value;
   const send = (value: unknown) => {
@@ -26,7 +28,7 @@ export function inputWidget(name: string, spec: InputSpec, commit: (value: unkno
     case 'range':
     case 'number': {
       const slider = spec.kind === 'range';
-      const box = el('input', { id: `input-${name}`, type: slider ? 'range' : 'number', name });
+      const box = el('input', { id, type: slider ? 'range' : 'number', name });
       if (spec.min !== undefined) box.min = String(spec.min);
       if (spec.max !== undefined) box.max = String(spec.max);
       box.step = spec.step !== undefined ? String(spec.step) : slider ? 'any' : 'any';
@@ -48,7 +50,7 @@ export function inputWidget(name: string, spec: InputSpec, commit: (value: unkno
     }
     case 'select': {
       const options = spec.options ?? [];
-      const select = el('select', { id: `input-${name}`, name }, options.map((o, i) => el('option', { value: String(i) }, [String(o)])));
+      const select = el('select', { id, name }, options.map((o, i) => el('option', { value: String(i) }, [String(o)])));
       select.value = String(Math.max(0, options.findIndex((o) => same(o, spec.value))));
       select.addEventListener('change', () => send(options[Number(select.value)]));
       root.append(select);
@@ -64,12 +66,12 @@ export function inputWidget(name: string, spec: InputSpec, commit: (value: unkno
       const options = spec.options ?? [];
       const chosen = new Set((spec.value as unknown[]).map((v) => JSON.stringify(v)));
       const boxes = options.map((o, i) => {
-        const box = el('input', { type: 'checkbox', id: `input-${name}-${i}`, value: String(i) });
+        const box = el('input', { type: 'checkbox', id: `${id}-${i}`, value: String(i) });
         box.checked = chosen.has(JSON.stringify(o));
         box.addEventListener('change', () => send(options.filter((_o, j) => boxes[j].checked)));
         return box;
       });
-      root.append(el('div', { class: 'input-choices' }, options.map((o, i) => el('label', { class: 'choice', for: `input-${name}-${i}` }, [boxes[i], String(o)]))));
+      root.append(el('div', { class: 'input-choices' }, options.map((o, i) => el('label', { class: 'choice', for: `${id}-${i}` }, [boxes[i], String(o)]))));
       return {
         root,
         update(s) {
@@ -80,7 +82,7 @@ export function inputWidget(name: string, spec: InputSpec, commit: (value: unkno
       };
     }
     case 'toggle': {
-      const box = el('input', { type: 'checkbox', id: `input-${name}`, class: 'switch', role: 'switch' });
+      const box = el('input', { type: 'checkbox', id: id, class: 'switch', role: 'switch' });
       box.checked = spec.value === true;
       box.addEventListener('change', () => send(box.checked));
       root.append(box);
@@ -93,7 +95,7 @@ export function inputWidget(name: string, spec: InputSpec, commit: (value: unkno
       };
     }
     case 'text': {
-      const box = el('input', { type: 'text', id: `input-${name}`, name });
+      const box = el('input', { type: 'text', id: id, name });
       box.value = String(spec.value ?? '');
       box.addEventListener('change', () => send(box.value));
       root.append(box);

@@ -4,6 +4,7 @@
 import { api, events, type CellView, type NotebookView } from './api.ts';
 import { CellComponent } from './cell.ts';
 import { button, el, formatBytes } from './dom.ts';
+import { inputWidget, type InputWidget } from './inputs.ts';
 
 const cells = new Map<number, CellComponent>();
 let notebook: NotebookView | null = null;
@@ -60,11 +61,38 @@ const addBar = el('div', { class: 'add-bar' }, [
   button('+ SQL', () => act(api.add('sql', '', lastCellId())), { class: 'ghost' }),
 ]);
 
+// Every input of the notebook, gathered under the top bar: the knobs stay in reach while reading results.
+const inputsBar = el('div', { class: 'inputs-bar', id: 'inputs-bar', hidden: '' });
+const barWidgets = new Map<string, { widget: InputWidget; key: string }>();
+
+function syncInputs(): void {
+  const inputs = (notebook?.states ?? []).filter((s) => s.input).map((s) => s.input!);
+  const keep = new Set(inputs.map((i) => i.name));
+  for (const [name, w] of barWidgets) {
+    if (!keep.has(name)) {
+      w.widget.root.remove();
+      barWidgets.delete(name);
+    }
+  }
+  inputs.forEach(({ name, spec }, i) => {
+    const key = JSON.stringify({ ...spec, value: undefined });
+    let entry = barWidgets.get(name);
+    if (!entry || entry.key !== key) {
+      entry?.widget.root.remove();
+      entry = { key, widget: inputWidget(name, spec, (value) => act(api.setInput(name, value)), 'bar') };
+      barWidgets.set(name, entry);
+    } else entry.widget.update(spec);
+    if (inputsBar.children[i] !== entry.widget.root) inputsBar.insertBefore(entry.widget.root, inputsBar.children[i] ?? null);
+  });
+  inputsBar.hidden = inputs.length === 0 || !notebook?.trusted;
+}
+
 document.body.append(
   el('header', { class: 'topbar' }, [
     el('div', { class: 'brand' }, [el('span', { class: 'logo' }, ['◆']), 'Promptscope']),
     el('div', { class: 'doc' }, [titleEl, el('div', { class: 'doc-meta' }, [fileEl, dirtyEl]), lastRunEl]),
     el('div', { class: 'actions' }, [summaryEl, ...desktopButtons, runAllButton, restartButton, saveButton, cacheButton, connEl]),
+    inputsBar,
   ]),
   el('div', { class: 'page' }, [trustBanner, problemBanner, cellsEl, addBar]),
   cachePanel,
@@ -162,6 +190,7 @@ function applyNotebook(nb: NotebookView): void {
     previous = c.root;
   }
   summarise();
+  syncInputs();
 }
 
 /** Cells that started a run since the notebook was last idle: reported together once all settle. */
@@ -177,6 +206,7 @@ function applyCell(view: CellView): void {
     notebook.states[i] = view;
   }
   summarise();
+  if (view.input) syncInputs();
   reportWave();
 }
 
