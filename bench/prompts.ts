@@ -84,8 +84,8 @@ for (const backend of backends) {
       const trainer = makeTrainer(m, { name: 'bench', classNames }, method, resolveConfig(method, CONFIGS[method] ?? {}), 1);
       const data = syntheticData(m, trainer.input, batch * (steps + 2));
       const signal = new AbortController().signal;
-      // Two warm-up steps (kernel compilation, first allocations), then the timed epoch.
-      await trainLoop(trainer, { ...data, count: batch * 2 }, { epochs: 1, optim: { ...OPTIM_DEFAULTS, batchSize: batch }, seed: 1, signal, progress: () => undefined, label: 'warm-up' });
+      // Four warm-up steps (kernel compilation, first allocations), then the timed epoch.
+      await trainLoop(trainer, { ...data, count: batch * 4 }, { epochs: 1, optim: { ...OPTIM_DEFAULTS, batchSize: batch }, seed: 1, signal, progress: () => undefined, label: 'warm-up' });
       const r = await trainLoop(trainer, data, { epochs: 1, optim: { ...OPTIM_DEFAULTS, batchSize: batch }, seed: 2, signal, progress: () => undefined, label: 'bench' });
       trainer.dispose();
       rows.push({ backend, config, method, batch, classes: nClasses, msPerStep: r.msPerStep, note: `${r.steps} steps` });

@@ -266,11 +266,16 @@ export async function fewShotTask(modelLike: ModelLike, source: TaskSource, opts
         const out = new Float32Array(sel.length * per);
         for (let i = 0; i < sel.length; i++) {
           const id = ids[pick[sel[i]]];
-          const memoKey = tag === 'test' ? -1 - id : id;
-          let px = pixelMemo.get(memoKey);
+          // Few-shot training images are preprocessed once and reused every epoch; test images are read
+          // once per evaluation, so they are not kept (at 224 px a test subset would cost hundreds of MB).
+          if (tag === 'test') {
+            preprocessInto(ds.images.get(id), S, out, i * per);
+            continue;
+          }
+          let px = pixelMemo.get(id);
           if (!px) {
             px = pixelsOf(ds, [id], S);
-            pixelMemo.set(memoKey, px);
+            pixelMemo.set(id, px);
           }
           out.set(px, i * per);
         }
