@@ -3,7 +3,7 @@
 // hover, and rows and columns each ordered by hierarchical clustering of their gain profiles, so blocks of
 // tasks that help each other sit together.
 import { vegaLite, type VegaLiteChart } from '../plots/vegalite.ts';
-import type { TransferMatrix } from './transfer.ts';
+import type { MultiSourceTransfer, TransferMatrix } from './transfer.ts';
 
 /**
  * Leaf order of average-linkage agglomerative clustering on a symmetric distance matrix. Ties merge the
@@ -145,5 +145,49 @@ export function transferHeatmap(matrix: TransferMatrix, opts: HeatmapOptions = {
     data: { values },
     layer: layers,
     config: { axis: { labelLimit: 260 }, view: { stroke: null } },
+  });
+}
+
+/**
+ * MVLPT-style comparison per target: the gain from a multitask prompt over all other tasks (leave-one-out)
+ * next to the mean and the best single-source gain into the same target from the matrix (same budget).
+ */
+export function multiSourceChart(multi: MultiSourceTransfer, matrix?: TransferMatrix, opts: { width?: number; height?: number } = {}): VegaLiteChart {
+  const values: Record<string, unknown>[] = [];
+  for (const r of multi.rows) {
+    values.push({ target: r.target, source: 'all other tasks (one multitask prompt)', gain: r.gain.mean, gain_std: r.gain.std, from: r.sources.join(' + ') });
+    const into = matrix?.cells.filter((c) => c.target === r.target && c.source !== c.target) ?? [];
+    if (into.length) {
+      const mean = into.reduce((a, c) => a + c.gain.mean, 0) / into.length;
+      const best = into.reduce((a, c) => (c.gain.mean > a.gain.mean ? c : a));
+      values.push({ target: r.target, source: 'mean single source', gain: mean, gain_std: NaN, from: `${into.length} sources` });
+      values.push({ target: r.target, source: 'best single source', gain: best.gain.mean, gain_std: best.gain.std, from: best.source });
+    }
+  }
+  const kinds = ['all other tasks (one multitask prompt)', 'mean single source', 'best single source'];
+  return vegaLite({
+    title: `Multitask source prompt vs single sources (${multi.method}, ${multi.shots}-shot): gain over default init`,
+    width: opts.width ?? Math.max(320, 60 * multi.rows.length),
+    height: opts.height ?? 240,
+    data: { values },
+    layer: [
+      {
+        mark: 'bar',
+        encoding: {
+          x: { field: 'target', type: 'nominal', title: 'target task', axis: { labelAngle: -40 } },
+          xOffset: { field: 'source', type: 'nominal', sort: kinds },
+          y: { field: 'gain', type: 'quantitative', title: 'transfer gain (accuracy)', axis: { format: '+.0%' } },
+          color: { field: 'source', type: 'nominal', sort: kinds, title: 'initialised from', scale: { range: ['#4c78a8', '#bab0ac', '#f58518'] } },
+          tooltip: [
+            { field: 'target', type: 'nominal' },
+            { field: 'source', type: 'nominal', title: 'initialised from' },
+            { field: 'from', type: 'nominal', title: 'source task(s)' },
+            { field: 'gain', type: 'quantitative', format: '+.2%' },
+            { field: 'gain_std', type: 'quantitative', title: '± std', format: '.2%' },
+          ],
+        },
+      },
+      { mark: { type: 'rule', color: '#666' }, encoding: { y: { datum: 0 } } },
+    ],
   });
 }

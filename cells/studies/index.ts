@@ -11,22 +11,22 @@ export {
   type TransferGain, type JointResult,
 } from './multitask.ts';
 export {
-  transferMatrix, studyPairs, matrixTable, seedTable,
-  type TransferMatrix, type TransferCell, type TransferStudyOptions, type StudyProgress, type UnitTiming,
+  transferMatrix, multiSourceTransfer, studyPairs, matrixTable, seedTable,
+  type TransferMatrix, type TransferCell, type TransferStudyOptions, type StudyProgress, type UnitTiming, type MultiSourceTransfer, type MultiSourceRow,
 } from './transfer.ts';
 export {
   visualSimilarity, labelSimilarity, similarityScatter, gainVsSimilarity, frechetDistance, gaussianOf, sqrtPsd, symmetricEigen,
   taskFeatureGaussian, classNameEmbeddings, labelSimilarityOf, pearson,
   type SimilarityMatrix, type FeatureGaussian, type LabelEmbeddings, type GainSimilarityPoint,
 } from './similarity.ts';
-export { transferHeatmap, matrixOrder, clusterOrder, gainGrid, type HeatmapOptions } from './heatmap.ts';
+export { transferHeatmap, multiSourceChart, matrixOrder, clusterOrder, gainGrid, type HeatmapOptions } from './heatmap.ts';
 export { loadStudyModel, STUDY_DEFAULT_MODEL, type StudyModel } from './model.ts';
 
 import { defaultTaskSuite, selectTasks, makeTask, taskTable, DEFAULT_TASK_NAMES } from './tasks.ts';
 import { multitaskPrompt, transferGain, jointTuning } from './multitask.ts';
-import { transferMatrix } from './transfer.ts';
+import { transferMatrix, multiSourceTransfer } from './transfer.ts';
 import { visualSimilarity, labelSimilarity, similarityScatter } from './similarity.ts';
-import { transferHeatmap } from './heatmap.ts';
+import { transferHeatmap, multiSourceChart } from './heatmap.ts';
 import { loadStudyModel } from './model.ts';
 
 /** The names notebook cells use (spread into cells/library.ts's builtins). */
@@ -35,7 +35,7 @@ export function studiesLibrary(): Record<string, unknown> {
     loadStudyModel,
     defaultTaskSuite, selectTasks, makeTask, taskTable, DEFAULT_TASK_NAMES,
     multitaskPrompt, transferGain, jointTuning,
-    transferMatrix, transferHeatmap,
+    transferMatrix, transferHeatmap, multiSourceTransfer, multiSourceChart,
     visualSimilarity, labelSimilarity, similarityScatter,
   };
 }

@@ -173,27 +173,39 @@ export function studyPairs(tasks: readonly Task[], includeDiagonal = false): [Ta
   return pairs;
 }
 
+function checkTasks(tasks: readonly Task[], what: string): void {
+  const names = new Set<string>();
+  for (const t of tasks) {
+    if (names.has(t.name)) throw new Error(`${what}: two tasks are named "${t.name}"; task names label the results, make them unique`);
+    names.add(t.name);
+  }
+}
+
+/** One default-init reference per target × seed (shared by every study on the same budget). */
+function referenceUnits(model: PromptBackbone, tasks: readonly Task[], opts: TransferStudyOptions): Unit[] {
+  const r = resolveMethod(opts.method, opts.shots);
+  const units: Unit[] = [];
+  for (const t of tasks) {
+    for (const seed of opts.seeds) {
+      const s: FewShotSetting = { shots: opts.shots, seed, testPerClass: opts.testPerClass };
+      units.push({ label: `reference ${t.name} (seed ${seed})`, spec: baselineSpec(model, t, r, s), run: () => defaultInitAccuracy(model, t, opts.method, s) });
+    }
+  }
+  return units;
+}
+
 /** Source × target transfer gains over the selected tasks (single-source, all ordered pairs). */
 export async function transferMatrix(model: PromptBackbone, tasks: readonly Task[], opts: TransferStudyOptions): Promise<TransferMatrix> {
   const started = Date.now();
   if (tasks.length < 2 && !opts.includeDiagonal) throw new Error('transferMatrix: select at least two tasks');
-  const names = new Set<string>();
-  for (const t of tasks) {
-    if (names.has(t.name)) throw new Error(`transferMatrix: two tasks are named "${t.name}"; task names label the matrix, make them unique`);
-    names.add(t.name);
-  }
+  checkTasks(tasks, 'transferMatrix');
   if (opts.seeds.length === 0) throw new Error('transferMatrix: no seeds');
   const r = resolveMethod(opts.method, opts.shots);
   assertShareable(r, 'transferMatrix');
   const setting = (seed: number): FewShotSetting => ({ shots: opts.shots, seed, testPerClass: opts.testPerClass });
-  const units: Unit[] = [];
   // References first: with the same source and target budget, a task's reference *is* its source prompt
   // (the same trainPrompt key), so rows then start from the cache.
-  for (const t of tasks) {
-    for (const seed of opts.seeds) {
-      units.push({ label: `reference ${t.name} (seed ${seed})`, spec: baselineSpec(model, t, r, setting(seed)), run: () => defaultInitAccuracy(model, t, opts.method, setting(seed)) });
-    }
-  }
+  const units: Unit[] = referenceUnits(model, tasks, opts);
   const pairs = studyPairs(tasks, opts.includeDiagonal);
   for (const [s, t] of pairs) {
     for (const seed of opts.seeds) {
@@ -260,4 +272,75 @@ export function seedTable(cells: readonly TransferCell[], method: string, shots:
     default_init: vectorFromArray(rows.map((x) => x.p.defaultInit), new Float64()),
     gain: vectorFromArray(rows.map((x) => x.p.gain), new Float64()),
   });
+}
+
+export interface MultiSourceRow {
+  target: string;
+  targetDomain: string;
+  /** The other selected tasks, whose union trained the source prompt. */
+  sources: string[];
+  perSeed: { seed: number; sourceInit: number; defaultInit: number; gain: number }[];
+  gain: MeanStd;
+  sourceInit: MeanStd;
+  defaultInit: MeanStd;
+}
+
+export interface MultiSourceTransfer {
+  method: string;
+  shots: number;
+  seeds: number[];
+  rows: MultiSourceRow[];
+  /** Tidy: target, sources, gain, gain_std, source_init, default_init. */
+  table: Table;
+  units: UnitTiming[];
+}
+
+/**
+ * MVLPT §(i) leave-one-out: for each selected target, one multitask prompt trained on *all the other*
+ * selected tasks (pooled sampling) initialises the target's prompt; gain against the same default-init
+ * reference as the matrix (shared cache entries). Each target × seed is one cached `transferCell` keyed by
+ * the whole source set, so changing the selection recomputes every row (each source set changes).
+ */
+export async function multiSourceTransfer(model: PromptBackbone, tasks: readonly Task[], opts: TransferStudyOptions): Promise<MultiSourceTransfer> {
+  if (tasks.length < 3) throw new Error('multiSourceTransfer: select at least three tasks (each target needs two or more sources)');
+  checkTasks(tasks, 'multiSourceTransfer');
+  if (opts.seeds.length === 0) throw new Error('multiSourceTransfer: no seeds');
+  const r = resolveMethod(opts.method, opts.shots);
+  assertShareable(r, 'multiSourceTransfer');
+  const units = referenceUnits(model, tasks, opts);
+  for (const t of tasks) {
+    const others = tasks.filter((x) => x.fingerprint !== t.fingerprint);
+    for (const seed of opts.seeds) {
+      const s: FewShotSetting = { shots: opts.shots, seed, testPerClass: opts.testPerClass };
+      units.push({
+        label: `all others → ${t.name} (seed ${seed})`,
+        spec: transferCellSpec(model, [...others].sort((a, b) => (a.fingerprint < b.fingerprint ? -1 : 1)), t, r, s, opts.source),
+        run: () => sourceInitAccuracy(model, others, t, opts.method, s, opts.source),
+      });
+    }
+  }
+  const { results, timings } = await runUnits(units, opts.onProgress);
+  const n = opts.seeds.length, T = tasks.length;
+  const rows: MultiSourceRow[] = tasks.map((t, i) => {
+    const perSeed = opts.seeds.map((seed, k) => {
+      const sourceInit = results[T * n + i * n + k].top1;
+      const defaultInit = results[i * n + k].top1;
+      return { seed, sourceInit, defaultInit, gain: sourceInit - defaultInit };
+    });
+    return {
+      target: t.name, targetDomain: t.domain, sources: tasks.filter((x) => x !== t).map((x) => x.name), perSeed,
+      gain: meanStd(perSeed.map((p) => p.gain)), sourceInit: meanStd(perSeed.map((p) => p.sourceInit)), defaultInit: meanStd(perSeed.map((p) => p.defaultInit)),
+    };
+  });
+  const table = new Table({
+    target: vectorFromArray(rows.map((x) => x.target), new Utf8()),
+    sources: vectorFromArray(rows.map((x) => x.sources.join(' + ')), new Utf8()),
+    method: vectorFromArray(rows.map(() => r.method), new Utf8()),
+    shots: vectorFromArray(rows.map(() => opts.shots), new Int32()),
+    gain: vectorFromArray(rows.map((x) => x.gain.mean), new Float64()),
+    gain_std: vectorFromArray(rows.map((x) => x.gain.std), new Float64()),
+    source_init: vectorFromArray(rows.map((x) => x.sourceInit.mean), new Float64()),
+    default_init: vectorFromArray(rows.map((x) => x.defaultInit.mean), new Float64()),
+  });
+  return { method: r.method, shots: opts.shots, seeds: [...opts.seeds], rows, table, units: timings };
 }

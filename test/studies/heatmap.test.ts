@@ -8,9 +8,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Ajv } from 'ajv';
 import { renderSvg } from '../../cells/plots/vegalite.ts';
-import { clusterOrder, matrixOrder, transferHeatmap } from '../../cells/studies/heatmap.ts';
+import { clusterOrder, matrixOrder, multiSourceChart, transferHeatmap } from '../../cells/studies/heatmap.ts';
 import { similarityScatter, type SimilarityMatrix } from '../../cells/studies/similarity.ts';
-import { matrixTable, seedTable, type TransferCell, type TransferMatrix } from '../../cells/studies/transfer.ts';
+import { matrixTable, seedTable, type MultiSourceTransfer, type TransferCell, type TransferMatrix } from '../../cells/studies/transfer.ts';
 import { meanStd } from '../../cells/studies/multitask.ts';
 
 // vega-lite's "exports" hide build/, so find the package folder from its main entry.
@@ -108,4 +108,24 @@ test('similarity scatter spec validates and renders', async () => {
   assert.match(await renderSvg(chart), /^<svg/);
   // An invalid spec is caught by the same validator (the check is not vacuous).
   assert.equal(validate({ ...chart.spec, mark: 'not-a-mark' }), false);
+});
+
+test('multitask-source chart validates and compares with the mean and best single source', async () => {
+  const m = synthetic();
+  const multi: MultiSourceTransfer = {
+    method: 'coop', shots: 2, seeds: [1], units: [], table: m.table,
+    rows: m.tasks.map((t) => ({
+      target: t, targetDomain: 'd', sources: m.tasks.filter((x) => x !== t), perSeed: [],
+      gain: meanStd([0.02]), sourceInit: meanStd([0.52]), defaultInit: meanStd([0.5]),
+    })),
+  };
+  const chart = multiSourceChart(multi, m);
+  assert.ok(validate(chart.spec), `chart spec invalid: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
+  const values = (chart.spec as unknown as { data: { values: { target: string; source: string; gain: number; from: string }[] } }).data.values;
+  assert.equal(values.length, 3 * m.tasks.length);
+  const bestIntoA = values.find((v) => v.target === 'A' && v.source === 'best single source')!;
+  const cellsIntoA = m.cells.filter((c) => c.target === 'A');
+  assert.equal(bestIntoA.gain, Math.max(...cellsIntoA.map((c) => c.gain.mean)));
+  assert.equal(bestIntoA.from, 'B', 'A is helped most by its block partner');
+  assert.match(await renderSvg(chart), /^<svg/);
 });

@@ -1,6 +1,6 @@
 // notebooks/transferability.html runs headless end to end (the library's builtins plus the studies'
 // names, as `promptscope run` will provide them) with a small selection on the fixture CLIP, produces its
-// heatmap, scatters and tables, and re-runs entirely from the cache.
+// heatmap, scatters, leave-one-out chart and tables, and re-runs entirely from the cache.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { parseNotebook } from '../../cells/engine/notebook.ts';
 import { NotebookSession } from '../../cells/engine/session.ts';
 import { buildLibrary } from '../../cells/library.ts';
 import { isChart } from '../../cells/plots/vegalite.ts';
-import { studiesLibrary } from '../../cells/studies/index.ts';
+import { studiesLibrary, type TransferMatrix } from '../../cells/studies/index.ts';
 import { FIXTURE } from './helpers.ts';
 
 const PATH = fileURLToPath(new URL('../../notebooks/transferability.html', import.meta.url));
@@ -21,7 +21,7 @@ const PATH = fileURLToPath(new URL('../../notebooks/transferability.html', impor
 test('transferability notebook: runs on a small selection, then re-runs from the cache', async (t) => {
   const notebook = parseNotebook(readFileSync(PATH, 'utf8'), PATH);
   const cacheDir = mkdtempSync(join(tmpdir(), 'studies-notebook-'));
-  const settings = { chosen: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing'], epochs: 2, modelName: FIXTURE };
+  const settings = { chosen: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing', 'GTSRB speed limits'], epochs: 2, modelName: FIXTURE };
   const builtins = { ...(await buildLibrary()), ...studiesLibrary() };
   const run = async () => {
     const cache = new Cache(cacheDir);
@@ -37,9 +37,12 @@ test('transferability notebook: runs on a small selection, then re-runs from the
   const cold = await run();
   const transfer = await cold.session.value('transfer');
   assert.ok(transfer instanceof Table);
-  assert.equal(transfer.numRows, 2, '2 tasks → 2 ordered pairs');
-  for (const name of ['heatmap', 'gainVsVisual', 'gainVsLabel', 'jointChart']) assert.ok(isChart(await cold.session.value(name)), `${name} is not a chart`);
-  assert.equal(await cold.session.value('computedNow'), 4, '2 references + 2 cells');
+  assert.equal(transfer.numRows, 6, '3 tasks → 6 ordered pairs');
+  for (const name of ['heatmap', 'gainVsVisual', 'gainVsLabel', 'multiChart', 'jointChart']) assert.ok(isChart(await cold.session.value(name)), `${name} is not a chart`);
+  // Every cell trained now (references may have been computed by the joint-tuning cell running alongside).
+  const matrix = (await cold.session.value('matrix')) as TransferMatrix;
+  assert.equal(matrix.cells.filter((c) => c.computed).length, 6);
+  assert.equal(((await cold.session.value('multiSource')) as Table).numRows, 3, 'one multitask source prompt per target');
   assert.match(String(await cold.session.value('modelNote')), /fixture-tiny/);
   cold.session.dispose();
   const warm = await run();

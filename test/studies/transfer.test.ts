@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../cells/model/backend.ts';
 import { defaultTaskSuite, type Task } from '../../cells/studies/tasks.ts';
-import { transferMatrix, type StudyProgress, type TransferMatrix } from '../../cells/studies/transfer.ts';
+import { multiSourceTransfer, transferMatrix, type StudyProgress, type TransferMatrix } from '../../cells/studies/transfer.ts';
 import type { PromptMethod } from '../../cells/studies/multitask.ts';
 import { fixtureModel, studyCell } from './helpers.ts';
 
@@ -36,6 +36,18 @@ test('transfer matrix: add a task = one new row + one new column; remove = nothi
   const last = cell.progress.at(-1)!;
   assert.equal(last.fraction, 1);
   assert.match(last.message ?? '', /study: 9\/9 cells done \(9\/9 computed\)/);
+
+  // MVLPT leave-one-out: one multitask source prompt per target over the other two; references shared.
+  cell.mark();
+  const multi = await cell.run(() => multiSourceTransfer(model, three, opts));
+  assert.equal(cell.hits('transferBaseline').length, 3, 'the matrix references are reused');
+  assert.equal(cell.misses('multitaskPrompt').length, 3);
+  assert.equal(cell.misses('transferCell').length, 3);
+  assert.deepEqual(multi.rows.map((r) => r.sources.length), [2, 2, 2]);
+  for (const r of multi.rows) {
+    const ref = first.references.find((x) => x.target === r.target)!;
+    assert.equal(r.defaultInit.mean, ref.defaultInit.mean, 'same reference as the matrix');
+  }
 
   // Add MNIST: its row (MNIST → each) and its column (each → MNIST), nothing else.
   cell.mark();
