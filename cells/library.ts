@@ -14,6 +14,8 @@ import { initBackend, currentBackend, type BackendPreference } from './model/bac
 import { extractFeatures } from './model/features.ts';
 import { zeroShot } from './model/zeroshot.ts';
 import { bundledModelsDir, defaultModelStore, listModels } from './model/hub.ts';
+import * as prompts from './prompts/index.ts';
+import * as studies from './studies/index.ts';
 
 /** The default model: the project's own mini-CLIP, shipped in data/models. */
 export const DEFAULT_MODEL = 'mini-clip';
@@ -63,5 +65,31 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     extractFeatures,
     zeroShot,
     backend: () => currentBackend(),
+    // prompt learners
+    bundledSource: prompts.bundledSource,
+    fewShotTask: prompts.fewShotTask,
+    trainPrompt: prompts.trainPrompt,
+    evaluatePrompt: prompts.evaluatePrompt,
+    zeroShotPrompt: prompts.zeroShotPrompt,
+    fewShotProtocol: prompts.fewShotProtocol,
+    runsTable: prompts.runsTable,
+    listTrainers: prompts.listTrainers,
+    varianceStats: prompts.varianceStats,
+    varianceCharts: prompts.varianceCharts,
+    comparisonChart: prompts.comparisonChart,
+    // multitask and transfer studies
+    loadStudyModel: studies.loadStudyModel,
+    defaultTaskSuite: studies.defaultTaskSuite,
+    DEFAULT_TASK_NAMES: studies.DEFAULT_TASK_NAMES,
+    selectTasks: studies.selectTasks,
+    makeTask: studies.makeTask,
+    taskTable: studies.taskTable,
+    transferMatrix: studies.transferMatrix,
+    transferHeatmap: studies.transferHeatmap,
+    multitaskPrompt: studies.multitaskPrompt,
+    jointTuning: studies.jointTuning,
+    visualSimilarity: studies.visualSimilarity,
+    labelSimilarity: studies.labelSimilarity,
+    similarityScatter: studies.similarityScatter,
   };
 }

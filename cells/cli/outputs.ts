@@ -60,6 +60,21 @@ export async function writeOutputs(session: NotebookSession, outDir: string, man
       continue; // failed cells are reported in the manifest
     }
     const files: string[] = [];
+    try {
+      await writeOne(outDir, name, value, files, metrics);
+    } catch (err) {
+      process.stderr.write(`warning: output "${name}" could not be written: ${(err as Error).message}\n`);
+    }
+    if (files.length) outputs[name] = files;
+  }
+  if (Object.keys(metrics).length) await writeFileAtomic(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 1));
+  const full: RunManifest = { ...manifest, outputs };
+  await writeFileAtomic(join(outDir, 'manifest.json'), JSON.stringify(full, null, 1));
+  return full;
+}
+
+async function writeOne(outDir: string, name: string, value: unknown, files: string[], metrics: Record<string, unknown>): Promise<void> {
+  {
     if (value instanceof Table) {
       await writeFileAtomic(join(outDir, `${name}.csv`), toCsv(value));
       await writeFileAtomic(join(outDir, `${name}.arrow`), tableToIPC(value, 'file'));
@@ -80,10 +95,5 @@ export async function writeOutputs(session: NotebookSession, outDir: string, man
       await writeFileAtomic(join(outDir, `${name}.json`), JSON.stringify(value, null, 1));
       files.push(`${name}.json`);
     }
-    if (files.length) outputs[name] = files;
   }
-  if (Object.keys(metrics).length) await writeFileAtomic(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 1));
-  const full: RunManifest = { ...manifest, outputs };
-  await writeFileAtomic(join(outDir, 'manifest.json'), JSON.stringify(full, null, 1));
-  return full;
 }
