@@ -89,6 +89,18 @@ test('resuming from a checkpoint gives the same parameters as an uninterrupted r
       assert.deepEqual(Array.from(y), Array.from(x), `parameter ${name} differs after resume`);
     }
     assert.deepEqual(resumed.state.history.map((h) => h.loss), straight.state.history.map((h) => h.loss));
+    // A second phase starts from those weights, with the earlier steps kept as prior history.
+    const phase2 = createTrainer({ ...TINY, lr: 1e-3, initFrom: { path: join(dir, 'ckpt.safetensors'), sha256: 'test' } }, lex, data);
+    await phase2.initFrom(join(dir, 'ckpt.safetensors'));
+    assert.equal(phase2.state.step, 0);
+    assert.equal(phase2.state.prior?.steps, 2);
+    assert.deepEqual(phase2.state.prior?.history.map((h) => h.loss), straight.state.history.slice(0, 2).map((h) => h.loss));
+    const w = 'vision_model.encoder.layers.0.mlp.fc1.weight';
+    const resumedAt2 = createTrainer(TINY, lex, data);
+    await resumedAt2.load(join(dir, 'ckpt.safetensors'));
+    assert.deepEqual(Array.from(phase2.model.params().get(w)!.dataSync()), Array.from(resumedAt2.model.params().get(w)!.dataSync()));
+    phase2.dispose();
+    resumedAt2.dispose();
     // A checkpoint of another run is refused, not silently mixed in.
     const other = createTrainer({ ...TINY, seed: 1 }, lex, data);
     await assert.rejects(other.load(join(dir, 'ckpt.safetensors')), /checkpoint of another run/);

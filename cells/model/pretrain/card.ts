@@ -1,11 +1,13 @@
 // The model card (data/models/mini-clip/README.md), written from measured numbers only.
-import type { TrainOptions, TrainState } from './train.ts';
+import type { PriorPhases, TrainOptions, TrainState } from './train.ts';
 import type { RetrievalResult, ZeroShotResult } from './evaluate.ts';
 import { HELDOUT_TEMPLATES, TRAIN_TEMPLATES, TRAIN_CONTEXT } from './captions.ts';
 
 export interface CardInput {
   options: TrainOptions;
   state: TrainState;
+  /** Every phase flattened (a single run is one phase). */
+  phases: PriorPhases;
   checkpointStep: number;
   backend: string;
   hardware: string;
@@ -19,6 +21,10 @@ export interface CardInput {
   retrieval: RetrievalResult;
   vocabRows: number;
   params: number;
+  /** True when zeroShot was measured on the full test sets of ../shared; false: on the bundled subsets. */
+  fullTestSets: boolean;
+  /** What the machine's load was like during the run (measured, free text). */
+  loadNote: string;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
@@ -26,10 +32,11 @@ const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 export function modelCard(c: CardInput): string {
   const o = c.options;
   const s = o.shape;
-  const wallMin = c.state.wallSec / 60;
+  const P = c.phases;
+  const wallMin = P.wallSec / 60;
   const last = c.state.history[c.state.history.length - 1];
   const avg = (a: number, b: number) => {
-    const w = c.state.history.slice(a, b);
+    const w = P.history.slice(Math.max(0, a), b);
     return w.reduce((x, p) => x + p.loss, 0) / Math.max(1, w.length);
   };
   const bars: Record<string, number> = { cifar10: 0.4, 'fashion-mnist': 0.75 };
@@ -86,7 +93,8 @@ cos-similarity × **${Math.exp(c.logitScale).toFixed(1)}** (initialised at ${Mat
 - AdamW (β = 0.9, 0.98; ε = 1e-6), lr ${o.lr}, weight decay ${o.weightDecay} on matrices only, linear warmup
   ${o.warmupSteps} steps then cosine to ${o.minLrFraction}× at step ${o.totalSteps}; the temperature has ${o.logitScaleLrScale}× the learning rate and no decay;
   gradient-norm clip ${o.gradClip}.
-- Augmentation: random shift ≤ ${o.augment.maxShift} px (edge-clamped) and horizontal flip.
+${P.options.length > 1 ? `- **${P.options.length} phases** (a warm restart): ${P.options.map((p, i) => `phase ${i + 1}: ${i === 0 ? 'from random init' : 'from the end of phase ' + i}, lr ${p.lr}, warmup ${p.warmupSteps}, cosine over ${p.totalSteps} steps`).join('; ')}. The numbers above describe the last phase; optimizer moments carry over.
+` : ''}- Augmentation: random shift ≤ ${o.augment.maxShift} px (edge-clamped) and horizontal flip.
 - Text cut at the batch's last end token; only the used vocabulary rows trainable (no gather gradient on wasm).
 - Seeded (seed ${o.seed}): each step's batch, augmentation and captions come from (seed, step) only, and the
   checkpoint holds the optimizer state, so a resumed run continues exactly as an uninterrupted one (tested in
@@ -95,26 +103,28 @@ cos-similarity × **${Math.exp(c.logitScale).toFixed(1)}** (initialised at ${Mat
 ## Training run
 
 - Hardware: ${c.hardware}. Backend: tfjs-${c.backend}, **one thread** (the data-parallel workers were not used for
-  this run), while other jobs shared the machine's 2 cores (load average ≈ 8–11 during the run).
-- **Wall time: ${wallMin.toFixed(0)} min** of training (${c.state.step} steps, ${(c.state.step * o.batchSize).toLocaleString('en')} images seen ≈ ${(c.state.step * o.batchSize / c.trainImages).toFixed(1)} epochs),
-  ${(c.state.step * o.batchSize / c.state.wallSec).toFixed(1)} images/s on average. The issue allowed ≈ 3 h; this run had the time left in one session.
-- Shipped checkpoint: step ${c.checkpointStep} (best mean validation zero-shot accuracy).
-- Loss: ${avg(0, 10).toFixed(3)} (first 10 steps) → ${avg(c.state.history.length - 25, c.state.history.length).toFixed(3)} (last 25 steps); last lr ${last ? last.lr.toExponential(2) : '–'}.
+  this run), while other jobs shared the machine's 2 cores (${c.loadNote}).
+- **Wall time: ${wallMin.toFixed(0)} min** of training (${P.steps} steps, ${P.imagesSeen.toLocaleString('en')} images seen ≈ ${(P.imagesSeen / c.trainImages).toFixed(1)} epochs),
+  ${(P.imagesSeen / P.wallSec).toFixed(1)} images/s on average. The issue allowed ≈ 3 h; this run had the time left in one session.
+${c.state.step < o.totalSteps ? `- The run was stopped at step ${c.state.step} of the ${o.totalSteps} its schedule planned, when the session's time ran out (lr had decayed to ${last ? (last.lr / o.lr).toFixed(2) : '–'}× its peak).
+` : ''}- Shipped checkpoint: step ${c.checkpointStep} (best mean validation zero-shot accuracy, measured every 150 steps).
+- Loss: ${avg(0, 10).toFixed(3)} (first 10 steps) → ${avg(P.history.length - 25, P.history.length).toFixed(3)} (last 25 steps); last lr ${last ? last.lr.toExponential(2) : '–'}.
 
 ![loss curve](loss-curve.png)
 
-## Zero-shot top-1 (held-out templates, full test sets from \`../shared/datasets\`)
+## Zero-shot top-1 (held-out templates, ${c.fullTestSets ? 'full test sets from \`../shared/datasets\`' : 'the bundled test subsets in \`data/datasets/\`'})
 
 | dataset | test images | classes | top-1 | chance | |
 |---|---:|---:|---:|---:|---|
 ${zsRows}
 
-Quality bars of the issue: CIFAR-10 ≥ 40 %, Fashion-MNIST ≥ 75 %. On the bundled test subsets (\`data/datasets/\`,
+Quality bars of the issue: CIFAR-10 ≥ 40 %, Fashion-MNIST ≥ 75 %.${c.fullTestSets ? ` On the bundled test subsets (\`data/datasets/\`,
 what \`test/pretrain/mini-clip.test.ts\` checks):
 
 | dataset | images | top-1 |
 |---|---:|---:|
-${bundledRows}
+${bundledRows}` : ` The bundled subsets are the first 100 (CIFAR-10) or 200 (MNIST, Fashion-MNIST) test images per class and
+20 per GTSRB sign (\`data/README.md\`); \`test/pretrain/mini-clip.test.ts\` re-checks these numbers.`}
 
 ## Image → text retrieval
 

@@ -7,7 +7,7 @@ import { readSafetensors, writeSafetensors } from '../../util/safetensors.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { vegaLite, renderSvg, svgToPng } from '../../plots/vegalite.ts';
 import { PretrainModel, miniClipConfig } from './model.ts';
-import type { TrainOptions, TrainState } from './train.ts';
+import type { PriorPhases, TrainOptions, TrainState } from './train.ts';
 
 export interface LoadedCheckpoint {
   model: PretrainModel;
@@ -42,14 +42,14 @@ export async function exportModel(model: PretrainModel, outDir: string, dtype: '
 }
 
 /** Loss curve (per-step loss and a 25-step moving average) and the temperature, as SVG and PNG. */
-export async function writeLossCurve(state: TrainState, outDir: string, batchSize: number): Promise<void> {
+export async function writeLossCurve(state: PriorPhases, outDir: string, batchSize: number): Promise<void> {
   const rows: Record<string, number | string>[] = [];
   const h = state.history;
   for (let i = 0; i < h.length; i++) {
     const w = h.slice(Math.max(0, i - 24), i + 1);
     const avg = w.reduce((a, p) => a + p.loss, 0) / w.length;
-    rows.push({ images: h[i].step * batchSize, value: h[i].loss, series: 'loss (per step)' });
-    rows.push({ images: h[i].step * batchSize, value: avg, series: 'loss (25-step mean)' });
+    rows.push({ images: h[i].imagesSeen, value: h[i].loss, series: 'loss (per step)' });
+    rows.push({ images: h[i].imagesSeen, value: avg, series: 'loss (25-step mean)' });
   }
   const val = state.val.flatMap((v) => [
     { images: v.step * batchSize, acc: 100 * v.cifar10, set: 'CIFAR-10 (val, held-out templates)' },
@@ -57,21 +57,22 @@ export async function writeLossCurve(state: TrainState, outDir: string, batchSiz
   ]);
   const chart = vegaLite({
     title: 'mini-CLIP pretraining',
+    resolve: { scale: { color: 'independent' }, legend: { color: 'independent' } },
     vconcat: [
       {
         width: 520, height: 200, data: { values: rows }, mark: { type: 'line', strokeWidth: 1 },
         encoding: {
           x: { field: 'images', type: 'quantitative', title: 'images seen' },
           y: { field: 'value', type: 'quantitative', title: 'contrastive loss', scale: { zero: false } },
-          color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#c6dbef', '#08519c'] } },
+          color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['loss (per step)', 'loss (25-step mean)'], range: ['#9ecae1', '#08519c'] }, legend: { orient: 'top', labelLimit: 300 } },
         },
       },
       {
         width: 520, height: 140, data: { values: val }, mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'images', type: 'quantitative', title: 'images seen' },
-          y: { field: 'acc', type: 'quantitative', title: 'zero-shot top-1 (%)' },
-          color: { field: 'set', type: 'nominal', title: null },
+          x: { field: 'images', type: 'quantitative', title: 'images seen', axis: { format: ',d' } },
+          y: { field: 'acc', type: 'quantitative', title: 'zero-shot top-1 (%)', scale: { domain: [0, 100] } },
+          color: { field: 'set', type: 'nominal', title: null, scale: { range: ['#d62728', '#2ca02c'] }, legend: { orient: 'top', labelLimit: 300 } },
         },
       },
     ],

@@ -17,7 +17,7 @@ import { imageFeatures, imageToTextRetrieval, labelsOfIds, zeroShotAccuracy } fr
 import type { ZeroShotResult } from './evaluate.ts';
 import { loadCifarTest, loadFashion, loadMnistTest, defaultDatasetsRoot } from './data.ts';
 import { loadLexicon } from './lexicon.ts';
-import { pretrainEntries } from './train.ts';
+import { flattenPhases, pretrainEntries } from './train.ts';
 import { modelCard } from './card.ts';
 
 export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../data/models/mini-clip/', import.meta.url));
@@ -35,6 +35,8 @@ export interface FinalizeOptions {
   /** Only the bundled subsets (fast); the card then reports those. */
   quick?: boolean;
   datasetsRoot?: string;
+  /** A measured note on the machine's load during training, for the card. */
+  loadNote?: string;
   log?: (s: string) => void;
 }
 
@@ -53,7 +55,8 @@ export async function finalizeMiniClip(o: FinalizeOptions): Promise<Record<strin
   for (const v of chosen.model.clip.variables.values()) params += v.size;
   chosen.model.dispose();
   if (chosen !== last) last.model.dispose();
-  await writeLossCurve(last.state, outDir, last.options.batchSize);
+  const phases = flattenPhases(last.state, last.options);
+  await writeLossCurve(phases, outDir, last.options.batchSize);
 
   // Evaluate through the HF loading path, exactly as users load the shipped files.
   const model = await loadCLIP(outDir, { id: 'mini-clip' });
@@ -101,16 +104,16 @@ export async function finalizeMiniClip(o: FinalizeOptions): Promise<Record<strin
   const meta = JSON.parse(readFileSync(join(o.workDir, 'images.json'), 'utf8')) as { train: number; val: number; poolSizes: { cifar10: number; fashion: number } };
   const hardware = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} (no GPU), Node ${process.versions.node}`;
   const metrics = {
-    checkpointStep: chosen.state.step, stepsTrained: last.state.step, wallSec: last.state.wallSec, imagesSeen: last.state.step * last.options.batchSize,
+    checkpointStep: (chosen.state.prior?.steps ?? 0) + chosen.state.step, stepsTrained: phases.steps, wallSec: phases.wallSec, imagesSeen: phases.imagesSeen,
     logitScale, temperature: Math.exp(logitScale), zeroShot, zeroShotBundled, retrieval, fileBytes, backend: last.backend, hardware,
-    options: last.options, val: last.state.val,
-    history: last.state.history.map((h) => ({ step: h.step, loss: h.loss, lr: h.lr, logitScale: h.logitScale, wallSec: h.wallSec })),
+    options: last.options, phases: phases.options, val: phases.val,
+    history: phases.history.map((h) => ({ step: h.step, loss: h.loss, lr: h.lr, logitScale: h.logitScale, wallSec: h.wallSec })),
   };
   await writeFileAtomic(join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 1) + '\n');
   await writeFileAtomic(join(outDir, 'README.md'), modelCard({
-    options: last.options, state: last.state, checkpointStep: chosen.state.step, backend: last.backend, hardware,
+    options: last.options, state: last.state, phases, checkpointStep: (chosen.state.prior?.steps ?? 0) + chosen.state.step, backend: last.backend, hardware,
     trainImages: meta.train, valImages: meta.val, poolSizes: meta.poolSizes, fileBytes, logitScale, zeroShot, zeroShotBundled,
-    retrieval, vocabRows, params,
+    retrieval, vocabRows, params, fullTestSets: !o.quick, loadNote: o.loadNote ?? 'machine load not recorded',
   }));
   return metrics;
 }
@@ -119,7 +122,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const arg = (n: string) => { const i = process.argv.indexOf(`--${n}`); return i >= 0 ? process.argv[i + 1] : undefined; };
   await initBackend('wasm');
   const m = await finalizeMiniClip({
-    workDir: arg('work') ?? 'out/pretrain-mini-clip', outDir: arg('out'), quick: process.argv.includes('--quick'),
+    workDir: arg('work') ?? 'out/pretrain-mini-clip', outDir: arg('out'), quick: process.argv.includes('--quick'), loadNote: arg('load-note'),
     log: (s) => console.log(`${new Date().toISOString().slice(11, 19)} ${s}`),
   });
   console.log(JSON.stringify({ zeroShot: m.zeroShot, retrieval: m.retrieval, temperature: m.temperature }, null, 1));

@@ -1,5 +1,8 @@
 // Command-line entry for a long background run (resumable):
-//   node --import tsx cells/model/pretrain/run.ts --work <dir> [--minutes 90] [--steps 4000] [--patch 4] [--batch 128] [--seed 0]
+//   node --import tsx cells/model/pretrain/run.ts --work <dir> [--minutes 90] [--steps 900] [--patch 8] [--batch 128] [--seed 0] [--lr 1e-3] [--warmup 80] [--init <checkpoint of an earlier phase>]
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { initBackend } from '../backend.ts';
 import { loadLexicon } from './lexicon.ts';
 import { loadPretrainData } from './data.ts';
@@ -9,6 +12,13 @@ import type { RunOptions } from './train.ts';
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : def;
+}
+
+/** --init <checkpoint>: a second phase from an earlier run's checkpoint (hash pinned in the fingerprint). */
+function initFromArg(): { path: string; sha256: string } | undefined {
+  const p = arg('init', '');
+  if (!p) return undefined;
+  return { path: resolve(p), sha256: createHash('sha256').update(readFileSync(p)).digest('hex') };
 }
 
 const backend = await initBackend((arg('backend', 'wasm')) as 'wasm');
@@ -23,6 +33,7 @@ const o: RunOptions = {
   warmupSteps: Number(arg('warmup', String(DEFAULT_TRAIN.warmupSteps))),
   lr: Number(arg('lr', String(DEFAULT_TRAIN.lr))),
   workDir,
+  initFrom: initFromArg(),
   maxSittingSec: 60 * Number(arg('minutes', '600')),
   checkpointEverySec: Number(arg('ckpt', '180')),
   validateEverySteps: Number(arg('val', '200')),

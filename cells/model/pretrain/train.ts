@@ -44,6 +44,11 @@ export interface TrainOptions {
   /** Global gradient-norm clip (0 = off). */
   gradClip: number;
   augment: AugmentOptions;
+  /**
+   * Start from the weights and optimizer moments of an earlier run's checkpoint (a second phase with its
+   * own warmup and cosine: a warm restart). Its content hash joins the run's fingerprint.
+   */
+  initFrom?: { path: string; sha256: string };
 }
 
 export const DEFAULT_TRAIN: TrainOptions = {
@@ -68,7 +73,18 @@ export interface ValPoint {
   fashion: number;
 }
 
+/** Earlier phases (runs this one was initialised from), flattened, with global step numbers. */
+export interface PriorPhases {
+  steps: number;
+  wallSec: number;
+  imagesSeen: number;
+  history: HistoryPoint[];
+  val: ValPoint[];
+  options: TrainOptions[];
+}
+
 export interface TrainState {
+  prior?: PriorPhases;
   step: number;
   wallSec: number;
   history: HistoryPoint[];
@@ -142,6 +158,8 @@ export interface Trainer {
   save(path: string): Promise<void>;
   /** Load parameters, optimizer state and history from a checkpoint of the same run. */
   load(path: string): Promise<void>;
+  /** Take weights, optimizer moments and the earlier phases' history from another run's checkpoint. */
+  initFrom(path: string): Promise<void>;
   /** Zero-shot accuracy (held-out templates) on the validation slice, per domain. */
   validate(val: ImageSet): ValPoint;
   dispose(): void;
@@ -237,6 +255,20 @@ export function createTrainer(o: TrainOptions, lex: Lexicon, train: ImageSet, to
       opt.t = Number(meta.adam_t);
       Object.assign(state, JSON.parse(meta.state) as TrainState);
     },
+    async initFrom(path: string): Promise<void> {
+      const f = await readSafetensors(path);
+      const prev = JSON.parse(f.metadata.state) as TrainState;
+      const prevOptions = JSON.parse(f.metadata.options) as TrainOptions;
+      for (const [name, v] of params) {
+        v.assign(tf.tensor(f.get(`param/${name}`).data as Float32Array, v.shape));
+        opt.m.get(name)!.assign(tf.tensor(f.get(`adam_m/${name}`).data as Float32Array, v.shape));
+        opt.v.get(name)!.assign(tf.tensor(f.get(`adam_v/${name}`).data as Float32Array, v.shape));
+      }
+      const full = model.clip.tokenEmbedding;
+      full.assign(tf.tensor(f.get('token_table').data as Float32Array, full.shape));
+      opt.t = Number(f.metadata.adam_t);
+      state.prior = flattenPhases(prev, prevOptions);
+    },
     validate(val: ImageSet): ValPoint {
       const acc = tf.tidy(() => {
         const classTexts = entries.map((e) => zeroShotPrompts(e.name, HELDOUT_TEMPLATES));
@@ -272,6 +304,19 @@ export function createTrainer(o: TrainOptions, lex: Lexicon, train: ImageSet, to
   return trainer;
 }
 
+/** All phases of a state (earlier ones first), with global step numbers and summed wall time. */
+export function flattenPhases(st: TrainState, o: TrainOptions): PriorPhases {
+  const p = st.prior ?? { steps: 0, wallSec: 0, imagesSeen: 0, history: [], val: [], options: [] };
+  return {
+    steps: p.steps + st.step,
+    wallSec: p.wallSec + st.wallSec,
+    imagesSeen: p.imagesSeen + st.step * o.batchSize,
+    history: [...p.history, ...st.history.map((h) => ({ ...h, step: h.step + p.steps, wallSec: h.wallSec + p.wallSec, imagesSeen: h.imagesSeen + p.imagesSeen }))],
+    val: [...p.val, ...st.val.map((v) => ({ ...v, step: v.step + p.steps }))],
+    options: [...p.options, o],
+  };
+}
+
 export interface RunOptions extends TrainOptions {
   workDir: string;
   /** Stop after this many seconds of wall time in this sitting (the run can be resumed later). */
@@ -296,6 +341,9 @@ export async function runPretraining(o: RunOptions, lex: Lexicon, train: ImageSe
   if (existsSync(last)) {
     await trainer.load(last);
     log(`resumed from ${last} at step ${trainer.state.step} (${trainer.state.wallSec.toFixed(0)} s trained)`);
+  } else if (o.initFrom) {
+    await trainer.initFrom(o.initFrom.path);
+    log(`initialised from ${o.initFrom.path} (after ${trainer.state.prior?.steps} earlier steps)`);
   }
   const start = performance.now();
   let lastSave = performance.now();
