@@ -29,12 +29,15 @@ export function comparisonChart(results: Table | SummaryRow[] | { summary: Table
   const trained = rows.filter((r) => r.method !== 'zero-shot');
   const zero = rows.filter((r) => r.method === 'zero-shot');
   const datasets = [...new Set(rows.map((r) => r.dataset))];
+  // Ticks at the K actually run (a log axis would otherwise label 1.2, 1.6, …).
+  const ks = [...new Set(trained.map((r) => r.shots))].sort((a, b) => a - b);
+  const xAxis = { values: ks, format: 'd' };
   const layers: Record<string, unknown>[] = [
     {
       data: { values: trained },
       mark: { type: 'errorband', opacity: 0.2 },
       encoding: {
-        x: { field: 'shots', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'shots per class (K)' },
+        x: { field: 'shots', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'shots per class (K)', axis: xAxis },
         y: { field: 'lo', type: 'quantitative', title: 'top-1 accuracy', axis: { format: '.0%' } },
         y2: { field: 'hi' },
         color: { field: 'method', type: 'nominal' },
@@ -44,7 +47,7 @@ export function comparisonChart(results: Table | SummaryRow[] | { summary: Table
       data: { values: trained },
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'shots', type: 'quantitative', scale: { type: 'log', base: 2 } },
+        x: { field: 'shots', type: 'quantitative', scale: { type: 'log', base: 2 }, axis: xAxis },
         y: { field: 'mean', type: 'quantitative' },
         color: { field: 'method', type: 'nominal', title: 'method' },
         tooltip: [{ field: 'method' }, { field: 'shots' }, { field: 'mean', format: '.1%' }, { field: 'lo', format: '.1%' }, { field: 'hi', format: '.1%' }, { field: 'n', title: 'seeds' }],
@@ -54,6 +57,7 @@ export function comparisonChart(results: Table | SummaryRow[] | { summary: Table
   if (zero.length) {
     layers.push({
       data: { values: zero },
+      // Zero-shot accuracy as a dashed horizontal rule (hover for its value).
       mark: { type: 'rule', strokeDash: [6, 4], color: 'black' },
       encoding: { y: { field: 'mean', type: 'quantitative' }, tooltip: [{ field: 'mean', format: '.1%', title: 'zero-shot' }] },
     });

@@ -102,7 +102,9 @@ export interface GainPoint {
 
 /**
  * UPT's two scatters: CoOp gain vs intra-class image variance, VPT gain vs inter-class text variance,
- * one point per dataset, with a least-squares trend line.
+ * one point per dataset, with a least-squares trend line. UPT's reading (text prompts fail on high
+ * intra-class image variance; visual prompts fail on low inter-class text variance) is the subtitle, so a
+ * plot that disagrees shows it.
  */
 export function varianceCharts(stats: VarianceStats[], gains: GainPoint[]): { coop: VegaLiteChart; vpt: VegaLiteChart } {
   const byName = new Map(gains.map((g) => [g.dataset, g]));
@@ -110,7 +112,7 @@ export function varianceCharts(stats: VarianceStats[], gains: GainPoint[]): { co
     dataset: s.dataset, imageVariance: s.imageVariance, textVariance: s.textVariance,
     coopGain: byName.get(s.dataset)?.coopGain ?? null, vptGain: byName.get(s.dataset)?.vptGain ?? null,
   }));
-  const scatter = (x: string, xTitle: string, y: string, yTitle: string, title: string): VegaLiteChart => ({
+  const scatter = (x: string, xTitle: string, y: string, yTitle: string, title: { text: string; subtitle: string }): VegaLiteChart => ({
     kind: 'vega-lite',
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -140,8 +142,8 @@ export function varianceCharts(stats: VarianceStats[], gains: GainPoint[]): { co
     },
   });
   return {
-    coop: scatter('imageVariance', 'intra-class image-feature variance', 'coopGain', 'CoOp gain over zero-shot', 'Text prompts help more when image features vary within classes'),
-    vpt: scatter('textVariance', 'inter-class text-embedding variance', 'vptGain', 'VPT gain over zero-shot', 'Visual prompts help more when class texts are spread out'),
+    coop: scatter('imageVariance', 'intra-class image-feature variance', 'coopGain', 'CoOp gain over zero-shot', { text: 'CoOp gain vs intra-class image variance', subtitle: 'UPT: text prompts struggle where images vary within a class' }),
+    vpt: scatter('textVariance', 'inter-class text-embedding variance', 'vptGain', 'VPT gain over zero-shot', { text: 'VPT gain vs inter-class text variance', subtitle: 'UPT: visual prompts struggle where class texts lie close together' }),
   };
 }
 
