@@ -7,6 +7,7 @@ import { valueCodec } from '../engine/codecs.ts';
 import { currentBackend } from '../model/backend.ts';
 import { backboneOf, cosineLogits, type ModelLike } from './backbone.ts';
 import { classTextFeatures } from './text-prompt.ts';
+import { templateFor } from '../model/zeroshot.ts';
 import { fewShotTask, type FewShotOptions, type PromptTask, type TaskSource } from './task.ts';
 import { makeTrainer, taskData, disposeBatch, trainPrompt, type TrainOptions, type TrainedPrompt } from './train.ts';
 
@@ -67,8 +68,12 @@ export async function evaluatePrompt(modelLike: ModelLike, task: PromptTask, tra
 
 export const DEFAULT_TEMPLATES = ['a photo of a {}.'];
 
-/** Stage: zero-shot CLIP on the task's test subset (cached image features, class-template text features). */
-export async function zeroShotPrompt(modelLike: ModelLike, task: PromptTask, templates: string[] = DEFAULT_TEMPLATES): Promise<EvalResult> {
+/**
+ * Stage: zero-shot CLIP on the task's test subset (cached image features, class-template text features).
+ * Default templates: CoOp's hand-written template for the dataset (`templateFor(task.name)`, e.g. MNIST's
+ * 'a photo of the number: "{}".'), 'a photo of a {}.' for unknown names.
+ */
+export async function zeroShotPrompt(modelLike: ModelLike, task: PromptTask, templates: string[] = [templateFor(task.name)]): Promise<EvalResult> {
   const model = await backboneOf(modelLike);
   return stage(
     // Keyed without the few-shot split: zero-shot does not depend on K or the seed, only on the test subset.
