@@ -16,6 +16,7 @@ import { registerTrainer, resolveConfig } from '../../cells/prompts/registry.ts'
 import { CoOpTrainer } from '../../cells/prompts/coop.ts';
 import { UPTTrainer } from '../../cells/prompts/upt.ts';
 import { COOP_DEFAULTS, UPT_DEFAULTS, type Batch } from '../../cells/prompts/trainer.ts';
+import { classTextFeatures } from '../../cells/prompts/text-prompt.ts';
 import { fixtureModel, mnistSmall, testCell, MNIST_NAMES } from './helpers.ts';
 
 await initBackend('wasm');
@@ -175,4 +176,27 @@ test('source init (MVLPT): a target prompt starts from a source task\'s prompt, 
     assert.equal(new Set(trains.map((r) => r.key)).size, 3, 'source-init and default-init runs are different cache entries');
     await assert.rejects(trainPrompt(model, tgt, { method: 'vpt', init: sourcePrompt, epochs: 1 }), /cannot start from a coop prompt/);
   });
+});
+
+test('CoOp layout: context initialised from "a photo of a" reproduces the hand-written prompt exactly (end, middle, front; unified and class-specific)', () => {
+  const names = ['zero', 'seven', 'traffic light', 'T-shirt/top'];
+  const cases = [
+    { position: 'end', classSpecific: false, template: 'a photo of a {}.' },
+    { position: 'middle', classSpecific: false, template: 'a photo {} of a.' },
+    { position: 'front', classSpecific: false, template: '{} a photo of a.' },
+    { position: 'end', classSpecific: true, template: 'a photo of a {}.' },
+  ] as const;
+  for (const c of cases) {
+    const coop = new CoOpTrainer();
+    coop.init(model, { name: 't', classNames: names }, { ...COOP_DEFAULTS, init: 'a photo of a', position: c.position, classSpecific: c.classSpecific }, 1);
+    const learned = tf.tidy(() => {
+      const t = coop.textFeatures();
+      return t.div(t.norm('euclidean', -1, true)).dataSync();
+    });
+    const fixed = tf.tidy(() => classTextFeatures(model, names, [c.template]).dataSync());
+    coop.dispose();
+    let diff = 0;
+    for (let i = 0; i < fixed.length; i++) diff = Math.max(diff, Math.abs(learned[i] - fixed[i]));
+    assert.ok(diff < 1e-5, `${JSON.stringify(c)}: max difference ${diff}`);
+  }
 });
