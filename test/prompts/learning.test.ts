@@ -37,7 +37,9 @@ test('zero-shot is weak on this task (the premise of the learning tests)', () =>
 for (const [name, opts] of [
   ['CoOp (unified context, 4 vectors)', { method: 'coop', config: { nCtx: 4 }, ...short, optim: { ...short.optim, lr: 0.1 } }],
   ['VPT (shallow, 4 tokens)', { method: 'vpt', config: { tokens: 4, depth: 'shallow' }, ...short, optim: { ...short.optim, lr: 0.01 } }],
+  ['VPT (deep, 4 tokens)', { method: 'vpt', config: { tokens: 4, depth: 'deep' }, ...short, optim: { ...short.optim, lr: 0.01 } }],
   ['UPT (n = 4, token mixing)', { method: 'upt', config: { n: 4 }, ...short, optim: { ...short.optim, lr: 0.01 } }],
+  ['UPT (n = 4, released length-1 attention)', { method: 'upt', config: { n: 4, releasedQuirk: true }, ...short, optim: { ...short.optim, lr: 0.01 } }],
 ] as [string, TrainOptions][]) {
   test(`${name} beats zero-shot by at least ${MARGIN * 100} points`, async (t) => {
     const r = await accuracy(opts);
