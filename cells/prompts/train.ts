@@ -161,6 +161,8 @@ export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: Loop
     }
     const B = o.optim.batchSize;
     const n = data.count;
+    if (n === 0) throw new Error(`${o.label}: no training images`);
+    if (!(Number.isInteger(B) && B >= 1)) throw new Error(`${o.label}: optim.batchSize must be a positive integer, got ${B}`);
     const perEpoch = o.optim.dropLast && n >= B ? Math.floor(n / B) : Math.ceil(n / B);
     const totalSteps = (o.epochs - start) * perEpoch;
     let done = 0;
