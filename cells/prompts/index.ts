@@ -21,6 +21,6 @@ export {
   evaluatePrompt, zeroShotPrompt, fewShotProtocol, summarize, runsTable, DEFAULT_TEMPLATES,
   type EvalResult, type MethodSpec, type ProtocolOptions, type ProtocolResult, type ProtocolRow,
 } from './evaluate.ts';
-export { varianceStats, varianceOf, varianceCharts, perClassVarianceChart, type VarianceStats, type ClassVariance, type GainPoint, type VegaLiteChart } from './variance.ts';
+export { varianceStats, varianceOf, varianceCharts, gainsFromRows, perClassVarianceChart, type VarianceStats, type ClassVariance, type GainPoint, type VegaLiteChart } from './variance.ts';
 export { comparisonChart, type SummaryRow } from './charts.ts';
 export { classTextFeatures } from './text-prompt.ts';

@@ -101,6 +101,24 @@ export interface GainPoint {
 }
 
 /**
+ * Gains over zero-shot per dataset from few-shot protocol rows: mean top-1 of `coop` / `vpt` (method labels)
+ * at `shots` (default: the largest K run) minus the dataset's zero-shot top-1.
+ */
+export function gainsFromRows(rows: { dataset: string; method: string; shots: number; top1: number }[], opts: { shots?: number; coop?: string; vpt?: string } = {}): GainPoint[] {
+  const coop = opts.coop ?? 'coop', vpt = opts.vpt ?? 'vpt';
+  const k = opts.shots ?? Math.max(...rows.filter((r) => r.method !== 'zero-shot').map((r) => r.shots));
+  const mean = (ds: string, m: string) => {
+    const xs = rows.filter((r) => r.dataset === ds && r.method === m && (m === 'zero-shot' || r.shots === k)).map((r) => r.top1);
+    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+  };
+  return [...new Set(rows.map((r) => r.dataset))].map((dataset) => {
+    const z = mean(dataset, 'zero-shot');
+    const c = mean(dataset, coop), v = mean(dataset, vpt);
+    return { dataset, coopGain: z !== undefined && c !== undefined ? c - z : undefined, vptGain: z !== undefined && v !== undefined ? v - z : undefined };
+  });
+}
+
+/**
  * UPT's two scatters: CoOp gain vs intra-class image variance, VPT gain vs inter-class text variance,
  * one point per dataset, with a least-squares trend line. UPT's reading (text prompts fail on high
  * intra-class image variance; visual prompts fail on low inter-class text variance) is the subtitle, so a

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { compile } from 'vega-lite';
 import { summarize, runsTable, type ProtocolRow } from '../../cells/prompts/evaluate.ts';
-import { varianceOf, varianceCharts, perClassVarianceChart } from '../../cells/prompts/variance.ts';
+import { varianceOf, varianceCharts, perClassVarianceChart, gainsFromRows } from '../../cells/prompts/variance.ts';
 import { comparisonChart } from '../../cells/prompts/charts.ts';
 
 // The package's exports map hides its schema file, so it is read from node_modules directly.
@@ -81,4 +81,20 @@ test('charts: comparison (single and faceted), both variance scatters and the pe
   assert.equal(pts.length, 2);
   assert.ok(pts[1].imageVariance > pts[0].imageVariance);
   assertValidSpec(perClassVarianceChart(stats[0]).spec, 'per-class variance chart');
+});
+
+test('gainsFromRows: mean over seeds at the largest K minus zero-shot, per dataset', () => {
+  const rows: ProtocolRow[] = [
+    { dataset: 'a', method: 'zero-shot', shots: 0, seed: 0, top1: 0.2, backend: 'cpu' },
+    { dataset: 'a', method: 'coop', shots: 1, seed: 1, top1: 0.9, backend: 'cpu' },
+    { dataset: 'a', method: 'coop', shots: 4, seed: 1, top1: 0.5, backend: 'cpu' },
+    { dataset: 'a', method: 'coop', shots: 4, seed: 2, top1: 0.7, backend: 'cpu' },
+    { dataset: 'a', method: 'vpt', shots: 4, seed: 1, top1: 0.3, backend: 'cpu' },
+    { dataset: 'b', method: 'coop', shots: 4, seed: 1, top1: 0.3, backend: 'cpu' },
+  ];
+  const g = gainsFromRows(rows);
+  assert.ok(Math.abs(g[0].coopGain! - 0.4) < 1e-12);
+  assert.ok(Math.abs(g[0].vptGain! - 0.1) < 1e-12);
+  assert.equal(g[1].coopGain, undefined, 'no zero-shot row for b: no gain');
+  assert.ok(Math.abs(gainsFromRows(rows, { shots: 1 })[0].coopGain! - 0.7) < 1e-12);
 });
