@@ -151,6 +151,8 @@ export function transferHeatmap(matrix: TransferMatrix, opts: HeatmapOptions = {
 /**
  * MVLPT-style comparison per target: the gain from a multitask prompt over all other tasks (leave-one-out)
  * next to the mean and the best single-source gain into the same target from the matrix (same budget).
+ * The best single source is picked after the fact on the same evaluation split, so it is biased upward
+ * (a maximum over noisy gains); the mean is the fair comparison.
  */
 export function multiSourceChart(multi: MultiSourceTransfer, matrix?: TransferMatrix, opts: { width?: number; height?: number } = {}): VegaLiteChart {
   const values: Record<string, unknown>[] = [];
@@ -189,5 +191,6 @@ export function multiSourceChart(multi: MultiSourceTransfer, matrix?: TransferMa
       },
       { mark: { type: 'rule', color: '#666' }, encoding: { y: { datum: 0 } } },
     ],
+    config: { axis: { labelLimit: 260 }, legend: { labelLimit: 320 } },
   });
 }
