@@ -9,7 +9,7 @@
 // tr (Σa^½ Σb Σa^½)^½, which has the same eigenvalues as (Σa Σb)^½ but is a *symmetric* PSD matrix, so both
 // square roots come from eigen-decompositions of symmetric matrices (cyclic Jacobi, float64) with
 // negative round-off eigenvalues clamped to 0 — no complex parts, no Newton–Schulz iteration to diverge.
-import { stage, type StageSpec } from '../engine/stage.ts';
+import { keyOf, stage, type StageSpec } from '../engine/stage.ts';
 import { valueCodec } from '../engine/codecs.ts';
 import { vegaLite, type VegaLiteChart } from '../plots/vegalite.ts';
 import type { PromptBackbone } from '../prompts/backbone.ts';
@@ -226,11 +226,13 @@ export async function visualSimilarity(model: PromptBackbone, tasks: readonly Ta
   const values = Array.from({ length: n }, () => new Array<number>(n).fill(0));
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
-      // Each pair is its own small stage, so adding a task computes only its own row of distances.
+      // Each pair is its own small stage, so adding a task computes only its own row of distances. The
+      // pair is keyed in a canonical order (the distance is symmetric): reordering a selection recomputes nothing.
+      const [a, b] = keyOf(gs[i]) <= keyOf(gs[j]) ? [gs[i], gs[j]] : [gs[j], gs[i]];
       const d = await stage(
-        { name: 'frechetDistance', version: 1, inputs: [gs[i], gs[j]] },
+        { name: 'frechetDistance', version: 1, inputs: [a, b] },
         valueCodec<{ d2: number }>(),
-        async () => ({ d2: frechetDistance(gs[i], gs[j], gs[i].dim) }),
+        async () => ({ d2: frechetDistance(a, b, a.dim) }),
       );
       values[i][j] = values[j][i] = d.d2;
     }

@@ -137,4 +137,9 @@ test('task similarities on the fixture CLIP reuse the cached features', async ()
   await cell.run(() => visualSimilarity(model, [...tasks, gtsrb], { testPerClass: 8 }));
   assert.equal(cell.misses('frechetDistance').length, 3);
   assert.equal(cell.misses('taskFeatureGaussian').length, 1);
+  // Another order of the same tasks: the same distances, all from the cache.
+  cell.mark();
+  const reordered = await cell.run(() => visualSimilarity(model, [gtsrb, ...tasks].reverse(), { testPerClass: 8 }));
+  assert.equal(cell.misses().length, 0);
+  assert.equal(reordered.values[2][1], vis.values[0][1], 'FD(vehicles, animals) again'); // order: MNIST, animals, vehicles, GTSRB
 });
