@@ -231,7 +231,7 @@ export function fewShotRows(pool: Pool, nClasses: number, shots: number, seed: n
       const rand = rng(mixSeed(seed, shots, 17));
       byClass.forEach((rows, k) => {
         if (rows.length < shots + valShots) {
-          throw new Error(`fewShotSplit: class ${k} has ${rows.length} pool images, fewer than ${shots} shots + ${valShots} validation; raise poolPerClass`);
+          throw new Error(`fewShotSplit: class ${k} has ${rows.length} pool images, fewer than ${shots} shots + ${valShots} validation; raise poolPerClass (for a small test-only dataset held out per class, lower testPerClass too)`);
         }
         const s = shuffled(rows, rand);
         train.push(...s.slice(0, shots));
