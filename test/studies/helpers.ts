@@ -1,6 +1,7 @@
 // Shared set-up for the studies tests: the tiny fixture CLIP (random weights; real images and real
 // training on top), a private cache, and a log of every stage record so tests can count what ran.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +29,20 @@ export interface StudyCell {
   hits(stage?: string): StageRecord[];
 }
 
-export function studyCell(cacheDir = mkdtempSync(join(tmpdir(), 'studies-test-'))): StudyCell {
+const created: string[] = [];
+// Registered when a test file imports this module: after its tests, remove every cache it created.
+after(() => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh cache directory, removed after the file's tests (tests train real prompts: MBs each). */
+export function tempCacheDir(prefix = 'studies-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+export function studyCell(cacheDir = tempCacheDir()): StudyCell {
   const records: StageRecord[] = [];
   const progress: { fraction: number; message?: string }[] = [];
   const cache = new Cache(cacheDir);

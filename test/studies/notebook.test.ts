@@ -3,9 +3,7 @@
 // heatmap, scatters, leave-one-out chart and tables, and re-runs entirely from the cache.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Table } from 'apache-arrow';
 import { Cache } from '../../cells/engine/cache.ts';
@@ -14,13 +12,13 @@ import { NotebookSession } from '../../cells/engine/session.ts';
 import { buildLibrary } from '../../cells/library.ts';
 import { isChart } from '../../cells/plots/vegalite.ts';
 import { studiesLibrary, type TransferMatrix } from '../../cells/studies/index.ts';
-import { FIXTURE } from './helpers.ts';
+import { FIXTURE, tempCacheDir } from './helpers.ts';
 
 const PATH = fileURLToPath(new URL('../../notebooks/transferability.html', import.meta.url));
 
 test('transferability notebook: runs on a small selection, then re-runs from the cache', async (t) => {
   const notebook = parseNotebook(readFileSync(PATH, 'utf8'), PATH);
-  const cacheDir = mkdtempSync(join(tmpdir(), 'studies-notebook-'));
+  const cacheDir = tempCacheDir('studies-notebook-');
   const settings = { chosen: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing', 'GTSRB speed limits'], epochs: 2, modelName: FIXTURE };
   const builtins = { ...(await buildLibrary()), ...studiesLibrary() };
   const run = async () => {
