@@ -77,19 +77,8 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     varianceStats: prompts.varianceStats,
     varianceCharts: prompts.varianceCharts,
     comparisonChart: prompts.comparisonChart,
+    gainsFromRows: prompts.gainsFromRows,
     // multitask and transfer studies
-    loadStudyModel: studies.loadStudyModel,
-    defaultTaskSuite: studies.defaultTaskSuite,
-    DEFAULT_TASK_NAMES: studies.DEFAULT_TASK_NAMES,
-    selectTasks: studies.selectTasks,
-    makeTask: studies.makeTask,
-    taskTable: studies.taskTable,
-    transferMatrix: studies.transferMatrix,
-    transferHeatmap: studies.transferHeatmap,
-    multitaskPrompt: studies.multitaskPrompt,
-    jointTuning: studies.jointTuning,
-    visualSimilarity: studies.visualSimilarity,
-    labelSimilarity: studies.labelSimilarity,
-    similarityScatter: studies.similarityScatter,
+    ...studies.studiesLibrary(),
   };
 }
