@@ -25,6 +25,8 @@ export interface CardInput {
   fullTestSets: boolean;
   /** What the machine's load was like during the run (measured, free text). */
   loadNote: string;
+  /** Measured throughput beside PyTorch (bench/pretrain.ts), free text; omitted when absent. */
+  benchNote?: string;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
@@ -110,6 +112,8 @@ ${c.state.step < o.totalSteps ? `- The run was stopped at step ${c.state.step} o
 ` : ''}- Shipped checkpoint: step ${c.checkpointStep} (best mean validation zero-shot accuracy, measured every 150 steps).
 - Loss: ${avg(0, 10).toFixed(3)} (first 10 steps) → ${avg(P.history.length - 25, P.history.length).toFixed(3)} (last 25 steps); last lr ${last ? last.lr.toExponential(2) : '–'}.
 
+${c.benchNote ? `- Throughput of the same step, \`bench/pretrain.ts\` on this machine: ${c.benchNote}
+` : ''}
 ![loss curve](loss-curve.png)
 
 ## Zero-shot top-1 (held-out templates, ${c.fullTestSets ? 'full test sets from \`../shared/datasets\`' : 'the bundled test subsets in \`data/datasets/\`'})

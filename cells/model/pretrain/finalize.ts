@@ -37,6 +37,7 @@ export interface FinalizeOptions {
   datasetsRoot?: string;
   /** A measured note on the machine's load during training, for the card. */
   loadNote?: string;
+  benchNote?: string;
   log?: (s: string) => void;
 }
 
@@ -113,7 +114,7 @@ export async function finalizeMiniClip(o: FinalizeOptions): Promise<Record<strin
   await writeFileAtomic(join(outDir, 'README.md'), modelCard({
     options: last.options, state: last.state, phases, checkpointStep: (chosen.state.prior?.steps ?? 0) + chosen.state.step, backend: last.backend, hardware,
     trainImages: meta.train, valImages: meta.val, poolSizes: meta.poolSizes, fileBytes, logitScale, zeroShot, zeroShotBundled,
-    retrieval, vocabRows, params, fullTestSets: !o.quick, loadNote: o.loadNote ?? 'machine load not recorded',
+    retrieval, vocabRows, params, fullTestSets: !o.quick, loadNote: o.loadNote ?? 'machine load not recorded', benchNote: o.benchNote,
   }));
   return metrics;
 }
@@ -122,7 +123,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const arg = (n: string) => { const i = process.argv.indexOf(`--${n}`); return i >= 0 ? process.argv[i + 1] : undefined; };
   await initBackend('wasm');
   const m = await finalizeMiniClip({
-    workDir: arg('work') ?? 'out/pretrain-mini-clip', outDir: arg('out'), quick: process.argv.includes('--quick'), loadNote: arg('load-note'),
+    workDir: arg('work') ?? 'out/pretrain-mini-clip', outDir: arg('out'), quick: process.argv.includes('--quick'), loadNote: arg('load-note'), benchNote: arg('bench-note'),
     log: (s) => console.log(`${new Date().toISOString().slice(11, 19)} ${s}`),
   });
   console.log(JSON.stringify({ zeroShot: m.zeroShot, retrieval: m.retrieval, temperature: m.temperature }, null, 1));
