@@ -30,7 +30,10 @@ async function loadGtsrbTest(root: string): Promise<Dataset> {
 }
 
 export interface FinalizeOptions {
+  /** The (last phase's) checkpoint directory. */
   workDir: string;
+  /** Where the image cache's images.json lies (default: workDir). */
+  dataDir?: string;
   outDir?: string;
   /** Only the bundled subsets (fast); the card then reports those. */
   quick?: boolean;
@@ -102,7 +105,7 @@ export async function finalizeMiniClip(o: FinalizeOptions): Promise<Record<strin
   log(`retrieval R@1 ${(100 * retrieval.r1).toFixed(1)}%`);
   model.dispose();
 
-  const meta = JSON.parse(readFileSync(join(o.workDir, 'images.json'), 'utf8')) as { train: number; val: number; poolSizes: { cifar10: number; fashion: number } };
+  const meta = JSON.parse(readFileSync(join(o.dataDir ?? o.workDir, 'images.json'), 'utf8')) as { train: number; val: number; poolSizes: { cifar10: number; fashion: number } };
   const hardware = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} (no GPU), Node ${process.versions.node}`;
   const metrics = {
     checkpointStep: (chosen.state.prior?.steps ?? 0) + chosen.state.step, stepsTrained: phases.steps, wallSec: phases.wallSec, imagesSeen: phases.imagesSeen,
