@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { prepareWasmThreads, finishWasmThreads } from './parallel/wasm-threads.ts';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -23,9 +24,27 @@ export function wasmDir(): string {
   return dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/';
 }
 
+export interface BackendOptions {
+  /**
+   * XNNPACK threads inside the wasm backend (Node: opt-in, default 1; env PROMPTSCOPE_WASM_THREADS).
+   * Fixed once wasm has started in this process. For training, prefer data-parallel workers.
+   */
+  wasmThreads?: number;
+}
+
 let wasmReady: Promise<void> | undefined;
-function registerWasm(): Promise<void> {
-  wasmReady ??= (async () => {
+let wasmThreads = 1;
+/** `threads` undefined: whatever this process already uses (1 if wasm has not started). */
+function registerWasm(threads?: number): Promise<void> {
+  if (wasmReady) {
+    if (threads !== undefined && threads !== wasmThreads) {
+      return Promise.reject(new Error(`initBackend: wasm already started with ${wasmThreads} thread(s); the thread count is fixed per process`));
+    }
+    return wasmReady;
+  }
+  wasmThreads = threads ?? 1;
+  wasmReady = (async () => {
+    if (wasmThreads > 1 && isNode) await prepareWasmThreads(wasmThreads);
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const dir = wasmDir();
     if (!existsSync(join(dir, 'tfjs-backend-wasm-simd.wasm'))) {
@@ -107,6 +126,7 @@ async function trySetWasm(): Promise<boolean> {
   const listeners = (e: string) => process.listeners(e as 'uncaughtException') as unknown as Listener[];
   const before = isNode ? events.map((e) => new Set(listeners(e))) : [];
   const ok = await trySet('wasm');
+  finishWasmThreads();
   if (isNode) {
     events.forEach((e, i) => {
       for (const l of listeners(e)) if (!before[i].has(l)) process.removeListener(e, l);
@@ -119,9 +139,14 @@ async function trySetWasm(): Promise<boolean> {
  * Starts the preferred backend and returns its name. 'auto': webgpu (browser, or a real GPU in Node),
  * then wasm, then cpu. An explicitly named backend that cannot start is an error, not a silent fallback.
  */
-export async function initBackend(pref: BackendPreference = 'auto'): Promise<string> {
+export async function initBackend(pref: BackendPreference = 'auto', options: BackendOptions = {}): Promise<string> {
   let choice = pref;
   const env = isNode ? process.env.PROMPTSCOPE_BACKEND : undefined;
+  const envThreads = isNode ? process.env.PROMPTSCOPE_WASM_THREADS : undefined;
+  const threads = options.wasmThreads ?? (envThreads ? Number(envThreads) : undefined);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new Error(`initBackend: wasm threads must be a positive integer, got ${options.wasmThreads ?? `PROMPTSCOPE_WASM_THREADS="${envThreads}"`}`);
+  }
   if (choice === 'auto' && env) {
     if (!names.includes(env as BackendPreference)) {
       throw new Error(`PROMPTSCOPE_BACKEND="${env}" is not a backend; use one of ${names.join(', ')}`);
@@ -129,7 +154,7 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<str
     choice = env as BackendPreference;
   }
   if (choice !== 'auto') {
-    if (choice === 'wasm') await registerWasm();
+    if (choice === 'wasm') await registerWasm(threads);
     if (choice === 'webgpu' && !(await registerWebgpu(false))) {
       throw new Error('initBackend: webgpu is not available (no navigator.gpu and no Dawn adapter)');
     }
@@ -144,7 +169,7 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<str
   if ((hasBrowserGpu || (isNode && mayHaveGpu())) && (await registerWebgpu(true)) && (await trySet('webgpu'))) {
     return tf.getBackend();
   }
-  if ((await registerWasm().then(() => true, () => false)) && (await trySetWasm())) return tf.getBackend();
+  if ((await registerWasm(threads).then(() => true, () => false)) && (await trySetWasm())) return tf.getBackend();
   if (await trySet('cpu')) return tf.getBackend();
   throw new Error('initBackend: no TensorFlow.js backend could start (tried webgpu, wasm, cpu)');
 }

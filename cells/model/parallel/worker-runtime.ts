@@ -32,7 +32,8 @@ function post(msg: FromWorker): void {
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'setup': {
-      const backend = await initBackend(msg.backend);
+      // One thread per worker: the workers are the parallelism (PROMPTSCOPE_WASM_THREADS is for in-process use).
+      const backend = await initBackend(msg.backend, { wasmThreads: msg.backend === 'wasm' ? 1 : undefined });
       index = msg.index;
       mod = (await import(msg.module)) as DataParallelWorkerModule & Record<string, unknown>;
       if (typeof mod.setup !== 'function') throw new Error(`${msg.module} does not export setup(config)`);
