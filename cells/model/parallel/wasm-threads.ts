@@ -10,7 +10,7 @@
 // Only XNNPACK kernels (matmul, convolutions) run in parallel this way; for training, data-parallel
 // workers (data-parallel.ts) use the cores better (bench/README.md). Opt-in, for in-process work.
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,7 +23,10 @@ export async function prepareWasmThreads(threads: number): Promise<void> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const outDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '..', 'wasm-out');
   const { wasmWorkerContents } = require(join(outDir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
-  const workerFile = join(mkdtempSync(join(tmpdir(), 'promptscope-wasm-')), 'pthread-worker.cjs');
+  const tempDir = mkdtempSync(join(tmpdir(), 'promptscope-wasm-'));
+  // Pthreads may start later than the backend, so the file stays until the process exits.
+  process.once('exit', () => rmSync(tempDir, { recursive: true, force: true }));
+  const workerFile = join(tempDir, 'pthread-worker.cjs');
   // The string holds the script with its "\n" escapes already decoded; tfjs re-escapes it the same way.
   writeFileSync(workerFile, wasmWorkerContents.replace(/\n/g, '\\n'));
   const mainScript = join(outDir, 'tfjs-backend-wasm-threaded-simd.js');
