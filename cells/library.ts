@@ -1,7 +1,6 @@
 // What notebook cells can call: the stage library of every layer, under the names a researcher uses.
 // The engine receives this as its builtins, so the engine itself depends on no stage. Heavy layers
 // (tfjs, DuckDB) load only when a notebook first uses them.
-import { join } from 'node:path';
 import { vegaLite } from './plots/vegalite.ts';
 import { cached } from './engine/memo.ts';
 import { notebookDatabase, type NotebookDatabase } from './engine/sql.ts';
@@ -9,28 +8,12 @@ import { loadDataset, cachedFewShotSplit, cachedHoldOutPool } from './data/cache
 import { taskView } from './data/splits.ts';
 import { BUNDLED_NAMES, type BundledName } from './data/bundled.ts';
 import { openNodeDatabase, type Database } from './data/db.ts';
-import { loadCLIP, type CLIPModel } from './model/clip.ts';
-import { initBackend, currentBackend, type BackendPreference } from './model/backend.ts';
+import { currentBackend } from './model/backend.ts';
+import { loadModel } from './model/load.ts';
 import { extractFeatures } from './model/features.ts';
 import { zeroShot } from './model/zeroshot.ts';
-import { bundledModelsDir, defaultModelStore, listModels } from './model/hub.ts';
 import * as prompts from './prompts/index.ts';
 import * as studies from './studies/index.ts';
-
-/** The default model: the project's own mini-CLIP, shipped in data/models. */
-export const DEFAULT_MODEL = 'mini-clip';
-
-/**
- * Loads a CLIP checkpoint by name (a bundled model such as "mini-clip", a pulled Hugging Face repo id
- * such as "openai/clip-vit-base-patch16") or by directory. Starts the compute backend first.
- */
-export async function loadModel(name: string = DEFAULT_MODEL, opts: { backend?: BackendPreference } = {}): Promise<CLIPModel> {
-  await initBackend(opts.backend ?? 'auto');
-  const models = await listModels(defaultModelStore());
-  const hit = models.find((m) => m.repo === name || m.dir === name);
-  const dir = hit?.dir ?? (name.includes('/') || name.startsWith('.') ? name : join(bundledModelsDir(), name));
-  return loadCLIP(dir, { id: name });
-}
 
 /** A bundled dataset by name ("cifar10", "mnist", "fashion-mnist", "gtsrb"), loaded through the cache. */
 export function bundled(name: BundledName, split = 'test') {

@@ -9,18 +9,9 @@ import { createHash } from 'node:crypto';
 import { Int32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
 import { buildRows } from './assemble.ts';
 import type { Dataset } from './dataset.ts';
+import { mulberry32 } from '../util/random.ts';
 
-/** mulberry32: a small seeded PRNG for callers that need a stream (shuffling batches), same on every machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 interface RowView {
   id: Int32Array;

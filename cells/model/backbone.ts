@@ -1,21 +1,41 @@
 // The CLIP model seen through the narrow interface the prompt learners train against (cells/prompts'
 // `PromptBackbone`: text from token embeddings pooled at EOT, images with visual prompts, frozen weights,
-// encoder-call counters). Structural: this file does not import cells/prompts (dependencies point from
-// prompts to model), the type checker matches the shapes where the prompt layer uses it.
+// encoder-call counters). The interface lives here, with the model; cells/prompts re-exports it.
 import * as tf from '@tensorflow/tfjs';
 import type { CLIPModel, VisionPrompts } from './clip.ts';
 import type { CLIPConfig } from './config.ts';
 
+/** Visual prompt tokens to insert after the class token: shallow at the input, deep replaces them per layer. */
+export interface VisualPrompts {
+  /** [n, Dv] shared by the batch, or [B, n, Dv]. Inserted after CLS, after the positional embedding, before pre-LN. */
+  shallow?: tf.Tensor;
+  /**
+   * Per-layer prompt tokens for layers 1..L-1 ([n, Dv] each; VPT-deep). Entry i replaces the n prompt tokens
+   * at the input of layer i+1. Requires `shallow` (layer 0's prompts) with the same n.
+   */
+  deep?: tf.Tensor[];
+}
+
 export interface FrozenBackbone {
   readonly config: CLIPConfig;
+  /** Content fingerprint of the weights and config: part of every cache key that depends on the model. */
   readonly fingerprint: string;
   readonly name: string;
   /** exp(logit_scale) as stored in the checkpoint. */
   readonly logitScale: number;
+  /** Frozen token embeddings for ids [n, T] → [n, T, Dt]. */
   tokenEmbeddings(ids: Int32Array, n: number, t: number): tf.Tensor3D;
+  /**
+   * Text tower from embeddings [n, T, Dt] (positional embedding added here), pooled at `eot` → projected
+   * features [n, P] (not normalised). T may be shorter than the context length: the causal mask makes the
+   * pooled output independent of positions after EOT, so callers crop to max(eot)+1.
+   */
   encodeTextEmbeddings(embeds: tf.Tensor3D, eot: Int32Array): tf.Tensor2D;
-  encodeImage(pixels: tf.Tensor4D, prompts?: { shallow?: tf.Tensor; deep?: tf.Tensor[] }): tf.Tensor2D;
+  /** Vision tower on pixel_values [B, 3, S, S] with optional prompts → projected features [B, P] (not normalised). */
+  encodeImage(pixels: tf.Tensor4D, prompts?: VisualPrompts): tf.Tensor2D;
+  /** Every frozen weight, for the bit-identical-after-training checks. */
   weights(): Map<string, tf.Tensor>;
+  /** Counts encoder calls (text, image) so tests can prove a cached path never runs a tower. */
   readonly calls: { text: number; image: number };
   dispose(): void;
 }

@@ -7,44 +7,12 @@
 // and prompt training all run on the same towers and share the model fingerprint.
 import * as tf from '@tensorflow/tfjs';
 import { linear, l2Normalize } from '../model/ops/index.ts';
-import type { CLIPConfig } from '../model/config.ts';
 import { loadCLIP, type CLIPModel } from '../model/clip.ts';
 import { asBackbone } from '../model/backbone.ts';
 
-/** Visual prompt tokens to insert after the class token: shallow at the input, deep replaces them per layer. */
-export interface VisualPrompts {
-  /** [n, Dv] shared by the batch, or [B, n, Dv]. Inserted after CLS, after the positional embedding, before pre-LN. */
-  shallow?: tf.Tensor;
-  /**
-   * Per-layer prompt tokens for layers 1..L-1 ([n, Dv] each; VPT-deep). Entry i replaces the n prompt tokens
-   * at the input of layer i+1. Requires `shallow` (layer 0's prompts) with the same n.
-   */
-  deep?: tf.Tensor[];
-}
-
-export interface PromptBackbone {
-  readonly config: CLIPConfig;
-  /** Content fingerprint of the weights and config: part of every cache key that depends on the model. */
-  readonly fingerprint: string;
-  readonly name: string;
-  /** exp(logit_scale) as stored in the checkpoint. */
-  readonly logitScale: number;
-  /** Frozen token embeddings for ids [n, T] → [n, T, Dt]. */
-  tokenEmbeddings(ids: Int32Array, n: number, t: number): tf.Tensor3D;
-  /**
-   * Text tower from embeddings [n, T, Dt] (positional embedding added here), pooled at `eot` → projected
-   * features [n, P] (not normalised). T may be shorter than the context length: the causal mask makes the
-   * pooled output independent of positions after EOT, so callers crop to max(eot)+1.
-   */
-  encodeTextEmbeddings(embeds: tf.Tensor3D, eot: Int32Array): tf.Tensor2D;
-  /** Vision tower on pixel_values [B, 3, S, S] with optional prompts → projected features [B, P] (not normalised). */
-  encodeImage(pixels: tf.Tensor4D, prompts?: VisualPrompts): tf.Tensor2D;
-  /** Every frozen weight, for the bit-identical-after-training checks. */
-  weights(): Map<string, tf.Tensor>;
-  /** Counts encoder calls (text, image) so tests can prove a cached path never runs a tower. */
-  readonly calls: { text: number; image: number };
-  dispose(): void;
-}
+// The contract lives beside the model it adapts; prompts know it by the name prompt learners use.
+export type { FrozenBackbone as PromptBackbone, VisualPrompts } from '../model/backbone.ts';
+import type { FrozenBackbone as PromptBackbone } from '../model/backbone.ts';
 
 /** Loads a Hugging Face CLIPModel folder (config.json + model.safetensors) as a frozen prompt backbone. */
 export async function loadBackbone(dir: string, name?: string): Promise<PromptBackbone> {

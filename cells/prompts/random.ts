@@ -1,16 +1,10 @@
 // Seeded randomness for prompt initialisation, shuffles and dropout: the same seed gives the same run on
 // every backend, and a resumed run draws exactly what the uninterrupted one would have.
+import { mulberry32 } from '../util/random.ts';
 
-/** mulberry32: small, fast, good enough for shuffles and initialisations. */
+/** The project's generator, with the seed whitened so that small seeds (1, 2, 3) start far apart. */
 export function rng(seed: number): () => number {
-  let a = (seed >>> 0) ^ 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32((seed >>> 0) ^ 0x9e3779b9);
 }
 
 /** A seed derived from several integers (seed, epoch, step…), so streams never overlap by accident. */
