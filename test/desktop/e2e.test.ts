@@ -108,6 +108,8 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
   });
 
   await t.test('changing an input re-runs exactly its downstream cells', async () => {
+    // Let the first run (Trust) finish, slow cell included, so this change is a wave of its own.
+    await page.waitForFunction(() => /^Ran 13 cells/.test(document.querySelector('#last-run')?.textContent ?? ''));
     await page.locator('.cell[data-id="2"] input[type="range"]').evaluate((el: HTMLInputElement) => {
       el.value = '5';
       el.dispatchEvent(new Event('input', { bubbles: true }));
