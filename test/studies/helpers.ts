@@ -1,5 +1,5 @@
-// Shared set-up for the studies tests: the tiny fixture CLIP (random weights; real images and real
-// training on top), a private cache, and a log of every stage record so tests can count what ran.
+// Shared set-up for the studies tests: the project's pretrained mini-CLIP (real images, real training on
+// top), a private cache, and a log of every stage record so tests can count what ran.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { after } from 'node:test';
 import { tmpdir } from 'node:os';
@@ -9,11 +9,12 @@ import { Cache } from '../../cells/engine/cache.ts';
 import { runWithContext, type CellContext, type StageRecord } from '../../cells/engine/stage.ts';
 import { loadBackbone, type PromptBackbone } from '../../cells/prompts/backbone.ts';
 
-export const FIXTURE = fileURLToPath(new URL('../../../shared/clip/fixture-tiny/', import.meta.url));
+// The project's own pretrained mini-CLIP, loaded through the product path.
+export const MINI_CLIP = fileURLToPath(new URL('../../data/models/mini-clip/', import.meta.url));
 
 let model: Promise<PromptBackbone> | undefined;
-export function fixtureModel(): Promise<PromptBackbone> {
-  model ??= loadBackbone(FIXTURE, 'fixture-tiny');
+export function miniClip(): Promise<PromptBackbone> {
+  model ??= loadBackbone(MINI_CLIP, 'mini-clip');
   return model;
 }
 

@@ -1,5 +1,5 @@
 // notebooks/transferability.html runs headless end to end (the library's builtins plus the studies'
-// names, as `promptscope run` will provide them) with a small selection on the fixture CLIP, produces its
+// names, as `promptscope run` will provide them) with a small selection on mini-CLIP, produces its
 // heatmap, scatters, leave-one-out chart and tables, and re-runs entirely from the cache.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,14 +12,14 @@ import { NotebookSession } from '../../cells/engine/session.ts';
 import { buildLibrary } from '../../cells/library.ts';
 import { isChart } from '../../cells/plots/vegalite.ts';
 import { studiesLibrary, type TransferMatrix } from '../../cells/studies/index.ts';
-import { FIXTURE, tempCacheDir } from './helpers.ts';
+import { tempCacheDir } from './helpers.ts';
 
 const PATH = fileURLToPath(new URL('../../notebooks/transferability.html', import.meta.url));
 
 test('transferability notebook: runs on a small selection, then re-runs from the cache', async (t) => {
   const notebook = parseNotebook(readFileSync(PATH, 'utf8'), PATH);
   const cacheDir = tempCacheDir('studies-notebook-');
-  const settings = { chosen: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing', 'GTSRB speed limits'], epochs: 2, modelName: FIXTURE };
+  const settings = { chosen: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing', 'GTSRB speed limits'], epochs: 2, modelName: 'mini-clip' };
   const builtins = { ...(await buildLibrary()), ...studiesLibrary() };
   const run = async () => {
     const cache = new Cache(cacheDir);
@@ -41,7 +41,7 @@ test('transferability notebook: runs on a small selection, then re-runs from the
   const matrix = (await cold.session.value('matrix')) as TransferMatrix;
   assert.equal(matrix.cells.filter((c) => c.computed).length, 6);
   assert.equal(((await cold.session.value('multiSource')) as Table).numRows, 3, 'one multitask source prompt per target');
-  assert.match(String(await cold.session.value('modelNote')), /fixture-tiny/);
+  assert.match(String(await cold.session.value('modelNote')), /mini-clip/);
   cold.session.dispose();
   const warm = await run();
   assert.equal(warm.misses, 0, 'a re-run computes nothing');

@@ -1,6 +1,6 @@
 // Task-similarity math: the symmetric eigen-solver, PSD square roots and the Fréchet distance against
 // closed forms computed independently (diagonal and 2×2 cases), label similarity, and the Fréchet
-// distance of real (cached) task features on the fixture CLIP.
+// distance of real (cached) task features on mini-CLIP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../cells/model/backend.ts';
@@ -9,7 +9,7 @@ import {
   frechetDistance, gaussianOf, labelSimilarityOf, pearson, sqrtPsd, symmetricEigen, visualSimilarity, labelSimilarity,
 } from '../../cells/studies/similarity.ts';
 import { defaultTaskSuite } from '../../cells/studies/tasks.ts';
-import { fixtureModel, studyCell } from './helpers.ts';
+import { miniClip, studyCell } from './helpers.ts';
 
 function randomPsd(n: number, rank: number, seed: number): Float64Array {
   const rand = mulberry32(seed);
@@ -114,9 +114,9 @@ test('label similarity: 1 for the same classes, symmetric, lower for unrelated o
   assert.ok(Number.isNaN(pearson([1, 2], [1, 2])));
 });
 
-test('task similarities on the fixture CLIP reuse the cached features', async () => {
+test('task similarities on mini-CLIP reuse the cached features', async () => {
   await initBackend('wasm');
-  const model = await fixtureModel();
+  const model = await miniClip();
   const cell = studyCell();
   const tasks = await cell.run(() => defaultTaskSuite({ only: ['CIFAR-10 vehicles', 'CIFAR-10 animals', 'MNIST'] }));
   const vis = await cell.run(() => visualSimilarity(model, tasks, { testPerClass: 8 }));

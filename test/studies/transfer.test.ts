@@ -1,13 +1,13 @@
 // The transferability matrix is reactive by construction: stage-run counters prove that adding a task
 // computes exactly its new row and column, removing one computes nothing, and changing K re-runs only
-// training and evaluation (no feature extraction). Real CoOp training on the fixture CLIP, short runs.
+// training and evaluation (no feature extraction). Real CoOp training on mini-CLIP, short runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../cells/model/backend.ts';
 import { defaultTaskSuite, type Task } from '../../cells/studies/tasks.ts';
 import { multiSourceTransfer, transferMatrix, type StudyProgress, type TransferMatrix } from '../../cells/studies/transfer.ts';
 import type { PromptMethod } from '../../cells/studies/multitask.ts';
-import { fixtureModel, studyCell } from './helpers.ts';
+import { miniClip, studyCell } from './helpers.ts';
 
 const METHOD: PromptMethod = { method: 'coop', config: { nCtx: 4 }, epochs: 3, optim: { lr: 0.01, batchSize: 8 } };
 const FEATURE_STAGES = ['imageFeatures', 'extractFeatures', 'promptPool'];
@@ -16,7 +16,7 @@ const pairLabels = (m: TransferMatrix) => m.cells.filter((c) => c.computed).map(
 
 test('transfer matrix: add a task = one new row + one new column; remove = nothing; new K = training/eval only', async (t) => {
   await initBackend('wasm');
-  const model = await fixtureModel();
+  const model = await miniClip();
   const cell = studyCell();
   const suite = await cell.run(() => defaultTaskSuite({ only: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing', 'GTSRB speed limits', 'MNIST'] }));
   const [vehicles, footwear, signs, mnist] = suite;
@@ -87,7 +87,7 @@ test('transfer matrix: add a task = one new row + one new column; remove = nothi
 
 test('cancelling a study keeps the finished cells', async () => {
   await initBackend('wasm');
-  const model = await fixtureModel();
+  const model = await miniClip();
   const first = studyCell();
   const suite = await first.run(() => defaultTaskSuite({ only: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing'] }));
   const seen: StudyProgress[] = [];
