@@ -1,5 +1,5 @@
-// Shared set-up for the prompt-learner tests: the tiny fixture CLIP, MNIST from ../shared, and a private
-// cache with a stage-record log.
+// Shared set-up for the prompt-learner mechanics tests: the tiny fixture CLIP, MNIST from ../shared, and a
+// private cache with a stage-record log. (learning.test.ts uses the pretrained mini-CLIP and bundled data.)
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,19 +20,11 @@ export function fixtureModel(): Promise<PromptBackbone> {
 }
 
 let testSet: Promise<Dataset> | undefined;
-let trainSet: Promise<Dataset> | undefined;
 const mnist = (kind: 'train' | 't10k') => loadIdx({
   images: join(SHARED, `datasets/mnist/${kind}-images-idx3-ubyte.gz`),
   labels: join(SHARED, `datasets/mnist/${kind}-labels-idx1-ubyte.gz`),
   classNames: MNIST_NAMES, name: 'mnist', split: kind === 't10k' ? 'test' : 'train',
 });
-
-/** MNIST with the real train/test split (for the learning tests). */
-export async function mnistSource(): Promise<TaskSource> {
-  trainSet ??= mnist('train');
-  testSet ??= mnist('t10k');
-  return { name: 'mnist', classNames: MNIST_NAMES, train: await trainSet, test: await testSet };
-}
 
 /** The 10k MNIST test file only, split by a per-class hold-out (fast to load: for mechanics tests). */
 export async function mnistSmall(): Promise<TaskSource> {
