@@ -140,9 +140,9 @@ caption of the image's class: **R@1 ${pct(c.retrieval.r1)}**, R@5 ${pct(c.retrie
 
 \`\`\`sh
 npx promptscope run notebooks/pretrain-mini-clip.html --out out/pretrain-mini-clip
-# or, headless and resumable:
-node --import tsx cells/model/pretrain/run.ts --work out/pretrain-mini-clip --steps ${o.totalSteps}
-node --import tsx cells/model/pretrain/finalize.ts --work out/pretrain-mini-clip
+# or, headless and resumable (each command resumes from its work directory's last checkpoint):
+${P.options.map((p, i) => `node --import tsx cells/model/pretrain/run.ts --work out/pretrain-mini-clip${i ? `-${i + 1}` : ''} --steps ${p.totalSteps} --warmup ${p.warmupSteps} --lr ${p.lr}${i ? ` --init out/pretrain-mini-clip${i > 1 ? `-${i}` : ''}/last.safetensors` : ''}`).join('\n')}
+node --import tsx cells/model/pretrain/finalize.ts --work out/pretrain-mini-clip${P.options.length > 1 ? `-${P.options.length}` : ''}
 \`\`\`
 
 ## Licences
