@@ -67,8 +67,9 @@ the bundled datasets, nowhere near a real CLIP. Numbers below are measured, not 
 | input | 32×32 RGB, patch ${s.patchSize} (${(32 / s.patchSize) ** 2} patches + CLS) | CLIP BPE, vocabulary 49,408, context 77 |
 
 Projection dimension ${s.projectionDim}; ${(c.params / 1e6).toFixed(2)} M parameters in the file (6.3 M of them are the
-token table: only the ${c.vocabRows} rows the captions use were trained; the others keep their small random
-initial values, std 0.02). Learned temperature: logit_scale = ${c.logitScale.toFixed(3)}, i.e. logits are
+token table: only ${c.vocabRows} rows were trainable, those of the tokens in the training captions and the
+zero-shot prompts (words that occur only in held-out templates never received a gradient); the other rows keep
+their small random initial values, std 0.02). Learned temperature: logit_scale = ${c.logitScale.toFixed(3)}, i.e. logits are
 cos-similarity × **${Math.exp(c.logitScale).toFixed(1)}** (initialised at ${Math.exp(s.logitScaleInit).toFixed(0)}, clamped at 100).
 
 ## Data
