@@ -10,6 +10,7 @@ import { BUNDLED_NAMES, type BundledName } from './data/bundled.ts';
 import { openNodeDatabase, type Database } from './data/db.ts';
 import { currentBackend } from './model/backend.ts';
 import { loadModel } from './model/load.ts';
+import { pretrainMiniClip } from './model/pretrain/index.ts';
 import { extractFeatures } from './model/features.ts';
 import { zeroShot } from './model/zeroshot.ts';
 import * as prompts from './prompts/index.ts';
@@ -48,6 +49,7 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     extractFeatures,
     zeroShot,
     backend: () => currentBackend(),
+    pretrainMiniClip,
     // prompt learners
     bundledSource: prompts.bundledSource,
     fewShotTask: prompts.fewShotTask,
