@@ -1,17 +1,8 @@
 // Seeded randomness for pretraining. Every step draws from its own generator, seeded from (seed, step,
 // stream), so a run resumed at step k samples exactly what an uninterrupted run samples at step k.
+import { mulberry32 } from '../../util/random.ts';
 
-/** mulberry32: a small, fast 32-bit PRNG; uniform floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** Mixes integers into one 32-bit seed (murmur-style finaliser per part). */
 export function mixSeed(...parts: number[]): number {
