@@ -25,18 +25,8 @@ export interface CellSource {
   pinned?: boolean;
 }
 
-export interface CellView {
-  id: number;
-  mode: CellMode;
-  names: string[];
-  status: CellStatus;
-  runs: number;
-  hits: number;
-  misses: number;
-  progress?: { fraction: number; message?: string; etaSeconds?: number };
-  error?: { message: string; line?: number; cellId?: number };
-  elapsedMs?: number;
-  input?: { name: string; spec: InputSpec };
+/** What a browser is sent of a cell: the engine's state, with outputs rendered for the page instead of raw values. */
+export interface CellView extends Omit<CellState, 'displayed'> {
   /** Present once the cell settled; absent on running/stale updates (the UI keeps the last outputs). */
   outputs?: OutputView[];
 }
