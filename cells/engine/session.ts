@@ -289,6 +289,7 @@ export class NotebookSession {
     slot.controller = controller;
     invalidation.then(() => controller.abort(new CancelledError(`cell ${slot.state.id} is re-running`)));
     slot.startedAt = Date.now();
+    let eta = { at: slot.startedAt, from: 0, last: 0 };
     this.update(slot, { status: 'running', runs: slot.state.runs + 1, hits: 0, misses: 0, displayed: [], progress: undefined, error: undefined });
     const ctx: CellContext & { slot: Slot; token: number } = {
       slot,
@@ -297,9 +298,14 @@ export class NotebookSession {
       signal: controller.signal,
       progress: ({ fraction, message }) => {
         if (slot.runToken !== token) return;
-        const elapsed = (Date.now() - slot.startedAt!) / 1000;
         const f = Math.max(0, Math.min(1, fraction));
-        const etaSeconds = f > 0.01 ? (elapsed * (1 - f)) / f : undefined;
+        // A cell may run several stages one after another, each reporting 0 → 1: the ETA is measured from
+        // where the current stage started (the fraction went down), not from the start of the cell.
+        const now = Date.now();
+        if (f < eta.last) eta = { at: now, from: f, last: f };
+        eta.last = f;
+        const done = f - eta.from;
+        const etaSeconds = done > 0.01 ? (((now - eta.at) / 1000) * (1 - f)) / done : undefined;
         this.update(slot, { progress: { fraction: f, message, etaSeconds } });
       },
       log: (message) => this.emit({ type: 'log', cellId: slot.state.id, message }),
