@@ -11,8 +11,9 @@ function bar(fraction: number): string {
 
 function eta(seconds?: number): string {
   if (seconds === undefined || !Number.isFinite(seconds)) return '';
-  if (seconds < 60) return ` ETA ${Math.ceil(seconds)}s`;
-  return ` ETA ${Math.floor(seconds / 60)}m${String(Math.ceil(seconds % 60)).padStart(2, '0')}s`;
+  const total = Math.ceil(seconds);
+  if (total < 60) return ` ETA ${total}s`;
+  return ` ETA ${Math.floor(total / 60)}m${String(total % 60).padStart(2, '0')}s`;
 }
 
 export function describe(cell: CellState): string {
