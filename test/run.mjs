@@ -18,6 +18,6 @@ if (only.length === 0 && run('npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']) 
   console.error('type check failed');
   process.exit(1);
 }
-const files = only.length ? only : collect('test');
+const files = only.length ? only : collect(new URL('.', import.meta.url).pathname);
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 process.exit(run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files]));
