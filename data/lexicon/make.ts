@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import type { Lexicon, LexiconEntry } from '../../cells/model/pretrain/lexicon.ts';
 
 interface ClassSpec {
   /** Display name as the dataset loaders give it. */
@@ -19,19 +20,6 @@ interface ClassSpec {
   sense: number;
 }
 
-export interface LexiconEntry {
-  name: string;
-  synset: string;
-  synonyms: string[];
-  hypernyms: string[];
-  gloss: string;
-}
-
-export interface Lexicon {
-  source: string;
-  licence: string;
-  datasets: Record<string, LexiconEntry[]>;
-}
 
 const SPECS: Record<string, ClassSpec[]> = {
   'cifar10': [
