@@ -3,16 +3,16 @@
 // change re-runs only what depends on it, and after a restart the memoised stage comes from the cache.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { Cache } from '../../cells/engine/cache.ts';
 import { buildLibrary } from '../../cells/library.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 
-const CHROMIUM = process.env.PROMPTSCOPE_CHROMIUM ?? '/usr/bin/chromium';
 const NOTEBOOK = fileURLToPath(new URL('../../notebooks/hello.html', import.meta.url));
 const OUT = fileURLToPath(new URL('../../test-output/desktop/', import.meta.url));
 
@@ -22,17 +22,9 @@ let context: BrowserContext;
 let page: Page;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium), as .ci/run does`);
   dir = mkdtempSync(join(tmpdir(), 'promptscope-e2e-shipped-'));
   server = await startServer({ notebookPath: NOTEBOOK, cache: new Cache(join(dir, 'cache')), builtins: await buildLibrary(), trustStore: join(dir, 'trusted.json') });
-  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    viewport: { width: 1200, height: 1400 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  ({ context, page } = await launchChromium(dir, { width: 1200, height: 1400 }));
 });
 
 after(async () => {

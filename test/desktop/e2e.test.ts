@@ -4,17 +4,17 @@
 // stage, edit and save a cell, and keep a screenshot with a rendered chart under test-output/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { Cache } from '../../cells/engine/cache.ts';
 import { notebookHash, parseNotebook } from '../../cells/engine/notebook.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 import { testBuiltins } from './builtins.ts';
 
-const CHROMIUM = process.env.PROMPTSCOPE_CHROMIUM ?? '/usr/bin/chromium';
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo.html', import.meta.url));
 const OUT = fileURLToPath(new URL('../../test-output/desktop/', import.meta.url));
 
@@ -26,20 +26,12 @@ let context: BrowserContext;
 let page: Page;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium), as .ci/run does`);
   dir = mkdtempSync(join(tmpdir(), 'promptscope-e2e-'));
   notebookPath = join(dir, 'demo.html');
   trustPath = join(dir, 'trusted.json');
   copyFileSync(FIXTURE, notebookPath);
   server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), builtins: testBuiltins, trustStore: trustPath });
-  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    viewport: { width: 1200, height: 900 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  ({ context, page } = await launchChromium(dir, { width: 1200, height: 900 }));
   page.on('console', (m) => {
     // CSP violations and script errors would otherwise pass silently.
     // (Chromium's own contenteditable typing may try a style attribute on a CodeMirror line; the CSP
