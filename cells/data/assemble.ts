@@ -170,6 +170,34 @@ export interface RowColumns {
   height: Int32Array;
 }
 
+/**
+ * Rows at `positions` of an existing rows table, with new labels (task views relabel their classes): the
+ * columns that describe where an image lives (id, split, source, offset, size) are copied unchanged.
+ */
+export function subsetRows(
+  rows: Table,
+  positions: readonly number[],
+  labelling: { label: Int32Array; labels?: number[][]; className: string[] },
+  where: string,
+): Table {
+  const pick = <T>(c: string): T[] => {
+    const col = rows.getChild(c);
+    if (!col) throw new Error(`${where}: the rows table has no "${c}" column`);
+    const all = col.toArray() as ArrayLike<T>;
+    return positions.map((p) => all[p]);
+  };
+  return buildRows({
+    id: Int32Array.from(pick<number>('id')),
+    ...labelling,
+    split: pick<string>('split'),
+    source: pick<string>('source'),
+    offset: Float64Array.from(pick<number>('offset')),
+    byteLength: Int32Array.from(pick<number>('byteLength')),
+    width: Int32Array.from(pick<number>('width')),
+    height: Int32Array.from(pick<number>('height')),
+  });
+}
+
 /** The rows table with explicit Arrow types (plain Utf8, not dictionaries, so SQL engines see VARCHAR). */
 export function buildRows(cols: RowColumns): Table {
   const columns: Record<string, Vector> = {

@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { Int32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
-import { buildRows } from './assemble.ts';
+import { subsetRows } from './assemble.ts';
 import type { Dataset } from './dataset.ts';
 import { mulberry32 } from '../util/random.ts';
 
@@ -210,23 +210,12 @@ export function taskView(dataset: Dataset, classSubset: readonly (string | numbe
     } else if (remap.has(labels[i])) keep.push(i);
   }
   if (keep.length === 0) throw new Error(`taskView "${name}": no rows of "${dataset.name}" belong to the chosen classes`);
-  const pick = <T>(c: string): T[] => {
-    const all = r.getChild(c)!.toArray() as ArrayLike<T>;
-    return keep.map((i) => all[i]);
-  };
   const newLabel = Int32Array.from(keep, (i) => (labelSets ? -1 : remap.get(labels[i])!));
-  const rows = buildRows({
-    id: Int32Array.from(keep, (i) => ids[i]),
+  const rows = subsetRows(r, keep, {
     label: newLabel,
     labels: labelSets ? newLabelSets : undefined,
     className: labelSets ? newLabelSets.map((s) => s.map((l) => names[l]).join('|')) : Array.from(newLabel, (l) => names[l]),
-    split: pick<string>('split'),
-    source: pick<string>('source'),
-    offset: Float64Array.from(pick<number>('offset')),
-    byteLength: Int32Array.from(pick<number>('byteLength')),
-    width: Int32Array.from(pick<number>('width')),
-    height: Int32Array.from(pick<number>('height')),
-  });
+  }, `taskView "${name}"`);
   const fingerprint = createHash('sha256')
     .update(JSON.stringify({ view: name, parent: dataset.fingerprint, classes: parentLabels, classNames: names }))
     .digest('hex');

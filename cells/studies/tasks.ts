@@ -7,7 +7,7 @@
 // fingerprint, the class selection and the pool rule), so two tasks with the same fingerprint are the same
 // experiment and a study never re-hashes images.
 import { Int32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
-import { buildRows } from '../data/assemble.ts';
+import { subsetRows } from '../data/assemble.ts';
 import { gtsrbClassNames } from '../data/bundled.ts';
 import type { BundledName } from '../data/bundled.ts';
 import { loadDataset } from '../data/cached.ts';
@@ -64,26 +64,10 @@ export const DEFAULT_POOL_PER_CLASS = 12;
 
 /** Rows of `dataset` at the given positions, optionally relabelled, as a Dataset sharing its image store. */
 function rowSubset(dataset: Dataset, positions: number[], name: string, fingerprint: string, relabel?: { labels: Int32Array; classNames: string[] }): Dataset {
-  const r = dataset.rows;
-  const pick = <T>(c: string): T[] => {
-    const col = r.getChild(c);
-    if (!col) throw new Error(`task "${name}": dataset "${dataset.name}" rows have no "${c}" column`);
-    const all = col.toArray() as ArrayLike<T>;
-    return positions.map((p) => all[p]);
-  };
-  const labels = relabel ? relabel.labels : Int32Array.from(pick<number>('label'));
+  const parentLabels = dataset.rows.getChild('label')!.toArray() as Int32Array;
+  const labels = relabel ? relabel.labels : Int32Array.from(positions, (p) => parentLabels[p]);
   const classNames = relabel ? relabel.classNames : dataset.classNames;
-  const rows = buildRows({
-    id: Int32Array.from(pick<number>('id')),
-    label: labels,
-    className: Array.from(labels, (l) => classNames[l]),
-    split: pick<string>('split'),
-    source: pick<string>('source'),
-    offset: Float64Array.from(pick<number>('offset')),
-    byteLength: Int32Array.from(pick<number>('byteLength')),
-    width: Int32Array.from(pick<number>('width')),
-    height: Int32Array.from(pick<number>('height')),
-  });
+  const rows = subsetRows(dataset.rows, positions, { label: labels, className: Array.from(labels, (l) => classNames[l]) }, `task "${name}" (dataset "${dataset.name}")`);
   return {
     name,
     classNames,
