@@ -10,6 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { prepareWasmThreads, finishWasmThreads } from './parallel/wasm-threads.ts';
+import { useNativeKernels, nativeKernelsInUse } from './native/kernels.ts';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -127,6 +128,8 @@ async function trySetWasm(): Promise<boolean> {
   const before = isNode ? events.map((e) => new Set(listeners(e))) : [];
   const ok = await trySet('wasm');
   finishWasmThreads();
+  // The native matmul reads the wasm heap as an ArrayBuffer; with wasm threads it is shared memory.
+  if (ok && isNode && wasmThreads === 1) useNativeKernels();
   if (isNode) {
     events.forEach((e, i) => {
       for (const l of listeners(e)) if (!before[i].has(l)) process.removeListener(e, l);
@@ -174,7 +177,11 @@ export async function initBackend(pref: BackendPreference = 'auto', options: Bac
   throw new Error('initBackend: no TensorFlow.js backend could start (tried webgpu, wasm, cpu)');
 }
 
-/** The active backend's name ('webgpu' | 'wasm' | 'cpu'), for recording with results. */
+/**
+ * The active backend's name, for recording with results: 'webgpu' | 'wasm' | 'cpu', and 'wasm+blas'
+ * when the wasm backend runs Promptscope's native kernels (cells/model/native).
+ */
 export function currentBackend(): string {
-  return tf.getBackend();
+  const name = tf.getBackend();
+  return name === 'wasm' && nativeKernelsInUse() ? 'wasm+blas' : name;
 }

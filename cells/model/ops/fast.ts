@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
+import { HEAD_MATMUL } from '../native/kernels.ts';
 
 type T = tf.Tensor;
 
@@ -202,24 +203,77 @@ export function multiHeadAttention(x: T, w: AttentionWeights, heads: number, mas
       k = heads4(affine2d(x2, w.kKernel, w.kBias));
       v = heads4(affine2d(x2, w.vKernel, w.vBias));
     }
-    const g = b * heads;
-    // scores[s_q, (b,h), s_k] = Σ_dh q[b,s_q,h,dh]·k[b,s_k,h,dh]
-    const qIn = q.transpose([3, 1, 0, 2]).reshape([dh, t, g]) as tf.Tensor3D;
-    const kF = k.transpose([3, 0, 2, 1]).reshape([dh, g, t]) as tf.Tensor3D;
-    let scores = groupProduct(qIn, kF).reshape([t, b, heads, t]);
-    if (mask === 'causal') scores = scores.add(causalMask(t).reshape([t, 1, 1, t]));
-    else if (mask) {
-      if (mask.rank > 4) throw new Error(`multiHeadAttention: mask rank ${mask.rank} > 4; expected broadcastable to [B, heads, T, T]`);
-      const m4 = mask.reshape([...new Array(4 - mask.rank).fill(1), ...mask.shape]);
-      scores = scores.add(m4.transpose([2, 0, 1, 3]));
-    }
-    const probs = tf.softmax(scores, -1); // [T_q, B, H, T_k]
-    // ctx[s_q, (b,h), dh] = Σ_{s_k} probs[s_q,b,h,s_k]·v[b,s_k,h,dh]
-    const pIn = probs.transpose([3, 0, 1, 2]).reshape([t, t, g]) as tf.Tensor3D;
-    const vF = v.transpose([1, 0, 2, 3]).reshape([t, g, dh]) as tf.Tensor3D;
-    const ctx = groupProduct(pIn, vF).reshape([t, b, d]).transpose([1, 0, 2]).reshape([b * t, d]) as tf.Tensor2D;
-    return affine2d(ctx, w.oKernel, w.oBias).reshape([b, t, d]);
+    const ctx = tf.getKernel(HEAD_MATMUL, tf.getBackend())
+      ? headAttention(q, k, v, mask)
+      : groupAttention(q, k, v, mask);
+    return affine2d(ctx as tf.Tensor2D, w.oKernel, w.oBias).reshape([b, t, d]);
   });
+}
+
+/** Adds an attention mask to scores laid out [B, H, T, S] ('causal' or broadcastable to that shape). */
+function addMask(scores: T, mask: AttentionMask | undefined): T {
+  if (!mask) return scores;
+  if (mask === 'causal') return scores.add(causalMask(scores.shape[2]!));
+  if (mask.rank > 4) throw new Error(`multiHeadAttention: mask rank ${mask.rank} > 4; expected broadcastable to [B, heads, T, T]`);
+  return scores.add(mask);
+}
+
+/**
+ * Attention products where the native HeadMatMul kernel exists (wasm in Node with BLAS): the products
+ * read q, k, v [B, T, H, Dh] in place and write the context in the same layout; scores are [B, H, T, S].
+ */
+function headAttention(q: T, k: T, v: T, mask: AttentionMask | undefined): T {
+  const [b, t, heads, dh] = q.shape as [number, number, number, number];
+  const scores = headMatMul(q, k, { transposeA: false, transposeB: true, aLayout: 'heads', bLayout: 'heads', outLayout: 'dense' });
+  const probs = tf.softmax(addMask(scores, mask), -1);
+  const ctx = headMatMul(probs, v, { transposeA: false, transposeB: false, aLayout: 'dense', bLayout: 'heads', outLayout: 'heads' });
+  return ctx.reshape([b * t, heads * dh]);
+}
+
+type Layout = 'heads' | 'dense';
+interface HeadProduct { transposeA: boolean; transposeB: boolean; aLayout: Layout; bLayout: Layout; outLayout: Layout }
+
+/**
+ * out = op(a)·op(b) per (batch, head) through the HeadMatMul kernel. Gradients are HeadMatMuls too:
+ * for out = a·b, dA = dOut·bᵀ and dB = aᵀ·dOut, with the transposes and layouts folded into the call.
+ */
+function headMatMul(a: T, b: T, p: HeadProduct): T {
+  const call = (x: T, y: T, q: HeadProduct) => tf.engine().runKernel(HEAD_MATMUL, { a: x, b: y }, { ...q, alpha: 1 } as unknown as tf.NamedAttrMap) as T;
+  return gradOp([a, b], (save) => {
+    save([a, b]);
+    return call(a, b, p);
+  }, (dy, [sa, sb]) => [
+    // dA = dy·op(b)ᵀ, stored in a's layout; if a was used transposed, dA = op(b)·dyᵀ.
+    () => p.transposeA
+      ? call(sb, dy, { transposeA: p.transposeB, transposeB: true, aLayout: p.bLayout, bLayout: p.outLayout, outLayout: p.aLayout })
+      : call(dy, sb, { transposeA: false, transposeB: !p.transposeB, aLayout: p.outLayout, bLayout: p.bLayout, outLayout: p.aLayout }),
+    // dB = op(a)ᵀ·dy; if b was used transposed, dB = dyᵀ·op(a).
+    () => p.transposeB
+      ? call(dy, sa, { transposeA: true, transposeB: p.transposeA, aLayout: p.outLayout, bLayout: p.aLayout, outLayout: p.bLayout })
+      : call(sa, dy, { transposeA: !p.transposeA, transposeB: false, aLayout: p.aLayout, bLayout: p.outLayout, outLayout: p.bLayout }),
+  ]);
+}
+
+/** Attention products as XNNPACK depthwise convolutions (group products), laid out [T, B, H, ·]. */
+function groupAttention(q: T, k: T, v: T, mask: AttentionMask | undefined): T {
+  const [b, t, heads, dh] = q.shape as [number, number, number, number];
+  const d = heads * dh;
+  const g = b * heads;
+  // scores[s_q, (b,h), s_k] = Σ_dh q[b,s_q,h,dh]·k[b,s_k,h,dh]
+  const qIn = q.transpose([3, 1, 0, 2]).reshape([dh, t, g]) as tf.Tensor3D;
+  const kF = k.transpose([3, 0, 2, 1]).reshape([dh, g, t]) as tf.Tensor3D;
+  let scores = groupProduct(qIn, kF).reshape([t, b, heads, t]);
+  if (mask === 'causal') scores = scores.add(causalMask(t).reshape([t, 1, 1, t]));
+  else if (mask) {
+    if (mask.rank > 4) throw new Error(`multiHeadAttention: mask rank ${mask.rank} > 4; expected broadcastable to [B, heads, T, T]`);
+    const m4 = mask.reshape([...new Array(4 - mask.rank).fill(1), ...mask.shape]);
+    scores = scores.add(m4.transpose([2, 0, 1, 3]));
+  }
+  const probs = tf.softmax(scores, -1); // [T_q, B, H, T_k]
+  // ctx[s_q, (b,h), dh] = Σ_{s_k} probs[s_q,b,h,s_k]·v[b,s_k,h,dh]
+  const pIn = probs.transpose([3, 0, 1, 2]).reshape([t, t, g]) as tf.Tensor3D;
+  const vF = v.transpose([1, 0, 2, 3]).reshape([t, g, dh]) as tf.Tensor3D;
+  return groupProduct(pIn, vF).reshape([t, b, d]).transpose([1, 0, 2]).reshape([b * t, d]);
 }
 
 export function patchEmbed(pixels: T, kernel: tf.Tensor2D, patch: number): T {

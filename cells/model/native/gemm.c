@@ -1,0 +1,52 @@
+// Batched, strided matrix products through cblas_sgemm: enough to run a BatchMatMul and the attention
+// products directly on the [batch, tokens, heads, head_dim] layout (no transposes).
+#include "native.h"
+
+// Stored extent (in floats) of `outer`×`inner` matrices of rows×cols with leading dimension ld.
+static int64_t extent(int64_t off, int64_t outer, int64_t s_outer, int64_t inner, int64_t s_inner, int64_t rows, int64_t cols, int64_t ld) {
+  return off + (outer - 1) * s_outer + (inner - 1) * s_inner + (rows - 1) * ld + cols;
+}
+
+// gemm(heap, p): p is a Float64Array of 21 numbers
+//   [transA, transB, m, n, k, outer, inner,
+//    aOff, aOuter, aInner, lda,  bOff, bOuter, bInner, ldb,  cOff, cOuter, cInner, ldc,  alpha, beta]
+// For o < outer, i < inner: C[o,i] = alpha·op(A[o,i])·op(B[o,i]) + beta·C[o,i], row-major, where matrix
+// X[o,i] starts at heap[xOff + o·xOuter + i·xInner] (float offsets; a zero stride broadcasts) and op
+// transposes when asked. Every matrix is checked to lie inside the heap: a wrong call throws, it never
+// writes outside the buffer.
+napi_value gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!sgemm) { napi_throw_error(env, NULL, "native: no BLAS library is open"); return NULL; }
+  size_t size = 0;
+  float *heap = argc == 2 ? floats(env, argv[0], &size) : NULL;
+  bool typed = false; napi_typedarray_type type; size_t len = 0; void *data = NULL;
+  if (!heap || napi_is_typedarray(env, argv[1], &typed) != napi_ok || !typed ||
+      napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_float64_array || len != 21) {
+    napi_throw_type_error(env, NULL, "native.gemm(heap, params): heap is an ArrayBuffer or Float32Array, params a Float64Array(21)");
+    return NULL;
+  }
+  const double *p = data;
+  int64_t v[19];
+  for (int i = 0; i < 19; i++) v[i] = (int64_t)p[i];
+  bool ta = v[0] != 0, tb = v[1] != 0;
+  int64_t m = v[2], n = v[3], k = v[4], outer = v[5], inner = v[6];
+  const int64_t *a = v + 7, *b = v + 11, *c = v + 15; // off, sOuter, sInner, ld
+  float alpha = (float)p[19], beta = (float)p[20];
+  int64_t ar = ta ? k : m, acol = ta ? m : k, br = tb ? n : k, bcol = tb ? k : n;
+  bool ok = m > 0 && n > 0 && k > 0 && outer > 0 && inner > 0;
+  for (int i = 0; i < 12; i++) ok = ok && v[7 + i] >= 0;
+  ok = ok && a[3] >= acol && b[3] >= bcol && c[3] >= n &&
+       extent(a[0], outer, a[1], inner, a[2], ar, acol, a[3]) <= (int64_t)size &&
+       extent(b[0], outer, b[1], inner, b[2], br, bcol, b[3]) <= (int64_t)size &&
+       extent(c[0], outer, c[1], inner, c[2], m, n, c[3]) <= (int64_t)size;
+  if (!ok) { napi_throw_range_error(env, NULL, "native.gemm: bad sizes, or matrices outside the heap"); return NULL; }
+  for (int64_t o = 0; o < outer; o++) {
+    for (int64_t i = 0; i < inner; i++) {
+      sgemm(RowMajor, ta ? Trans : NoTrans, tb ? Trans : NoTrans, (int)m, (int)n, (int)k, alpha,
+            heap + a[0] + o * a[1] + i * a[2], (int)a[3], heap + b[0] + o * b[1] + i * b[2], (int)b[3],
+            beta, heap + c[0] + o * c[1] + i * c[2], (int)c[3]);
+    }
+  }
+  return NULL;
+}

@@ -1,0 +1,63 @@
+// Loading Promptscope's native kernels (Node only): the addon built from the *.c files here, and the
+// system's CBLAS library it opens. Nothing here is required: without them tfjs's own wasm kernels run
+// (slower on the CPU, bench/README.md). PROMPTSCOPE_NATIVE=off disables them; PROMPTSCOPE_BLAS names the
+// CBLAS library to open instead of the usual candidates.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  open(path: string): boolean;
+  setThreads(n: number): boolean;
+  /** Strided batched sgemm on a float32 heap; `params` layout documented in gemm.c. */
+  gemm(heap: ArrayBuffer | Float32Array, params: Float64Array): void;
+}
+
+export interface NativeStatus {
+  /** True when the addon and a CBLAS library are loaded in this thread. */
+  loaded: boolean;
+  /** The CBLAS library that opened, or why the native kernels are not used. */
+  detail: string;
+}
+
+/** Libraries tried in order: OpenBLAS (Debian's libopenblas0), any CBLAS behind libblas, macOS Accelerate. */
+const candidates = [
+  'libopenblas.so.0', 'libopenblas.so', 'libblas.so.3', 'libcblas.so.3',
+  '/System/Library/Frameworks/Accelerate.framework/Accelerate',
+];
+
+let addon: NativeAddon | undefined;
+let status: NativeStatus | undefined;
+
+/** The addon with a BLAS library open, or undefined (see `nativeStatus()` for why). Once per thread. */
+export function nativeAddon(): NativeAddon | undefined {
+  if (status) return addon;
+  const env = process.env.PROMPTSCOPE_NATIVE;
+  if (env === 'off' || env === '0') {
+    status = { loaded: false, detail: 'disabled by PROMPTSCOPE_NATIVE' };
+    return undefined;
+  }
+  const file = fileURLToPath(new URL('./build/native.node', import.meta.url));
+  if (!existsSync(file)) {
+    status = { loaded: false, detail: 'native kernels not built (run `node cells/model/native/build.mjs`)' };
+    return undefined;
+  }
+  const a = createRequire(import.meta.url)(file) as NativeAddon;
+  const tried = process.env.PROMPTSCOPE_BLAS ? [process.env.PROMPTSCOPE_BLAS] : candidates;
+  const lib = tried.find((p) => a.open(p));
+  if (!lib) {
+    status = { loaded: false, detail: `no CBLAS library found (tried ${tried.join(', ')}; Debian: apt install libopenblas0-pthread)` };
+    return undefined;
+  }
+  // One BLAS thread: the cores are used by data-parallel workers, and at CLIP-prompt sizes OpenBLAS's
+  // own threads cost more than they give (measured, bench/README.md).
+  a.setThreads(1);
+  addon = a;
+  status = { loaded: true, detail: lib };
+  return addon;
+}
+
+export function nativeStatus(): NativeStatus {
+  nativeAddon();
+  return status!;
+}

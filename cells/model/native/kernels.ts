@@ -1,0 +1,138 @@
+// tfjs kernels on the wasm backend that call the native addon on the tensors' bytes in the wasm heap.
+//
+// - BatchMatMul: cblas_sgemm, transpose flags included (they are free in BLAS; tfjs-wasm's flagged path
+//   is its slowest). Shapes it does not handle (non-float32, partial batch broadcasting) go to the
+//   original kernel.
+// - HeadMatMul (new): the attention products per (batch, head) read straight from the [B, T, H, Dh]
+//   layout the projections produce, and from/to dense [B, H, T, S] scores, so attention needs no
+//   transposes. ops/fast.ts uses it when it is registered for the active backend.
+// - Identity: shares the input's buffer (reference count) instead of copying it, as tfjs's cpu backend
+//   does. tfjs clones every tensor a gradient saves; on wasm each clone was a full copy.
+import * as tf from '@tensorflow/tfjs';
+import { nativeAddon, type NativeAddon } from './index.ts';
+
+/** The slice of tfjs-wasm's backend these kernels use. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  incRef(id: object): void;
+}
+
+export const HEAD_MATMUL = 'PromptscopeHeadMatMul';
+
+/**
+ * Attributes of HeadMatMul. Each operand is a stack of matrices in one of two layouts:
+ * 'heads' [B, R, H, C] (matrix (b,h) is R×C with row stride H·C), or 'dense' [B, H, R, C].
+ * out = alpha · op(a) · op(b) per (b, h); the output is 'heads' [B, m, H, n] or 'dense' [B, H, m, n].
+ */
+export interface HeadMatMulAttrs {
+  transposeA: boolean; transposeB: boolean;
+  aLayout: 'heads' | 'dense'; bLayout: 'heads' | 'dense'; outLayout: 'heads' | 'dense';
+  alpha: number;
+}
+
+const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
+const params = new Float64Array(21);
+
+function offsetOf(backend: WasmBackend, t: tf.TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+}
+
+function batchMatMul(blas: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const backend = args.backend as unknown as WasmBackend;
+    const ra = a.shape.length, rb = b.shape.length;
+    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
+    const batchA = size(outerA), batchB = size(outerB);
+    const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kb || m * n * k === 0 ||
+        !(sameOuter || batchA === 1 || batchB === 1)) {
+      return fallback(args);
+    }
+    const outer = batchB === 1 || (sameOuter && outerA.length >= outerB.length) ? outerA : outerB;
+    const out = backend.makeOutput([...outer, m, n], 'float32');
+    params.set([transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, 1, Math.max(batchA, batchB),
+      offsetOf(backend, a), 0, batchA === 1 ? 0 : m * k, transposeA ? m : k,
+      offsetOf(backend, b), 0, batchB === 1 ? 0 : k * n, transposeB ? k : n,
+      offsetOf(backend, out), 0, m * n, n, 1, 0]);
+    // The heap is read after makeOutput: allocating may grow (and replace) the wasm memory.
+    blas.gemm(backend.wasm.HEAPU8.buffer as ArrayBuffer, params);
+    return out;
+  };
+}
+
+/** [off, sOuter, sInner, ld] and the stored rows×cols of one matrix, for a 4-D operand in a layout. */
+function operand(shape: number[], layout: 'heads' | 'dense'): { strides: [number, number, number]; rows: number; cols: number; b: number; h: number } {
+  if (shape.length !== 4) throw new Error(`HeadMatMul: operands are 4-D, got [${shape}]`);
+  if (layout === 'heads') {
+    const [b, r, h, c] = shape;
+    return { strides: [r * h * c, c, h * c], rows: r, cols: c, b, h };
+  }
+  const [b, h, r, c] = shape;
+  return { strides: [h * r * c, r * c, c], rows: r, cols: c, b, h };
+}
+
+function headMatMul(blas: NativeAddon): tf.KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const at = args.attrs as unknown as HeadMatMulAttrs;
+    const backend = args.backend as unknown as WasmBackend;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') throw new Error('HeadMatMul: float32 only');
+    const A = operand(a.shape, at.aLayout), B = operand(b.shape, at.bLayout);
+    const m = at.transposeA ? A.cols : A.rows, k = at.transposeA ? A.rows : A.cols;
+    const kb = at.transposeB ? B.cols : B.rows, n = at.transposeB ? B.rows : B.cols;
+    if (A.b !== B.b || A.h !== B.h || k !== kb) {
+      throw new Error(`HeadMatMul: [${a.shape}] (${at.aLayout}) and [${b.shape}] (${at.bLayout}) do not multiply`);
+    }
+    const outShape = at.outLayout === 'heads' ? [A.b, m, A.h, n] : [A.b, A.h, m, n];
+    const out = backend.makeOutput(outShape, 'float32');
+    const C = operand(outShape, at.outLayout);
+    params.set([at.transposeA ? 1 : 0, at.transposeB ? 1 : 0, m, n, k, A.b, A.h,
+      offsetOf(backend, a), ...A.strides, offsetOf(backend, b), ...B.strides, offsetOf(backend, out), ...C.strides,
+      at.alpha, 0]);
+    blas.gemm(backend.wasm.HEAPU8.buffer as ArrayBuffer, params);
+    return out;
+  };
+}
+
+function identity(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  (args.backend as unknown as WasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+function replace(name: string, make: (original: tf.KernelConfig) => tf.KernelFunc): void {
+  const original = tf.getKernel(name, 'wasm');
+  if (!original) throw new Error(`native kernels: wasm has no ${name} kernel to replace`);
+  tf.unregisterKernel(name, 'wasm');
+  // The original's setup already ran when the backend started; ours need none.
+  tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: make(original) });
+}
+
+let installed = false;
+
+/**
+ * Installs the native kernels on the wasm backend when the addon and a BLAS library load. Call after
+ * the wasm backend has started. Returns whether they are in use (idempotent).
+ */
+export function useNativeKernels(): boolean {
+  if (installed) return true;
+  const blas = nativeAddon();
+  if (!blas || !tf.getKernel('BatchMatMul', 'wasm')) return false;
+  replace('BatchMatMul', (o) => batchMatMul(blas, o.kernelFunc));
+  replace('Identity', () => identity);
+  tf.registerKernel({ kernelName: HEAD_MATMUL, backendName: 'wasm', kernelFunc: headMatMul(blas) });
+  installed = true;
+  return true;
+}
+
+export function nativeKernelsInUse(): boolean {
+  return installed;
+}

@@ -1,0 +1,61 @@
+// Promptscope's native kernels for tfjs's wasm backend in Node: the system's CBLAS `sgemm` (OpenBLAS on
+// Debian, loaded with dlopen at run time) and a few fused loops, all working on the float32 data tfjs
+// already holds in its WebAssembly heap, so nothing is copied. Why this exists and what it is worth:
+// bench/README.md. Built by build.mjs at `npm ci`; everything works without it.
+// This file: the module, and opening the BLAS library.
+#include "native.h"
+#include <dlfcn.h>
+
+typedef void (*set_threads_fn)(int);
+sgemm_fn sgemm;
+static set_threads_fn set_threads;
+
+// open(path): dlopen a CBLAS library; returns true when it has cblas_sgemm.
+static napi_value open_library(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1]; char path[4096]; size_t len;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len));
+  void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  sgemm_fn f = lib ? (sgemm_fn)dlsym(lib, "cblas_sgemm") : NULL;
+  if (f) {
+    sgemm = f;
+    set_threads = (set_threads_fn)dlsym(lib, "openblas_set_num_threads");
+  }
+  napi_value ok; CHECK(napi_get_boolean(env, f != NULL, &ok));
+  return ok;
+}
+
+// setThreads(n): OpenBLAS's own thread count (process-wide); false when the library has no such call.
+static napi_value set_thread_count(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1]; int32_t n;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &n));
+  if (set_threads) set_threads(n);
+  napi_value ok; CHECK(napi_get_boolean(env, set_threads != NULL, &ok));
+  return ok;
+}
+
+// The float32 data of an ArrayBuffer or typed array argument.
+float *floats(napi_env env, napi_value v, size_t *count) {
+  bool is_typed = false; void *data = NULL; size_t bytes = 0;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok) return NULL;
+  if (is_typed) {
+    napi_typedarray_type type; size_t length; napi_value buffer; size_t offset;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array) return NULL;
+    bytes = length * 4;
+  } else if (napi_get_arraybuffer_info(env, v, &data, &bytes) != napi_ok) {
+    return NULL;
+  }
+  *count = bytes / 4;
+  return (float *)data;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    { "open", NULL, open_library, NULL, NULL, NULL, napi_default, NULL },
+    { "setThreads", NULL, set_thread_count, NULL, NULL, NULL, napi_default, NULL },
+    { "gemm", NULL, gemm, NULL, NULL, NULL, napi_default, NULL },
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

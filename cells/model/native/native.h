@@ -1,0 +1,19 @@
+// Shared declarations of Promptscope's native kernels (see module.c).
+#pragma once
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
+typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c, int ldc);
+/** cblas_sgemm of the library module.c opened, or NULL. */
+extern sgemm_fn sgemm;
+
+/** The float32 data of an ArrayBuffer or Float32Array argument (NULL if it is neither); count in floats. */
+float *floats(napi_env env, napi_value v, size_t *count);
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native: bad argument to " #call); return NULL; } } while (0)
+
+napi_value gemm(napi_env env, napi_callback_info info);
