@@ -184,7 +184,8 @@ function runTorch(): { best: TorchRes; all: TorchRes[] } | undefined {
     try {
       const out = execFileSync('/usr/bin/python3', [script, '--threads', String(threads), '--steps', String(steps), '--batch', String(batchSize),
         '--towers', sizes.flatMap((s) => [`${s}-vision`, `${s}-text`]).join(','), '--sizes', sizes.join(',')],
-      { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_THREAD_TIMEOUT: '4' }, maxBuffer: 1 << 24 });
+      // OPENBLAS_NUM_THREADS too: torch.set_num_threads does not reach OpenBLAS's own thread pool.
+      { encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_THREAD_TIMEOUT: '4', OPENBLAS_NUM_THREADS: String(threads) }, maxBuffer: 1 << 24 });
       all.push(JSON.parse(out) as TorchRes);
     } catch (e) {
       console.error(`PyTorch reference failed (${(e as Error).message.split('\n')[0]}); install with apt-get install -y python3-torch libopenblas0-pthread`);

@@ -11,6 +11,14 @@ export interface NativeAddon {
   setThreads(n: number): boolean;
   /** Strided batched sgemm on a float32 heap; `params` layout documented in gemm.c. */
   gemm(heap: ArrayBuffer | Float32Array, params: Float64Array): void;
+  /** Fused loops of fused.c; `params` = float offsets into the heap and sizes, as documented there. */
+  layerNorm(heap: ArrayBuffer, params: Float64Array): void;
+  layerNormGrad(heap: ArrayBuffer, params: Float64Array): void;
+  columnSums(heap: ArrayBuffer, params: Float64Array): void;
+  activation(heap: ArrayBuffer, params: Float64Array): void;
+  activationGrad(heap: ArrayBuffer, params: Float64Array): void;
+  /** One Adam/AdamW step in place (adam.c): hyper = [b1, b2, eps, lr, 1-b1^t, 1-b2^t, 1-lr·wd]. */
+  adamUpdate(params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, hyper: Float64Array): void;
 }
 
 export interface NativeStatus {

@@ -6,6 +6,9 @@
 // - HeadMatMul (new): the attention products per (batch, head) read straight from the [B, T, H, Dh]
 //   layout the projections produce, and from/to dense [B, H, T, S] scores, so attention needs no
 //   transposes. ops/fast.ts uses it when it is registered for the active backend.
+// - LayerNorm (+ gradient), GELU / quick-GELU (+ gradients), column sums (bias and LayerNorm-parameter
+//   gradients): one pass each instead of a chain of small kernels. Registered under new names; ops/fast.ts
+//   uses them when they are registered for the active backend.
 // - Identity: shares the input's buffer (reference count) instead of copying it, as tfjs's cpu backend
 //   does. tfjs clones every tensor a gradient saves; on wasm each clone was a full copy.
 import * as tf from '@tensorflow/tfjs';
@@ -20,6 +23,16 @@ interface WasmBackend {
 }
 
 export const HEAD_MATMUL = 'PromptscopeHeadMatMul';
+/** x [N, D], gamma, beta [D]; attrs { eps } → [y [N, D], xhat [N, D], rstd [N]]. */
+export const LAYER_NORM = 'PromptscopeLayerNorm';
+/** dy, xhat [N, D], rstd [N], gamma [D] → dx [N, D]. */
+export const LAYER_NORM_GRAD = 'PromptscopeLayerNormGrad';
+/** x [N, D] (and optional weights w [N, D]) → [D]: Σ over rows of x (·w). */
+export const COLUMN_SUMS = 'PromptscopeColumnSums';
+/** x → activation(x); attrs { kind: 'gelu' | 'quick_gelu' }. */
+export const ACTIVATION = 'PromptscopeActivation';
+/** dy, x → dx; attrs { kind }. */
+export const ACTIVATION_GRAD = 'PromptscopeActivationGrad';
 
 /**
  * Attributes of HeadMatMul. Each operand is a stack of matrices in one of two layouts:
@@ -34,6 +47,11 @@ export interface HeadMatMulAttrs {
 
 const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
 const params = new Float64Array(21);
+
+/** The wasm memory, read after every makeOutput: allocating may grow (and replace) it. */
+function heap(backend: WasmBackend): ArrayBuffer {
+  return backend.wasm.HEAPU8.buffer as ArrayBuffer;
+}
 
 function offsetOf(backend: WasmBackend, t: tf.TensorInfo): number {
   return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
@@ -62,8 +80,7 @@ function batchMatMul(blas: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc 
       offsetOf(backend, a), 0, batchA === 1 ? 0 : m * k, transposeA ? m : k,
       offsetOf(backend, b), 0, batchB === 1 ? 0 : k * n, transposeB ? k : n,
       offsetOf(backend, out), 0, m * n, n, 1, 0]);
-    // The heap is read after makeOutput: allocating may grow (and replace) the wasm memory.
-    blas.gemm(backend.wasm.HEAPU8.buffer as ArrayBuffer, params);
+    blas.gemm(heap(backend), params);
     return out;
   };
 }
@@ -97,8 +114,68 @@ function headMatMul(blas: NativeAddon): tf.KernelFunc {
     params.set([at.transposeA ? 1 : 0, at.transposeB ? 1 : 0, m, n, k, A.b, A.h,
       offsetOf(backend, a), ...A.strides, offsetOf(backend, b), ...B.strides, offsetOf(backend, out), ...C.strides,
       at.alpha, 0]);
-    blas.gemm(backend.wasm.HEAPU8.buffer as ArrayBuffer, params);
+    blas.gemm(heap(backend), params);
     return out;
+  };
+}
+
+function layerNorm(native: NativeAddon): tf.KernelFunc {
+  return ({ inputs, backend: b, attrs }) => {
+    const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
+    const backend = b as unknown as WasmBackend;
+    const d = x.shape[x.shape.length - 1], n = size(x.shape) / d;
+    const y = backend.makeOutput(x.shape, 'float32');
+    const xhat = backend.makeOutput(x.shape, 'float32');
+    const rstd = backend.makeOutput([n], 'float32');
+    native.layerNorm(heap(backend), Float64Array.of(n, d, offsetOf(backend, x), offsetOf(backend, gamma), offsetOf(backend, beta),
+      offsetOf(backend, y), offsetOf(backend, xhat), offsetOf(backend, rstd), (attrs as { eps: number }).eps));
+    return [y, xhat, rstd];
+  };
+}
+
+function layerNormGrad(native: NativeAddon): tf.KernelFunc {
+  return ({ inputs, backend: b }) => {
+    const { dy, xhat, rstd, gamma } = inputs as Record<string, tf.TensorInfo>;
+    const backend = b as unknown as WasmBackend;
+    const d = dy.shape[dy.shape.length - 1], n = size(dy.shape) / d;
+    const dx = backend.makeOutput(dy.shape, 'float32');
+    native.layerNormGrad(heap(backend), Float64Array.of(n, d, offsetOf(backend, dy), offsetOf(backend, xhat), offsetOf(backend, rstd),
+      offsetOf(backend, gamma), offsetOf(backend, dx)));
+    return dx;
+  };
+}
+
+function columnSums(native: NativeAddon): tf.KernelFunc {
+  return ({ inputs, backend: b }) => {
+    const { x, w } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const backend = b as unknown as WasmBackend;
+    const d = x!.shape[x!.shape.length - 1], n = size(x!.shape) / d;
+    const y = backend.makeOutput([d], 'float32');
+    native.columnSums(heap(backend), Float64Array.of(n, d, offsetOf(backend, x!), offsetOf(backend, y), w ? offsetOf(backend, w) : -1));
+    return y;
+  };
+}
+
+const activationKinds: Record<string, number> = { gelu: 0, quick_gelu: 1 };
+
+function activation(native: NativeAddon): tf.KernelFunc {
+  return ({ inputs, backend: b, attrs }) => {
+    const { x } = inputs as Record<string, tf.TensorInfo>;
+    const backend = b as unknown as WasmBackend;
+    const y = backend.makeOutput(x.shape, 'float32');
+    native.activation(heap(backend), Float64Array.of(activationKinds[(attrs as { kind: string }).kind], size(x.shape), offsetOf(backend, x), offsetOf(backend, y)));
+    return y;
+  };
+}
+
+function activationGrad(native: NativeAddon): tf.KernelFunc {
+  return ({ inputs, backend: b, attrs }) => {
+    const { dy, x } = inputs as Record<string, tf.TensorInfo>;
+    const backend = b as unknown as WasmBackend;
+    const dx = backend.makeOutput(x.shape, 'float32');
+    native.activationGrad(heap(backend), Float64Array.of(activationKinds[(attrs as { kind: string }).kind], size(x.shape),
+      offsetOf(backend, dy), offsetOf(backend, x), offsetOf(backend, dx)));
+    return dx;
   };
 }
 
@@ -128,7 +205,11 @@ export function useNativeKernels(): boolean {
   if (!blas || !tf.getKernel('BatchMatMul', 'wasm')) return false;
   replace('BatchMatMul', (o) => batchMatMul(blas, o.kernelFunc));
   replace('Identity', () => identity);
-  tf.registerKernel({ kernelName: HEAD_MATMUL, backendName: 'wasm', kernelFunc: headMatMul(blas) });
+  const added: Array<[string, tf.KernelFunc]> = [
+    [HEAD_MATMUL, headMatMul(blas)], [LAYER_NORM, layerNorm(blas)], [LAYER_NORM_GRAD, layerNormGrad(blas)],
+    [COLUMN_SUMS, columnSums(blas)], [ACTIVATION, activation(blas)], [ACTIVATION_GRAD, activationGrad(blas)],
+  ];
+  for (const [kernelName, kernelFunc] of added) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
   installed = true;
   return true;
 }

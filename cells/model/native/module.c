@@ -55,6 +55,12 @@ NAPI_MODULE_INIT() {
     { "open", NULL, open_library, NULL, NULL, NULL, napi_default, NULL },
     { "setThreads", NULL, set_thread_count, NULL, NULL, NULL, napi_default, NULL },
     { "gemm", NULL, gemm, NULL, NULL, NULL, napi_default, NULL },
+    { "layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_default, NULL },
+    { "layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_default, NULL },
+    { "columnSums", NULL, column_sums, NULL, NULL, NULL, napi_default, NULL },
+    { "activation", NULL, activation, NULL, NULL, NULL, napi_default, NULL },
+    { "activationGrad", NULL, activation_grad, NULL, NULL, NULL, napi_default, NULL },
+    { "adamUpdate", NULL, adam_update, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -4,6 +4,7 @@
 #include <node_api.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
 typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -17,3 +18,9 @@ float *floats(napi_env env, napi_value v, size_t *count);
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native: bad argument to " #call); return NULL; } } while (0)
 
 napi_value gemm(napi_env env, napi_callback_info info);
+napi_value layer_norm(napi_env env, napi_callback_info info);
+napi_value layer_norm_grad(napi_env env, napi_callback_info info);
+napi_value column_sums(napi_env env, napi_callback_info info);
+napi_value activation(napi_env env, napi_callback_info info);
+napi_value activation_grad(napi_env env, napi_callback_info info);
+napi_value adam_update(napi_env env, napi_callback_info info);

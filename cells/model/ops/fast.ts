@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
-import { HEAD_MATMUL } from '../native/kernels.ts';
+import { HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD } from '../native/kernels.ts';
 
 type T = tf.Tensor;
 
@@ -50,9 +50,33 @@ function gradOp(
  */
 export const tuning = { weightGradViaDyT: true, fusedQkv: false };
 
-/** dW = xᵀ·dy for x [n,in], dy [n,out], with flagless 2-D products only. */
+/**
+ * True where Promptscope's native kernels are registered for the active backend (wasm in Node with a
+ * BLAS library, cells/model/native): there transpose flags are free and fused kernels exist.
+ */
+function native(): boolean {
+  return tf.getKernel(HEAD_MATMUL, tf.getBackend()) != null;
+}
+
+function run(kernel: string, inputs: Record<string, T>, attrs: Record<string, unknown> = {}): T | T[] {
+  return tf.engine().runKernel(kernel, inputs, attrs as tf.NamedAttrMap) as T | T[];
+}
+
+/** dX = dy·Wᵀ for dy [n,out], W [in,out]; flagless on tfjs-wasm's own kernels. */
+function inputGrad(dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  return native() ? tf.matMul(dy, w, false, true) : tf.matMul(dy, w.transpose());
+}
+
+/** dW = xᵀ·dy for x [n,in], dy [n,out]; flagless on tfjs-wasm's own kernels. */
 function weightGrad(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
+  if (native()) return tf.matMul(x, dy, true, false);
   return tuning.weightGradViaDyT ? tf.matMul(dy.transpose(), x).transpose() : tf.matMul(x.transpose(), dy);
+}
+
+/** Σ over rows of a 2-D tensor (bias gradients). */
+function columnSums(x: T, w?: T): T {
+  if (native()) return run(COLUMN_SUMS, w ? { x, w } : { x }) as T;
+  return (w ? x.mul(w) : x).sum(0);
 }
 
 function onWasm(): boolean {
@@ -65,7 +89,7 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
     save([a, b]);
     return tf.matMul(a, b);
   }, (dy, [sa, sb]) => [
-    () => tf.matMul(dy as tf.Tensor2D, sb.transpose()),
+    () => inputGrad(dy as tf.Tensor2D, sb as tf.Tensor2D),
     () => weightGrad(sa as tf.Tensor2D, dy as tf.Tensor2D),
   ]) as tf.Tensor2D;
 }
@@ -76,9 +100,9 @@ function affine2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
     save([x, w]);
     return tf.matMul(x, w).add(b);
   }, (dy, [sx, sw]) => [
-    () => tf.matMul(dy as tf.Tensor2D, sw.transpose()),
+    () => inputGrad(dy as tf.Tensor2D, sw as tf.Tensor2D),
     () => weightGrad(sx as tf.Tensor2D, dy as tf.Tensor2D),
-    () => dy.sum(0),
+    () => columnSums(dy),
   ]) as tf.Tensor2D;
 }
 
@@ -138,6 +162,19 @@ export const layerNorm: (x: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: numbe
   });
 
 function layerNorm2d(eps: number): (x: T, gamma: T, beta: T) => T {
+  if (native()) {
+    return (x, gamma, beta) => gradOp([x, gamma, beta], (save) => {
+      const [y, xhat, rstd] = run(LAYER_NORM, { x, gamma, beta }, { eps }) as T[];
+      save([xhat, rstd, gamma]);
+      // xhat and rstd are kernel outputs kept only for the gradient; the tape holds its own references.
+      tf.dispose([xhat, rstd]);
+      return y;
+    }, (dy, [xhat, rstd, g]) => [
+      () => run(LAYER_NORM_GRAD, { dy, xhat, rstd, gamma: g }) as T,
+      () => columnSums(dy, xhat),
+      () => columnSums(dy),
+    ]);
+  }
   return (x, gamma, beta) => gradOp([x, gamma, beta], (save) => {
     const mean = x.mean(-1, true);
     const xc = x.sub(mean);
@@ -151,13 +188,14 @@ function layerNorm2d(eps: number): (x: T, gamma: T, beta: T) => T {
       const gh = dy.mul(g);
       return gh.sub(gh.mean(-1, true)).sub(xhat.mul(gh.mul(xhat).mean(-1, true))).mul(rstd);
     },
-    () => dy.mul(xhat).sum(0),
-    () => dy.sum(0),
+    () => columnSums(dy, xhat),
+    () => columnSums(dy),
   ]);
 }
 
 /** Exact GELU 0.5·x·(1+erf(x/√2)); gradient Φ(x) + x·φ(x). */
 export function gelu(x: T): T {
+  if (native()) return nativeActivation(x, 'gelu');
   return gradOp([x], (save) => {
     const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5);
     save([x, cdf]);
@@ -170,11 +208,20 @@ export function gelu(x: T): T {
 
 /** x·σ(1.702x); gradient s + 1.702·x·s·(1−s). */
 export function quickGelu(x: T): T {
+  if (native()) return nativeActivation(x, 'quick_gelu');
   return gradOp([x], (save) => {
     const s = tf.sigmoid(x.mul(1.702));
     save([x, s]);
     return x.mul(s);
   }, (dy, [sx, s]) => [() => dy.mul(s.add(sx.mul(s).mul(tf.sub(1, s)).mul(1.702)))]);
+}
+
+/** One fused kernel forward, one backward (recomputing the activation's derivative from x). */
+function nativeActivation(x: T, kind: 'gelu' | 'quick_gelu'): T {
+  return gradOp([x], (save) => {
+    save([x]);
+    return run(ACTIVATION, { x }, { kind }) as T;
+  }, (dy, [sx]) => [() => run(ACTIVATION_GRAD, { dy, x: sx }, { kind }) as T]);
 }
 
 /**
