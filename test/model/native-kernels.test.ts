@@ -1,0 +1,407 @@
+// The native kernels of the wasm backend in Node (cells/model/native): the addon loads here, BatchMatMul and
+// HeadMatMul agree with float64 references computed in plain JS, Identity-by-reference keeps values and
+// memory right, the addon refuses calls that would touch memory outside the heap, PROMPTSCOPE_NATIVE=off
+// turns everything off, and the build never fails an install.
+import * as tf from '@tensorflow/tfjs';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { initBackend, currentBackend } from '../../cells/model/backend.ts';
+import { nativeAddon, nativeStatus } from '../../cells/model/native/index.ts';
+import { HEAD_MATMUL, type HeadMatMulAttrs } from '../../cells/model/native/kernels.ts';
+import * as fast from '../../cells/model/ops/index.ts';
+import type { ChildReport } from './native-child.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const TOL = 1e-5;
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+/** Deterministic values in [-1, 1) (an LCG), so a failure reproduces. */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+const count = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
+
+/** ‖got − want‖ / ‖want‖, in float64. */
+function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  assert.equal(got.length, want.length, 'element counts differ');
+  let num = 0, den = 0;
+  for (let i = 0; i < want.length; i++) {
+    num += (got[i] - want[i]) ** 2;
+    den += want[i] ** 2;
+  }
+  assert.ok(Number.isFinite(num), 'non-finite values');
+  return Math.sqrt(num / den);
+}
+
+/** Row-major strides of a shape. */
+function strides(shape: number[]): number[] {
+  const s = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1] * shape[i + 1];
+  return s;
+}
+
+/**
+ * tf.matMul's meaning, written out in float64: the outer (batch) dimensions broadcast NumPy-style, the
+ * last two are the matrices, and transposeA/B transpose them.
+ */
+function matMulReference(a: Float32Array, sa: number[], b: Float32Array, sb: number[], ta: boolean, tb: boolean): { data: Float64Array; shape: number[] } {
+  const oa = sa.slice(0, -2), ob = sb.slice(0, -2);
+  const rank = Math.max(oa.length, ob.length);
+  const pa = [...new Array(rank - oa.length).fill(1), ...oa], pb = [...new Array(rank - ob.length).fill(1), ...ob];
+  const outer = pa.map((d, i) => {
+    if (d !== pb[i] && d !== 1 && pb[i] !== 1) throw new Error(`reference: outer shapes ${oa} and ${ob} do not broadcast`);
+    return Math.max(d, pb[i]);
+  });
+  const [ra, ca] = sa.slice(-2), [rb, cb] = sb.slice(-2);
+  const m = ta ? ca : ra, k = ta ? ra : ca, n = tb ? rb : cb;
+  const sOut = strides(outer), sA = strides(pa), sB = strides(pb);
+  const data = new Float64Array(count(outer) * m * n);
+  for (let o = 0; o < count(outer); o++) {
+    let offA = 0, offB = 0;
+    for (let d = 0; d < rank; d++) {
+      const idx = Math.floor(o / sOut[d]) % outer[d];
+      if (pa[d] !== 1) offA += idx * sA[d];
+      if (pb[d] !== 1) offB += idx * sB[d];
+    }
+    offA *= ra * ca; offB *= rb * cb;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let p = 0; p < k; p++) {
+          sum += a[offA + (ta ? p * ca + i : i * ca + p)] * b[offB + (tb ? j * cb + p : p * cb + j)];
+        }
+        data[o * m * n + i * n + j] = sum;
+      }
+    }
+  }
+  return { data, shape: [...outer, m, n] };
+}
+
+/** Runs tf.matMul on the active backend (wasm+blas) and checks value and shape against the reference. */
+function checkMatMul(sa: number[], sb: number[], ta: boolean, tb: boolean, seed: number): void {
+  const av = values(count(sa), seed), bv = values(count(sb), seed + 1);
+  const want = matMulReference(av, sa, bv, sb, ta, tb);
+  const y = tf.tidy(() => tf.matMul(tf.tensor(av, sa), tf.tensor(bv, sb), ta, tb));
+  const label = `[${sa}]${ta ? 'ᵀ' : ''} · [${sb}]${tb ? 'ᵀ' : ''}`;
+  assert.deepEqual(y.shape, want.shape, `${label}: shape`);
+  const e = relErr(y.dataSync(), want.data);
+  assert.ok(e < TOL, `${label}: relative error ${e}`);
+  y.dispose();
+}
+
+/** The stored shape of the operand whose op() is rows×cols, in the transpose flag's orientation. */
+function stored(rows: number, cols: number, transposed: boolean): [number, number] {
+  return transposed ? [cols, rows] : [rows, cols];
+}
+
+test('the native addon builds and loads, with a CBLAS library (CI: libopenblas0-pthread)', () => {
+  const s = nativeStatus();
+  assert.ok(s.loaded, `native kernels not loaded: ${s.detail}`);
+  assert.ok(nativeAddon(), 'nativeAddon() is undefined although the status says loaded');
+  assert.equal(currentBackend(), 'wasm+blas');
+  // The replacements are installed: ours need no setup function, tfjs-wasm's originals have one.
+  assert.equal(tf.getKernel('BatchMatMul', 'wasm')?.setupFunc, undefined, 'BatchMatMul is still tfjs-wasm\'s own');
+  assert.ok(tf.getKernel(HEAD_MATMUL, 'wasm'), 'HeadMatMul is not registered on wasm');
+});
+
+test('BatchMatMul matches a float64 reference: all transpose flags, 2-D, batched, broadcast, 4-D', () => {
+  // m, k, n all different so a swapped dimension cannot go unnoticed.
+  const m = 5, k = 7, n = 3;
+  const cases: Array<[number[], number[]]> = [
+    [[], []], // 2-D × 2-D
+    [[4], [4]], // batched
+    [[1], [4]], [[4], [1]], // batch 1 broadcast against batch 4
+    [[], [4]], [[4], []], // 2-D against batched
+    [[2, 3], [2, 3]], // 4-D, same outer shape
+    [[1], [2, 3]], [[2, 3], []], // lower rank batch-1 / 2-D against 4-D
+  ];
+  let seed = 1;
+  for (const [oa, ob] of cases) {
+    for (const ta of [false, true]) {
+      for (const tb of [false, true]) {
+        checkMatMul([...oa, ...stored(m, k, ta)], [...ob, ...stored(k, n, tb)], ta, tb, seed += 2);
+      }
+    }
+  }
+});
+
+test('BatchMatMul shapes the native path does not handle fall back and stay right', () => {
+  // Outer shapes that differ with neither side of batch 1 go to tfjs-wasm's own kernel. Only shapes whose
+  // flattened batches broadcast by repetition are here: tfjs itself (cpu and wasm alike) gets [2,1]×[2,3]
+  // wrong and returns 60 values for the [2,3,·,·] product of [2,1]×[1,3].
+  const cases: Array<[number[], number[]]> = [[[2, 3], [3]], [[3], [2, 3]], [[2, 3], [1, 3]], [[1, 3], [2, 3]]];
+  let seed = 100;
+  for (const [oa, ob] of cases) {
+    checkMatMul([...oa, 4, 6], [...ob, 6, 5], false, false, seed += 2);
+    checkMatMul([...oa, 6, 4], [...ob, 5, 6], true, true, seed += 2);
+  }
+  // Integer products go to tfjs-wasm too, which refuses them: the int32 bytes are never read as floats.
+  const ints = [tf.tensor2d([[1, 2], [3, 4]], undefined, 'int32'), tf.tensor2d([[5, 6], [7, 8]], undefined, 'int32')];
+  assert.throws(() => tf.matMul(ints[0], ints[1]), /non-float32/);
+  tf.dispose(ints);
+  // Inner sizes that do not agree are an error, not garbage.
+  assert.throws(() => tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([4, 5]))), /inner shapes/);
+});
+
+type Layout = 'heads' | 'dense';
+
+/**
+ * HeadMatMul's meaning in float64: per (batch, head), out = alpha·op(A)·op(B), where matrix (b, h) of an
+ * operand is [b, :, h, :] in 'heads' [B, R, H, C] and [b, h, :, :] in 'dense' [B, H, R, C].
+ */
+function headMatMulReference(
+  a: Float32Array, sa: number[], b: Float32Array, sb: number[], at: HeadMatMulAttrs, batch: number, heads: number,
+): { data: Float64Array; shape: number[] } {
+  const at2 = (x: Float32Array, s: number[], layout: Layout, bi: number, h: number, r: number, c: number) =>
+    layout === 'heads' ? x[((bi * s[1] + r) * s[2] + h) * s[3] + c] : x[((bi * s[1] + h) * s[2] + r) * s[3] + c];
+  const [ra, ca] = at.aLayout === 'heads' ? [sa[1], sa[3]] : [sa[2], sa[3]];
+  const [rb, cb] = at.bLayout === 'heads' ? [sb[1], sb[3]] : [sb[2], sb[3]];
+  const m = at.transposeA ? ca : ra, k = at.transposeA ? ra : ca, n = at.transposeB ? rb : cb;
+  const shape = at.outLayout === 'heads' ? [batch, m, heads, n] : [batch, heads, m, n];
+  const data = new Float64Array(count(shape));
+  for (let bi = 0; bi < batch; bi++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let sum = 0;
+          for (let p = 0; p < k; p++) {
+            const x = at.transposeA ? at2(a, sa, at.aLayout, bi, h, p, i) : at2(a, sa, at.aLayout, bi, h, i, p);
+            const y = at.transposeB ? at2(b, sb, at.bLayout, bi, h, j, p) : at2(b, sb, at.bLayout, bi, h, p, j);
+            sum += x * y;
+          }
+          const o = at.outLayout === 'heads' ? ((bi * m + i) * heads + h) * n + j : ((bi * heads + h) * m + i) * n + j;
+          data[o] = at.alpha * sum;
+        }
+      }
+    }
+  }
+  return { data, shape };
+}
+
+const shapeIn = (layout: Layout, batch: number, heads: number, [r, c]: [number, number]) =>
+  layout === 'heads' ? [batch, r, heads, c] : [batch, heads, r, c];
+
+test('HeadMatMul matches a float64 einsum for every transpose and layout combination', () => {
+  const batch = 2, heads = 3, m = 4, k = 6, n = 5;
+  const layouts: Layout[] = ['heads', 'dense'];
+  let seed = 200, checked = 0;
+  const key = (p: Omit<HeadMatMulAttrs, 'alpha'>) => `${p.transposeA}${p.transposeB}${p.aLayout}${p.bLayout}${p.outLayout}`;
+  const done = new Set<string>();
+  for (const transposeA of [false, true]) for (const transposeB of [false, true]) {
+    for (const aLayout of layouts) for (const bLayout of layouts) for (const outLayout of layouts) {
+      const attrs: HeadMatMulAttrs = { transposeA, transposeB, aLayout, bLayout, outLayout, alpha: checked % 2 ? 0.375 : 1 };
+      const sa = shapeIn(aLayout, batch, heads, stored(m, k, transposeA));
+      const sb = shapeIn(bLayout, batch, heads, stored(k, n, transposeB));
+      const av = values(count(sa), seed += 2), bv = values(count(sb), seed + 1);
+      const want = headMatMulReference(av, sa, bv, sb, attrs, batch, heads);
+      const y = tf.tidy(() => tf.engine().runKernel(HEAD_MATMUL, { a: tf.tensor(av, sa), b: tf.tensor(bv, sb) },
+        attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
+      const label = JSON.stringify(attrs);
+      assert.deepEqual(y.shape, want.shape, `${label}: shape`);
+      const e = relErr(y.dataSync(), want.data);
+      assert.ok(e < TOL, `${label}: relative error ${e}`);
+      y.dispose();
+      done.add(key(attrs));
+      checked++;
+    }
+  }
+  assert.equal(checked, 32);
+  // The six products of ops/fast.ts headAttention (scores, context, and the gradients of both) are among them.
+  const used: Array<Omit<HeadMatMulAttrs, 'alpha'>> = [
+    { transposeA: false, transposeB: true, aLayout: 'heads', bLayout: 'heads', outLayout: 'dense' }, // q·kᵀ; d(probs)
+    { transposeA: false, transposeB: false, aLayout: 'dense', bLayout: 'heads', outLayout: 'heads' }, // probs·v; dq
+    { transposeA: true, transposeB: false, aLayout: 'dense', bLayout: 'heads', outLayout: 'heads' }, // dk, dv
+  ];
+  for (const p of used) assert.ok(done.has(key(p)), `not checked: ${JSON.stringify(p)}`);
+});
+
+test('HeadMatMul rejects operands that do not multiply', () => {
+  const attrs = { transposeA: false, transposeB: false, aLayout: 'heads', bLayout: 'heads', outLayout: 'heads', alpha: 1 };
+  const product = (sa: number[], sb: number[]) => () => tf.tidy(() => {
+    tf.engine().runKernel(HEAD_MATMUL, { a: tf.zeros(sa), b: tf.zeros(sb) }, attrs);
+  });
+  assert.throws(product([2, 4, 3, 6], [2, 5, 3, 7]), /do not multiply/); // inner sizes 6 and 5
+  assert.throws(product([2, 4, 3, 6], [2, 6, 2, 7]), /do not multiply/); // 3 and 2 heads
+  assert.throws(product([2, 4, 3, 6], [1, 6, 3, 7]), /do not multiply/); // batch 2 and 1
+  assert.throws(product([2, 4, 3, 6], [6, 7]), /4-D/);
+});
+
+test('fast.multiHeadAttention runs its products, forward and backward, through HeadMatMul', async () => {
+  const b = 2, t = 5, d = 12, heads = 3;
+  let seed = 400;
+  const t2 = (r: number, c: number) => tf.tensor2d(values(r * c, seed++), [r, c]);
+  const t1 = (c: number) => tf.tensor1d(values(c, seed++));
+  const w: fast.AttentionWeights = {
+    qKernel: t2(d, d), qBias: t1(d), kKernel: t2(d, d), kBias: t1(d),
+    vKernel: t2(d, d), vBias: t1(d), oKernel: t2(d, d), oBias: t1(d),
+  };
+  const x = tf.tensor3d(values(b * t * d, seed++), [b, t, d]);
+  const forward = await tf.profile(() => fast.multiHeadAttention(x, w, heads, 'causal'));
+  const calls = (p: Awaited<ReturnType<typeof tf.profile>>) => p.kernels.filter((kn) => kn.name === HEAD_MATMUL).length;
+  assert.equal(calls(forward), 2, `forward kernels: ${forward.kernelNames.join(', ')}`);
+  // Gradients with respect to x and the q, k, v kernels need all four backward products.
+  const backward = await tf.profile(() => tf.grads((xx: tf.Tensor, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) =>
+    fast.multiHeadAttention(xx, { ...w, qKernel: q as tf.Tensor2D, kKernel: k as tf.Tensor2D, vKernel: v as tf.Tensor2D }, heads, 'causal').sum(),
+  )([x, w.qKernel, w.kKernel, w.vKernel]));
+  assert.equal(calls(backward), 6, `forward + backward kernels: ${backward.kernelNames.join(', ')}`);
+  tf.dispose([forward.result as tf.Tensor, ...(backward.result as tf.Tensor[]), x, ...Object.values(w)]);
+});
+
+/** Backend data buffers alive: a shared buffer that is never freed shows here, not in tf.memory().numBytes. */
+const dataIds = () => tf.engine().backend.numDataIds();
+
+test('Identity by reference: clones outlive their source and ignore later assignments; no leaks', () => {
+  const startBytes = tf.memory().numBytes, startIds = dataIds();
+  const data = values(24, 500);
+  const x = tf.tensor(data, [4, 6]);
+  const c = tf.clone(x);
+  x.dispose();
+  assert.deepEqual(c.dataSync(), data, 'clone changed when its source was disposed');
+
+  const init = tf.tensor(data, [4, 6]);
+  const v = tf.variable(init);
+  init.dispose();
+  const cv = tf.clone(v);
+  const other = values(24, 501);
+  const next = tf.tensor(other, [4, 6]);
+  v.assign(next);
+  next.dispose();
+  assert.deepEqual(v.dataSync(), other);
+  assert.deepEqual(cv.dataSync(), data, 'clone of a variable followed the variable\'s assign');
+
+  // Gradients save clones of their inputs: the values and the memory must come out right there too.
+  const y = tf.tensor1d([1, -2, 3]);
+  const g = tf.grad((z: tf.Tensor) => z.square().sum())(y);
+  assert.deepEqual(Array.from(g.dataSync()), [2, -4, 6]);
+
+  tf.dispose([c, cv, y, g]);
+  v.dispose();
+  tf.disposeVariables();
+  assert.equal(tf.memory().numBytes, startBytes, 'engine bytes did not return to the baseline');
+  assert.equal(dataIds(), startIds, 'wasm data buffers did not return to the baseline');
+});
+
+test('the addon rejects bad calls with an error instead of touching memory outside the heap', () => {
+  const addon = nativeAddon();
+  assert.ok(addon, nativeStatus().detail);
+  // A 2×3 · 3×2 product with alpha 2, accumulated into C (beta 1), as a baseline that the layout is right.
+  const heap = new Float32Array(32);
+  heap.set([1, 2, 3, 4, 5, 6], 0); // A at 0
+  heap.set([1, 0, 0, 1, 1, 1], 8); // B at 8
+  heap.set([10, 20, 30, 40], 16); // C at 16
+  const p = (over: Record<number, number> = {}) => {
+    const q = Float64Array.of(0, 0, 2, 2, 3, 1, 1, 0, 0, 0, 3, 8, 0, 0, 2, 16, 0, 0, 2, 2, 1);
+    for (const [i, val] of Object.entries(over)) q[Number(i)] = val;
+    return q;
+  };
+  addon.gemm(heap, p());
+  assert.deepEqual(Array.from(heap.subarray(16, 20)), [10 + 2 * 4, 20 + 2 * 5, 30 + 2 * 10, 40 + 2 * 11]);
+  const snapshot = heap.slice();
+
+  const outside: Array<[string, Record<number, number>]> = [
+    ['A offset past the end', { 7: 30 }],
+    ['B offset past the end', { 11: 29 }],
+    ['C offset past the end', { 15: 31 }],
+    ['negative offset', { 15: -1 }],
+    ['batch of matrices past the end', { 5: 3, 16: 8 }],
+    ['inner stride past the end', { 6: 2, 17: 20 }],
+    ['C leading dimension past the end', { 18: 20 }],
+    ['leading dimension below the row length', { 10: 2 }],
+    ['m = 0', { 2: 0 }],
+  ];
+  for (const [what, over] of outside) {
+    assert.throws(() => addon.gemm(heap, p(over)), RangeError, what);
+  }
+  // A Float32Array view is bounded by its own length, not its buffer's.
+  assert.throws(() => addon.gemm(heap.subarray(0, 16), p()), RangeError, 'view shorter than C');
+  assert.deepEqual(heap, snapshot, 'a rejected call wrote to the heap');
+
+  assert.throws(() => addon.gemm(heap, new Float64Array(20)), TypeError, 'params of 20 numbers');
+  assert.throws(() => addon.gemm(heap, new Float32Array(21) as unknown as Float64Array), TypeError, 'Float32Array params');
+  assert.throws(() => addon.gemm(new Int32Array(32) as unknown as Float32Array, p()), TypeError, 'Int32Array heap');
+  assert.throws(() => (addon.gemm as (...a: unknown[]) => void)(heap), TypeError, 'missing params');
+});
+
+async function child(env: Record<string, string | undefined>): Promise<ChildReport> {
+  const clean = { ...process.env };
+  for (const name of ['PROMPTSCOPE_NATIVE', 'PROMPTSCOPE_BLAS', 'PROMPTSCOPE_BACKEND', 'PROMPTSCOPE_WASM_THREADS']) delete clean[name];
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(root, 'test/model/native-child.ts')],
+    { cwd: root, env: { ...clean, ...env } as NodeJS.ProcessEnv });
+  const line = stdout.split('\n').find((l) => l.startsWith('{'));
+  assert.ok(line, `child printed no report: ${stdout}`);
+  return JSON.parse(line) as ChildReport;
+}
+
+test('PROMPTSCOPE_NATIVE=off and a missing BLAS library give plain wasm; the default gives wasm+blas', async () => {
+  const [off, missing, normal] = await Promise.all([
+    child({ PROMPTSCOPE_NATIVE: 'off' }),
+    child({ PROMPTSCOPE_BLAS: '/nonexistent/libcblas.so' }),
+    child({}),
+  ]);
+  assert.equal(off.backend, 'wasm');
+  assert.equal(off.status.loaded, false);
+  assert.match(off.status.detail, /PROMPTSCOPE_NATIVE/);
+  assert.equal(missing.backend, 'wasm');
+  assert.match(missing.status.detail, /no CBLAS library found.*\/nonexistent\/libcblas\.so/);
+  assert.equal(normal.backend, 'wasm+blas', normal.status.detail);
+  for (const r of [off, missing, normal]) {
+    assert.deepEqual(r.product, [19, 22, 43, 50], `${r.backend}: a·b`);
+    assert.deepEqual(r.productTransposed, [17, 23, 39, 53], `${r.backend}: a·bᵀ`);
+  }
+});
+
+/** Runs build.mjs with CC set; resolves with its exit code, output and pid (its temp file is named after it). */
+function build(cc: string): Promise<{ code: number | null; stderr: string; pid: number }> {
+  return new Promise((resolve) => {
+    const p = execFile(process.execPath, [join(root, 'cells/model/native/build.mjs')], { cwd: root, env: { ...process.env, CC: cc } },
+      (error, _stdout, stderr) => resolve({ code: error ? (error.code as number | null) ?? null : 0, stderr, pid: p.pid! }));
+  });
+}
+
+test('build.mjs never fails the install: a broken compiler leaves the built addon as it was', async () => {
+  const buildDir = join(root, 'cells/model/native/build');
+  const built = join(buildDir, 'native.node');
+  const fingerprint = () => {
+    const s = statSync(built);
+    return { size: s.size, mtime: s.mtimeMs, sha: createHash('sha256').update(readFileSync(built)).digest('hex') };
+  };
+  const before = fingerprint();
+  // A compiler that writes part of its output and then fails, as a link error after writing would.
+  const dir = mkdtempSync(join(tmpdir(), 'promptscope-cc-'));
+  const halfCc = join(dir, 'cc');
+  writeFileSync(halfCc, '#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ "$1" = -o ]; then echo partial > "$2"; fi; shift; done\nexit 1\n');
+  chmodSync(halfCc, 0o755);
+  try {
+    for (const cc of ['/bin/false', join(dir, 'no-such-cc'), halfCc]) {
+      const r = await build(cc);
+      // build.mjs does not remove its temp file when the compiler fails; only this run's is removed.
+      rmSync(`${built}.${r.pid}.tmp`, { force: true });
+      assert.equal(r.code, 0, `CC=${cc}: build.mjs exited ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /could not build the native kernels/, `CC=${cc}: no warning\n${r.stderr}`);
+      assert.match(r.stderr, /node cells\/model\/native\/build\.mjs/, `CC=${cc}: the warning does not say how to fix it`);
+      // The failure is the compiler's, not (say) missing Node headers that would skip the compiler altogether.
+      assert.match(r.stderr, cc.endsWith('no-such-cc') ? /ENOENT/ : /Command failed/, `CC=${cc}\n${r.stderr}`);
+      assert.deepEqual(fingerprint(), before, `CC=${cc}: native.node changed`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
