@@ -405,3 +405,87 @@ test('build.mjs never fails the install: a broken compiler leaves the built addo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('BatchMatMul output shapes broadcast the outer dims like tfjs; an empty batch gives an empty result', () => {
+  assert.deepEqual(tf.matMul(tf.ones([2, 3]), tf.ones([1, 3, 4])).shape, [1, 2, 4]);
+  assert.deepEqual(tf.matMul(tf.ones([1, 2, 3]), tf.ones([1, 1, 3, 4])).shape, [1, 1, 2, 4]);
+  assert.deepEqual(tf.matMul(tf.ones([1, 1, 2, 3]), tf.ones([5, 3, 4])).shape, [1, 5, 2, 4]);
+  const empty = tf.matMul(tf.ones([0, 2, 3]), tf.ones([0, 3, 4]));
+  assert.deepEqual(empty.shape, [0, 2, 4]);
+  assert.equal(empty.dataSync().length, 0);
+});
+
+test('gemm: sizes whose products overflow 64-bit integers are rejected, not used to write', () => {
+  const p = new Float64Array(21);
+  p.set([0, 0, 1, 1, 1, 2 ** 62, 1, 0, 4, 0, 1, 0, 4, 0, 1, 0, 4, 0, 1, 1, 0]);
+  assert.throws(() => nativeAddon()!.gemm(new Float32Array(64), p), RangeError);
+  p.set([0, 0, 1, 1, 1, 2 ** 31 - 1, 1, 0, 2 ** 31 - 1, 0, 1, 0, 4, 0, 1, 0, 4, 0, 1, 1, 0]);
+  assert.throws(() => nativeAddon()!.gemm(new Float32Array(64), p), RangeError);
+});
+
+test('native Adam/AdamW is bit-identical to the same update written in JavaScript', () => {
+  const n = 10_007;
+  let s = 3;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5);
+  const params = Float32Array.from({ length: n }, rnd);
+  const m = new Float32Array(n), v = new Float32Array(n);
+  const ref = { p: params.slice(), m: m.slice(), v: v.slice() };
+  const [b1, b2, eps, lr, wd] = [0.9, 0.98, 1e-6, 3e-3, 0.1];
+  for (let t = 1; t <= 5; t++) {
+    const grads = Float32Array.from({ length: n }, () => rnd() * 10 ** (t - 3));
+    const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t, decay = 1 - lr * wd;
+    nativeAddon()!.adamUpdate(params, grads, m, v, Float64Array.of(b1, b2, eps, lr, c1, c2, decay));
+    for (let i = 0; i < n; i++) {
+      const mi = (ref.m[i] = b1 * ref.m[i] + (1 - b1) * grads[i]);
+      const vi = (ref.v[i] = b2 * ref.v[i] + (1 - b2) * grads[i] * grads[i]);
+      ref.p[i] = ref.p[i] * decay - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+    }
+  }
+  assert.deepEqual(params, ref.p);
+  assert.deepEqual(m, ref.m);
+  assert.deepEqual(v, ref.v);
+  assert.throws(() => nativeAddon()!.adamUpdate(params, new Float32Array(3), m, v, new Float64Array(7)), TypeError);
+});
+
+test('fused LayerNorm / GELU / quick-GELU / column-sum kernels match float64 references', () => {
+  const [rows, d] = [37, 24];
+  const x = tf.randomNormal([rows, d], 0, 2, 'float32', 5);
+  const gamma = tf.randomNormal([d], 1, 0.1, 'float32', 6), beta = tf.randomNormal([d], 0, 0.1, 'float32', 7);
+  const xs = x.dataSync(), gs = gamma.dataSync(), bs = beta.dataSync();
+  const [y] = tf.engine().runKernel('PromptscopeLayerNorm', { x, gamma, beta }, { eps: 1e-5 }) as tf.Tensor[];
+  const ys = y.dataSync();
+  for (let r = 0; r < rows; r++) {
+    let mean = 0, sq = 0;
+    for (let i = 0; i < d; i++) mean += xs[r * d + i] / d;
+    for (let i = 0; i < d; i++) sq += (xs[r * d + i] - mean) ** 2 / d;
+    for (let i = 0; i < d; i++) {
+      const want = ((xs[r * d + i] - mean) / Math.sqrt(sq + 1e-5)) * gs[i] + bs[i];
+      assert.ok(Math.abs(ys[r * d + i] - want) < 1e-5 * (1 + Math.abs(want)), `layerNorm ${r},${i}: ${ys[r * d + i]} vs ${want}`);
+    }
+  }
+  const erf = (z: number) => { // series, exact enough in float64 for |z| < 6
+    let sum = z, term = z;
+    for (let k = 1; k < 200; k++) { term *= (-z * z) / k; sum += term / (2 * k + 1); }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  };
+  const gelu = tf.engine().runKernel('PromptscopeActivation', { x }, { kind: 'gelu' }) as tf.Tensor;
+  const quick = tf.engine().runKernel('PromptscopeActivation', { x }, { kind: 'quick_gelu' }) as tf.Tensor;
+  const [gv, qv] = [gelu.dataSync(), quick.dataSync()];
+  for (let i = 0; i < xs.length; i++) {
+    const g = 0.5 * xs[i] * (1 + erf(xs[i] / Math.SQRT2)), q = xs[i] / (1 + Math.exp(-1.702 * xs[i]));
+    assert.ok(Math.abs(gv[i] - g) < 2e-6 * (1 + Math.abs(g)), `gelu(${xs[i]}) = ${gv[i]}, want ${g}`);
+    assert.ok(Math.abs(qv[i] - q) < 2e-6 * (1 + Math.abs(q)), `quickGelu(${xs[i]}) = ${qv[i]}, want ${q}`);
+  }
+  const sums = (tf.engine().runKernel('PromptscopeColumnSums', { x }, {}) as tf.Tensor).dataSync();
+  for (let j = 0; j < d; j++) {
+    let want = 0;
+    for (let r = 0; r < rows; r++) want += xs[r * d + j];
+    assert.ok(Math.abs(sums[j] - want) < 1e-4 * (1 + Math.abs(want)), `column ${j}`);
+  }
+  // NaN in, NaN out: the clamps inside the fast exp must not hide a diverged activation.
+  const bad = tf.tensor1d([NaN, 1]);
+  for (const kind of ['gelu', 'quick_gelu']) {
+    const out = (tf.engine().runKernel('PromptscopeActivation', { x: bad }, { kind }) as tf.Tensor).dataSync();
+    assert.ok(Number.isNaN(out[0]) && Number.isFinite(out[1]), `${kind}(NaN) must be NaN`);
+  }
+});

@@ -2,7 +2,7 @@
 // (package.json "postinstall"). Never fails the install: without a compiler or Node's headers tfjs keeps
 // its own wasm matmul, which is correct but slower (bench/README.md), and this prints how to fix it.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,8 +30,12 @@ function build() {
   const libs = process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : ['-ldl', '-lm'];
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
-  execFileSync(cc, [...cflags, `-I${include}`, ...sources, '-o', tmp, ...libs], { stdio: 'inherit' });
-  renameSync(tmp, out); // atomic: a half-written addon is never loaded
+  try {
+    execFileSync(cc, [...cflags, `-I${include}`, ...sources, '-o', tmp, ...libs], { stdio: 'inherit' });
+    renameSync(tmp, out); // atomic: a half-written addon is never loaded
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 try {

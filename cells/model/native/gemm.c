@@ -2,9 +2,10 @@
 // products directly on the [batch, tokens, heads, head_dim] layout (no transposes).
 #include "native.h"
 
-// Stored extent (in floats) of `outer`×`inner` matrices of rows×cols with leading dimension ld.
-static int64_t extent(int64_t off, int64_t outer, int64_t s_outer, int64_t inner, int64_t s_inner, int64_t rows, int64_t cols, int64_t ld) {
-  return off + (outer - 1) * s_outer + (inner - 1) * s_inner + (rows - 1) * ld + cols;
+// Stored extent (in floats) of `outer`×`inner` matrices of rows×cols with leading dimension ld. In double:
+// the arguments are < 2^31 (checked), so the sum cannot wrap around as int64 products could.
+static double extent(int64_t off, int64_t outer, int64_t s_outer, int64_t inner, int64_t s_inner, int64_t rows, int64_t cols, int64_t ld) {
+  return (double)off + (double)(outer - 1) * s_outer + (double)(inner - 1) * s_inner + (double)(rows - 1) * ld + cols;
 }
 
 // gemm(heap, p): p is a Float64Array of 21 numbers
@@ -28,18 +29,21 @@ napi_value gemm(napi_env env, napi_callback_info info) {
   }
   const double *p = data;
   int64_t v[19];
-  for (int i = 0; i < 19; i++) v[i] = (int64_t)p[i];
+  bool ok = true;
+  // Every size, offset and stride is an integer in [0, 2^31): cblas takes int, and extent() relies on it.
+  for (int i = 0; i < 19; i++) {
+    ok = ok && p[i] >= 0 && p[i] < 2147483648.0 && p[i] == (double)(int64_t)p[i];
+    v[i] = ok ? (int64_t)p[i] : 0;
+  }
   bool ta = v[0] != 0, tb = v[1] != 0;
   int64_t m = v[2], n = v[3], k = v[4], outer = v[5], inner = v[6];
   const int64_t *a = v + 7, *b = v + 11, *c = v + 15; // off, sOuter, sInner, ld
   float alpha = (float)p[19], beta = (float)p[20];
   int64_t ar = ta ? k : m, acol = ta ? m : k, br = tb ? n : k, bcol = tb ? k : n;
-  bool ok = m > 0 && n > 0 && k > 0 && outer > 0 && inner > 0;
-  for (int i = 0; i < 12; i++) ok = ok && v[7 + i] >= 0;
-  ok = ok && a[3] >= acol && b[3] >= bcol && c[3] >= n &&
-       extent(a[0], outer, a[1], inner, a[2], ar, acol, a[3]) <= (int64_t)size &&
-       extent(b[0], outer, b[1], inner, b[2], br, bcol, b[3]) <= (int64_t)size &&
-       extent(c[0], outer, c[1], inner, c[2], m, n, c[3]) <= (int64_t)size;
+  ok = ok && m > 0 && n > 0 && k > 0 && outer > 0 && inner > 0 && a[3] >= acol && b[3] >= bcol && c[3] >= n &&
+       extent(a[0], outer, a[1], inner, a[2], ar, acol, a[3]) <= (double)size &&
+       extent(b[0], outer, b[1], inner, b[2], br, bcol, b[3]) <= (double)size &&
+       extent(c[0], outer, c[1], inner, c[2], m, n, c[3]) <= (double)size;
   if (!ok) { napi_throw_range_error(env, NULL, "native.gemm: bad sizes, or matrices outside the heap"); return NULL; }
   for (int64_t o = 0; o < outer; o++) {
     for (int64_t i = 0; i < inner; i++) {

@@ -5,6 +5,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 
 export interface NativeAddon {
   open(path: string): boolean;
@@ -57,12 +59,25 @@ export function nativeAddon(): NativeAddon | undefined {
     status = { loaded: false, detail: `no CBLAS library found (tried ${tried.join(', ')}; Debian: apt install libopenblas0-pthread)` };
     return undefined;
   }
-  // One BLAS thread: the cores are used by data-parallel workers, and at CLIP-prompt sizes OpenBLAS's
-  // own threads cost more than they give (measured, bench/README.md).
-  a.setThreads(1);
+  a.setThreads(blasThreads());
   addon = a;
   status = { loaded: true, detail: lib };
   return addon;
+}
+
+/**
+ * OpenBLAS's thread count: PROMPTSCOPE_BLAS_THREADS if set; else one in a worker thread (data-parallel
+ * workers are the parallelism there) and every core in the main thread (in-process training and feature
+ * extraction). Measured in bench/README.md.
+ */
+function blasThreads(): number {
+  const env = process.env.PROMPTSCOPE_BLAS_THREADS;
+  if (env !== undefined) {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`PROMPTSCOPE_BLAS_THREADS="${env}" must be a positive integer`);
+    return n;
+  }
+  return isMainThread ? availableParallelism() : 1;
 }
 
 export function nativeStatus(): NativeStatus {

@@ -74,8 +74,8 @@ function batchMatMul(blas: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc 
         !(sameOuter || batchA === 1 || batchB === 1)) {
       return fallback(args);
     }
-    const outer = batchB === 1 || (sameOuter && outerA.length >= outerB.length) ? outerA : outerB;
-    const out = backend.makeOutput([...outer, m, n], 'float32');
+    const out = backend.makeOutput([...tf.backend_util.assertAndGetBroadcastShape(outerA, outerB), m, n], 'float32');
+    if (batchA * batchB === 0) return out; // an empty batch: nothing to compute
     params.set([transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, 1, Math.max(batchA, batchB),
       offsetOf(backend, a), 0, batchA === 1 ? 0 : m * k, transposeA ? m : k,
       offsetOf(backend, b), 0, batchB === 1 ? 0 : k * n, transposeB ? k : n,

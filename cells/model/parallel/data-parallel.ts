@@ -122,7 +122,8 @@ export async function createDataParallel<Config>(opts: DataParallelOptions<Confi
     if (r.sizes.join() !== sizes.join()) throw new Error(`data-parallel workers built different models (${r.sizes.length} vs ${sizes.length} variables); setup(config) must be deterministic`);
   }
   const total = sizes.reduce((a, b) => a + b, 0);
-  const shared = new SharedArrayBuffer(16 + 4 * n * total);
+  // Control words, one gradient slot per worker, and the shared parameter vector (sharded Adam).
+  const shared = new SharedArrayBuffer(16 + 4 * (n + 1) * total);
   threads.forEach((_, i) => send(i, { type: 'bind', shared, workers: n }));
 
   const request = <R>(i: number, make: (id: number) => ToWorker): Promise<R> => new Promise<R>((resolve, reject) => {

@@ -1,8 +1,10 @@
 // Runs inside each data-parallel worker thread. It owns a full copy of the model; per step it computes
-// the gradients of its shard, publishes them in its slot of a SharedArrayBuffer, waits for every worker
-// (Atomics barrier), sums all slots in the same fixed order and applies the same optimizer step. Every
-// worker thus performs bit-identical float32 arithmetic, so parameters never drift apart and no weights
-// are ever sent between threads.
+// the gradients of its shard of the batch, publishes them in its slot of a SharedArrayBuffer and waits for
+// every worker (Atomics barrier). With the fused Adam, the optimizer is sharded too: each worker sums the
+// slots over its own 1/W of the parameters (fixed order), updates that part, writes it to a shared
+// parameter buffer, and after a second barrier every worker loads the same parameters from there. With a
+// tfjs optimizer, every worker sums all slots in the same order and applies the same step. Either way the
+// arithmetic is bit-identical everywhere, so parameters never drift apart.
 import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../backend.ts';
@@ -21,9 +23,11 @@ let workers = 1;
 let control: Int32Array;
 let slots: Float32Array;
 let summed: Float32Array;
-/** Fused Adam (when setup returned an AdamConfig) and this worker's copy of the flat parameters. */
+/** Fused Adam (when setup returned an AdamConfig) over this worker's shard [lo, hi) of the parameters. */
 let flatAdam: FlatAdam | undefined;
-let flatParams: Float32Array | undefined;
+let shard = { lo: 0, hi: 0 };
+/** The parameters after the last step, in shared memory: each worker writes its shard. */
+let sharedParams: Float32Array;
 
 function post(msg: FromWorker): void {
   port.postMessage(msg);
@@ -47,16 +51,26 @@ async function handle(msg: ToWorker): Promise<void> {
       workers = msg.workers;
       control = new Int32Array(msg.shared, 0, 4);
       slots = new Float32Array(msg.shared, 16, workers * total);
+      sharedParams = new Float32Array(msg.shared, 16 + 4 * workers * total, total);
       summed = new Float32Array(total);
       if (!(trainer.optimizer instanceof tf.Optimizer)) {
-        flatAdam = new FlatAdam(total, trainer.optimizer);
-        flatParams = new Float32Array(total);
+        shard = { lo: Math.floor((total * index) / workers), hi: Math.floor((total * (index + 1)) / workers) };
+        flatAdam = new FlatAdam(shard.hi - shard.lo, trainer.optimizer);
         let o = 0;
-        for (const v of trainer.variables) { flatParams.set((await v.data()) as Float32Array, o); o += v.size; }
+        for (const v of trainer.variables) { sharedParams.set((await v.data()) as Float32Array, o); o += v.size; }
       }
       return;
     case 'step': {
-      const loss = await step(msg.batch, msg.weight, msg.step, msg.learningRate);
+      let loss: number;
+      try {
+        loss = await step(msg.batch, msg.weight, msg.step, msg.learningRate);
+      } catch (e) {
+        // Release the other workers from the barriers instead of leaving them blocked forever.
+        Atomics.store(control, 1, 1);
+        Atomics.notify(control, 0);
+        Atomics.notify(control, 2);
+        throw e;
+      }
       post({ type: 'done', id: msg.id, result: loss });
       return;
     }
@@ -78,15 +92,7 @@ async function step(batch: Batch, weight: number, stepNo: number, learningRate?:
   const mine = slots.subarray(index * total, (index + 1) * total);
   let loss = 0;
   if (weight > 0) {
-    let out;
-    try {
-      out = await mod.lossAndGrads(batch);
-    } catch (e) {
-      // Release the other workers from the barrier instead of leaving them blocked forever.
-      Atomics.store(control, 1, 1);
-      Atomics.notify(control, 0);
-      throw e;
-    }
+    const out = await mod.lossAndGrads(batch);
     if (out.grads.length !== sizes.length) {
       throw new Error(`lossAndGrads returned ${out.grads.length} gradients for ${sizes.length} variables`);
     }
@@ -103,32 +109,24 @@ async function step(batch: Batch, weight: number, stepNo: number, learningRate?:
   } else {
     mine.fill(0);
   }
-  // Barrier: the arrival counter only grows, so step s is complete at workers·s arrivals.
-  const target = workers * stepNo;
-  if (Atomics.add(control, 0, 1) + 1 >= target) Atomics.notify(control, 0);
-  else {
-    for (let cur = Atomics.load(control, 0); cur < target; cur = Atomics.load(control, 0)) {
-      if (Atomics.load(control, 1) !== 0) throw new Error('another worker failed during this step');
-      Atomics.wait(control, 0, cur, 1000);
-    }
-  }
-  // Same summation order in every worker ⇒ the same float32 result everywhere.
-  summed.set(slots.subarray(0, total));
-  for (let w = 1; w < workers; w++) {
-    const s = slots.subarray(w * total, (w + 1) * total);
-    for (let j = 0; j < total; j++) summed[j] += s[j];
-  }
-  if (flatAdam && flatParams) {
-    flatAdam.update(flatParams, summed, learningRate);
+  barrier(0, stepNo);
+  if (flatAdam) {
+    // Sharded update: sum the slots over [lo, hi) only, update that part in shared memory, then wait for
+    // the other shards and load the whole parameter vector.
+    const { lo, hi } = shard;
+    sumSlots(lo, hi);
+    flatAdam.update(sharedParams.subarray(lo, hi), summed.subarray(lo, hi), learningRate);
+    barrier(2, stepNo);
     let o = 0;
     for (const v of trainer.variables) {
-      const t = tf.tensor(flatParams.subarray(o, o + v.size), v.shape, 'float32');
+      const t = tf.tensor(sharedParams.subarray(o, o + v.size), v.shape, 'float32');
       v.assign(t);
       t.dispose();
       o += v.size;
     }
     return loss;
   }
+  sumSlots(0, total);
   const opt = trainer.optimizer as tf.Optimizer & { learningRate?: number };
   if (learningRate !== undefined) {
     if (typeof opt.learningRate !== 'number') throw new Error('this optimizer has no learningRate to schedule');
@@ -143,6 +141,30 @@ async function step(batch: Batch, weight: number, stepNo: number, learningRate?:
   opt.applyGradients(grads as unknown as Record<string, tf.Variable>);
   tf.dispose(Object.values(grads));
   return loss;
+}
+
+/**
+ * Waits until every worker has arrived at counter `at` (0: gradients published, 2: parameters updated)
+ * for step `stepNo`. The counters only grow, so step s is complete at workers·s arrivals.
+ */
+function barrier(at: number, stepNo: number): void {
+  const target = workers * stepNo;
+  if (Atomics.add(control, at, 1) + 1 >= target) Atomics.notify(control, at);
+  else {
+    for (let cur = Atomics.load(control, at); cur < target; cur = Atomics.load(control, at)) {
+      if (Atomics.load(control, 1) !== 0) throw new Error('another worker failed during this step');
+      Atomics.wait(control, at, cur, 1000);
+    }
+  }
+}
+
+/** summed[lo, hi) = Σ over workers' slots, in worker order ⇒ the same float32 result in every worker. */
+function sumSlots(lo: number, hi: number): void {
+  summed.set(slots.subarray(lo, hi), lo);
+  for (let w = 1; w < workers; w++) {
+    const s = slots.subarray(w * total, (w + 1) * total);
+    for (let j = lo; j < hi; j++) summed[j] += s[j];
+  }
 }
 
 // Messages are handled strictly one after another: a step must not interleave with another call.
