@@ -489,3 +489,16 @@ test('fused LayerNorm / GELU / quick-GELU / column-sum kernels match float64 ref
     assert.ok(Number.isNaN(out[0]) && Number.isFinite(out[1]), `${kind}(NaN) must be NaN`);
   }
 });
+
+test('GatherV2 along axis 0 copies the right rows (repeats, 2-D ids), rejects bad ids, falls back elsewhere', () => {
+  const table = tf.tensor2d(Array.from({ length: 7 * 3 }, (_, i) => i + 0.5), [7, 3]);
+  const ids = tf.tensor2d([[6, 0], [3, 3]], [2, 2], 'int32');
+  const got = tf.gather(table, ids);
+  assert.deepEqual(got.shape, [2, 2, 3]);
+  assert.deepEqual(Array.from(got.dataSync()), [6, 0, 3, 3].flatMap((r) => [0, 1, 2].map((c) => r * 3 + c + 0.5)));
+  assert.throws(() => tf.gather(table, tf.tensor1d([7], 'int32')), /index value 7 is not in \[0, 6\]/);
+  assert.throws(() => tf.gather(table, tf.tensor1d([-1], 'int32')), /not in \[0, 6\]/);
+  // Axis 1 goes to tfjs-wasm's own kernel.
+  const cols = tf.gather(table, tf.tensor1d([2, 0], 'int32'), 1);
+  assert.deepEqual(Array.from(cols.dataSync().slice(0, 2)), [2.5, 0.5]);
+});
