@@ -5,9 +5,9 @@
 // Times are the best of `steps` (after one warm-up): on the shared build machine the minimum is the least
 // disturbed estimate. Process CPU time per step is printed too: it does not depend on other jobs.
 import { execFileSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '../cells/model/backend.ts';
+import { initBackend, currentBackend } from '../cells/model/backend.ts';
 import { createTrainer, DEFAULT_TRAIN } from '../cells/model/pretrain/train.ts';
 import { loadLexicon } from '../cells/model/pretrain/lexicon.ts';
 import type { ImageSet } from '../cells/model/pretrain/data.ts';
@@ -41,15 +41,22 @@ for (let i = 0; i < steps; i++) {
 }
 tr.dispose();
 
-const rows: { impl: string; threads: string; wall: number; cpu: number }[] = [{ impl: `tfjs-${backend} (this project)`, threads: '1', wall, cpu }];
+// With the native kernels, OpenBLAS uses every core of the main thread (cells/model/native/index.ts).
+const rows: { impl: string; threads: string; wall: number; cpu: number }[] = [
+  { impl: `tfjs-${currentBackend()} (this project)`, threads: currentBackend() === 'wasm+blas' ? `1 + BLAS ${process.env.PROMPTSCOPE_BLAS_THREADS ?? availableParallelism()}` : '1', wall, cpu },
+];
 if (!args.includes('--no-torch')) {
   const script = fileURLToPath(new URL('./reference/pretrain_step.py', import.meta.url));
   try {
-    const out = execFileSync('/usr/bin/python3', [script, '--batch', String(batch), '--patch', String(patch), '--steps', String(steps), '--text-len', '32'], {
-      encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_THREAD_TIMEOUT: '4' },
-    });
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; ms: Record<string, { wall: number; cpu: number }> };
-    for (const [th, m] of Object.entries(r.ms)) rows.push({ impl: `PyTorch ${r.torch}`, threads: th, wall: m.wall, cpu: m.cpu });
+    // One process per thread count: OpenBLAS's pool size is fixed at load (OPENBLAS_NUM_THREADS), and
+    // torch.set_num_threads does not reach it.
+    for (const threads of [1, 2]) {
+      const out = execFileSync('/usr/bin/python3', [script, '--batch', String(batch), '--patch', String(patch), '--steps', String(steps), '--text-len', '32', '--threads', String(threads)], {
+        encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_THREAD_TIMEOUT: '4', OPENBLAS_NUM_THREADS: String(threads) },
+      });
+      const r = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; ms: Record<string, { wall: number; cpu: number }> };
+      for (const [th, m] of Object.entries(r.ms)) rows.push({ impl: `PyTorch ${r.torch}`, threads: th, wall: m.wall, cpu: m.cpu });
+    }
   } catch (e) {
     console.error(`PyTorch reference skipped: ${(e as Error).message.split('\n')[0]} (apt-get install python3-torch libopenblas0-pthread)`);
   }

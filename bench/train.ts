@@ -1,7 +1,8 @@
 // bench/train: training-step timings of the compute layer against PyTorch on the same machine.
 //   node --import tsx bench/train.ts [--quick] [--backends wasm,webgpu,cpu] [--workers 1,2] [--steps 3] [--no-torch]
 // Prints one table: forward, forward+backward, optimizer step and whole step per tower / prompt step,
-// backend, formulation (plain autograd vs the fast ops) and worker count; PyTorch's best thread setting
+// backend, formulation (plain autograd / the fast ops on tfjs's kernels / the fast ops on Promptscope's
+// native kernels) and worker count; PyTorch's best thread setting
 // for the same shapes (bench/reference/train_step.py); the ratios. Then the float32 matmul peak and
 // frozen-feature extraction throughput as a fraction of it. Times are the best of `steps` runs: the
 // build machine is shared, and the minimum is the least disturbed estimate of each side.
@@ -10,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendName } from '../cells/model/backend.ts';
+import { useNativeKernels, dropNativeKernels } from '../cells/model/native/kernels.ts';
 import { createDataParallel, splitBatch, type Batch } from '../cells/model/parallel/index.ts';
 import { VariablesAdam } from '../cells/model/ops/adam.ts';
 import { towers, initParams, loss, encode, makeBatch, opsByName, type TowerConfig } from './tower.ts';
@@ -24,8 +26,14 @@ const batchSize = Number(opt('batch', '32'));
 const promptTokens = 4;
 const sizes = (opt('sizes', quick ? 'mini' : 'mini,fixture')).split(',');
 
+/**
+ * plain: every op the obvious autograd way, tfjs's kernels (the first "before"); fast: cells/model/ops on
+ * tfjs's kernels (the second); native: the same ops on Promptscope's native kernels (cells/model/native).
+ */
+type Formulation = 'plain' | 'fast' | 'native';
+
 interface Row {
-  step: string; backend: string; formulation: string; workers: number;
+  step: string; backend: string; formulation: Formulation; workers: number;
   forward?: number; fwdBwd?: number; opt?: number; total: number;
   /** Process CPU time of the whole step (all threads): on a shared machine, the undisturbed cost. */
   cpu: number;
@@ -68,15 +76,26 @@ function stepSpecs(): StepSpec[] {
   return s;
 }
 
-async function timeInProcess(spec: StepSpec, backend: string, formulation: 'fast' | 'plain'): Promise<Row> {
+/** Native kernels on or off for what follows (in-process, and the workers started afterwards). */
+function setNative(on: boolean): void {
+  if (on) {
+    delete process.env.PROMPTSCOPE_NATIVE;
+    if (!useNativeKernels()) throw new Error('bench: the native kernels do not load here (run `npm run build:native`)');
+  } else {
+    process.env.PROMPTSCOPE_NATIVE = 'off';
+    dropNativeKernels();
+  }
+}
+
+async function timeInProcess(spec: StepSpec, backend: string, formulation: Formulation): Promise<Row> {
   const c = towers[spec.tower];
-  const ops = opsByName[formulation];
+  const ops = opsByName[formulation === 'plain' ? 'plain' : 'fast'];
   const p = initParams(c, 7, !spec.prompt);
   const prompts = spec.prompt ? tf.variable(tf.randomNormal([promptTokens, c.width], 0, 0.02, 'float32', 5), true) : undefined;
   const vars = prompts ? [prompts] : Object.values(p);
   const { input, labels } = makeBatch(c, batchSize);
   // The fast formulation includes the fused JavaScript Adam where gradients live in CPU memory.
-  const fused = formulation === 'fast' && backend !== 'webgpu';
+  const fused = formulation !== 'plain' && backend !== 'webgpu';
   const tfAdam = tf.train.adam(1e-4);
   const flatAdam = fused ? new VariablesAdam(vars, { learningRate: 1e-4 }) : undefined;
   const apply = (grads: tf.NamedTensorMap) => {
@@ -116,7 +135,7 @@ function batchArrays(c: TowerConfig): Batch {
   return b;
 }
 
-async function timeWorkers(spec: StepSpec, workers: number): Promise<Row> {
+async function timeWorkers(spec: StepSpec, workers: number, formulation: Formulation): Promise<Row> {
   const c = towers[spec.tower];
   const dp = await createDataParallel({
     workerModule: new URL('./train-worker.ts', import.meta.url), workers, backend: 'wasm',
@@ -125,7 +144,7 @@ async function timeWorkers(spec: StepSpec, workers: number): Promise<Row> {
   try {
     const batch = batchArrays(c);
     const { wall: total, cpu } = await bestOf(async () => { await dp.step(batch); }, steps);
-    return { step: spec.name, backend: 'wasm', formulation: 'fast', workers, total, cpu };
+    return { step: spec.name, backend: 'wasm', formulation, workers, total, cpu };
   } finally {
     await dp.close();
   }
@@ -210,7 +229,7 @@ async function main(): Promise<void> {
   const model = cpus()[0]?.model ?? 'unknown CPU';
   console.log(`# bench/train — ${new Date().toISOString()} — ${model}, ${availableParallelism()} cores, Node ${process.versions.node}, batch ${batchSize}, best of ${steps}`);
   const specs = stepSpecs();
-  let tfjsPeak = 0;
+  let tfjsPeak = 0, nativePeak = 0;
   for (const backend of backends) {
     try {
       await initBackend(backend);
@@ -218,13 +237,20 @@ async function main(): Promise<void> {
       console.log(`(skipping ${backend}: ${(e as Error).message})`);
       continue;
     }
-    if (backend === 'wasm') tfjsPeak = await tfjsMatmulPeak();
+    if (backend === 'wasm') {
+      setNative(false);
+      tfjsPeak = await tfjsMatmulPeak();
+      setNative(true);
+      nativePeak = await tfjsMatmulPeak();
+    }
     for (const spec of specs) {
       // The pure-JS cpu backend (~20 s per mini step) and webgpu on Mesa's CPU driver (~20 s): fixture
       // size only. They are correctness paths here, not speed paths.
       if (backend !== 'wasm' && !spec.name.startsWith('fixture')) continue;
-      for (const formulation of ['plain', 'fast'] as const) {
+      for (const formulation of ['plain', 'fast', 'native'] as const) {
         if (formulation === 'plain' && (backend !== 'wasm' || spec.prompt)) continue;
+        if (formulation === 'native' && backend !== 'wasm') continue;
+        if (backend === 'wasm') setNative(formulation === 'native');
         const r = await timeInProcess(spec, backend, formulation);
         rows.push(r);
         console.error(`  ${r.step} ${backend} ${formulation}: ${fmt(r.total)} ms`);
@@ -232,10 +258,13 @@ async function main(): Promise<void> {
     }
   }
   for (const w of workerCounts) {
-    for (const spec of specs) {
-      const r = await timeWorkers(spec, w);
-      rows.push(r);
-      console.error(`  ${r.step} wasm ×${w} workers: ${fmt(r.total)} ms`);
+    for (const formulation of ['fast', 'native'] as const) {
+      setNative(formulation === 'native');
+      for (const spec of specs) {
+        const r = await timeWorkers(spec, w, formulation);
+        rows.push(r);
+        console.error(`  ${r.step} wasm ${formulation} ×${w} workers: ${fmt(r.total)} ms`);
+      }
     }
   }
   const torch = runTorch();
@@ -253,13 +282,13 @@ async function main(): Promise<void> {
     console.log(`| ${r.step} | ${r.backend} | ${r.formulation} | ${r.workers || 'in-process'} | ${fmt(r.forward)} | ${fmt(r.fwdBwd)} | ${fmt(r.opt)} | ${fmt(r.total)} | ${fmt(r.cpu)} | ${t ? `${fmt(t.step)} (${(t as unknown as { threads: number }).threads})` : '–'} | ${t ? (r.total / t.step).toFixed(2) + '×' : '–'} | ${c1 ? fmt(c1.step_cpu) : '–'} | ${c1 ? (r.cpu / c1.step_cpu).toFixed(2) + '×' : '–'} |`);
   }
   for (const size of sizes) {
-    for (const w of [0, ...workerCounts]) {
-      const pick = (n: string) => rows.find((r) => r.step === n && r.workers === w && r.backend === 'wasm' && r.formulation === 'fast');
+    for (const [w, formulation] of [0, ...workerCounts].flatMap((n) => (['fast', 'native'] as const).map((f) => [n, f] as const))) {
+      const pick = (n: string) => rows.find((r) => r.step === n && r.workers === w && r.backend === 'wasm' && r.formulation === formulation);
       const mine = upt(size, pick);
       const mineCpu = pick(`${size}-coop`) && pick(`${size}-vpt`) ? pick(`${size}-coop`)!.cpu + pick(`${size}-vpt`)!.cpu : undefined;
       const theirs = ref(`${size}-coop`) && ref(`${size}-vpt`) ? ref(`${size}-coop`)!.step + ref(`${size}-vpt`)!.step : undefined;
       const theirsCpu = t1(`${size}-coop`) && t1(`${size}-vpt`) ? t1(`${size}-coop`)!.step_cpu + t1(`${size}-vpt`)!.step_cpu : undefined;
-      console.log(`| ${size}-upt (coop+vpt) | wasm | fast | ${w || 'in-process'} | – | – | – | ${fmt(mine)} | ${fmt(mineCpu)} | ${fmt(theirs)} | ${mine && theirs ? (mine / theirs).toFixed(2) + '×' : '–'} | ${fmt(theirsCpu)} | ${mineCpu && theirsCpu ? (mineCpu / theirsCpu).toFixed(2) + '×' : '–'} |`);
+      console.log(`| ${size}-upt (coop+vpt) | wasm | ${formulation} | ${w || 'in-process'} | – | – | – | ${fmt(mine)} | ${fmt(mineCpu)} | ${fmt(theirs)} | ${mine && theirs ? (mine / theirs).toFixed(2) + '×' : '–'} | ${fmt(theirsCpu)} | ${mineCpu && theirsCpu ? (mineCpu / theirsCpu).toFixed(2) + '×' : '–'} |`);
     }
   }
   if (torch) {
@@ -269,12 +298,14 @@ async function main(): Promise<void> {
   const peak = torch?.best.matmul_gflops;
   const corePeak = torch?.best.matmul_gflops_per_core_cpu;
   console.log(`\nfloat32 matmul peak (PyTorch/OpenBLAS 2048²): ${peak ? fmt(peak) + ' GFLOP/s wall-clock, best thread count' : 'n/a (no PyTorch)'}` +
-    `${corePeak ? `; ${fmt(corePeak)} GFLOP/s per core by CPU time (1 thread)` : ''}; tfjs wasm 1024² 2-D matmul: ${fmt(tfjsPeak)} GFLOP/s wall (one thread)`);
+    `${corePeak ? `; ${fmt(corePeak)} GFLOP/s per core by CPU time (1 thread)` : ''}; tfjs wasm 1024² 2-D matmul: ${fmt(tfjsPeak)} GFLOP/s wall (one thread), with the native kernels ${fmt(nativePeak)} (BLAS threads: all cores)`);
+  await initBackend('wasm');
   for (const size of sizes) {
     const tower = `${size}-vision`;
-    for (const w of [0, ...workerCounts]) {
+    for (const [w, formulation] of [0, ...workerCounts].flatMap((n) => (['fast', 'native'] as const).map((f) => [n, f] as const))) {
+      setNative(formulation === 'native');
       const gf = await extraction(tower, w);
-      console.log(`feature extraction ${tower} (batch 128, wasm, ${w ? `${w} workers` : 'in-process'}): ${fmt(gf.wall)} GFLOP/s wall` +
+      console.log(`feature extraction ${tower} (batch 128, wasm ${formulation === 'native' ? '+ native kernels' : 'kernels'}, ${w ? `${w} workers` : 'in-process'}): ${fmt(gf.wall)} GFLOP/s wall` +
         `${peak ? ` = ${(100 * gf.wall / peak).toFixed(0)}% of the wall-clock peak` : ''}; ${fmt(gf.perCoreCpu)} GFLOP/s per busy core` +
         `${corePeak ? ` = ${(100 * gf.perCoreCpu / corePeak).toFixed(0)}% of the per-core peak` : ''}`);
     }

@@ -215,9 +215,14 @@ function identity(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
+/** tfjs-wasm's own kernels that `useNativeKernels` replaced, to put back in `dropNativeKernels`. */
+const originals = new Map<string, tf.KernelConfig>();
+const added = [HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD];
+
 function replace(name: string, make: (original: tf.KernelConfig) => tf.KernelFunc): void {
   const original = tf.getKernel(name, 'wasm');
   if (!original) throw new Error(`native kernels: wasm has no ${name} kernel to replace`);
+  originals.set(name, original);
   tf.unregisterKernel(name, 'wasm');
   // The original's setup already ran when the backend started; ours need none.
   tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: make(original) });
@@ -232,17 +237,30 @@ let installed = false;
 export function useNativeKernels(): boolean {
   if (installed) return true;
   const blas = nativeAddon();
-  if (!blas || !tf.getKernel('BatchMatMul', 'wasm')) return false;
+  // After the backend started: the originals' setup (kept for the fallbacks) must have run.
+  if (!blas || !tf.findBackend('wasm')) return false;
   replace('BatchMatMul', (o) => batchMatMul(blas, o.kernelFunc));
   replace('Identity', () => identity);
   replace('GatherV2', (o) => gatherRows(o.kernelFunc));
-  const added: Array<[string, tf.KernelFunc]> = [
-    [HEAD_MATMUL, headMatMul(blas)], [LAYER_NORM, layerNorm(blas)], [LAYER_NORM_GRAD, layerNormGrad(blas)],
-    [COLUMN_SUMS, columnSums(blas)], [ACTIVATION, activation(blas)], [ACTIVATION_GRAD, activationGrad(blas)],
-  ];
-  for (const [kernelName, kernelFunc] of added) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  const funcs = [headMatMul, layerNorm, layerNormGrad, columnSums, activation, activationGrad].map((make) => make(blas));
+  added.forEach((kernelName, i) => tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: funcs[i] }));
   installed = true;
   return true;
+}
+
+/**
+ * Puts tfjs-wasm's own kernels back (the ops then take their tfjs formulations again). For benchmarks
+ * that compare both in one process; `useNativeKernels()` re-installs.
+ */
+export function dropNativeKernels(): void {
+  if (!installed) return;
+  for (const [name, config] of originals) {
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(config);
+  }
+  for (const name of added) tf.unregisterKernel(name, 'wasm');
+  originals.clear();
+  installed = false;
 }
 
 export function nativeKernelsInUse(): boolean {
