@@ -2,7 +2,7 @@
 // images into projected image features (preprocessing included, so the main thread only reads images).
 import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'node:worker_threads';
-import { initBackend } from './backend.ts';
+import { initBackend, currentBackend } from './backend.ts';
 import type { BackendPreference } from './backend.ts';
 import { loadCLIP } from './clip.ts';
 import type { CLIPModel, RawTensor } from './clip.ts';
@@ -32,7 +32,8 @@ let pre: PreprocessOptions;
 port.on('message', async (msg: FeatureWorkerRequest) => {
   try {
     if (msg.type === 'init') {
-      const backend = await initBackend(msg.backend);
+      await initBackend(msg.backend);
+      const backend = currentBackend(); // as recorded with results, e.g. 'wasm+blas'
       model = 'dir' in msg.source ? await loadCLIP(msg.source.dir) : await loadCLIP({ config: msg.source.config, weights: msg.source.weights });
       pre = msg.preprocess;
       port.postMessage({ type: 'ready', fingerprint: model.fingerprint, backend } satisfies FeatureWorkerReply);

@@ -144,7 +144,8 @@ export async function extractFeatures(model: CLIPModel, dataset: Dataset, opts: 
       if (workers > 1) {
         backend = await encodeWithWorkers(model, dataset, ids, pre, batchSize, workers, opts.backend ?? 'wasm', features, ctx.signal, report, ctx.log);
       } else {
-        backend = opts.backend ? await initBackend(opts.backend) : currentBackend();
+        if (opts.backend) await initBackend(opts.backend);
+        backend = currentBackend();
         ctx.log(`extractFeatures: ${ids.length} images of ${dataset.name} with ${model.id} on ${backend}`);
         for (let start = 0; start < ids.length; start += batchSize) {
           if (ctx.signal.aborted) throw new CancelledError(`extractFeatures cancelled after ${start} of ${ids.length} images`);

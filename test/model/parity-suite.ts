@@ -54,11 +54,11 @@ export function paritySuite(backend: 'cpu' | 'wasm' | 'webgpu'): void {
         let maxDiff = 0;
         for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
         for (let i = 0; i < c.length; i++) maxDiff = Math.max(maxDiff, Math.abs(c[i] - d[i]));
-        // Measured bit-identical on cpu and wasm. The cpu backend's reductions are sequential loops, so the
-        // masked keys only add exact zeros: demand equality there. Elsewhere a vectorised reduction over a
-        // longer axis may group the non-zero terms differently, so allow float32 rounding.
+        // The cpu backend's reductions are sequential loops, so the masked keys only add exact zeros: demand
+        // equality there. Elsewhere a vectorised reduction (XNNPACK, or BLAS, which blocks its products by
+        // length) over a longer axis may group the non-zero terms differently: allow float32 rounding.
         if (backend === 'cpu') assert.equal(maxDiff, 0, `${padding}: pooled differs by ${maxDiff}`);
-        else assert.ok(maxDiff <= 1e-6, `${padding}: pooled differs by ${maxDiff}`);
+        else assert.ok(maxDiff <= 1e-5, `${padding}: pooled differs by ${maxDiff}`);
         tf.dispose([full.lastHidden!, full.pooled, full.embeds, cut.lastHidden!, cut.pooled, cut.embeds]);
       }
     } finally {

@@ -7,7 +7,7 @@
 // arithmetic is bit-identical everywhere, so parameters never drift apart.
 import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'node:worker_threads';
-import { initBackend } from '../backend.ts';
+import { initBackend, currentBackend } from '../backend.ts';
 import { FlatAdam } from '../ops/adam.ts';
 import type { Batch, DataParallelWorkerModule, FromWorker, ToWorker, TrainerSetup } from './types.ts';
 
@@ -37,7 +37,8 @@ async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'setup': {
       // One thread per worker: the workers are the parallelism (PROMPTSCOPE_WASM_THREADS is for in-process use).
-      const backend = await initBackend(msg.backend, { wasmThreads: msg.backend === 'wasm' ? 1 : undefined });
+      await initBackend(msg.backend, { wasmThreads: msg.backend === 'wasm' ? 1 : undefined });
+      const backend = currentBackend(); // as recorded with results, e.g. 'wasm+blas'
       index = msg.index;
       mod = (await import(msg.module)) as DataParallelWorkerModule & Record<string, unknown>;
       if (typeof mod.setup !== 'function') throw new Error(`${msg.module} does not export setup(config)`);
