@@ -502,3 +502,26 @@ test('GatherV2 along axis 0 copies the right rows (repeats, 2-D ids), rejects ba
   const cols = tf.gather(table, tf.tensor1d([2, 0], 'int32'), 1);
   assert.deepEqual(Array.from(cols.dataSync().slice(0, 2)), [2.5, 0.5]);
 });
+
+test('FlatAdam runs the installed native loop, and gives the JavaScript loop\'s parameters bit for bit', async () => {
+  const { FlatAdam } = await import('../../cells/model/ops/adam.ts');
+  const { getAdamKernel, setAdamKernel } = await import('../../cells/model/ops/accelerated.ts');
+  const kernel = getAdamKernel();
+  assert.ok(kernel, 'useNativeKernels() did not install the Adam loop');
+  const n = 4099;
+  const grads = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e-2);
+  const run = () => {
+    const adam = new FlatAdam(n, { learningRate: 1e-3, weightDecay: 0.05 });
+    const p = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
+    for (let t = 0; t < 3; t++) adam.update(p, grads);
+    return p;
+  };
+  let calls = 0;
+  setAdamKernel((...a) => { calls++; kernel(...a); });
+  const native = run();
+  setAdamKernel(undefined);
+  const js = run();
+  setAdamKernel(kernel);
+  assert.equal(calls, 3);
+  assert.deepEqual(native, js);
+});

@@ -11,10 +11,16 @@
 //   uses them when they are registered for the active backend.
 // - GatherV2 along axis 0 (embedding lookups): row copies inside the heap. tfjs-wasm's kernel took 3 ms
 //   for 768 rows of the 49408-row token table (it walks the table, not the rows).
+// - Adam: native/adam.c becomes ops/adam.ts's update loop (same arithmetic, bit for bit).
 // - Identity: shares the input's buffer (reference count) instead of copying it, as tfjs's cpu backend
 //   does. tfjs clones every tensor a gradient saves; on wasm each clone was a full copy.
 import * as tf from '@tensorflow/tfjs';
 import { nativeAddon, type NativeAddon } from './index.ts';
+import {
+  HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, setAdamKernel,
+} from '../ops/accelerated.ts';
+
+export { HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD };
 
 /** The slice of tfjs-wasm's backend these kernels use. */
 interface WasmBackend {
@@ -24,18 +30,6 @@ interface WasmBackend {
   incRef(id: object): void;
   disposeData(id: object): boolean;
 }
-
-export const HEAD_MATMUL = 'PromptscopeHeadMatMul';
-/** x [N, D], gamma, beta [D]; attrs { eps } → [y [N, D], xhat [N, D], rstd [N]]. */
-export const LAYER_NORM = 'PromptscopeLayerNorm';
-/** dy, xhat [N, D], rstd [N], gamma [D] → dx [N, D]. */
-export const LAYER_NORM_GRAD = 'PromptscopeLayerNormGrad';
-/** x [N, D] (and optional weights w [N, D]) → [D]: Σ over rows of x (·w). */
-export const COLUMN_SUMS = 'PromptscopeColumnSums';
-/** x → activation(x); attrs { kind: 'gelu' | 'quick_gelu' }. */
-export const ACTIVATION = 'PromptscopeActivation';
-/** dy, x → dx; attrs { kind }. */
-export const ACTIVATION_GRAD = 'PromptscopeActivationGrad';
 
 /**
  * Attributes of HeadMatMul. Each operand is a stack of matrices in one of two layouts:
@@ -244,6 +238,7 @@ export function useNativeKernels(): boolean {
   replace('GatherV2', (o) => gatherRows(o.kernelFunc));
   const funcs = [headMatMul, layerNorm, layerNormGrad, columnSums, activation, activationGrad].map((make) => make(blas));
   added.forEach((kernelName, i) => tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: funcs[i] }));
+  setAdamKernel((p, g, m, v, hyper) => blas.adamUpdate(p, g, m, v, hyper));
   installed = true;
   return true;
 }
@@ -259,6 +254,7 @@ export function dropNativeKernels(): void {
     tf.registerKernel(config);
   }
   for (const name of added) tf.unregisterKernel(name, 'wasm');
+  setAdamKernel(undefined);
   originals.clear();
   installed = false;
 }

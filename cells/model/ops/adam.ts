@@ -5,7 +5,7 @@
 // (bias-corrected moments, epsilon outside the square root); `weightDecay` > 0 gives decoupled AdamW
 // (Loshchilov & Hutter), applied before the Adam update, as PyTorch's AdamW does.
 import * as tf from '@tensorflow/tfjs';
-import { nativeAddon } from '../native/index.ts';
+import { getAdamKernel } from './accelerated.ts';
 
 export interface AdamConfig {
   learningRate: number;
@@ -44,10 +44,10 @@ export class FlatAdam {
     const { m, v, b1, b2, eps } = this;
     const c1 = 1 - b1 ** this.step, c2 = 1 - b2 ** this.step;
     const decay = 1 - learningRate * (this.config.weightDecay ?? 0);
-    // The native loop (native/adam.c) is the same arithmetic, bit for bit, several times faster.
-    const native = nativeAddon();
-    if (native) {
-      native.adamUpdate(params, grads, m, v, Float64Array.of(b1, b2, eps, learningRate, c1, c2, decay));
+    // The native loop (native/adam.c, installed with the native kernels) is the same arithmetic, bit for bit.
+    const kernel = getAdamKernel();
+    if (kernel) {
+      kernel(params, grads, m, v, Float64Array.of(b1, b2, eps, learningRate, c1, c2, decay));
       return;
     }
     for (let i = 0; i < params.length; i++) {

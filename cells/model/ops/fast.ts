@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
-import { HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD } from '../native/kernels.ts';
+import { HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD } from './accelerated.ts';
 
 type T = tf.Tensor;
 

@@ -1,0 +1,30 @@
+// The optional accelerated kernels the fast ops use when they exist. Only names and a hook live here, so
+// ops/ stays free of Node imports (it must load in a browser): cells/model/native registers the kernels
+// under these names on the wasm backend in Node, and installs the Adam loop.
+
+/** Attention products per (batch, head) on [B, T, H, Dh] / [B, H, T, S] layouts (native/kernels.ts). */
+export const HEAD_MATMUL = 'PromptscopeHeadMatMul';
+/** x [N, D], gamma, beta [D]; attrs { eps } → [y [N, D], xhat [N, D], rstd [N]]. */
+export const LAYER_NORM = 'PromptscopeLayerNorm';
+/** dy, xhat [N, D], rstd [N], gamma [D] → dx [N, D]. */
+export const LAYER_NORM_GRAD = 'PromptscopeLayerNormGrad';
+/** x [N, D] (and optional weights w [N, D]) → [D]: Σ over rows of x (·w). */
+export const COLUMN_SUMS = 'PromptscopeColumnSums';
+/** x → activation(x); attrs { kind: 'gelu' | 'quick_gelu' }. */
+export const ACTIVATION = 'PromptscopeActivation';
+/** dy, x → dx; attrs { kind }. */
+export const ACTIVATION_GRAD = 'PromptscopeActivationGrad';
+
+/** One Adam/AdamW step in place: hyper = [b1, b2, eps, lr, 1-b1^t, 1-b2^t, 1-lr·wd] (see ops/adam.ts). */
+export type AdamKernel = (params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, hyper: Float64Array) => void;
+
+let adamKernel: AdamKernel | undefined;
+
+/** Installed by cells/model/native (undefined: the JavaScript loop). */
+export function setAdamKernel(kernel: AdamKernel | undefined): void {
+  adamKernel = kernel;
+}
+
+export function getAdamKernel(): AdamKernel | undefined {
+  return adamKernel;
+}
