@@ -160,13 +160,14 @@ function forwardFlops(c: TowerConfig, b: number): number {
 }
 
 /** Frozen-feature extraction rate in GFLOP/s: by wall clock, and per core by process CPU time. */
-async function extraction(tower: string, workers: number): Promise<{ wall: number; perCoreCpu: number }> {
+async function extraction(tower: string, workers: number, formulation: Formulation): Promise<{ wall: number; perCoreCpu: number }> {
   const c = towers[tower];
   const big = 128;
   const flops = forwardFlops(c, big) / 1e9;
   const rate = (t: Timing) => ({ wall: flops / (t.wall / 1000), perCoreCpu: flops / (t.cpu / 1000) });
   if (workers === 0) {
     await initBackend('wasm');
+    setNative(formulation === 'native'); // after initBackend, which installs the native kernels
     const p = initParams(c, 7, false);
     const { input } = makeBatch(c, big);
     const t = await bestOf(async () => { const h = tf.tidy(() => encode(opsByName.fast, c, p, input)); await sync(h); h.dispose(); }, steps);
@@ -304,7 +305,7 @@ async function main(): Promise<void> {
     const tower = `${size}-vision`;
     for (const [w, formulation] of [0, ...workerCounts].flatMap((n) => (['fast', 'native'] as const).map((f) => [n, f] as const))) {
       setNative(formulation === 'native');
-      const gf = await extraction(tower, w);
+      const gf = await extraction(tower, w, formulation);
       console.log(`feature extraction ${tower} (batch 128, wasm ${formulation === 'native' ? '+ native kernels' : 'kernels'}, ${w ? `${w} workers` : 'in-process'}): ${fmt(gf.wall)} GFLOP/s wall` +
         `${peak ? ` = ${(100 * gf.wall / peak).toFixed(0)}% of the wall-clock peak` : ''}; ${fmt(gf.perCoreCpu)} GFLOP/s per busy core` +
         `${corePeak ? ` = ${(100 * gf.perCoreCpu / corePeak).toFixed(0)}% of the per-core peak` : ''}`);

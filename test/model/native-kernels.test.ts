@@ -525,3 +525,32 @@ test('FlatAdam runs the installed native loop, and gives the JavaScript loop\'s 
   assert.equal(calls, 3);
   assert.deepEqual(native, js);
 });
+
+test('VariablesAdam updates variables in place in the heap: same values as the copying path, clones untouched', async () => {
+  const { VariablesAdam } = await import('../../cells/model/ops/adam.ts');
+  const { getVariableAdamKernel, setVariableAdamKernel } = await import('../../cells/model/ops/accelerated.ts');
+  const inPlace = getVariableAdamKernel();
+  assert.ok(inPlace, 'useNativeKernels() did not install the in-place Adam');
+  const make = () => [tf.variable(tf.randomNormal([33, 7], 0, 1, 'float32', 1)), tf.variable(tf.randomNormal([7], 0, 1, 'float32', 2))];
+  const grads = (step: number) => [tf.randomNormal([33, 7], 0, 1, 'float32', 10 + step), tf.randomNormal([7], 0, 1, 'float32', 20 + step)];
+  const config = { learningRate: 1e-2, weightDecay: 0.01 };
+  // Native in place for two steps, then the copying path (it must first pick up the in-place values).
+  const a = make();
+  const adamA = new VariablesAdam(a, config);
+  const before = tf.clone(a[0]); // shares a[0]'s buffer: the in-place step must copy first
+  const snapshot = before.dataSync().slice();
+  for (let s = 0; s < 2; s++) { const g = grads(s); adamA.applyGradients(g); tf.dispose(g); }
+  assert.deepEqual(before.dataSync(), snapshot, 'a clone taken before the step changed');
+  setVariableAdamKernel(undefined);
+  try {
+    { const g = grads(2); adamA.applyGradients(g); tf.dispose(g); }
+    const b = make();
+    const adamB = new VariablesAdam(b, config);
+    for (let s = 0; s < 3; s++) { const g = grads(s); adamB.applyGradients(g); tf.dispose(g); }
+    for (let i = 0; i < 2; i++) assert.deepEqual(a[i].dataSync(), b[i].dataSync(), `variable ${i}`);
+    tf.dispose([...b]);
+  } finally {
+    setVariableAdamKernel(inPlace);
+  }
+  tf.dispose([...a, before]);
+});

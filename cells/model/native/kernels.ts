@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { nativeAddon, type NativeAddon } from './index.ts';
 import {
-  HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, setAdamKernel,
+  HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, setAdamKernel, setVariableAdamKernel,
 } from '../ops/accelerated.ts';
 
 export { HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD };
@@ -28,6 +28,7 @@ interface WasmBackend {
   dataIdMap: { get(id: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   incRef(id: object): void;
+  refCount(id: object): number;
   disposeData(id: object): boolean;
 }
 
@@ -203,6 +204,24 @@ function gatherRows(fallback: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+/**
+ * Adam on a variable's own bytes in the wasm heap. Buffers are shared by reference (Identity above), so
+ * if anything else still holds this variable's buffer (a clone), the variable first gets its own copy:
+ * an in-place write must never change another tensor.
+ */
+function adamInPlace(native: NativeAddon, variable: tf.Variable, grad: tf.Tensor, m: Float32Array, v: Float32Array, hyper: Float64Array): boolean {
+  if (tf.getBackend() !== 'wasm' || variable.dtype !== 'float32' || grad.dtype !== 'float32' || grad.size !== variable.size) return false;
+  const backend = tf.backend() as unknown as WasmBackend;
+  const view = (t: tf.Tensor) => new Float32Array(heap(backend), backend.dataIdMap.get(t.dataId).memoryOffset, t.size);
+  if (backend.refCount(variable.dataId) > 1) {
+    const own = tf.tensor(view(variable).slice(), variable.shape, 'float32');
+    variable.assign(own);
+    own.dispose();
+  }
+  native.adamUpdate(view(variable), view(grad), m, v, hyper);
+  return true;
+}
+
 function identity(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const { x } = args.inputs as { x: tf.TensorInfo };
   (args.backend as unknown as WasmBackend).incRef(x.dataId);
@@ -239,6 +258,7 @@ export function useNativeKernels(): boolean {
   const funcs = [headMatMul, layerNorm, layerNormGrad, columnSums, activation, activationGrad].map((make) => make(blas));
   added.forEach((kernelName, i) => tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: funcs[i] }));
   setAdamKernel((p, g, m, v, hyper) => blas.adamUpdate(p, g, m, v, hyper));
+  setVariableAdamKernel((variable, grad, m, v, hyper) => adamInPlace(blas, variable, grad, m, v, hyper));
   installed = true;
   return true;
 }
@@ -255,6 +275,7 @@ export function dropNativeKernels(): void {
   }
   for (const name of added) tf.unregisterKernel(name, 'wasm');
   setAdamKernel(undefined);
+  setVariableAdamKernel(undefined);
   originals.clear();
   installed = false;
 }

@@ -1,6 +1,7 @@
-// The optional accelerated kernels the fast ops use when they exist. Only names and a hook live here, so
+// The optional accelerated kernels the fast ops use when they exist. Only names and hooks live here, so
 // ops/ stays free of Node imports (it must load in a browser): cells/model/native registers the kernels
-// under these names on the wasm backend in Node, and installs the Adam loop.
+// under these names on the wasm backend in Node, and installs the Adam loops.
+import type * as tf from '@tensorflow/tfjs';
 
 /** Attention products per (batch, head) on [B, T, H, Dh] / [B, H, T, S] layouts (native/kernels.ts). */
 export const HEAD_MATMUL = 'PromptscopeHeadMatMul';
@@ -27,4 +28,20 @@ export function setAdamKernel(kernel: AdamKernel | undefined): void {
 
 export function getAdamKernel(): AdamKernel | undefined {
   return adamKernel;
+}
+
+/**
+ * One Adam/AdamW step of one variable in place, in the backend's memory, from its gradient tensor; m and
+ * v are the variable's moments. Returns false where it cannot (another backend): the caller copies.
+ */
+export type VariableAdamKernel = (variable: tf.Variable, grad: tf.Tensor, m: Float32Array, v: Float32Array, hyper: Float64Array) => boolean;
+
+let variableAdamKernel: VariableAdamKernel | undefined;
+
+export function setVariableAdamKernel(kernel: VariableAdamKernel | undefined): void {
+  variableAdamKernel = kernel;
+}
+
+export function getVariableAdamKernel(): VariableAdamKernel | undefined {
+  return variableAdamKernel;
 }

@@ -5,7 +5,7 @@
 // (bias-corrected moments, epsilon outside the square root); `weightDecay` > 0 gives decoupled AdamW
 // (Loshchilov & Hutter), applied before the Adam update, as PyTorch's AdamW does.
 import * as tf from '@tensorflow/tfjs';
-import { getAdamKernel } from './accelerated.ts';
+import { getAdamKernel, getVariableAdamKernel } from './accelerated.ts';
 
 export interface AdamConfig {
   learningRate: number;
@@ -35,21 +35,30 @@ export class FlatAdam {
     this.eps = config.epsilon ?? 1e-7;
   }
 
+  /**
+   * Advances the step count and returns the update's constants, as the kernels take them:
+   * [b1, b2, eps, lr, 1 - b1^t, 1 - b2^t, 1 - lr·weightDecay].
+   */
+  nextStep(learningRate = this.config.learningRate): Float64Array {
+    this.step++;
+    const { b1, b2, eps } = this;
+    return Float64Array.of(b1, b2, eps, learningRate, 1 - b1 ** this.step, 1 - b2 ** this.step, 1 - learningRate * (this.config.weightDecay ?? 0));
+  }
+
   /** One update; `learningRate` overrides the configured one (schedules). */
   update(params: Float32Array, grads: Float32Array, learningRate = this.config.learningRate): void {
     if (params.length !== this.size || grads.length !== this.size) {
       throw new Error(`Adam: expected ${this.size} parameters and gradients, got ${params.length} and ${grads.length}`);
     }
-    this.step++;
-    const { m, v, b1, b2, eps } = this;
-    const c1 = 1 - b1 ** this.step, c2 = 1 - b2 ** this.step;
-    const decay = 1 - learningRate * (this.config.weightDecay ?? 0);
+    const hyper = this.nextStep(learningRate);
     // The native loop (native/adam.c, installed with the native kernels) is the same arithmetic, bit for bit.
     const kernel = getAdamKernel();
     if (kernel) {
-      kernel(params, grads, m, v, Float64Array.of(b1, b2, eps, learningRate, c1, c2, decay));
+      kernel(params, grads, this.m, this.v, hyper);
       return;
     }
+    const { m, v, b1, b2, eps } = this;
+    const [c1, c2, decay] = [hyper[4], hyper[5], hyper[6]];
     for (let i = 0; i < params.length; i++) {
       const g = grads[i];
       const mi = (m[i] = b1 * m[i] + (1 - b1) * g);
@@ -60,15 +69,19 @@ export class FlatAdam {
 }
 
 /**
- * FlatAdam for a list of tf.Variables: keeps a CPU copy of the parameters (read once here; do not assign
- * the variables elsewhere while training with it), gathers the gradients into one vector, updates, and
- * assigns the variables. For webgpu, where every read is a GPU→CPU copy, use tf.train.adam instead.
+ * FlatAdam for a list of tf.Variables. Where the native kernels are installed (wasm in Node), each
+ * variable is updated in place in the backend's memory from its gradient tensor: no copies. Elsewhere it
+ * keeps a CPU copy of the parameters (do not assign the variables elsewhere while training with it),
+ * gathers the gradients into one vector, updates, and assigns the variables. For webgpu, where every
+ * read is a GPU→CPU copy, use tf.train.adam instead.
  */
 export class VariablesAdam {
   readonly adam: FlatAdam;
   readonly params: Float32Array;
   private readonly grads: Float32Array;
   private readonly offsets: number[];
+  /** The CPU copy is behind the variables (the last step ran in place). */
+  private paramsStale = false;
 
   constructor(readonly variables: tf.Variable[], config: AdamConfig) {
     this.offsets = [];
@@ -82,6 +95,25 @@ export class VariablesAdam {
 
   /** Applies gradients aligned with `variables` (tensors, or an already-flat vector). */
   applyGradients(grads: tf.Tensor[] | Float32Array, learningRate?: number): void {
+    const inPlace = getVariableAdamKernel();
+    if (inPlace && !(grads instanceof Float32Array) && grads.length === this.variables.length) {
+      const hyper = this.adam.nextStep(learningRate);
+      const { m, v } = this.adam;
+      const ok = this.variables.map((variable, i) => {
+        const [from, to] = [this.offsets[i], this.offsets[i] + variable.size];
+        return inPlace(variable, grads[i], m.subarray(from, to), v.subarray(from, to), hyper);
+      });
+      if (ok.every(Boolean)) {
+        this.paramsStale = true;
+        return;
+      }
+      if (ok.some(Boolean)) throw new Error('Adam: some variables could not be updated in place; their backend changed mid-step');
+      this.adam.step--; // nothing was updated: take the copying path for this step
+    }
+    if (this.paramsStale) {
+      this.variables.forEach((v, i) => this.params.set(v.dataSync() as Float32Array, this.offsets[i]));
+      this.paramsStale = false;
+    }
     if (grads instanceof Float32Array) this.grads.set(grads);
     else {
       if (grads.length !== this.variables.length) throw new Error(`Adam: ${grads.length} gradients for ${this.variables.length} variables`);
