@@ -45,6 +45,8 @@ napi_value gemm(napi_env env, napi_callback_info info) {
        extent(b[0], outer, b[1], inner, b[2], br, bcol, b[3]) <= (double)size &&
        extent(c[0], outer, c[1], inner, c[2], m, n, c[3]) <= (double)size;
   if (!ok) { napi_throw_range_error(env, NULL, "native.gemm: bad sizes, or matrices outside the heap"); return NULL; }
+  // Per matrix: the batched attention products are many small ones, each on one thread.
+  blas_threads_for((double)m * n * k);
   for (int64_t o = 0; o < outer; o++) {
     for (int64_t i = 0; i < inner; i++) {
       sgemm(RowMajor, ta ? Trans : NoTrans, tb ? Trans : NoTrans, (int)m, (int)n, (int)k, alpha,
