@@ -95,8 +95,15 @@ export class VariablesAdam {
 
   /** Applies gradients aligned with `variables` (tensors, or an already-flat vector). */
   applyGradients(grads: tf.Tensor[] | Float32Array, learningRate?: number): void {
+    if (!(grads instanceof Float32Array)) {
+      if (grads.length !== this.variables.length) throw new Error(`Adam: ${grads.length} gradients for ${this.variables.length} variables`);
+      grads.forEach((g, i) => {
+        const v = this.variables[i];
+        if (g.size !== v.size) throw new Error(`Adam: the gradient of ${v.name} has shape [${g.shape}], the variable [${v.shape}]`);
+      });
+    }
     const inPlace = getVariableAdamKernel();
-    if (inPlace && !(grads instanceof Float32Array) && grads.length === this.variables.length) {
+    if (inPlace && !(grads instanceof Float32Array)) {
       const hyper = this.adam.nextStep(learningRate);
       const { m, v } = this.adam;
       const ok = this.variables.map((variable, i) => {
@@ -115,10 +122,7 @@ export class VariablesAdam {
       this.paramsStale = false;
     }
     if (grads instanceof Float32Array) this.grads.set(grads);
-    else {
-      if (grads.length !== this.variables.length) throw new Error(`Adam: ${grads.length} gradients for ${this.variables.length} variables`);
-      grads.forEach((g, i) => this.grads.set(g.dataSync() as Float32Array, this.offsets[i]));
-    }
+    else grads.forEach((g, i) => this.grads.set(g.dataSync() as Float32Array, this.offsets[i]));
     this.adam.update(this.params, this.grads, learningRate);
     this.variables.forEach((v, i) => {
       const t = tf.tensor(this.params.subarray(this.offsets[i], this.offsets[i] + v.size), v.shape, 'float32');
