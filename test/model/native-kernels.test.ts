@@ -554,3 +554,20 @@ test('VariablesAdam updates variables in place in the heap: same values as the c
   }
   tf.dispose([...a, before]);
 });
+
+test('Affine (x·W + b in one product) matches a float64 reference; empty shapes are fine', () => {
+  const [n, k, m] = [19, 11, 7];
+  const x = tf.randomNormal([n, k], 0, 1, 'float32', 31), w = tf.randomNormal([k, m], 0, 1, 'float32', 32), b = tf.randomNormal([m], 0, 1, 'float32', 33);
+  const got = (tf.engine().runKernel('PromptscopeAffine', { x, w, b }, {}) as tf.Tensor).dataSync();
+  const [xs, ws, bs] = [x.dataSync(), w.dataSync(), b.dataSync()];
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < m; c++) {
+      let want = bs[c];
+      for (let i = 0; i < k; i++) want += xs[r * k + i] * ws[i * m + c];
+      assert.ok(Math.abs(got[r * m + c] - want) < 1e-5 * (1 + Math.abs(want)), `(${r}, ${c}): ${got[r * m + c]} vs ${want}`);
+    }
+  }
+  const empty = tf.engine().runKernel('PromptscopeAffine', { x: tf.zeros([0, k]), w, b }, {}) as tf.Tensor;
+  assert.deepEqual(empty.shape, [0, m]);
+  assert.throws(() => tf.engine().runKernel('PromptscopeAffine', { x, w: tf.zeros([k + 1, m]), b }, {}), /do not fit/);
+});

@@ -6,6 +6,7 @@
 // - HeadMatMul (new): the attention products per (batch, head) read straight from the [B, T, H, Dh]
 //   layout the projections produce, and from/to dense [B, H, T, S] scores, so attention needs no
 //   transposes. ops/fast.ts uses it when it is registered for the active backend.
+// - Affine (new): x·W + b as one product whose starting value is the bias (no separate add).
 // - LayerNorm (+ gradient), GELU / quick-GELU (+ gradients), column sums (bias and LayerNorm-parameter
 //   gradients): one pass each instead of a chain of small kernels. Registered under new names; ops/fast.ts
 //   uses them when they are registered for the active backend.
@@ -17,10 +18,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { nativeAddon, type NativeAddon } from './index.ts';
 import {
-  HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, setAdamKernel, setVariableAdamKernel,
+  AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, setAdamKernel, setVariableAdamKernel,
 } from '../ops/accelerated.ts';
 
-export { HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD };
+export { AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD };
 
 /** The slice of tfjs-wasm's backend these kernels use. */
 interface WasmBackend {
@@ -79,6 +80,27 @@ function batchMatMul(blas: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc 
       offsetOf(backend, b), 0, batchB === 1 ? 0 : k * n, transposeB ? k : n,
       offsetOf(backend, out), 0, m * n, n, 1, 0]);
     blas.gemm(heap(backend), params);
+    return out;
+  };
+}
+
+/** x [n, in] · w [in, out] + b [out]: each output row starts as b, then sgemm accumulates (beta = 1). */
+function affine(blas: NativeAddon): tf.KernelFunc {
+  return (args) => {
+    const { x, w, b } = args.inputs as { x: tf.TensorInfo; w: tf.TensorInfo; b: tf.TensorInfo };
+    const backend = args.backend as unknown as WasmBackend;
+    const [n, k] = x.shape, [k2, m] = w.shape;
+    if (x.shape.length !== 2 || w.shape.length !== 2 || k !== k2 || size(b.shape) !== m) {
+      throw new Error(`Affine: [${x.shape}] · [${w.shape}] + [${b.shape}] do not fit`);
+    }
+    const out = backend.makeOutput([n, m], 'float32');
+    const f32 = new Float32Array(heap(backend));
+    const to = offsetOf(backend, out), bias = f32.subarray(offsetOf(backend, b), offsetOf(backend, b) + m);
+    for (let r = 0; r < n; r++) f32.set(bias, to + r * m);
+    if (n * m * k > 0) {
+      params.set([0, 0, n, m, k, 1, 1, offsetOf(backend, x), 0, 0, k, offsetOf(backend, w), 0, 0, m, to, 0, 0, m, 1, 1]);
+      blas.gemm(heap(backend), params);
+    }
     return out;
   };
 }
@@ -230,7 +252,7 @@ function identity(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
 
 /** tfjs-wasm's own kernels that `useNativeKernels` replaced, to put back in `dropNativeKernels`. */
 const originals = new Map<string, tf.KernelConfig>();
-const added = [HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD];
+const added = [AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD];
 
 function replace(name: string, make: (original: tf.KernelConfig) => tf.KernelFunc): void {
   const original = tf.getKernel(name, 'wasm');
@@ -255,7 +277,7 @@ export function useNativeKernels(): boolean {
   replace('BatchMatMul', (o) => batchMatMul(blas, o.kernelFunc));
   replace('Identity', () => identity);
   replace('GatherV2', (o) => gatherRows(o.kernelFunc));
-  const funcs = [headMatMul, layerNorm, layerNormGrad, columnSums, activation, activationGrad].map((make) => make(blas));
+  const funcs = [affine, headMatMul, layerNorm, layerNormGrad, columnSums, activation, activationGrad].map((make) => make(blas));
   added.forEach((kernelName, i) => tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: funcs[i] }));
   setAdamKernel((p, g, m, v, hyper) => blas.adamUpdate(p, g, m, v, hyper));
   setVariableAdamKernel((variable, grad, m, v, hyper) => adamInPlace(blas, variable, grad, m, v, hyper));

@@ -5,6 +5,8 @@ import type * as tf from '@tensorflow/tfjs';
 
 /** Attention products per (batch, head) on [B, T, H, Dh] / [B, H, T, S] layouts (native/kernels.ts). */
 export const HEAD_MATMUL = 'PromptscopeHeadMatMul';
+/** x [N, I] · w [I, O] + b [O] in one pass (the bias is the product's starting value). */
+export const AFFINE = 'PromptscopeAffine';
 /** x [N, D], gamma, beta [D]; attrs { eps } → [y [N, D], xhat [N, D], rstd [N]]. */
 export const LAYER_NORM = 'PromptscopeLayerNorm';
 /** dy, xhat [N, D], rstd [N], gamma [D] → dx [N, D]. */

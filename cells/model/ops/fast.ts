@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
-import { HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD } from './accelerated.ts';
+import { AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD } from './accelerated.ts';
 
 type T = tf.Tensor;
 
@@ -98,7 +98,7 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 function affine2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return gradOp([x, w, b], (save) => {
     save([x, w]);
-    return tf.matMul(x, w).add(b);
+    return native() ? run(AFFINE, { x, w, b }) as T : tf.matMul(x, w).add(b);
   }, (dy, [sx, sw]) => [
     () => inputGrad(dy as tf.Tensor2D, sw as tf.Tensor2D),
     () => weightGrad(sx as tf.Tensor2D, dy as tf.Tensor2D),
