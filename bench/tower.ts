@@ -7,7 +7,7 @@ import * as fastOps from '../cells/model/ops/index.ts';
 import * as plainOps from '../cells/model/ops/plain.ts';
 
 export type Ops = Pick<typeof fastOps, 'linear' | 'layerNorm' | 'quickGelu' | 'multiHeadAttention' | 'patchEmbed'
-  | 'embeddingTrainable' | 'softmaxCrossEntropy'>;
+  | 'embeddingTrainable' | 'softmaxCrossEntropy' | 'repeatBatch'>;
 export const opsByName: Record<'fast' | 'plain', Ops> = { fast: fastOps, plain: plainOps };
 
 export interface TowerConfig {
@@ -74,7 +74,7 @@ export function encode(ops: Ops, c: TowerConfig, p: Params, input: tf.Tensor, pr
   const b = input.shape[0];
   if (c.kind === 'vision') {
     const patches = ops.patchEmbed(input, p.patch as W2, c.patch!);
-    const cls = p.cls.reshape([1, 1, d]).tile([b, 1, 1]);
+    const cls = ops.repeatBatch(p.cls.reshape([1, 1, d]), b);
     x = tf.concat([cls, patches], 1).add(p.pos);
     x = ops.layerNorm(x, p['pre_ln.g'] as W1, p['pre_ln.b'] as W1, 1e-5);
   } else {
@@ -83,7 +83,7 @@ export function encode(ops: Ops, c: TowerConfig, p: Params, input: tf.Tensor, pr
   if (prompts) {
     const first = x.slice([0, 0, 0], [b, 1, d]);
     const rest = x.slice([0, 1, 0], [b, x.shape[1]! - 1, d]);
-    x = tf.concat([first, prompts.expandDims(0).tile([b, 1, 1]), rest], 1);
+    x = tf.concat([first, ops.repeatBatch(prompts.expandDims(0), b), rest], 1);
   }
   const mask = c.kind === 'text' ? 'causal' as const : undefined;
   for (let i = 0; i < c.depth; i++) {

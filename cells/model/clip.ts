@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import {
   linear, layerNorm, multiHeadAttention, patchEmbed, embeddingLookup, embeddingTrainable, l2Normalize, activation, causalMask,
+  repeatBatch,
 } from './ops/index.ts';
 import type { AttentionWeights } from './ops/index.ts';
 import { parseCLIPConfig, numPatches, toHFConfig } from './config.ts';
@@ -339,7 +340,7 @@ export class CLIPModel {
     }
     return tf.tidy(() => {
       const patches = patchEmbed(pixels, this.v('vision_model.embeddings.patch_embedding.weight'), vc.patchSize);
-      const cls = this.v<tf.Tensor1D>('vision_model.embeddings.class_embedding').reshape([1, 1, D]).tile([B, 1, 1]);
+      const cls = repeatBatch(this.v<tf.Tensor1D>('vision_model.embeddings.class_embedding').reshape([1, 1, D]), B);
       let x: tf.Tensor = tf.concat([cls, patches], 1).add(this.v('vision_model.embeddings.position_embedding.weight'));
       let P = 0;
       if (prompts) {
@@ -468,7 +469,7 @@ function selectRows(x: tf.Tensor3D, idx: ArrayLike<number>): tf.Tensor2D {
 }
 
 function batchPrompts(p: tf.Tensor, B: number, D: number, what: string): tf.Tensor3D {
-  if (p.rank === 2 && p.shape[1] === D) return p.reshape([1, p.shape[0], D]).tile([B, 1, 1]) as tf.Tensor3D;
+  if (p.rank === 2 && p.shape[1] === D) return repeatBatch(p.reshape([1, p.shape[0], D]), B) as tf.Tensor3D;
   if (p.rank === 3 && p.shape[0] === B && p.shape[2] === D) return p as tf.Tensor3D;
   throw new Error(`visionForward: ${what} prompts are [${p.shape}], expected [P, ${D}] or [${B}, P, ${D}]`);
 }

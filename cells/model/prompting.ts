@@ -10,6 +10,7 @@
 //   front:  [SOS][class tokens][ctx_1..ctx_M][.][EOS]
 // Context is unified ([M, D], shared by all classes) or class-specific ([C, M, D]).
 import * as tf from '@tensorflow/tfjs';
+import { repeatBatch } from './ops/index.ts';
 import type { CLIPModel, TokenEmbeds } from './clip.ts';
 import { defaultTokenizer, SOT_TOKEN, EOT_TOKEN } from './tokenizer.ts';
 import type { CLIPTokenizer } from './tokenizer.ts';
@@ -87,8 +88,8 @@ export class CoOpPromptBuilder {
       if (this.position === 'end') {
         // [SOS][ctx][name . EOS pad]: the tails are padded to one length, so one concat covers the batch.
         const rest = tf.stack(this.names.map((n, c) => tf.concat([n, this.tails[c]], 0)));
-        const sos = this.sos.reshape([1, 1, D]).tile([C, 1, 1]);
-        const ctxB = specific ? ctx : ctx.reshape([1, M, D]).tile([C, 1, 1]);
+        const sos = repeatBatch(this.sos.reshape([1, 1, D]), C);
+        const ctxB = specific ? ctx : repeatBatch(ctx.reshape([1, M, D]), C);
         return tf.concat([sos, ctxB, rest], 1) as tf.Tensor3D;
       }
       const half = Math.floor(M / 2);

@@ -4,6 +4,7 @@
 // The sequence is cut after the longest prompt's EOT: under the causal mask, later positions cannot
 // change the pooled output, and the tower then runs on ~20 tokens instead of 77.
 import * as tf from '@tensorflow/tfjs';
+import { repeatBatch } from '../model/ops/index.ts';
 import { defaultTokenizer } from '../model/tokenizer.ts';
 import type { PromptBackbone } from './backbone.ts';
 import type { ClassTokenPosition } from './trainer.ts';
@@ -66,7 +67,7 @@ export function assemblePrompts(parts: FrozenPromptParts, ctx: tf.Tensor, positi
   return tf.tidy(() => {
     const { nClasses: C, nCtx: M } = parts;
     const D = ctx.shape[ctx.rank - 1]!;
-    const ctx3 = ctx.rank === 2 ? ctx.expandDims(0).tile([C, 1, 1]) : ctx;
+    const ctx3 = ctx.rank === 2 ? repeatBatch(ctx.expandDims(0), C) : ctx;
     if (position === 'end') return tf.concat([parts.prefix, ctx3, parts.suffix], 1) as tf.Tensor3D;
     const rows: tf.Tensor[] = [];
     const half = Math.floor(M / 2);

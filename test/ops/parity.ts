@@ -142,6 +142,12 @@ export function paritySuite(backend: BackendName): void {
     assert.ok(e < TOL, `patchEmbed vs conv2d: ${e}`);
   });
 
+  test(`${backend}: repeatBatch (prompts shared by a batch) matches tile, forward and gradient`, async () => {
+    await compare('repeatBatch', [randn([1, 4, 8])], (x) => fast.repeatBatch(x, 5), (x) => plain.repeatBatch(x, 5));
+    await compare('repeatBatch 2-D', [randn([1, 8])], (x) => fast.repeatBatch(x, 3), (x) => plain.repeatBatch(x, 3));
+    assert.throws(() => fast.repeatBatch(randn([2, 8]), 3), /axis 0 must have size 1/);
+  });
+
   test(`${backend}: embeddings (frozen lookup, trainable with repeated ids)`, async () => {
     const table = randn([11, 6]);
     const ids = tf.tensor2d([[1, 3, 3, 10], [0, 1, 1, 1]], [2, 4], 'int32');

@@ -193,6 +193,17 @@ function layerNorm2d(eps: number): (x: T, gamma: T, beta: T) => T {
   ]);
 }
 
+/**
+ * x [1, ...] repeated n times along axis 0 (prompts shared by a batch or by every class). The gradient is
+ * the sum over the copies in one reduction; tfjs's Tile gradient slices and adds every copy separately.
+ */
+export function repeatBatch(x: T, n: number): T {
+  if (x.shape[0] !== 1) throw new Error(`repeatBatch: axis 0 must have size 1, got [${x.shape}]`);
+  return gradOp([x], () => tf.tile(x, [n, ...x.shape.slice(1).map(() => 1)]), (dy) => [
+    () => columnSums(dy.reshape([n, -1])).reshape(x.shape),
+  ]);
+}
+
 /** Exact GELU 0.5·x·(1+erf(x/√2)); gradient Φ(x) + x·φ(x). */
 export function gelu(x: T): T {
   if (native()) return nativeActivation(x, 'gelu');

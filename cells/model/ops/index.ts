@@ -14,6 +14,7 @@ export const gelu = fast.gelu;
 export const quickGelu = fast.quickGelu;
 export const multiHeadAttention = fast.multiHeadAttention;
 export const patchEmbed = fast.patchEmbed;
+export const repeatBatch = fast.repeatBatch;
 export const embeddingLookup = impl.embeddingLookup;
 export const embeddingTrainable = fast.embeddingTrainable;
 export const softmaxCrossEntropy = impl.softmaxCrossEntropy;

@@ -28,6 +28,11 @@ export function quickGelu(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => x.mul(tf.sigmoid(x.mul(1.702))));
 }
 
+/** x [1, ...] repeated n times along axis 0 (tfjs's Tile and its gradient). */
+export function repeatBatch(x: tf.Tensor, n: number): tf.Tensor {
+  return tf.tile(x, [n, ...x.shape.slice(1).map(() => 1)]);
+}
+
 /** Additive causal mask [T,T]: 0 on and below the diagonal, a large negative number above it. */
 export function causalMask(t: number): tf.Tensor2D {
   // Written from JavaScript: one upload instead of the half-dozen kernels of a band-part construction,
