@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -570,4 +570,23 @@ test('Affine (x·W + b in one product) matches a float64 reference; empty shapes
   const empty = tf.engine().runKernel('PromptscopeAffine', { x: tf.zeros([0, k]), w, b }, {}) as tf.Tensor;
   assert.deepEqual(empty.shape, [0, m]);
   assert.throws(() => tf.engine().runKernel('PromptscopeAffine', { x, w: tf.zeros([k + 1, m]), b }, {}), /do not fit/);
+});
+
+test('a corrupt native.node does not stop wasm from starting: tfjs kernels, a warning that says how to fix it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-native-'));
+  try {
+    // A copy of the loader next to a garbage "build/native.node".
+    const src = fileURLToPath(new URL('../../cells/model/native/index.ts', import.meta.url));
+    writeFileSync(join(dir, 'index.mts'), readFileSync(src)); // .mts: an ES module outside the package
+    mkdirSync(join(dir, 'build'));
+    writeFileSync(join(dir, 'build', 'native.node'), 'not a shared object');
+    const code = `const m = await import(${JSON.stringify(join(dir, 'index.mts'))}); console.log(JSON.stringify(m.nativeStatus()));`;
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+    const status = JSON.parse(stdout.trim().split('\n').pop()!) as { loaded: boolean; detail: string };
+    assert.equal(status.loaded, false);
+    assert.match(status.detail, /failed to load.*npm run build:native/);
+    assert.match(stderr, /failed to load/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -52,7 +52,15 @@ export function nativeAddon(): NativeAddon | undefined {
     status = { loaded: false, detail: 'native kernels not built (run `node cells/model/native/build.mjs`)' };
     return undefined;
   }
-  const a = createRequire(import.meta.url)(file) as NativeAddon;
+  let a: NativeAddon;
+  try {
+    a = createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (e) {
+    // A stale or foreign build (another architecture, a truncated file): run on tfjs's kernels, say why.
+    status = { loaded: false, detail: `native kernels failed to load (${(e as Error).message.split('\n')[0]}); rebuild with \`npm run build:native\`` };
+    console.warn(`promptscope: ${status.detail}`);
+    return undefined;
+  }
   const tried = process.env.PROMPTSCOPE_BLAS ? [process.env.PROMPTSCOPE_BLAS] : candidates;
   const lib = tried.find((p) => a.open(p));
   if (!lib) {
