@@ -76,7 +76,8 @@ export function nativeAddon(): NativeAddon | undefined {
 /**
  * OpenBLAS's thread count: PROMPTSCOPE_BLAS_THREADS if set; else one in a worker thread (data-parallel
  * workers are the parallelism there) and every core in the main thread (in-process training and feature
- * extraction). Measured in bench/README.md.
+ * extraction). The count is process-wide, so the lowest request wins (module.c): after workers have run,
+ * the main thread stays on one BLAS thread too. Measured in bench/README.md.
  */
 function blasThreads(): number {
   const env = process.env.PROMPTSCOPE_BLAS_THREADS;

@@ -10,6 +10,7 @@ typedef void (*set_threads_fn)(int);
 sgemm_fn sgemm;
 static set_threads_fn set_threads;
 static int max_threads = 1, current_threads = -1;
+static bool threads_set = false;
 
 // OpenBLAS's threads sleep between calls, and waking them costs more than a small product (measured:
 // a 768×32×128 product took 3 ms on two threads inside a training step, 70 µs on one). So products
@@ -38,12 +39,17 @@ static napi_value open_library(napi_env env, napi_callback_info info) {
   return ok;
 }
 
-// setThreads(n): OpenBLAS's own thread count (process-wide); false when the library has no such call.
+// setThreads(n): the most threads OpenBLAS may use (false when the library has no such call). OpenBLAS's
+// count is process-wide while this addon is loaded once per thread (main thread, workers), so the lowest
+// request wins and stays: once single-threaded workers run, the whole process uses one BLAS thread, and
+// no worker ever raises the count under another thread's running product.
 static napi_value set_thread_count(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1]; int32_t n;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   CHECK(napi_get_value_int32(env, argv[0], &n));
-  max_threads = n < 1 ? 1 : n;
+  if (n < 1) n = 1;
+  if (!threads_set || n < max_threads) max_threads = n;
+  threads_set = true;
   current_threads = -1;
   blas_threads_for(SMALL_WORK);
   napi_value ok; CHECK(napi_get_boolean(env, set_threads != NULL, &ok));
