@@ -29,6 +29,8 @@ interface KernelFuncParams {
  * So a frozen weight's gradient (e.g. a CLIP tower under prompt tuning) is never computed — tf.customGrad
  * would compute all of them. Built on the engine's own custom-gradient entry point (runKernelFunc,
  * private in the typings): `save` keeps clones of what the backward pass needs, only while a tape records.
+ * Variables (weights) are kept by reference instead: they outlive the step and the forward pass does not
+ * change them, and the engine's clone per weight per op is a measurable share of a small prompt step.
  */
 function gradOp(
   inputs: T[],
@@ -36,9 +38,17 @@ function gradOp(
   backward: (dy: T, saved: T[]) => Array<() => T>,
 ): T {
   const engine = tf.engine() as unknown as { runKernelFunc(p: KernelFuncParams): T };
+  let byRef: Array<T | undefined> = [];
   return engine.runKernelFunc({
-    forwardFunc: (_backend, save) => forward(save),
-    backwardsFunc: (dy, saved) => Object.fromEntries(backward(dy, saved).map((g, i) => [String(i), g])),
+    forwardFunc: (_backend, save) => forward((tensors) => {
+      byRef = tensors.map((t) => (t instanceof tf.Variable ? t : undefined));
+      save(tensors.filter((t) => !(t instanceof tf.Variable)));
+    }),
+    backwardsFunc: (dy, saved) => {
+      let next = 0;
+      const all = byRef.map((v) => v ?? saved[next++]);
+      return Object.fromEntries(backward(dy, all).map((g, i) => [String(i), g]));
+    },
     inputs: Object.fromEntries(inputs.map((t, i) => [String(i), t])),
   });
 }
