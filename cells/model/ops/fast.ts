@@ -10,6 +10,9 @@
 // - LayerNorm, GELU and quick-GELU carry closed-form gradients: fewer, larger kernels than autograd.
 // - No conv2d patch embedding and no gather gradient (both missing on wasm): patches are a reshape and a
 //   matmul; a trainable embedding's gradient is a scatter-add.
+// - Where Promptscope's native kernels are registered for the active backend (wasm in Node, named in
+//   ./accelerated.ts, installed by cells/model/native), products take transpose flags directly and
+//   attention, affine layers, LayerNorm, activations and bias gradients each run as one fused kernel.
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
