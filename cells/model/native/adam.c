@@ -4,29 +4,19 @@
 #include "native.h"
 #include <math.h>
 
-static float *typed(napi_env env, napi_value v, size_t *count) {
-  bool is = false; napi_typedarray_type type; void *data = NULL;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, count, &data, NULL, NULL) != napi_ok || type != napi_float32_array) return NULL;
-  return data;
-}
-
 // adamUpdate(params, grads, m, v, hyper): Float32Arrays of one length; hyper a Float64Array
 // [beta1, beta2, epsilon, learningRate, 1 - beta1^t, 1 - beta2^t, 1 - learningRate·weightDecay].
 napi_value adam_update(napi_env env, napi_callback_info info) {
   size_t argc = 5; napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  size_t n[4] = {0}, hn = 0; float *a[4] = {0}; bool ok = argc == 5;
-  for (int i = 0; i < 4 && ok; i++) ok = (a[i] = typed(env, argv[i], &n[i])) != NULL && n[i] == n[0];
-  bool is = false; napi_typedarray_type type; void *hd = NULL;
-  ok = ok && napi_is_typedarray(env, argv[4], &is) == napi_ok && is &&
-       napi_get_typedarray_info(env, argv[4], &type, &hn, &hd, NULL, NULL) == napi_ok && type == napi_float64_array && hn == 7;
-  if (!ok) {
+  size_t n[4] = {0}; float *a[4] = {0}; bool ok = argc == 5;
+  for (int i = 0; i < 4 && ok; i++) ok = (a[i] = float32_array(env, argv[i], &n[i])) != NULL && n[i] == n[0];
+  const double *h = ok ? doubles(env, argv[4], 7) : NULL;
+  if (!h) {
     napi_throw_type_error(env, NULL, "native.adamUpdate(params, grads, m, v, hyper): four Float32Arrays of one length and a Float64Array(7)");
     return NULL;
   }
   float *p = a[0], *g = a[1], *m = a[2], *v = a[3];
-  const double *h = hd;
   const double b1 = h[0], b2 = h[1], eps = h[2], lr = h[3], c1 = h[4], c2 = h[5], decay = h[6];
   for (size_t i = 0; i < n[0]; i++) {
     double gi = g[i];

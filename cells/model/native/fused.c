@@ -7,16 +7,13 @@
 
 // Reads `count` numbers from a Float64Array argument into out; false (with a JS error thrown) otherwise.
 static bool read_params(napi_env env, napi_callback_info info, float **heap, size_t *size, double *out, size_t count) {
-  size_t argc = 2; napi_value argv[2];
-  bool typed = false; napi_typedarray_type type; size_t len = 0; void *data = NULL;
+  size_t argc = 2; napi_value argv[2]; const double *data = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
-      !(*heap = floats(env, argv[0], size)) || napi_is_typedarray(env, argv[1], &typed) != napi_ok || !typed ||
-      napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok ||
-      type != napi_float64_array || len != count) {
+      !(*heap = floats(env, argv[0], size)) || !(data = doubles(env, argv[1], count))) {
     napi_throw_type_error(env, NULL, "native: expected (heap: ArrayBuffer, params: Float64Array) with the documented length");
     return false;
   }
-  for (size_t i = 0; i < count; i++) out[i] = ((double *)data)[i];
+  for (size_t i = 0; i < count; i++) out[i] = data[i];
   return true;
 }
 

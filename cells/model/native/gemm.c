@@ -21,13 +21,11 @@ napi_value gemm(napi_env env, napi_callback_info info) {
   if (!sgemm) { napi_throw_error(env, NULL, "native: no BLAS library is open"); return NULL; }
   size_t size = 0;
   float *heap = argc == 2 ? floats(env, argv[0], &size) : NULL;
-  bool typed = false; napi_typedarray_type type; size_t len = 0; void *data = NULL;
-  if (!heap || napi_is_typedarray(env, argv[1], &typed) != napi_ok || !typed ||
-      napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_float64_array || len != 21) {
+  const double *p = heap ? doubles(env, argv[1], 21) : NULL;
+  if (!p) {
     napi_throw_type_error(env, NULL, "native.gemm(heap, params): heap is an ArrayBuffer or Float32Array, params a Float64Array(21)");
     return NULL;
   }
-  const double *p = data;
   int64_t v[19];
   bool ok = true;
   // Every size, offset and stride is an integer in [0, 2^31): cblas takes int, and extent() relies on it.

@@ -252,7 +252,11 @@ function identity(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
 
 /** tfjs-wasm's own kernels that `useNativeKernels` replaced, to put back in `dropNativeKernels`. */
 const originals = new Map<string, tf.KernelConfig>();
-const added = [AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD];
+/** The kernels Promptscope adds under its own names (ops/accelerated.ts), and how each is made. */
+const added: Array<[string, (native: NativeAddon) => tf.KernelFunc]> = [
+  [AFFINE, affine], [HEAD_MATMUL, headMatMul], [LAYER_NORM, layerNorm], [LAYER_NORM_GRAD, layerNormGrad],
+  [COLUMN_SUMS, columnSums], [ACTIVATION, activation], [ACTIVATION_GRAD, activationGrad],
+];
 
 function replace(name: string, make: (original: tf.KernelConfig) => tf.KernelFunc): void {
   const original = tf.getKernel(name, 'wasm');
@@ -277,8 +281,7 @@ export function useNativeKernels(): boolean {
   replace('BatchMatMul', (o) => batchMatMul(blas, o.kernelFunc));
   replace('Identity', () => identity);
   replace('GatherV2', (o) => gatherRows(o.kernelFunc));
-  const funcs = [affine, headMatMul, layerNorm, layerNormGrad, columnSums, activation, activationGrad].map((make) => make(blas));
-  added.forEach((kernelName, i) => tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: funcs[i] }));
+  for (const [kernelName, make] of added) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: make(blas) });
   setAdamKernel((p, g, m, v, hyper) => blas.adamUpdate(p, g, m, v, hyper));
   setVariableAdamKernel((variable, grad, m, v, hyper) => adamInPlace(blas, variable, grad, m, v, hyper));
   installed = true;
@@ -295,7 +298,7 @@ export function dropNativeKernels(): void {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel(config);
   }
-  for (const name of added) tf.unregisterKernel(name, 'wasm');
+  for (const [name] of added) tf.unregisterKernel(name, 'wasm');
   setAdamKernel(undefined);
   setVariableAdamKernel(undefined);
   originals.clear();

@@ -57,18 +57,31 @@ static napi_value set_thread_count(napi_env env, napi_callback_info info) {
 }
 
 // The float32 data of an ArrayBuffer or typed array argument.
+// The data of a typed array of `type`, or NULL; its length in elements in *count.
+static void *typed_array(napi_env env, napi_value v, napi_typedarray_type type, size_t *count) {
+  bool is_typed = false; napi_typedarray_type actual; void *data = NULL;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, v, &actual, count, &data, NULL, NULL) != napi_ok || actual != type) return NULL;
+  return data;
+}
+
+float *float32_array(napi_env env, napi_value v, size_t *count) {
+  return typed_array(env, v, napi_float32_array, count);
+}
+
 float *floats(napi_env env, napi_value v, size_t *count) {
-  bool is_typed = false; void *data = NULL; size_t bytes = 0;
-  if (napi_is_typedarray(env, v, &is_typed) != napi_ok) return NULL;
-  if (is_typed) {
-    napi_typedarray_type type; size_t length; napi_value buffer; size_t offset;
-    if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array) return NULL;
-    bytes = length * 4;
-  } else if (napi_get_arraybuffer_info(env, v, &data, &bytes) != napi_ok) {
-    return NULL;
-  }
+  float *data = float32_array(env, v, count);
+  if (data) return data;
+  size_t bytes = 0; void *raw = NULL;
+  if (napi_get_arraybuffer_info(env, v, &raw, &bytes) != napi_ok) return NULL;
   *count = bytes / 4;
-  return (float *)data;
+  return raw;
+}
+
+const double *doubles(napi_env env, napi_value v, size_t count) {
+  size_t length = 0;
+  const double *data = typed_array(env, v, napi_float64_array, &length);
+  return data && length == count ? data : NULL;
 }
 
 NAPI_MODULE_INIT() {

@@ -16,6 +16,10 @@ void blas_threads_for(double work);
 
 /** The float32 data of an ArrayBuffer or Float32Array argument (NULL if it is neither); count in floats. */
 float *floats(napi_env env, napi_value v, size_t *count);
+/** The data of a Float32Array argument only (NULL otherwise); count in floats. */
+float *float32_array(napi_env env, napi_value v, size_t *count);
+/** The data of a Float64Array argument of exactly `count` numbers (the kernels' parameters), else NULL. */
+const double *doubles(napi_env env, napi_value v, size_t count);
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native: bad argument to " #call); return NULL; } } while (0)
 
