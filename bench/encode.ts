@@ -126,8 +126,8 @@ async function leakCheck(backend: string, n: number): Promise<void> {
 /** extractFeatures throughput (preprocessing included) over synthetic 32×32 images, per worker count. */
 async function extractBench(n: number): Promise<void> {
   const { extractFeatures } = await import('../cells/model/features.ts');
-  const { runWithContext } = await import('../cells/engine/stage.ts');
-  const { Cache } = await import('../cells/engine/cache.ts');
+  const { runWithContext } = await import('../cells/exec/stage.ts');
+  const { Cache } = await import('../cells/exec/cache.ts');
   const { buildRows } = await import('../cells/data/assemble.ts');
   const { DenseImageStore } = await import('../cells/data/dataset.ts');
   const { mkdtemp, rm } = await import('node:fs/promises');

@@ -110,8 +110,8 @@ async function quickstart(): Promise<void> {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { Cache } = await import('../cells/engine/cache.ts');
-  const { runWithContext } = await import('../cells/engine/stage.ts');
+  const { Cache } = await import('../cells/exec/cache.ts');
+  const { runWithContext } = await import('../cells/exec/stage.ts');
   const p = await import('../cells/prompts/index.ts');
   await initBackend('wasm');
   const dir = arg('model', FIXTURE);

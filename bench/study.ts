@@ -12,8 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Cache } from '../cells/engine/cache.ts';
-import { runWithContext, type StageRecord } from '../cells/engine/stage.ts';
+import { Cache } from '../cells/exec/cache.ts';
+import { runWithContext, type StageRecord } from '../cells/exec/stage.ts';
 import { currentBackend } from '../cells/model/backend.ts';
 import { defaultTaskSuite, DEFAULT_TASK_NAMES, selectTasks, studiesLibrary, transferMatrix, loadStudyModel } from '../cells/studies/index.ts';
 
@@ -84,7 +84,7 @@ async function benchNotebook(): Promise<void> {
   const { parseNotebook } = await import('../cells/engine/notebook.ts');
   const { NotebookSession } = await import('../cells/engine/session.ts');
   const { buildLibrary } = await import('../cells/library.ts');
-  const { writeOutputs } = await import('../cells/cli/outputs.ts');
+  const { writeOutputs } = await import('../cli/outputs.ts');
   const path = fileURLToPath(new URL('../notebooks/transferability.html', import.meta.url));
   const text = await readFile(path, 'utf8');
   const settings: Record<string, unknown> = {};

@@ -2,7 +2,7 @@
 // The engine receives this as its builtins, so the engine itself depends on no stage. Heavy layers
 // (tfjs, DuckDB) load only when a notebook first uses them.
 import { vegaLite } from './plots/vegalite.ts';
-import { cached } from './engine/memo.ts';
+import { cached } from './exec/memo.ts';
 import { notebookDatabase, type NotebookDatabase } from './engine/sql.ts';
 import { loadDataset, cachedFewShotSplit, cachedHoldOutPool } from './data/cached.ts';
 import { taskView } from './data/splits.ts';

@@ -4,11 +4,11 @@
 // `stage()` picks up. The UI and the CLI only talk to this class: they read cell states and subscribe to
 // events; they never compute.
 import { Runtime } from '@observablehq/runtime';
-import type { Cache } from './cache.ts';
+import type { Cache } from '../exec/cache.ts';
 import { compileNotebook, NotebookError, type CompiledCell } from './compile.ts';
 import { coerceInput, Inputs, type InputSpec } from './inputs.ts';
 import { nextCellId, type CellMode, type Notebook, type NotebookCell } from './notebook.ts';
-import { CancelledError, runWithContext, currentContext, type CellContext, type StageRecord } from './stage.ts';
+import { CancelledError, runWithContext, currentContext, type CellContext, type StageRecord } from '../exec/stage.ts';
 
 export type CellStatus = 'idle' | 'stale' | 'running' | 'fresh' | 'cached' | 'error' | 'cancelled';
 

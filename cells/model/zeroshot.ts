@@ -2,8 +2,8 @@
 // embeddings = a linear classifier on normalized image features, as in CLIP. With several templates the
 // class embedding is the renormalized mean over templates (CLIP's prompt ensembling).
 import * as tf from '@tensorflow/tfjs';
-import { stage, keyOf } from '../engine/stage.ts';
-import { valueCodec } from '../engine/codecs.ts';
+import { stage, keyOf } from '../exec/stage.ts';
+import { valueCodec } from '../exec/codecs.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { CLIPModel } from './clip.ts';
 import { extractFeatures, featureTensor } from './features.ts';

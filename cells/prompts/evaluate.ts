@@ -2,8 +2,8 @@
 // subset, and the few-shot protocol (K shots × seeds → mean ± std and a 95% CI) as tidy Arrow tables.
 import * as tf from '@tensorflow/tfjs';
 import { tableFromArrays, type Table } from 'apache-arrow';
-import { stage } from '../engine/stage.ts';
-import { valueCodec } from '../engine/codecs.ts';
+import { stage } from '../exec/stage.ts';
+import { valueCodec } from '../exec/codecs.ts';
 import { currentBackend } from '../model/backend.ts';
 import { backboneOf, cosineLogits, type ModelLike } from './backbone.ts';
 import { classTextFeatures } from './text-prompt.ts';

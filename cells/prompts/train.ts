@@ -10,8 +10,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { stage, CancelledError, type StageContext } from '../engine/stage.ts';
-import { valueCodec } from '../engine/codecs.ts';
+import { stage, CancelledError, type StageContext } from '../exec/stage.ts';
+import { valueCodec } from '../exec/codecs.ts';
 import { initBackend, currentBackend, type BackendPreference } from '../model/backend.ts';
 import { softmaxCrossEntropy } from '../model/ops/index.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.ts';

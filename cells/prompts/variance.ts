@@ -2,8 +2,8 @@
 // the *image* features and the inter-class variance of the class-name *text* embeddings, per dataset and
 // per class, with nearest-neighbour distances. UPT plots CoOp's gain over zero-shot against the first and
 // VPT's gain against the second; `varianceCharts` draws the same two scatters so the claim can be checked.
-import { stage } from '../engine/stage.ts';
-import { valueCodec } from '../engine/codecs.ts';
+import { stage } from '../exec/stage.ts';
+import { valueCodec } from '../exec/codecs.ts';
 import { backboneOf, type ModelLike } from './backbone.ts';
 import { classTextFeatures } from './text-prompt.ts';
 import type { PromptTask } from './task.ts';

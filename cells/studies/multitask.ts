@@ -25,8 +25,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { Float64, Int32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
-import { stage, keyOf, type StageSpec } from '../engine/stage.ts';
-import { valueCodec } from '../engine/codecs.ts';
+import { stage, keyOf, type StageSpec } from '../exec/stage.ts';
+import { valueCodec } from '../exec/codecs.ts';
 import { currentBackend } from '../model/backend.ts';
 import type { PromptBackbone } from '../prompts/backbone.ts';
 import { getTrainer, resolveConfig } from '../prompts/registry.ts';

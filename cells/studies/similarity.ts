@@ -9,8 +9,8 @@
 // tr (Σa^½ Σb Σa^½)^½, which has the same eigenvalues as (Σa Σb)^½ but is a *symmetric* PSD matrix, so both
 // square roots come from eigen-decompositions of symmetric matrices (cyclic Jacobi, float64) with
 // negative round-off eigenvalues clamped to 0 — no complex parts, no Newton–Schulz iteration to diverge.
-import { keyOf, stage, type StageSpec } from '../engine/stage.ts';
-import { valueCodec } from '../engine/codecs.ts';
+import { keyOf, stage, type StageSpec } from '../exec/stage.ts';
+import { valueCodec } from '../exec/codecs.ts';
 import { vegaLite, type VegaLiteChart } from '../plots/vegalite.ts';
 import type { PromptBackbone } from '../prompts/backbone.ts';
 import { imageFeatures, promptPool } from '../prompts/task.ts';

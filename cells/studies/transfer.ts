@@ -12,8 +12,8 @@
 // bar counts cells done / total and estimates the time left from the units that really compute.
 // Cancelling stops the unit in flight; every finished unit is already in the cache.
 import { Float64, Int32, Table, Utf8, vectorFromArray } from 'apache-arrow';
-import { Cache } from '../engine/cache.ts';
-import { currentContext, runWithContext, stageKey, type CellContext, type StageSpec } from '../engine/stage.ts';
+import { Cache } from '../exec/cache.ts';
+import { currentContext, runWithContext, stageKey, type CellContext, type StageSpec } from '../exec/stage.ts';
 import type { PromptBackbone } from '../prompts/backbone.ts';
 import {
   baselineSpec, defaultInitAccuracy, meanStd, resolveMethod, assertShareable, sourceInitAccuracy, transferCellSpec,

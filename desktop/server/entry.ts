@@ -2,10 +2,9 @@
 // (`utilityProcess.fork`, run through tsx) so notebooks, tfjs and DuckDB never block the window.
 // It starts the server and reports its URL to the parent; the parent kills it to stop it.
 //   node --import tsx desktop/server/entry.ts NOTEBOOK [--cache DIR]
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Cache } from '../../cells/engine/cache.ts';
+import { Cache } from '../../cells/exec/cache.ts';
+import { buildLibrary } from '../../cells/library.ts';
 import { startServer } from './server.ts';
 
 export type EngineMessage = { type: 'ready'; url: string } | { type: 'error'; message: string };
@@ -21,20 +20,12 @@ function report(message: EngineMessage): void {
   else process.stdout.write(`${JSON.stringify(message)}\n`);
 }
 
-/** The notebook library (loaders, stages, plots), as `promptscope run` gives it to cells. */
-async function loadBuiltins(): Promise<Record<string, unknown>> {
-  const library = fileURLToPath(new URL('../../cells/library.ts', import.meta.url));
-  if (!existsSync(library)) return {};
-  const mod = (await import(pathToFileURL(library).href)) as { buildLibrary?: () => Promise<Record<string, unknown>> };
-  return mod.buildLibrary ? mod.buildLibrary() : {};
-}
-
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const cacheAt = args.indexOf('--cache');
   const cacheDir = cacheAt >= 0 ? args.splice(cacheAt, 2)[1] : undefined;
   if (args.length !== 1) throw new Error('usage: entry.ts NOTEBOOK [--cache DIR]');
-  const server = await startServer({ notebookPath: resolve(args[0]), cache: new Cache(cacheDir), builtins: await loadBuiltins() });
+  const server = await startServer({ notebookPath: resolve(args[0]), cache: new Cache(cacheDir), builtins: await buildLibrary() });
   report({ type: 'ready', url: server.url });
 }
 

@@ -4,7 +4,7 @@
 // untrusted notebook is shown read-only and none of its code is even compiled.
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import type { Cache } from '../../cells/engine/cache.ts';
+import type { Cache } from '../../cells/exec/cache.ts';
 import { NotebookError } from '../../cells/engine/compile.ts';
 import type { InputSpec } from '../../cells/engine/inputs.ts';
 import { notebookHash, parseNotebook, serializeNotebook, type CellMode, type Notebook } from '../../cells/engine/notebook.ts';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Cache } from '../../cells/engine/cache.ts';
+import type { Cache } from '../../cells/exec/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
 import { authenticate, hostAllowed, isLoopback, newToken, tokenCookie, TOKEN_HEADER } from './auth.ts';
 import { NotebookHost, type HostEvent } from './host.ts';

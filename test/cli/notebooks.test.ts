@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseNotebook } from '../../cells/engine/notebook.ts';
 import { NotebookSession } from '../../cells/engine/session.ts';
-import { Cache } from '../../cells/engine/cache.ts';
+import { Cache } from '../../cells/exec/cache.ts';
 import { buildLibrary } from '../../cells/library.ts';
 
 const DIR = fileURLToPath(new URL('../../notebooks/', import.meta.url));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describe } from '../../cells/cli/progress.ts';
+import { describe } from '../../cli/progress.ts';
 import type { CellState } from '../../cells/engine/session.ts';
 
 const cell = (progress: CellState['progress']): CellState =>

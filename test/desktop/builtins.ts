@@ -1,8 +1,8 @@
 // The few library functions the desktop tests' notebook uses, standing in for cells/library.ts so the
 // UI tests do not depend on datasets or models.
 import { tableFromArrays } from 'apache-arrow';
-import { jsonCodec } from '../../cells/engine/codecs.ts';
-import { stage } from '../../cells/engine/stage.ts';
+import { jsonCodec } from '../../cells/exec/codecs.ts';
+import { stage } from '../../cells/exec/stage.ts';
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
-import { Cache } from '../../cells/engine/cache.ts';
+import { Cache } from '../../cells/exec/cache.ts';
 import { buildLibrary } from '../../cells/library.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
-import { Cache } from '../../cells/engine/cache.ts';
+import { Cache } from '../../cells/exec/cache.ts';
 import { notebookHash, parseNotebook } from '../../cells/engine/notebook.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 import { testBuiltins } from './builtins.ts';

@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tableFromArrays } from 'apache-arrow';
-import { Cache } from '../../cells/engine/cache.ts';
-import { runWithContext, stage, keyOf, type StageRecord } from '../../cells/engine/stage.ts';
-import { valueCodec, arrowCodec } from '../../cells/engine/codecs.ts';
+import { Cache } from '../../cells/exec/cache.ts';
+import { runWithContext, stage, keyOf, type StageRecord } from '../../cells/exec/stage.ts';
+import { valueCodec, arrowCodec } from '../../cells/exec/codecs.ts';
 import { tempDir } from './helpers.ts';
 
 function ctx(cache: Cache, records: StageRecord[] = []) {

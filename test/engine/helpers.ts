@@ -2,7 +2,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cache } from '../../cells/engine/cache.ts';
+import { Cache } from '../../cells/exec/cache.ts';
 import { parseNotebook } from '../../cells/engine/notebook.ts';
 import { NotebookSession } from '../../cells/engine/session.ts';
 

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stage, type StageContext } from '../../cells/engine/stage.ts';
-import { jsonCodec } from '../../cells/engine/codecs.ts';
+import { stage, type StageContext } from '../../cells/exec/stage.ts';
+import { jsonCodec } from '../../cells/exec/codecs.ts';
 import { NotebookError } from '../../cells/engine/compile.ts';
 import { notebookOf, startSession, runs } from './helpers.ts';
 

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadIdx } from '../../cells/data/load-idx.ts';
 import type { Dataset } from '../../cells/data/dataset.ts';
-import { Cache } from '../../cells/engine/cache.ts';
-import { runWithContext, type CellContext, type StageRecord } from '../../cells/engine/stage.ts';
+import { Cache } from '../../cells/exec/cache.ts';
+import { runWithContext, type CellContext, type StageRecord } from '../../cells/exec/stage.ts';
 import { loadBackbone, type PromptBackbone } from '../../cells/prompts/backbone.ts';
 import type { TaskSource } from '../../cells/prompts/task.ts';
 

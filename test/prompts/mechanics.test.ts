@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../cells/model/backend.ts';
 import { softmaxCrossEntropy } from '../../cells/model/ops/index.ts';
-import { CancelledError } from '../../cells/engine/stage.ts';
+import { CancelledError } from '../../cells/exec/stage.ts';
 import { readSafetensors } from '../../cells/util/safetensors.ts';
 import { fewShotTask } from '../../cells/prompts/task.ts';
 import { trainPrompt, makeTrainer, TrainingDivergedError } from '../../cells/prompts/train.ts';

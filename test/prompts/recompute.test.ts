@@ -8,7 +8,7 @@ import { fewShotTask } from '../../cells/prompts/task.ts';
 import { trainPrompt } from '../../cells/prompts/train.ts';
 import { evaluatePrompt, zeroShotPrompt, fewShotProtocol } from '../../cells/prompts/evaluate.ts';
 import { comparisonChart } from '../../cells/prompts/charts.ts';
-import type { StageRecord } from '../../cells/engine/stage.ts';
+import type { StageRecord } from '../../cells/exec/stage.ts';
 import { fixtureModel, mnistSmall, testCell } from './helpers.ts';
 
 await initBackend('wasm');

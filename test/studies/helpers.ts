@@ -5,8 +5,8 @@ import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Cache } from '../../cells/engine/cache.ts';
-import { runWithContext, type CellContext, type StageRecord } from '../../cells/engine/stage.ts';
+import { Cache } from '../../cells/exec/cache.ts';
+import { runWithContext, type CellContext, type StageRecord } from '../../cells/exec/stage.ts';
 import { loadBackbone, type PromptBackbone } from '../../cells/prompts/backbone.ts';
 
 // The project's own pretrained mini-CLIP, loaded through the product path.

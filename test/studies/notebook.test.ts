@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Table } from 'apache-arrow';
-import { Cache } from '../../cells/engine/cache.ts';
+import { Cache } from '../../cells/exec/cache.ts';
 import { parseNotebook } from '../../cells/engine/notebook.ts';
 import { NotebookSession } from '../../cells/engine/session.ts';
 import { buildLibrary } from '../../cells/library.ts';

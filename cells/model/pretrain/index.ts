@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stage } from '../../engine/stage.ts';
-import { jsonCodec } from '../../engine/codecs.ts';
+import { stage } from '../../exec/stage.ts';
+import { jsonCodec } from '../../exec/codecs.ts';
 import { initBackend } from '../backend.ts';
 import { loadLexicon } from './lexicon.ts';
 import { loadPretrainData } from './data.ts';

@@ -2,16 +2,16 @@
 // non-zero naming the failing cell.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Cache } from '../engine/cache.ts';
-import { parseNotebook, notebookHash } from '../engine/notebook.ts';
-import { NotebookSession } from '../engine/session.ts';
-import { parseSetting } from '../engine/inputs.ts';
-import { TrustStore } from '../engine/trust.ts';
-import type { Pin } from '../engine/stage.ts';
+import { Cache } from '../cells/exec/cache.ts';
+import { parseNotebook, notebookHash } from '../cells/engine/notebook.ts';
+import { NotebookSession } from '../cells/engine/session.ts';
+import { parseSetting } from '../cells/engine/inputs.ts';
+import { TrustStore } from '../cells/engine/trust.ts';
+import type { Pin } from '../cells/exec/stage.ts';
 import { attachProgress } from './progress.ts';
 import { writeOutputs } from './outputs.ts';
-import { buildLibrary } from '../library.ts';
-import { currentBackend } from '../model/backend.ts';
+import { buildLibrary } from '../cells/library.ts';
+import { currentBackend } from '../cells/model/backend.ts';
 
 export interface RunOptions {
   notebook: string;

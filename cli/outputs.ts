@@ -4,10 +4,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Table, tableToIPC } from 'apache-arrow';
-import { writeFileAtomic } from '../util/atomic.ts';
-import { isChart, renderSvg, svgToPng } from '../plots/vegalite.ts';
-import type { NotebookSession } from '../engine/session.ts';
-import type { Pin } from '../engine/stage.ts';
+import { writeFileAtomic } from '../cells/util/atomic.ts';
+import { isChart, renderSvg, svgToPng } from '../cells/plots/vegalite.ts';
+import type { NotebookSession } from '../cells/engine/session.ts';
+import type { Pin } from '../cells/exec/stage.ts';
 
 export interface RunManifest {
   notebook: string;

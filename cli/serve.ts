@@ -1,9 +1,9 @@
 // `promptscope serve`: the notebook UI over HTTP on loopback, guarded by a random token.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { Cache } from '../engine/cache.ts';
-import { buildLibrary } from '../library.ts';
-import { startServer } from '../../desktop/server/server.ts';
+import { Cache } from '../cells/exec/cache.ts';
+import { buildLibrary } from '../cells/library.ts';
+import { startServer } from '../desktop/server/server.ts';
 
 export const SERVE_HELP = `Usage: promptscope serve [NOTEBOOK] [--port P] [--host H] [--cache DIR]
 
@@ -24,7 +24,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     allowPositionals: true,
     options: { port: { type: 'string' }, host: { type: 'string' }, cache: { type: 'string' } },
   });
-  const notebookPath = resolve(positionals[0] ?? new URL('../../notebooks/quickstart.html', import.meta.url).pathname);
+  const notebookPath = resolve(positionals[0] ?? new URL('../notebooks/quickstart.html', import.meta.url).pathname);
   const port = Number(values.port ?? 8888);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, not "${values.port}"`);
   const server = await startServer({ notebookPath, cache: new Cache(values.cache), builtins: await buildLibrary(), host: values.host, port });

@@ -3,10 +3,10 @@
 import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Cache, defaultCacheDir } from '../engine/cache.ts';
-import { NotebookError } from '../engine/compile.ts';
-import { NotebookFormatError } from '../engine/notebook.ts';
-import { TrustStore } from '../engine/trust.ts';
+import { Cache, defaultCacheDir } from '../cells/exec/cache.ts';
+import { NotebookError } from '../cells/engine/compile.ts';
+import { NotebookFormatError } from '../cells/engine/notebook.ts';
+import { TrustStore } from '../cells/engine/trust.ts';
 import { CliError, runNotebook } from './run.ts';
 import { modelCommand, MODEL_HELP } from './model.ts';
 import { serveCommand, SERVE_HELP } from './serve.ts';

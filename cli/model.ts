@@ -1,8 +1,8 @@
 // `promptscope model …`: list, download and verify CLIP checkpoints.
 import { parseArgs } from 'node:util';
-import { formatVerify, verifyModel } from '../model/verify.ts';
-import type { BackendPreference } from '../model/backend.ts';
-import { defaultModelStore, listModels, pullModel, HF_ENDPOINT } from '../model/hub.ts';
+import { formatVerify, verifyModel } from '../cells/model/verify.ts';
+import type { BackendPreference } from '../cells/model/backend.ts';
+import { defaultModelStore, listModels, pullModel, HF_ENDPOINT } from '../cells/model/hub.ts';
 
 export const MODEL_HELP = `Usage: promptscope model <command>
 

@@ -1,6 +1,6 @@
 // Progress on stderr while a notebook runs: one bar per running cell with its message and ETA. On a
 // terminal the bars redraw in place; in a log (CI, pipes) a line is printed at most every few seconds.
-import type { CellState, NotebookSession } from '../engine/session.ts';
+import type { CellState, NotebookSession } from '../cells/engine/session.ts';
 
 const WIDTH = 24;
 
