@@ -1,6 +1,8 @@
-// `npm test`: type-check, then run every test/**/*.test.ts with Node's own test runner.
-// Node 20's --test takes no globs, so the files are collected here.
-import { spawnSync } from 'node:child_process';
+// `npm test`: type-check, check the layering rules, then run every test/**/*.test.ts with Node's own test
+// runner. Node 20's --test takes no globs, so the files are collected here.
+//   node test/run.mjs                    everything
+//   node test/run.mjs FILE.test.ts ...   only those files (no type or layering check)
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -13,11 +15,41 @@ function collect(dir) {
 }
 
 const only = process.argv.slice(2);
-const run = (cmd, args) => spawnSync(cmd, args, { stdio: 'inherit' }).status ?? 1;
-if (only.length === 0 && run('npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']) !== 0) {
-  console.error('type check failed');
-  process.exit(1);
+const step = (what, cmd, args) => {
+  if (spawnSync(cmd, args, { stdio: 'inherit' }).status !== 0) {
+    console.error(`${what} failed`);
+    process.exit(1);
+  }
+};
+if (only.length === 0) {
+  step('type check', 'npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']);
+  step('layering check (.dependency-cruiser.cjs)', 'npx', ['depcruise', '--config', '.dependency-cruiser.cjs', '--output-type', 'err', 'bin', 'cli', 'cells', 'desktop']);
 }
 const files = only.length ? only : collect(new URL('.', import.meta.url).pathname);
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-process.exit(run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files]));
+// A test file that deadlocks (a lock never released, a promise never settled) fails with its name after
+// this long instead of hanging until CI's own limit. Node 20 applies it to each file as a whole; the
+// slowest file takes about two minutes on 2 cores.
+const timeoutMs = process.env.TEST_TIMEOUT_MS ?? '480000';
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, ...files], { stdio: ['inherit', 'pipe', 'inherit'] });
+
+// The runner's own summary is passed through; its counts are read so that a skipped test fails the run
+// (a skipped test is not a passing one) and the run ends on one plain "N passed, N failed" line.
+const counts = {};
+let tail = '';
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  const lines = (tail + chunk.toString('utf8')).split('\n');
+  tail = lines.pop();
+  for (const line of lines) {
+    const m = /^# (pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
+    if (m) counts[m[1]] = Number(m[2]);
+  }
+});
+child.on('close', (code) => {
+  const failed = (counts.fail ?? 0) + (counts.cancelled ?? 0);
+  const skipped = counts.skipped ?? 0;
+  if (skipped > 0) console.error(`${skipped} test(s) were skipped: a skipped test is not a pass; make it run or fail saying what is missing`);
+  console.log(`${counts.pass ?? 0} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  process.exit(code !== 0 || skipped > 0 ? code || 1 : 0);
+});

@@ -3,15 +3,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { sharedPath } from '../support/shared.ts';
 import { BUNDLED_NAMES, bundledDataset, bundledPath } from '../../cells/data/bundled.ts';
 import { loadManifest, readClassNamesCsv } from '../../cells/data/load-manifest.ts';
 import { loadCoco } from '../../cells/data/load-coco.ts';
 import { openNodeDatabase, registerDataset } from '../../cells/data/db.ts';
 import { holdOutPool, fewShotSplit, taskView } from '../../cells/data/splits.ts';
 
-const shared = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
+const shared = (rel: string) => sharedPath(`datasets/${rel}`);
 
 test('bundled files match the checksums recorded in data/README.md', () => {
   const readme = readFileSync(fileURLToPath(new URL('../../data/README.md', import.meta.url)), 'utf8');
@@ -60,13 +61,13 @@ test('a bundled set through SQL, the pool and a task view (the issue-11 task sha
   await db.close();
 });
 
-test('real GTSRB test set: ;-separated manifest inside the tar, 43 sign names', { skip: !existsSync(`${shared}gtsrb/test.tar`) && 'needs ../shared' }, async () => {
+test('real GTSRB test set: ;-separated manifest inside the tar, 43 sign names', async () => {
   const ds = await loadManifest({
     manifest: 'GTSRB/Final_Test/Images/GT-final_test.csv',
-    root: `${shared}gtsrb/test.tar`,
+    root: shared('gtsrb/test.tar'),
     pathColumn: 'Filename',
     labelColumn: 'ClassId',
-    classNames: readClassNamesCsv(`${shared}gtsrb/classes.csv`),
+    classNames: readClassNamesCsv(shared('gtsrb/classes.csv')),
   });
   assert.equal(ds.rows.numRows, 2580);
   assert.equal(ds.classNames.length, 43);
@@ -75,8 +76,8 @@ test('real GTSRB test set: ;-separated manifest inside the tar, 43 sign names', 
   assert.equal(ds.rows.get(0)!.label, 16);
 });
 
-test('real COCO-mini: multi-label sets from instances json', { skip: !existsSync(`${shared}coco-mini/coco-mini.tar`) && 'needs ../shared' }, async () => {
-  const ds = await loadCoco(`${shared}coco-mini/coco-mini.tar`, 'val2017');
+test('real COCO-mini: multi-label sets from instances json', async () => {
+  const ds = await loadCoco(shared('coco-mini/coco-mini.tar'), 'val2017');
   assert.equal(ds.rows.numRows, 79);
   assert.equal(ds.classNames.length, 80);
   assert.equal(ds.multiLabel, true);

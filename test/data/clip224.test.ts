@@ -4,19 +4,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { sharedPath } from '../support/shared.ts';
 import { TarArchive } from '../../cells/data/tar.ts';
 import { decodeImage } from '../../cells/data/images.ts';
 import { preprocess, resizeBicubic, shortestEdgeSize, cropOffsets } from '../../cells/data/preprocess.ts';
 
-const tarPath = fileURLToPath(new URL('../../../shared/datasets/coco-mini/coco-mini.tar', import.meta.url));
 interface Ref { member: string; width: number; height: number; resized: [number, number]; crop: [number, number]; resized_sha256: string; pixel_values_sha256: string; pixel_values_sum: number }
 const ref = JSON.parse(readFileSync(fileURLToPath(new URL('./fixtures/clip224-coco.json', import.meta.url)), 'utf8')) as { size: number; images: Ref[] };
 const sha = (b: ArrayBufferView) => createHash('sha256').update(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).digest('hex');
 
-test('real JPEG → pixel_values at 224 px equals the PIL/HF reference bit for bit', { skip: !existsSync(tarPath) && 'needs ../shared' }, () => {
-  const tar = TarArchive.open(tarPath);
+test('real JPEG → pixel_values at 224 px equals the PIL/HF reference bit for bit', () => {
+  const tar = TarArchive.open(sharedPath('datasets/coco-mini/coco-mini.tar'));
   let exact = 0;
   for (const r of ref.images) {
     const img = decodeImage(tar.readFile(r.member), r.member);

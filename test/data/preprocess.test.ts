@@ -1,13 +1,13 @@
 // CLIP preprocessing against the PIL/HF reference fixture (../shared/clip/fixture-tiny/fixture.json).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { sharedPath } from '../support/shared.ts';
 import type { DecodedImage } from '../../cells/data/images.ts';
 import { toRGB } from '../../cells/data/images.ts';
 import { cropOffsets, preprocess, preprocessBatch, resizeBicubic, shortestEdgeSize } from '../../cells/data/preprocess.ts';
 
-const fixturePath = fileURLToPath(new URL('../../../shared/clip/fixture-tiny/fixture.json', import.meta.url));
+const fixturePath = 'clip/fixture-tiny/fixture.json';
 
 interface FixtureArray { shape: number[]; dtype: string; data: number[] }
 interface FixtureImage {
@@ -21,8 +21,8 @@ interface Fixture {
   };
 }
 
-test('preprocessing matches HF CLIPImageProcessor (fixture-tiny)', { skip: !existsSync(fixturePath) && 'needs ../shared/clip' }, () => {
-  const fixture = JSON.parse(readFileSync(fixturePath, 'utf8')) as Fixture;
+test('preprocessing matches HF CLIPImageProcessor (fixture-tiny)', () => {
+  const fixture = JSON.parse(readFileSync(sharedPath(fixturePath), 'utf8')) as Fixture;
   const p = fixture.preprocess;
   const S = p.crop_size.height;
   const options = { cropSize: S, shortestEdge: p.size.shortest_edge, mean: p.image_mean, std: p.image_std };
