@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFile, writeFile, copyFile } from 'node:fs/promises';
+import { readFile, writeFile, copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../engine/helpers.ts';
@@ -72,6 +72,22 @@ test('errors: untrusted notebook, unknown --set, failing cell, malformed noteboo
   const m = await cli(['run', malformed, '--trust'], env);
   assert.equal(m.code, 2);
   assert.match(m.stderr, /cell 1 has unknown type "text\/x-perl"/);
+});
+
+test('a run whose outputs cannot be written exits 1 naming the output and the reason', async () => {
+  const { dir, nb, env } = await setup();
+  const out = join(dir, 'o');
+  // A directory where the file of output "upstream" goes: the write fails (as a full disk or a read-only
+  // mount would), and the run must not report success.
+  await mkdir(join(out, 'upstream.json', 'occupied'), { recursive: true });
+  const r = await cli(['run', nb, '--trust', '--out', out], env);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /error: output "upstream" could not be written \(upstream\.json\): \S/);
+  assert.doesNotMatch(r.stderr, /outputs written to/);
+  const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8'));
+  assert.deepEqual(manifest.outputErrors.map((e: { name: string }) => e.name), ['upstream'], 'the manifest records the failure');
+  assert.deepEqual(manifest.outputs.downstream, ['downstream.json'], 'the other outputs are still written');
+  assert.equal(JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')).total, 1);
 });
 
 test('help is available for every command', async () => {

@@ -1,11 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tableFromArrays } from 'apache-arrow';
 import { Cache } from '../../cells/exec/cache.ts';
-import { runWithContext, stage, keyOf, type StageRecord } from '../../cells/exec/stage.ts';
+import { runWithContext } from '../../cells/exec/context.ts';
+import { stage } from '../../cells/exec/stage.ts';
+import { keyOf } from '../../cells/exec/keys.ts';
+import { type StageRecord } from '../../cells/exec/types.ts';
 import { valueCodec, arrowCodec } from '../../cells/exec/codecs.ts';
 import { tempDir } from './helpers.ts';
 
@@ -62,26 +65,44 @@ test('a corrupt entry is detected by checksum, reported and recomputed', async (
   assert.match(warnings.join('\n'), /failed its checksum on arrays\.safetensors; recomputing/);
 });
 
-function child(cacheDir: string, mode: string, counter: string) {
-  const p = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/stage-worker.ts', import.meta.url).pathname, cacheDir, mode, counter], { stdio: ['ignore', 'pipe', 'inherit'] });
+function child(cacheDir: string, mode: string, counter: string, release = '') {
+  const p = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/stage-worker.ts', import.meta.url).pathname, cacheDir, mode, counter, release], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   const done = new Promise<string>((resolve) => p.on('exit', () => resolve(out)));
   return { p, done, out: () => out };
 }
 
-test('two processes on one cache compute an entry once and both read it intact', async () => {
+async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('two processes on one cache compute an entry once and both read it intact', { timeout: 30_000 }, async (t) => {
+  // The first process keeps the lock until the second has been seen waiting on it, so the test cannot
+  // pass by the second one simply arriving after the first has finished.
   const dir = await tempDir();
   const counter = join(dir, 'computed.txt');
+  const release = join(dir, 'release');
   await writeFile(counter, '');
-  const a = child(join(dir, 'cache'), 'slow', counter);
-  const b = child(join(dir, 'cache'), 'slow', counter);
-  const [ra, rb] = (await Promise.all([a.done, b.done])).map((s) => JSON.parse(s.trim()));
+  const a = child(join(dir, 'cache'), 'hold', counter, release);
+  // If an assertion fails, the holder must not be left running (it would wait for RELEASE forever).
+  t.after(() => void a.p.kill('SIGKILL'));
+  await until('the first process to start computing', () => a.out().includes('computing'));
+  const b = child(join(dir, 'cache'), 'normal', counter);
+  t.after(() => void b.p.kill('SIGKILL'));
+  await until('the second process to wait on the lock', () => b.out().includes('waiting'));
+  assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 1, 'the second process waits instead of computing');
+  await writeFile(release, '');
+  const [ra, rb] = (await Promise.all([a.done, b.done])).map((s) => JSON.parse(s.trim().split('\n').pop()!));
   const expected = (99999 * 100000) / 2;
   assert.equal(ra.sum, expected);
   assert.equal(rb.sum, expected);
   assert.equal((await readFile(counter, 'utf8')).trim().split('\n').length, 1, 'computed by one process only');
-  assert.deepEqual([ra.hit, rb.hit].sort(), [false, true]);
+  assert.deepEqual([ra.hit, rb.hit], [false, true]);
 });
 
 test('a process killed while computing leaves no entry, and its lock is taken over', async () => {
@@ -115,4 +136,31 @@ test('gc removes least-recently-used entries down to a size; clear empties the c
   assert.equal((await cache.list()).length, 1);
   await cache.clear();
   assert.equal((await cache.list()).length, 0);
+});
+
+test('gc leaves a concurrent writer\'s staging directory alone and sweeps a dead one\'s', async () => {
+  const cache = new Cache(await tempDir());
+  cache.onWarning = () => undefined;
+  // A staging directory left by a process that no longer runs (pid 2^22 + 1 is above Linux's pid_max).
+  const orphan = join(cache.root, 'v1', 'tmp', 'ab'.repeat(32) + '.4194305.dead');
+  await mkdir(orphan, { recursive: true });
+  await writeFile(join(orphan, 'value.json'), '1');
+  let resume!: () => void;
+  const paused = new Promise<void>((r) => (resume = r));
+  let staged!: () => void;
+  const writing = new Promise<void>((r) => (staged = r));
+  const stored = cache.store({ key: 'cd'.repeat(32), stage: 's', version: 1, params: null, inputs: [], elapsedMs: 0 }, async (dir) => {
+    await writeFile(join(dir, 'value.json'), '42');
+    staged();
+    await paused;
+    await writeFile(join(dir, 'more.json'), '43');
+  });
+  await writing;
+  const { swept } = await cache.gc(0);
+  resume();
+  await stored;
+  assert.equal(swept, 1, 'the dead process\'s staging directory is swept');
+  assert.deepEqual(await readdir(join(cache.root, 'v1', 'tmp')), []);
+  assert.deepEqual((await cache.list()).map((e) => e.key), ['cd'.repeat(32)], 'the live writer\'s entry was stored');
+  assert.ok(await cache.lookup('cd'.repeat(32)));
 });
