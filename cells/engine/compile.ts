@@ -2,7 +2,7 @@
 // syntax errors, two cells defining one name, references to names nobody defines, and cycles are all
 // reported with the cell id and the line in the notebook file, so nothing runs half-way silently.
 import { transpile } from '@observablehq/notebook-kit';
-import type { Notebook, NotebookCell } from './notebook.ts';
+import { isValidName, type Notebook, type NotebookCell } from './notebook.ts';
 
 export interface CompiledCell {
   cell: NotebookCell;
@@ -54,30 +54,47 @@ function withTableInputs(c: CompiledCell, defined: Set<string>): CompiledCell {
   return { ...c, inputs: [...c.inputs, ...tables], fn };
 }
 
+/** Cells read from a file report file lines; cells not saved yet (line 0) report lines within the cell. */
+function fileLine(cell: NotebookCell, inCell: number): number {
+  return cell.line > 0 ? cell.line + inCell - 1 : inCell;
+}
+
 export function compileCell(cell: NotebookCell): CompiledCell {
+  const at = fileLine(cell, 1);
+  if (cell.output !== undefined && !isValidName(cell.output)) {
+    throw new NotebookError(`cell ${cell.id}, line ${at}: output ${JSON.stringify(cell.output)} is not a valid name`, cell.id, at);
+  }
   let t: ReturnType<typeof transpile>;
   try {
     t = transpile({ id: cell.id, value: cell.value, mode: cell.mode, pinned: false, hidden: false, output: cell.output });
   } catch (err) {
     const loc = (err as { loc?: { line: number; column: number } }).loc;
-    const line = loc ? cell.line + loc.line - 1 : cell.line;
-    throw new NotebookError(`cell ${cell.id}, line ${line}: ${(err as Error).message.replace(/\s*\(\d+:\d+\)$/, '')}`, cell.id, line);
+    // An unterminated string or bracket is reported at the end of input, one line past the cell's last.
+    const line = loc ? fileLine(cell, Math.min(loc.line, cell.value.split('\n').length)) : at;
+    throw new NotebookError(`cell ${cell.id}, line ${line}: ${describe(err).replace(/\s*\(\d+:\d+\)$/, '')}`, cell.id, line);
   }
   const inputs = t.inputs ?? [];
   const single = cell.mode === 'sql' && !!cell.output;
   const outputs = single ? [cell.output!] : t.outputs ?? (t.output ? [t.output] : []);
   const firstLine = cell.value.split('\n').find((l) => l.trim()) ?? '';
   const bodyLines = t.body.split('\n');
-  const at = bodyLines.findIndex((l) => firstLine && l.includes(firstLine.trim()));
-  const bodyLineOffset = at >= 0 ? at : 1;
+  const found = bodyLines.findIndex((l) => firstLine && l.includes(firstLine.trim()));
+  const bodyLineOffset = found >= 0 ? found : 1;
   let fn: (...args: unknown[]) => unknown;
   try {
     // Indirect eval in global scope; sourceURL lets us map a stack trace line back to the cell.
     fn = (0, eval)(`(${t.body})\n//# sourceURL=promptscope-cell-${cell.id}.js`);
   } catch (err) {
-    throw new NotebookError(`cell ${cell.id}, line ${cell.line}: ${(err as Error).message}`, cell.id, cell.line);
+    throw new NotebookError(`cell ${cell.id}, line ${at}: ${describe(err)}`, cell.id, at);
   }
   return { cell, inputs, outputs, single, fn, bodyLineOffset };
+}
+
+/** A parser's own message, except where that would be about the parser rather than the cell. */
+function describe(err: unknown): string {
+  // Acorn and V8 parse recursively: a thousands-deep expression runs them out of stack.
+  if (err instanceof RangeError && /call stack/i.test(err.message)) return 'the code is nested too deeply to parse';
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** Compiles every cell and validates the graph; throws the first problem found, naming the cell. */
@@ -88,14 +105,18 @@ export function compileNotebook(nb: Notebook, builtins: Set<string>): CompiledCe
     for (const name of c.outputs) {
       const prev = definer.get(name);
       if (prev) {
+        const line = lineOf(c, name);
         throw new NotebookError(
-          `cell ${c.cell.id}, line ${c.cell.line}: "${name}" is already defined by cell ${prev.cell.id} (line ${prev.cell.line}); each name may be defined by one cell`,
+          `cell ${c.cell.id}, line ${line}: "${name}" is already defined by cell ${prev.cell.id} (line ${lineOf(prev, name)}); each name may be defined by one cell`,
           c.cell.id,
-          c.cell.line,
+          line,
         );
       }
-      if (builtins.has(name)) {
-        throw new NotebookError(`cell ${c.cell.id}, line ${c.cell.line}: "${name}" shadows a built-in of the same name; rename it`, c.cell.id, c.cell.line);
+      // The runtime's own names count too: a cell defining `invalidation` would replace the promise
+      // every other cell is handed to learn that it is being re-run.
+      if (builtins.has(name) || RUNTIME_NAMES.has(name)) {
+        const line = lineOf(c, name);
+        throw new NotebookError(`cell ${c.cell.id}, line ${line}: "${name}" shadows a built-in of the same name; rename it`, c.cell.id, line);
       }
       definer.set(name, c);
     }
@@ -115,8 +136,11 @@ export function compileNotebook(nb: Notebook, builtins: Set<string>): CompiledCe
   const cycle = findCycle(compiled, definer);
   if (cycle) {
     const path = cycle.map((c) => `cell ${c.cell.id} (${c.outputs.join(', ') || 'anonymous'})`).join(' → ');
-    const first = cycle[0];
-    throw new NotebookError(`cell ${first.cell.id}, line ${first.cell.line}: circular definition: ${path}`, first.cell.id, first.cell.line);
+    const [first, next] = cycle;
+    // Point at the line where the first cell reads a name of the next one in the cycle.
+    const read = first.inputs.find((n) => definer.get(n) === next);
+    const line = read ? lineOf(first, read) : fileLine(first.cell, 1);
+    throw new NotebookError(`cell ${first.cell.id}, line ${line}: circular definition: ${path}`, first.cell.id, line);
   }
   return compiled;
 }
@@ -125,53 +149,64 @@ function lineOf(c: CompiledCell, name: string): number {
   const lines = c.cell.value.split('\n');
   const re = new RegExp(`(^|[^\\w$.])${name.replace(/\$/g, '\\$')}([^\\w$]|$)`);
   const i = lines.findIndex((l) => re.test(l));
-  return c.cell.line + Math.max(0, i);
+  return fileLine(c.cell, Math.max(0, i) + 1);
 }
 
+/**
+ * Depth-first search over "reads a name defined by" edges, with an explicit stack: a notebook of a few
+ * thousand cells written in reverse dependency order would overflow the call stack if this recursed.
+ */
 function findCycle(cells: CompiledCell[], definer: Map<string, CompiledCell>): CompiledCell[] | null {
   const state = new Map<CompiledCell, 'visiting' | 'done'>();
-  const stack: CompiledCell[] = [];
-  const visit = (c: CompiledCell): CompiledCell[] | null => {
-    const s = state.get(c);
-    if (s === 'done') return null;
-    if (s === 'visiting') return [...stack.slice(stack.indexOf(c)), c];
-    state.set(c, 'visiting');
-    stack.push(c);
-    for (const name of c.inputs) {
-      const dep = definer.get(name);
-      if (dep === c) {
-        // A cell reading a name it defines is a self-reference, which is a cycle too.
-        return [c, c];
+  const deps = (c: CompiledCell) => c.inputs.map((n) => definer.get(n)).filter((d): d is CompiledCell => !!d);
+  for (const start of cells) {
+    if (state.has(start)) continue;
+    const path: { cell: CompiledCell; deps: CompiledCell[]; next: number }[] = [{ cell: start, deps: deps(start), next: 0 }];
+    state.set(start, 'visiting');
+    while (path.length) {
+      const top = path[path.length - 1];
+      if (top.next === top.deps.length) {
+        state.set(top.cell, 'done');
+        path.pop();
+        continue;
       }
-      if (dep) {
-        const found = visit(dep);
-        if (found) return found;
+      const dep = top.deps[top.next++];
+      const s = state.get(dep);
+      if (s === 'done') continue;
+      if (s === 'visiting') {
+        // A cell reading a name it defines closes a cycle of one: [c, c].
+        const from = path.findIndex((p) => p.cell === dep);
+        return [...path.slice(from).map((p) => p.cell), dep];
       }
+      state.set(dep, 'visiting');
+      path.push({ cell: dep, deps: deps(dep), next: 0 });
     }
-    stack.pop();
-    state.set(c, 'done');
-    return null;
-  };
-  for (const c of cells) {
-    const found = visit(c);
-    if (found) return found;
   }
   return null;
 }
 
 /** The ids of every cell downstream of `ids` (inclusive), in notebook order. */
 export function downstreamOf(cells: CompiledCell[], ids: Iterable<number>): number[] {
-  const byName = new Map<string, CompiledCell>();
-  for (const c of cells) for (const n of c.outputs) byName.set(n, c);
+  // Readers of each cell, so the walk is linear in the graph rather than a rescan of every cell per step.
+  const definer = new Map<string, CompiledCell>();
+  for (const c of cells) for (const n of c.outputs) definer.set(n, c);
+  const readers = new Map<number, number[]>();
+  for (const c of cells) {
+    for (const n of c.inputs) {
+      const d = definer.get(n);
+      if (!d) continue;
+      const list = readers.get(d.cell.id);
+      if (list) list.push(c.cell.id);
+      else readers.set(d.cell.id, [c.cell.id]);
+    }
+  }
   const out = new Set<number>(ids);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const c of cells) {
-      if (out.has(c.cell.id)) continue;
-      if (c.inputs.some((n) => { const d = byName.get(n); return d && out.has(d.cell.id); })) {
-        out.add(c.cell.id);
-        grew = true;
+  const todo = [...out];
+  while (todo.length) {
+    for (const r of readers.get(todo.pop()!) ?? []) {
+      if (!out.has(r)) {
+        out.add(r);
+        todo.push(r);
       }
     }
   }

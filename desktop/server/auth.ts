@@ -46,8 +46,10 @@ export type TokenSource = 'header' | 'query' | 'cookie';
 export function authenticate(req: IncomingMessage, url: URL, token: string, port: number): TokenSource | null {
   const header = req.headers[TOKEN_HEADER];
   if (typeof header === 'string' && tokensEqual(header, token)) return 'header';
-  const auth = req.headers.authorization;
-  if (typeof auth === 'string' && /^token\s+/i.test(auth) && tokensEqual(auth.replace(/^token\s+/i, ''), token)) return 'header';
+  // `Authorization: token …` (Jupyter's spelling) or `Bearer …`: like our own header, a page on another
+  // origin can only send it after a CORS preflight, which this server never grants.
+  const scheme = /^(?:token|bearer)[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+  if (scheme && tokensEqual(scheme[1], token)) return 'header';
   const query = url.searchParams.get('token');
   if (query !== null && tokensEqual(query, token)) return 'query';
   const cookie = parseCookies(req.headers.cookie).get(cookieName(port));
@@ -66,8 +68,29 @@ export function tokenCookie(port: number, token: string): string {
 export function hostAllowed(hostHeader: string | undefined, boundHost: string): boolean {
   if (!isLoopback(boundHost)) return true;
   if (!hostHeader) return false;
-  const name = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.replace(/:\d+$/, '');
-  return ['127.0.0.1', 'localhost', '[::1]'].includes(name.toLowerCase());
+  // The whole header must be a name and an optional port: `[::1]evil.example` is not `[::1]`.
+  const m = /^(\[[0-9a-f:.]+\]|[^[\]:]+)(?::\d{1,5})?$/i.exec(hostHeader);
+  return !!m && ['127.0.0.1', 'localhost', '[::1]'].includes(m[1].toLowerCase());
+}
+
+/**
+ * Browsers say which page sent a request in `Origin` (on every cross-origin request and every POST);
+ * anything but our own origin is another site, or another server on this machine, and is refused
+ * whatever credentials it carries. No Origin: not a browser, or a same-origin GET or navigation.
+ */
+export function originAllowed(origin: string | undefined, hostHeader: string | undefined): boolean {
+  if (origin === undefined) return true;
+  return !!hostHeader && origin.toLowerCase() === `http://${hostHeader.toLowerCase()}`;
+}
+
+/** The request's path and query; null when the request target is not a URL at all. */
+export function requestUrl(target: string | undefined): URL | null {
+  try {
+    // A fixed base: the Host header is checked on its own, and a hostile one must not break parsing.
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
 }
 
 export function isLoopback(host: string): boolean {

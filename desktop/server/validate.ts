@@ -1,6 +1,6 @@
 // Checks the JSON bodies the UI sends. Anything that does not fit becomes a 400 whose message names the
 // field and what was expected, so a client bug shows up as a readable error, not a crash in the engine.
-import type { CellMode } from '../../cells/engine/notebook.ts';
+import { isValidName, MAX_CELL_ID, type CellMode } from '../../cells/engine/notebook.ts';
 
 export class BadRequest extends Error {
   readonly status: number;
@@ -20,7 +20,10 @@ export function asObject(body: unknown, what: string): Body {
 
 export function cellId(body: Body, what: string, field = 'id'): number {
   const v = body[field];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new BadRequest(`${what}: "${field}" must be a positive integer cell id, got ${JSON.stringify(v)}`);
+  // The same range notebook files allow: past 2^53 two different ids would compare equal.
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > MAX_CELL_ID) {
+    throw new BadRequest(`${what}: "${field}" must be a positive integer cell id (at most ${MAX_CELL_ID}), got ${JSON.stringify(v)}`);
+  }
   return v;
 }
 
@@ -38,7 +41,7 @@ export function string(body: Body, what: string, field: string, maxLength = 1_00
 export function optionalName(body: Body, what: string, field: string): string | undefined {
   const v = body[field];
   if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(v)) throw new BadRequest(`${what}: "${field}" must be a JavaScript identifier, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !isValidName(v)) throw new BadRequest(`${what}: "${field}" must be a JavaScript identifier (not a reserved word), got ${JSON.stringify(v)}`);
   return v;
 }
 
