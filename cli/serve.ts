@@ -2,13 +2,14 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { Cache } from '../cells/exec/cache.ts';
-import { buildLibrary } from '../cells/library.ts';
 import { startServer } from '../desktop/server/server.ts';
 
 export const SERVE_HELP = `Usage: promptscope serve [NOTEBOOK] [--port P] [--host H] [--cache DIR]
 
 Serves the notebook UI at http://127.0.0.1:P/?token=… (the URL is printed). Every request needs the
 token. A notebook you have not trusted opens read-only until you press "Trust".
+The cells run in a kernel process: the URL is printed before any cell runs, Interrupt stops a cell that
+is stuck (restarting the kernel if it must), Restart replaces the kernel; finished stages are cached.
 Binds 127.0.0.1 unless --host says otherwise; to reach a remote machine, tunnel instead:
   ssh -L 8888:127.0.0.1:8888 gpu-box   (run serve --port 8888 there), then open the printed URL here.
 
@@ -27,7 +28,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const notebookPath = resolve(positionals[0] ?? new URL('../notebooks/quickstart.html', import.meta.url).pathname);
   const port = Number(values.port ?? 8888);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, not "${values.port}"`);
-  const server = await startServer({ notebookPath, cache: new Cache(values.cache), builtins: await buildLibrary(), host: values.host, port });
+  const server = await startServer({ notebookPath, cache: new Cache(values.cache), host: values.host, port });
   if (server.host !== '127.0.0.1' && server.host !== 'localhost' && server.host !== '::1') {
     process.stderr.write(`warning: listening on ${server.host}: anyone who can reach it and has the token can run code here\n`);
   }

@@ -1,7 +1,9 @@
-// Starts the engine (desktop/server/entry.ts: the notebook server) outside the UI thread, in Electron's
-// utility process, and waits for it to report its URL. The window then loads the UI from that server,
+// Starts the engine (desktop/server/entry.ts: the notebook server, which runs the cells in a kernel
+// process of its own) outside the UI thread, in Electron's utility process, and waits for it to report
+// its URL (an EngineMessage, desktop/protocol.ts). The window then loads the UI from that server,
 // exactly as a browser does with `promptscope serve`.
 import { join } from 'node:path';
+import type { EngineMessage } from '../protocol.ts';
 import { engineOrigin } from './security.ts';
 import type { EngineProcessLike } from './types.ts';
 
@@ -52,7 +54,9 @@ export function startEngine(fork: ForkFn, opts: EngineOptions): Promise<Engine> 
     let stopped = false;
     const exitListeners: ((code: number | null) => void)[] = [];
     child.on('message', (message) => {
-      const m = message as { type?: unknown; url?: unknown; message?: unknown } | null;
+      // Checked field by field: an EngineMessage, but it comes from another process.
+      const m = message as { [K in 'type' | 'url' | 'message']?: unknown } | null;
+      if (m?.type !== undefined && !(['ready', 'error'] satisfies EngineMessage['type'][] as unknown[]).includes(m.type)) return;
       if (m?.type === 'ready' && typeof m.url === 'string') {
         try {
           finish(null, {

@@ -1,13 +1,12 @@
 // The engine process of the desktop app: Electron's main process forks this file in a utility process
-// (`utilityProcess.fork`, run through tsx) so notebooks, tfjs and DuckDB never block the window.
-// It starts the server and reports its URL to the parent; the parent kills it to stop it.
+// (`utilityProcess.fork`, run through tsx). It starts the server, which runs the notebook in its own
+// kernel process, and reports its URL to the parent; the parent kills it to stop it (the kernel follows,
+// its IPC channel closed).
 //   node --import tsx desktop/server/entry.ts NOTEBOOK [--cache DIR]
 import { resolve } from 'node:path';
 import { Cache } from '../../cells/exec/cache.ts';
-import { buildLibrary } from '../../cells/library.ts';
+import type { EngineMessage } from '../protocol.ts';
 import { startServer } from './server.ts';
-
-export type EngineMessage = { type: 'ready'; url: string } | { type: 'error'; message: string };
 
 interface ParentPort {
   postMessage(message: EngineMessage): void;
@@ -25,7 +24,7 @@ async function main(): Promise<void> {
   const cacheAt = args.indexOf('--cache');
   const cacheDir = cacheAt >= 0 ? args.splice(cacheAt, 2)[1] : undefined;
   if (args.length !== 1) throw new Error('usage: entry.ts NOTEBOOK [--cache DIR]');
-  const server = await startServer({ notebookPath: resolve(args[0]), cache: new Cache(cacheDir), builtins: await buildLibrary() });
+  const server = await startServer({ notebookPath: resolve(args[0]), cache: new Cache(cacheDir) });
   report({ type: 'ready', url: server.url });
 }
 

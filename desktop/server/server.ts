@@ -1,6 +1,8 @@
 // `promptscope serve` and the desktop app's engine process: one notebook over HTTP on loopback.
-// JSON for requests, Server-Sent Events for cell states; the UI bundle is served from desktop/ui/dist
-// (built on demand). Every request needs the token; see auth.ts for how it travels.
+// JSON for requests, Server-Sent Events for cell states and the kernel's state; the UI bundle is served
+// from desktop/ui/dist (built on demand). Every request needs the token; see auth.ts for how it travels.
+// The cells run in a kernel process (host.ts, kernel.ts), so this process starts listening, and keeps
+// answering, whatever the cells do. Wire types: desktop/protocol.ts.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -9,17 +11,22 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cache } from '../../cells/exec/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
-import { authenticate, hostAllowed, isLoopback, newToken, tokenCookie, TOKEN_HEADER } from './auth.ts';
-import { NotebookHost, type HostEvent } from './host.ts';
-import { MAX_ROWS_PER_REQUEST } from './outputs.ts';
+import type { ActionReplies, ServerEvent } from '../protocol.ts';
+import { authenticate, hostAllowed, isLoopback, newToken, originAllowed, requestUrl, tokenCookie, TOKEN_HEADER } from './auth.ts';
+import { NotebookHost } from './host.ts';
 import * as v from './validate.ts';
 
 export interface ServerOptions {
   /** The notebook file; a path that does not exist yet starts a new notebook saved there. */
   notebookPath: string;
   cache: Cache;
-  /** The library visible to cells (cells/library.ts in the CLI). */
-  builtins: Record<string, unknown>;
+  /**
+   * The module the kernel loads the names cells can call from: it exports `buildLibrary()`. Default:
+   * cells/library.ts, the full library.
+   */
+  library?: string;
+  /** Extra Node flags for the kernel process, e.g. `--max-old-space-size=8192`. */
+  kernelExecArgv?: string[];
   /** Default 127.0.0.1. Anything else exposes the notebook (and its code execution) to the network. */
   host?: string;
   /** Default 0: a free port. */
@@ -42,6 +49,8 @@ export interface RunningServer {
 }
 
 const MAX_BODY = 8 * 1024 * 1024;
+const MAX_ROWS_PER_REQUEST = 1000;
+export const DEFAULT_LIBRARY = fileURLToPath(new URL('../../cells/library.ts', import.meta.url));
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
@@ -73,7 +82,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const token = options.token ?? newToken();
   const trustStore = options.trustStore instanceof TrustStore ? options.trustStore : new TrustStore(options.trustStore);
-  const nb = await NotebookHost.open({ notebookPath: options.notebookPath, cache: options.cache, builtins: options.builtins, trustStore });
+  const nb = await NotebookHost.open({
+    notebookPath: options.notebookPath,
+    cache: options.cache,
+    library: options.library ?? DEFAULT_LIBRARY,
+    trustStore,
+    kernelExecArgv: options.kernelExecArgv,
+  });
   const uiDir = await uiBundle();
   const streams = new Set<ServerResponse>();
   let port = 0;
@@ -87,19 +102,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Cache-Control', 'no-store');
     if (!hostAllowed(req.headers.host, host)) return sendJson(res, 403, { error: 'forbidden: unexpected Host header' });
+    const url = requestUrl(req.url);
+    if (!url) return sendJson(res, 400, { error: 'bad request: the request target is not a URL' });
+    if (!originAllowed(req.headers.origin, req.headers.host)) return sendJson(res, 403, { error: `forbidden: cross-origin request from ${req.headers.origin}` });
     const how = authenticate(req, url, token, port);
     if (!how) return sendJson(res, 403, { error: 'forbidden: open the URL with ?token=… that `promptscope serve` printed' });
     const method = req.method ?? 'GET';
     if (method === 'POST') {
       // A cookie reaches us from any page on this host; a custom header only from our own page.
       if (how !== 'header') return sendJson(res, 403, { error: `forbidden: POST requests must send the ${TOKEN_HEADER} header` });
-      const origin = req.headers.origin;
-      if (origin && origin !== `http://${req.headers.host}`) return sendJson(res, 403, { error: `forbidden: cross-origin request from ${origin}` });
+      if (Number(req.headers['content-length']) > MAX_BODY) {
+        res.setHeader('Connection', 'close');
+        return sendJson(res, 413, { error: `request body is over ${MAX_BODY} bytes` });
+      }
       const body = await readJson(req);
       return sendJson(res, 200, await post(url.pathname, body));
     }
@@ -122,7 +141,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (!/^t\d+$/.test(handle)) throw new v.BadRequest(`table: "handle" must look like t12, got ${JSON.stringify(handle)}`);
       const offset = v.queryInt(url, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
       const limit = v.queryInt(url, 'limit', 1, MAX_ROWS_PER_REQUEST, 100);
-      return sendJson(res, 200, nb.tableRows(handle, offset, limit));
+      return sendJson(res, 200, await nb.tableRows(handle, offset, limit));
     }
     if (url.pathname === '/api/cache') return sendJson(res, 200, await nb.cacheInfo());
     const file = /^\/(app\.js|app\.js\.map|style\.css|app\.js\.LEGAL\.txt)$/.exec(url.pathname)?.[1];
@@ -135,34 +154,36 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sendJson(res, 404, { error: `no such path ${url.pathname}` });
   }
 
-  async function post(path: string, raw: unknown): Promise<unknown> {
+  async function post(path: string, raw: unknown): Promise<ActionReplies[keyof ActionReplies]> {
     const body = v.asObject(raw ?? {}, path);
     switch (path) {
       case '/api/cell/edit': {
-        nb.edit(v.cellId(body, 'edit cell'), v.string(body, 'edit cell', 'value'));
+        await nb.edit(v.cellId(body, 'edit cell'), v.string(body, 'edit cell', 'value'));
         return { ok: true };
       }
       case '/api/cell/add': {
-        const id = nb.add(v.mode(body, 'add cell'), body.value === undefined ? '' : v.string(body, 'add cell', 'value'), v.optionalCellId(body, 'add cell', 'after'), v.optionalName(body, 'add cell', 'output'));
+        const id = await nb.add(v.mode(body, 'add cell'), body.value === undefined ? '' : v.string(body, 'add cell', 'value'), v.optionalCellId(body, 'add cell', 'after'), v.optionalName(body, 'add cell', 'output'));
         return { ok: true, id };
       }
       case '/api/cell/remove':
-        nb.remove(v.cellId(body, 'remove cell'));
+        await nb.remove(v.cellId(body, 'remove cell'));
         return { ok: true };
       case '/api/cell/run':
-        nb.runCell(v.cellId(body, 'run cell'));
+        await nb.runCell(v.cellId(body, 'run cell'));
         return { ok: true };
       case '/api/cell/cancel':
-        return { ok: true, cancelled: nb.cancel(v.cellId(body, 'cancel cell')) };
+        return { ok: true, ...(await nb.cancel(v.cellId(body, 'cancel cell'))) };
       case '/api/run-all':
-        nb.runAll();
+        await nb.runAll();
         return { ok: true };
+      case '/api/interrupt':
+        return { ok: true, ...(await nb.interrupt()) };
       case '/api/restart':
-        nb.restart();
+        await nb.restart();
         return { ok: true };
       case '/api/input': {
         const name = v.string(body, 'set input', 'name', 200);
-        nb.setInput(name, v.has(body, `set input ${name}`, 'value'));
+        await nb.setInput(name, v.has(body, `set input ${name}`, 'value'));
         return { ok: true };
       }
       case '/api/save':
@@ -189,8 +210,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   function openStream(res: ServerResponse): void {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', Connection: 'keep-alive' });
-    const send = (e: HostEvent | { type: 'hello' }) => res.write(`event: ${e.type}\ndata: ${JSON.stringify(e.type === 'hello' ? { type: 'hello', notebook: nb.view() } : e)}\n\n`);
-    send({ type: 'hello' });
+    const send = (e: ServerEvent) => res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+    send({ type: 'hello', notebook: nb.view() });
     const off = nb.on(send);
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
     streams.add(res);
@@ -219,7 +240,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     token,
     notebook: nb,
     async close() {
-      nb.dispose();
+      await nb.dispose();
       for (const s of streams) s.end();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -230,7 +251,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 /**
  * The UI bundle's directory. In a checkout (sources present) it is rebuilt when missing or stale — a
  * fresh clone needs no separate build step; a packaged app ships only the built bundle, and esbuild
- * (a dev dependency) is then never loaded.
+ * (a dev dependency) is then never loaded. This is the server's one edge to desktop/ui: the build step
+ * (ui/build.mjs, the bundler script), never the UI's code, which the server only serves as files.
  */
 async function uiBundle(): Promise<string> {
   const dist = fileURLToPath(new URL('../ui/dist/', import.meta.url));

@@ -1,5 +1,9 @@
 // The few library functions the desktop tests' notebook uses, standing in for cells/library.ts so the
-// UI tests do not depend on datasets or models.
+// UI tests do not depend on datasets or models. The kernel loads it by path (TEST_LIBRARY) and calls
+// buildLibrary(), as it does with the real library.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { tableFromArrays } from 'apache-arrow';
 import { jsonCodec } from '../../cells/exec/codecs.ts';
 import { stage } from '../../cells/exec/stage.ts';
@@ -17,6 +21,23 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Stands in for a prompt learner's training loop: one checkpoint per epoch in the stage's work directory,
+ * so a run killed mid-way resumes where it stopped. Returns the epoch it resumed from (0 for a fresh run).
+ */
+async function trainWithCheckpoints(ctx: { signal: AbortSignal; progress(f: number, m?: string): void; workDir(): Promise<string> }, epochs: number, msPerEpoch: number) {
+  const file = join(await ctx.workDir(), 'checkpoint.json');
+  const saved = await readFile(file, 'utf8').then((t) => JSON.parse(t) as { epoch: number }, () => ({ epoch: 0 }));
+  let loss = 1;
+  for (let epoch = saved.epoch; epoch < epochs; epoch++) {
+    await sleep(msPerEpoch, ctx.signal);
+    loss = 1 / (epoch + 2);
+    await writeFile(file, JSON.stringify({ epoch: epoch + 1 }));
+    ctx.progress((epoch + 1) / epochs, `epoch ${epoch + 1}`);
+  }
+  return { epochs, resumedFrom: saved.epoch, loss };
 }
 
 /** A tiny in-memory dataset of coloured squares, shaped like cells/data's Dataset. */
@@ -47,5 +68,11 @@ export const testBuiltins: Record<string, unknown> = {
   jsonCodec,
   sleep,
   tableFromArrays,
+  trainWithCheckpoints,
   vegaLite: (spec: unknown) => ({ kind: 'vega-lite', spec }),
 };
+
+export const buildLibrary = async (): Promise<Record<string, unknown>> => testBuiltins;
+
+/** What tests pass as the server's `library`. */
+export const TEST_LIBRARY = fileURLToPath(import.meta.url);

@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
 import { Cache } from '../../cells/exec/cache.ts';
-import { buildLibrary } from '../../cells/library.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 
 const NOTEBOOK = fileURLToPath(new URL('../../notebooks/hello.html', import.meta.url));
@@ -23,7 +22,7 @@ let page: Page;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'promptscope-e2e-shipped-'));
-  server = await startServer({ notebookPath: NOTEBOOK, cache: new Cache(join(dir, 'cache')), builtins: await buildLibrary(), trustStore: join(dir, 'trusted.json') });
+  server = await startServer({ notebookPath: NOTEBOOK, cache: new Cache(join(dir, 'cache')), trustStore: join(dir, 'trusted.json') });
   ({ context, page } = await launchChromium(dir, { width: 1200, height: 1400 }));
 });
 

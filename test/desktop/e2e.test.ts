@@ -13,7 +13,7 @@ import { launchChromium } from './browser.ts';
 import { Cache } from '../../cells/exec/cache.ts';
 import { notebookHash, parseNotebook } from '../../cells/engine/notebook.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
-import { testBuiltins } from './builtins.ts';
+import { TEST_LIBRARY } from './builtins.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo.html', import.meta.url));
 const OUT = fileURLToPath(new URL('../../test-output/desktop/', import.meta.url));
@@ -30,7 +30,7 @@ before(async () => {
   notebookPath = join(dir, 'demo.html');
   trustPath = join(dir, 'trusted.json');
   copyFileSync(FIXTURE, notebookPath);
-  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), builtins: testBuiltins, trustStore: trustPath });
+  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), library: TEST_LIBRARY, trustStore: trustPath });
   ({ context, page } = await launchChromium(dir, { width: 1200, height: 900 }));
   page.on('console', (m) => {
     // CSP violations and script errors would otherwise pass silently.
@@ -83,7 +83,7 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
     assert.equal(await page.locator('.cell').count(), 13);
     assert.ok(await page.locator('#trust-banner').isVisible());
     for (let id = 1; id <= 13; id++) assert.equal(await runs(id), 0, `cell ${id} must not run before trust`);
-    assert.equal(server.notebook.session, null, 'no session exists for an untrusted notebook');
+    assert.equal(server.notebook.kernel, null, 'no kernel runs for an untrusted notebook');
     assert.match((await page.locator('.cell[data-id="1"] .markdown h1').textContent()) ?? '', /UI demo/);
   });
 

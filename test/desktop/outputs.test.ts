@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tableFromArrays } from 'apache-arrow';
-import { outputView, TableRegistry, toJsonSafe } from '../../desktop/server/outputs.ts';
+import { outputView, TableRegistry, toJsonSafe } from '../../desktop/kernel/outputs.ts';
 
 test('an Arrow table becomes a handle with columns; rows come in windows; re-running the cell drops it', () => {
   const reg = new TableRegistry();
@@ -79,7 +79,7 @@ test('short arrays of records become tables too; arrays of nested objects stay J
 });
 
 test('thumbnails shrink large images with a box filter and keep small ones', async () => {
-  const { thumbnail } = await import('../../desktop/server/thumbnails.ts');
+  const { thumbnail } = await import('../../desktop/kernel/thumbnails.ts');
   const big = { width: 400, height: 200, channels: 1, data: new Uint8Array(400 * 200).fill(200) };
   const t = thumbnail(big, 96);
   assert.deepEqual([t.width, t.height], [96, 48]);

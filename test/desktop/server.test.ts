@@ -12,7 +12,7 @@ import { Cache } from '../../cells/exec/cache.ts';
 import { notebookHash, parseNotebook } from '../../cells/engine/notebook.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
-import { testBuiltins } from './builtins.ts';
+import { TEST_LIBRARY } from './builtins.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo.html', import.meta.url));
 let dir: string;
@@ -26,7 +26,7 @@ before(async () => {
   notebookPath = join(dir, 'demo.html');
   copyFileSync(FIXTURE, notebookPath);
   trust = new TrustStore(join(dir, 'trusted.json'));
-  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), builtins: testBuiltins, trustStore: trust });
+  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), library: TEST_LIBRARY, trustStore: trust });
   base = `http://127.0.0.1:${server.port}`;
 });
 
@@ -91,7 +91,7 @@ test('an untrusted notebook is read-only: shown, never run, until trusted', asyn
     assert.equal(r.status, 409, path);
     assert.match(r.body.error ?? '', /not trusted|trust/i, path);
   }
-  assert.equal(server.notebook.session, null);
+  assert.equal(server.notebook.kernel, null);
   // Trust covers what was shown: a file changed on disk in the meantime is reloaded, not trusted.
   const original = readFileSync(notebookPath, 'utf8');
   writeFileSync(notebookPath, original.replace('UI demo', 'UI demo (changed)'));
@@ -99,12 +99,12 @@ test('an untrusted notebook is read-only: shown, never run, until trusted', asyn
   assert.equal(stale.status, 409);
   assert.match(stale.body.error ?? '', /changed on disk since it was shown/);
   assert.equal((await get<Nb & { title: string }>('/api/notebook')).body.title, 'UI demo (changed)');
-  assert.equal(server.notebook.session, null);
+  assert.equal(server.notebook.kernel, null);
   writeFileSync(notebookPath, original);
   assert.equal((await post('/api/trust', {})).status, 409, 'reverting is a change too: shown again first');
   assert.equal((await post('/api/trust', {})).status, 200);
   assert.ok(await trust.isTrusted(readFileSync(notebookPath, 'utf8')));
-  await server.notebook.session!.idle();
+  await server.notebook.idle();
   const after = await get<Nb>('/api/notebook');
   assert.equal(after.body.trusted, true);
   assert.ok(after.body.states.every((s) => s.runs === 1), JSON.stringify(after.body.states.map((s) => [s.id, s.status, s.runs])));
@@ -169,7 +169,7 @@ test('the event stream starts with a snapshot and reports cell updates', async (
   assert.equal((await post('/api/input', { name: 'steps', value: 4 })).status, 200);
   await until(/event: cell\ndata: \{"type":"cell","cell":\{"id":8,[^\n]*"status":"fresh"/);
   ctrl.abort();
-  await server.notebook.session!.idle();
+  await server.notebook.idle();
   const { body } = await get<Nb>('/api/notebook');
   const runs = Object.fromEntries(body.states.map((s) => [s.id, s.runs]));
   assert.deepEqual(runs, { 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2, 10: 1, 11: 1, 12: 1, 13: 2 });
@@ -189,8 +189,8 @@ test('add, edit, remove and save: atomic, refuses to clobber a file changed on d
   assert.equal(added.status, 200);
   const id = added.body.id as number;
   assert.equal(id, 14);
-  await server.notebook.session!.idle();
-  assert.equal(server.notebook.session!.state(id).status, 'fresh');
+  await server.notebook.idle();
+  assert.equal((await get<Nb>('/api/notebook')).body.states.find((s) => s.id === id)?.status, 'fresh');
   assert.equal((await post('/api/cell/edit', { id, value: 'const twice = steps * 3' })).status, 200);
   assert.equal((await post('/api/cell/remove', { id: 1 })).status, 200);
   const nb = await get<Nb>('/api/notebook');
@@ -213,7 +213,7 @@ test('add, edit, remove and save: atomic, refuses to clobber a file changed on d
 
 test('a path that does not exist starts a new trusted notebook that Save creates', async () => {
   const path = join(dir, 'fresh.html');
-  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache2')), builtins: {}, trustStore: trust });
+  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache2')), library: TEST_LIBRARY, trustStore: trust });
   try {
     const res = await fetch(`http://127.0.0.1:${s.port}/api/save`, { method: 'POST', headers: { 'X-Promptscope-Token': s.token }, body: '{}' });
     assert.equal(res.status, 200);
@@ -230,19 +230,24 @@ test('a trusted notebook that does not compile opens with the problem named, and
   const text = '<!doctype html>\n<notebook theme="air">\n  <title>broken</title>\n  <script id="1" type="module">\n    const a = 1\n  </script>\n  <script id="2" type="module">\n    const b = a + missing\n  </script>\n</notebook>\n';
   writeFileSync(path, text);
   await trust.trust(text, path);
-  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache3')), builtins: {}, trustStore: trust });
+  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache3')), library: TEST_LIBRARY, trustStore: trust });
   const call = (p: string, body: unknown) =>
     fetch(`http://127.0.0.1:${s.port}${p}`, { method: p.startsWith('/api/notebook') ? 'GET' : 'POST', headers: { 'X-Promptscope-Token': s.token }, body: p.startsWith('/api/notebook') ? undefined : JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
   try {
-    const nb = await call('/api/notebook', null);
+    // The kernel compiles the notebook; its problem is known once the kernel is up.
+    let nb = await call('/api/notebook', null);
+    for (const t0 = Date.now(); (nb.body.kernel as { state: string }).state !== 'ready' && Date.now() - t0 < 30_000; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      nb = await call('/api/notebook', null);
+    }
     assert.match(String((nb.body.problem as { message?: string })?.message), /cell 2, line 8: "missing" is not defined/);
     const run = await call('/api/run-all', {});
     assert.equal(run.status, 409);
     assert.match(String(run.body.error), /cannot run/);
     assert.equal((await call('/api/cell/edit', { id: 2, value: 'const b = a + 1' })).status, 200);
     assert.equal((await call('/api/notebook', null)).body.problem, undefined);
-    await s.notebook.session!.idle();
-    assert.equal(await s.notebook.session!.value('b'), 2);
+    await s.notebook.idle();
+    assert.equal(await s.notebook.value('b'), 2);
   } finally {
     await s.close();
   }

@@ -1,8 +1,8 @@
-// The UI's only channel to the engine: JSON requests with the token header, and one event stream.
-import type { CellView, HostEvent, NotebookView } from '../../server/host.ts';
-import type { CellMode } from '../../../cells/engine/notebook.ts';
+// The UI's only channel to the engine: JSON requests with the token header, and one event stream. The
+// wire types are desktop/protocol.ts's, shared with the server (the UI imports no server code).
+import type { ActionReplies, CacheInfo, CellMode, NotebookView, ServerEvent, TableRows } from '../../protocol.ts';
 
-export type { CellView, NotebookView, HostEvent };
+export type { CacheInfo, CellSource, CellView, KernelView, NotebookView, ServerEvent } from '../../protocol.ts';
 
 function meta(name: string): string {
   return document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? '';
@@ -29,36 +29,33 @@ async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Pr
   return data as T;
 }
 
-export interface CacheInfo {
-  root: string;
-  entries: number;
-  bytes: number;
-  stages: { stage: string; entries: number; bytes: number }[];
-}
+const act = <P extends keyof ActionReplies>(path: P, body: unknown) => call<ActionReplies[P]>('POST', path, body);
 
 export const api = {
   notebook: () => call<NotebookView>('GET', '/api/notebook'),
-  edit: (id: number, value: string) => call('POST', '/api/cell/edit', { id, value }),
-  add: (mode: CellMode, value: string, after?: number) => call<{ id: number }>('POST', '/api/cell/add', { mode, value, after }),
-  remove: (id: number) => call('POST', '/api/cell/remove', { id }),
-  run: (id: number) => call('POST', '/api/cell/run', { id }),
-  cancel: (id: number) => call('POST', '/api/cell/cancel', { id }),
-  runAll: () => call('POST', '/api/run-all', {}),
-  restart: () => call('POST', '/api/restart', {}),
-  setInput: (name: string, value: unknown) => call('POST', '/api/input', { name, value }),
-  save: (force = false) => call<{ path: string; bytes: number }>('POST', '/api/save', { force }),
-  trust: () => call('POST', '/api/trust', {}),
+  edit: (id: number, value: string) => act('/api/cell/edit', { id, value }),
+  add: (mode: CellMode, value: string, after?: number) => act('/api/cell/add', { mode, value, after }),
+  remove: (id: number) => act('/api/cell/remove', { id }),
+  run: (id: number) => act('/api/cell/run', { id }),
+  cancel: (id: number) => act('/api/cell/cancel', { id }),
+  runAll: () => act('/api/run-all', {}),
+  interrupt: () => act('/api/interrupt', {}),
+  restart: () => act('/api/restart', {}),
+  setInput: (name: string, value: unknown) => act('/api/input', { name, value }),
+  save: (force = false) => act('/api/save', { force }),
+  trust: () => act('/api/trust', {}),
   cache: () => call<CacheInfo>('GET', '/api/cache'),
-  clearCache: () => call<{ cache: CacheInfo }>('POST', '/api/cache/clear', {}),
-  rows: (handle: string, offset: number, limit: number) =>
-    call<{ numRows: number; offset: number; rows: unknown[][] }>('GET', `/api/table?handle=${encodeURIComponent(handle)}&offset=${offset}&limit=${limit}`),
+  clearCache: () => act('/api/cache/clear', {}),
+  rows: (handle: string, offset: number, limit: number) => call<TableRows>('GET', `/api/table?handle=${encodeURIComponent(handle)}&offset=${offset}&limit=${limit}`),
 };
 
 /** Subscribes to engine events; EventSource reconnects by itself and the server re-sends a snapshot. */
-export function events(onEvent: (e: HostEvent | { type: 'hello'; notebook: NotebookView }) => void, onState: (connected: boolean) => void): EventSource {
+export function events(onEvent: (e: ServerEvent) => void, onState: (connected: boolean) => void): EventSource {
   const source = new EventSource('/api/events');
-  for (const type of ['hello', 'cell', 'notebook', 'log']) {
-    source.addEventListener(type, (ev) => onEvent(JSON.parse((ev as MessageEvent<string>).data) as HostEvent));
+  // Every event type the server sends; the record makes the compiler flag one added to the protocol.
+  const types: Record<ServerEvent['type'], true> = { hello: true, cell: true, notebook: true, kernel: true, log: true };
+  for (const type of Object.keys(types)) {
+    source.addEventListener(type, (ev) => onEvent(JSON.parse((ev as MessageEvent<string>).data) as ServerEvent));
   }
   source.onopen = () => onState(true);
   source.onerror = () => onState(false);

@@ -1,7 +1,7 @@
 // One notebook cell on screen: header (id, names, status badge, run counters, actions), progress bar
 // while running, the editor, and the outputs. It shows what the engine reports and sends edits/actions;
 // it computes nothing.
-import type { CellSource, CellView } from '../../server/host.ts';
+import type { CellSource, CellView } from '../../protocol.ts';
 import { api } from './api.ts';
 import { button, el, formatSeconds } from './dom.ts';
 import { createEditor, type CellEditor } from './editor.ts';

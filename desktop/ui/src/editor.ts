@@ -5,7 +5,7 @@ import { Decoration, keymap, type DecorationSet } from '@codemirror/view';
 import { javascript } from '@codemirror/lang-javascript';
 import { markdown } from '@codemirror/lang-markdown';
 import { sql } from '@codemirror/lang-sql';
-import type { CellMode } from '../../../cells/engine/notebook.ts';
+import type { CellMode } from '../../protocol.ts';
 import { styleNonce } from './api.ts';
 
 export interface CellEditor {

@@ -1,7 +1,7 @@
 // Widgets for the inputs cells declare (`view(Inputs.range(...))` and friends). A widget only reports
 // a committed value (slider released, select changed, Enter in a text box); the engine then re-runs the
 // input's downstream cells and nothing else.
-import type { InputSpec } from '../../../cells/engine/inputs.ts';
+import type { InputSpec } from '../../protocol.ts';
 import { el } from './dom.ts';
 
 export interface InputWidget {

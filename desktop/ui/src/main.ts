@@ -1,7 +1,7 @@
-// The notebook page: top bar (run all, restart, save, cache), the trust banner, the cells, and the
-// cache panel. State comes from the engine's event stream; the page keeps no state of its own beyond
-// what the user is typing.
-import { api, events, type CellView, type NotebookView } from './api.ts';
+// The notebook page: top bar (run all, interrupt, restart, save, cache, the kernel's state), the trust
+// and kernel banners, the cells, and the cache panel. State comes from the engine's event stream; the
+// page keeps no state of its own beyond what the user is typing.
+import { api, events, type CellView, type KernelView, type NotebookView } from './api.ts';
 import { CellComponent } from './cell.ts';
 import { button, el, formatBytes } from './dom.ts';
 import { inputWidget, type InputWidget } from './inputs.ts';
@@ -18,7 +18,12 @@ const lastRunEl = el('div', { class: 'last-run', id: 'last-run', role: 'status' 
 const toastEl = el('div', { class: 'toast', role: 'status' });
 
 const runAllButton = button('▶ Run all', () => act(api.runAll()), { class: 'primary', id: 'run-all' });
-const restartButton = button('↻ Restart', () => act(api.restart()), { id: 'restart', title: 'New session on the same cells; stages come back from the cache' });
+const interruptButton = button('■ Interrupt', () => act(api.interrupt()), {
+  id: 'interrupt',
+  title: 'Stop every running cell; one stuck in synchronous code is stopped by restarting the kernel',
+});
+const restartButton = button('↻ Restart', () => act(api.restart()), { id: 'restart', title: 'Restart the kernel: a new kernel runs the cells; finished stages come back from the cache' });
+const kernelEl = el('span', { class: 'kernel', id: 'kernel-state', title: 'the kernel: the process that runs the cells' });
 const saveButton = button('Save', () => void save(), { id: 'save', title: 'Save (Ctrl/Cmd-S)' });
 const cacheButton = button('Cache', () => void toggleCache(), { id: 'cache-toggle' });
 
@@ -44,6 +49,12 @@ const trustBanner = el('div', { class: 'banner trust', id: 'trust-banner', hidde
   button('Trust and run', () => act(api.trust()), { class: 'primary', id: 'trust' }),
 ]);
 const problemBanner = el('div', { class: 'banner problem', hidden: '' });
+const kernelMessage = el('div', { class: 'kernel-message' });
+const kernelBanner = el('div', { class: 'banner kernel', id: 'kernel-banner', role: 'status', hidden: '' }, [
+  kernelMessage,
+  button('↻ Restart', () => act(api.restart()), { class: 'primary', id: 'kernel-restart', title: 'Start a new kernel now' }),
+  button('✕', () => (kernelBanner.hidden = true), { class: 'ghost icon', title: 'Dismiss' }),
+]);
 
 const cacheSize = el('div', { class: 'cache-size' });
 const cacheStages = el('div', { class: 'cache-stages' });
@@ -91,10 +102,10 @@ document.body.append(
   el('header', { class: 'topbar' }, [
     el('div', { class: 'brand' }, [el('span', { class: 'logo' }, ['◆']), 'Promptscope']),
     el('div', { class: 'doc' }, [titleEl, el('div', { class: 'doc-meta' }, [fileEl, dirtyEl]), lastRunEl]),
-    el('div', { class: 'actions' }, [summaryEl, ...desktopButtons, runAllButton, restartButton, saveButton, cacheButton, connEl]),
+    el('div', { class: 'actions' }, [summaryEl, ...desktopButtons, runAllButton, interruptButton, restartButton, saveButton, cacheButton, kernelEl, connEl]),
     inputsBar,
   ]),
-  el('div', { class: 'page' }, [trustBanner, problemBanner, cellsEl, addBar]),
+  el('div', { class: 'page' }, [trustBanner, kernelBanner, problemBanner, cellsEl, addBar]),
   cachePanel,
   toastEl,
 );
@@ -161,6 +172,7 @@ function applyNotebook(nb: NotebookView): void {
   problemBanner.hidden = !nb.problem;
   problemBanner.textContent = nb.problem ? `This notebook cannot run: ${nb.problem.message}` : '';
   for (const b of [runAllButton, restartButton, saveButton]) b.disabled = !nb.trusted;
+  applyKernel(nb.kernel);
   addBar.hidden = !nb.trusted;
 
   const keep = new Set(nb.cells.map((c) => c.id));
@@ -236,7 +248,30 @@ function finishWave(): void {
   lastRunEl.title = lastRunEl.textContent;
 }
 
+const KERNEL_TEXT: Record<KernelView['state'], string> = {
+  off: 'no kernel',
+  starting: 'kernel starting…',
+  ready: 'kernel ready',
+  restarting: 'kernel restarting…',
+  dead: 'kernel died',
+};
+
+/** The kernel's state in the top bar, and what just happened to it (a death, an interrupt) in a banner. */
+function applyKernel(k: KernelView): void {
+  kernelEl.textContent = KERNEL_TEXT[k.state];
+  kernelEl.dataset.state = k.state;
+  kernelEl.title = `${k.pid ? `kernel process ${k.pid}; ` : ''}${k.starts} started in this session`;
+  const shown = kernelBanner.dataset.message;
+  kernelBanner.dataset.state = k.state;
+  if (!k.message) kernelBanner.hidden = true;
+  else if (k.message !== shown || k.state === 'dead') kernelBanner.hidden = false;
+  kernelBanner.dataset.message = k.message ?? '';
+  kernelMessage.textContent = k.message ?? '';
+  kernelBanner.classList.toggle('dead', k.state === 'dead');
+}
+
 function summarise(): void {
+  interruptButton.disabled = !notebook?.trusted || !(notebook?.states ?? []).some((s) => s.status === 'running');
   const counts = new Map<string, number>();
   for (const s of notebook?.states ?? []) counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
   const order = ['running', 'stale', 'error', 'cancelled', 'fresh', 'cached'];
@@ -247,6 +282,10 @@ events(
   (e) => {
     if (e.type === 'hello' || e.type === 'notebook') applyNotebook(e.notebook);
     else if (e.type === 'cell') applyCell(e.cell);
+    else if (e.type === 'kernel') {
+      if (notebook) notebook.kernel = e.kernel;
+      applyKernel(e.kernel);
+    }
     else if (e.type === 'log' && e.cellId !== undefined) cells.get(e.cellId)?.addLog(e.message);
   },
   (connected) => {

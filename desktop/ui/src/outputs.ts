@@ -2,7 +2,7 @@
 // image grids and an expandable JSON inspector for everything else.
 import embed, { type VisualizationSpec } from 'vega-embed';
 import { expressionInterpreter } from 'vega-interpreter';
-import type { OutputView } from '../../server/outputs.ts';
+import type { OutputView } from '../../protocol.ts';
 import { el, formatNumber } from './dom.ts';
 import { renderMarkdown } from './markdown.ts';
 import { virtualTable } from './table.ts';

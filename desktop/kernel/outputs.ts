@@ -1,31 +1,10 @@
-// Turns cell values into what the browser can show. The browser never gets live engine objects: a chart
-// becomes its Vega-Lite spec, markdown its text, an Arrow table a handle the UI pages through a window of
-// rows at a time (a 100k-row table must never travel or render at once), anything else bounded JSON.
+// Turns cell values into what the browser can show; it runs in the kernel, where the values live. The
+// browser never gets live engine objects: a chart becomes its Vega-Lite spec, markdown its text, an Arrow
+// table a handle the UI pages through a window of rows at a time (a 100k-row table must never travel or
+// render at once), anything else bounded JSON.
 import { Table } from 'apache-arrow';
+import type { ColumnView, OutputView } from '../protocol.ts';
 import { datasetSamples, isDatasetLike } from './thumbnails.ts';
-
-export interface ColumnView {
-  name: string;
-  type: string;
-}
-
-export type OutputView =
-  | { kind: 'json'; label?: string; value: unknown }
-  | { kind: 'markdown'; label?: string; text: string }
-  | { kind: 'vega-lite'; label?: string; spec: unknown }
-  | { kind: 'table'; label?: string; handle: string; numRows: number; columns: ColumnView[] }
-  | { kind: 'metrics'; label?: string; values: Record<string, number | string> }
-  | { kind: 'images'; label?: string; items: { src: string; label?: string }[] }
-  | {
-      kind: 'dataset';
-      label?: string;
-      name: string;
-      images: number;
-      classes: number;
-      fingerprint?: string;
-      samples: { src: string; label?: string }[];
-      table: { handle: string; numRows: number; columns: ColumnView[] };
-    };
 
 /** Something the UI can fetch rows from by handle. */
 export interface RowSource {
@@ -34,7 +13,6 @@ export interface RowSource {
   rows(offset: number, limit: number): unknown[][];
 }
 
-export const MAX_ROWS_PER_REQUEST = 1000;
 /** Rows of an Arrow table inlined into a chart spec; past this the chart shows a prefix (said in the title). */
 const MAX_CHART_ROWS = 50_000;
 
