@@ -9,13 +9,10 @@
 // machine is shared, so the median is the honest central estimate.
 // The pure-JS cpu backend needs tens of seconds per ViT-B/16 image; it is skipped there unless --all.
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../cells/model/backend.ts';
-import { loadCLIP, randomCLIPWeights } from '../cells/model/clip.ts';
-import type { CLIPModel } from '../cells/model/clip.ts';
-import { parseCLIPConfig, VIT_B_16 } from '../cells/model/config.ts';
-import type { CLIPConfig } from '../cells/model/config.ts';
-import { defaultTokenizer } from '../cells/model/tokenizer.ts';
-import { CoOpPromptBuilder } from '../cells/model/prompting.ts';
+import {
+  initBackend, load, backboneOf, randomCLIPWeights, parseCLIPConfig, VIT_B_16, defaultTokenizer, type CLIPModel, type CLIPConfig,
+} from '../cells/model/index.ts';
+import { frozenPromptParts, assemblePrompts } from '../cells/prompts/text-prompt.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
@@ -84,10 +81,10 @@ async function benchModel(backend: string, name: string, model: CLIPModel, batch
 /** The issue's "no leaks across a 1,000-batch run": tensor count and bytes before/after N batches of each workload. */
 async function leakCheck(backend: string, n: number): Promise<void> {
   const cfg = CONFIGS.fixture.config;
-  const model = await loadCLIP({ config: cfg, weights: randomCLIPWeights(cfg, 0) }, { id: 'fixture' });
+  const model = await load({ config: cfg, weights: randomCLIPWeights(cfg, 0) }, { id: 'fixture' });
   const px = tf.randomNormal([16, 3, 32, 32], 0, 1, 'float32', 1) as tf.Tensor4D;
   const ids = defaultTokenizer().tokenize(Array.from({ length: 16 }, (_, i) => `a photo of a ${CLASSES[i % 10]}.`));
-  const builder = new CoOpPromptBuilder(model, CLASSES, { nCtx: 4 });
+  const parts = frozenPromptParts(await backboneOf(model), CLASSES, 4);
   const ctx = tf.variable(tf.randomNormal([4, 32], 0, 0.02), true, 'leak-ctx');
   const vp = tf.variable(tf.randomNormal([2, 48], 0, 0.02), true, 'leak-vpt');
   const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32'), 10);
@@ -102,7 +99,7 @@ async function leakCheck(backend: string, n: number): Promise<void> {
     },
     'CoOp + VPT training step': async () => {
       const cost = sgd.minimize(() => tf.tidy(() => {
-        const t = model.textForward(builder.build(ctx)).embeds;
+        const t = model.textForward({ embeds: assemblePrompts(parts, ctx, 'end'), eotIndex: parts.eot }).embeds;
         const i = model.encodeImage(px, { prompts: { shallow: vp } });
         return tf.losses.softmaxCrossEntropy(labels, model.logitsPerImage(i, t)) as tf.Scalar;
       }), true, [ctx, vp]);
@@ -119,14 +116,14 @@ async function leakCheck(backend: string, n: number): Promise<void> {
     console.log(`| ${backend} | ${name} | ${n} | ${before.numTensors} → ${after.numTensors} | ${before.numBytes} → ${after.numBytes} | ${((performance.now() - t0) / 1000).toFixed(1)} s |`);
   }
   tf.dispose([px, ctx, vp, labels]);
-  builder.dispose();
+  parts.dispose();
   model.dispose();
 }
 
 /** extractFeatures throughput (preprocessing included) over synthetic 32×32 images, per worker count. */
 async function extractBench(n: number): Promise<void> {
   const { extractFeatures } = await import('../cells/model/features.ts');
-  const { runWithContext } = await import('../cells/exec/stage.ts');
+  const { runWithContext } = await import('../cells/exec/context.ts');
   const { Cache } = await import('../cells/exec/cache.ts');
   const { buildRows } = await import('../cells/data/assemble.ts');
   const { DenseImageStore } = await import('../cells/data/dataset.ts');
@@ -135,7 +132,7 @@ async function extractBench(n: number): Promise<void> {
   const { join } = await import('node:path');
   await initBackend('wasm');
   const cfg = CONFIGS.fixture.config;
-  const model = await loadCLIP({ config: cfg, weights: randomCLIPWeights(cfg, 0) }, { id: 'fixture' });
+  const model = await load({ config: cfg, weights: randomCLIPWeights(cfg, 0) }, { id: 'fixture' });
   const pixels = new Uint8Array(n * 32 * 32 * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
   const ids = Int32Array.from({ length: n }, (_, i) => i);
@@ -189,7 +186,7 @@ for (const backend of backends) {
       console.error(`cpu × ${name}: skipped (pure-JS kernels, tens of seconds per image; pass --all to run it)`);
       continue;
     }
-    const model = await loadCLIP({ config: spec.config, weights: randomCLIPWeights(spec.config, 0) }, { id: name });
+    const model = await load({ config: spec.config, weights: randomCLIPWeights(spec.config, 0) }, { id: name });
     await benchModel(got, name, model, batchArg ? Number(batchArg) : spec.batch);
     model.dispose();
     console.error(`done: ${got} × ${name}`);

@@ -11,13 +11,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendName } from '../cells/model/backend.ts';
-import { loadCLIP, randomCLIPWeights } from '../cells/model/clip.ts';
-import { VIT_B_16 } from '../cells/model/config.ts';
-import { asBackbone } from '../cells/model/backbone.ts';
-import type { PromptBackbone } from '../cells/prompts/backbone.ts';
+import { load, backboneOf, randomCLIPWeights, VIT_B_16, type PromptBackbone } from '../cells/model/index.ts';
 import { makeTrainer, trainLoop, type TrainData } from '../cells/prompts/train.ts';
 import { resolveConfig } from '../cells/prompts/registry.ts';
-import { OPTIM_DEFAULTS } from '../cells/prompts/trainer.ts';
+import { OPTIM_DEFAULTS } from '../cells/prompts/optim.ts';
 import { normalArray, rng } from '../cells/prompts/random.ts';
 import '../cells/prompts/methods.ts';
 
@@ -35,8 +32,8 @@ const force = process.argv.includes('--force');
 const FIXTURE = fileURLToPath(new URL('../../shared/clip/fixture-tiny/', import.meta.url));
 
 async function model(config: string): Promise<PromptBackbone> {
-  if (config === 'fixture') return asBackbone(await loadCLIP(FIXTURE, { id: 'fixture-tiny' }));
-  if (config === 'vit-b-16') return asBackbone(await loadCLIP({ config: VIT_B_16, weights: randomCLIPWeights(VIT_B_16, 0) }, { id: 'vit-b-16-random' }));
+  if (config === 'fixture') return backboneOf(await load(FIXTURE, { id: 'fixture-tiny' }));
+  if (config === 'vit-b-16') return backboneOf(await load({ config: VIT_B_16, weights: randomCLIPWeights(VIT_B_16, 0) }, { id: 'vit-b-16-random' }));
   throw new Error(`bench/prompts: unknown config "${config}" (fixture | vit-b-16)`);
 }
 
@@ -111,11 +108,11 @@ async function quickstart(): Promise<void> {
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { Cache } = await import('../cells/exec/cache.ts');
-  const { runWithContext } = await import('../cells/exec/stage.ts');
+  const { runWithContext } = await import('../cells/exec/context.ts');
   const p = await import('../cells/prompts/index.ts');
   await initBackend('wasm');
   const dir = arg('model', FIXTURE);
-  const m = await p.loadBackbone(dir);
+  const m = await backboneOf(await load(dir));
   const records: { stage: string; hit: boolean; ms: number }[] = [];
   const ctx = { cache: new Cache(mkdtempSync(join(tmpdir(), 'ps-quickstart-'))), signal: new AbortController().signal, progress: () => undefined, log: () => undefined, record: (r: { stage: string; hit: boolean; ms: number }) => records.push(r) };
   const sources = await Promise.all((['cifar10', 'fashion-mnist', 'mnist', 'gtsrb'] as const).map((n) => p.bundledSource(n)));

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cache } from '../cells/exec/cache.ts';
-import { runWithContext, type StageRecord } from '../cells/exec/stage.ts';
+import { runWithContext } from '../cells/exec/context.ts';
+import { type StageRecord } from '../cells/exec/types.ts';
 import { currentBackend } from '../cells/model/backend.ts';
 import { defaultTaskSuite, DEFAULT_TASK_NAMES, selectTasks, studiesLibrary, transferMatrix, loadStudyModel } from '../cells/studies/index.ts';
 
@@ -84,7 +85,7 @@ async function benchNotebook(): Promise<void> {
   const { parseNotebook } = await import('../cells/engine/notebook.ts');
   const { NotebookSession } = await import('../cells/engine/session.ts');
   const { buildLibrary } = await import('../cells/library.ts');
-  const { writeOutputs } = await import('../cli/outputs.ts');
+  const { writeOutputs } = await import('../cli/write-outputs.ts');
   const path = fileURLToPath(new URL('../notebooks/transferability.html', import.meta.url));
   const text = await readFile(path, 'utf8');
   const settings: Record<string, unknown> = {};

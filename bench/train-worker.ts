@@ -1,7 +1,7 @@
 // Worker module for bench/train.ts's data-parallel rows: one tower (or a frozen tower + prompt tokens)
 // per worker, built from the same seed in every worker.
 import * as tf from '@tensorflow/tfjs';
-import { lossAndGradsOf, type Batch, type TrainerSetup } from '../cells/model/parallel/index.ts';
+import { lossAndGradsOf, type Batch, type TrainerSetup } from './support/data-parallel/index.ts';
 import { towers, initParams, loss, encode, opsByName, type Params, type TowerConfig } from './tower.ts';
 
 export interface BenchWorkerConfig { tower: string; formulation: 'fast' | 'plain'; promptTokens?: number }

@@ -12,8 +12,8 @@ import { cpus, availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendName } from '../cells/model/backend.ts';
 import { useNativeKernels, dropNativeKernels } from '../cells/model/native/kernels.ts';
-import { createDataParallel, splitBatch, type Batch } from '../cells/model/parallel/index.ts';
-import { VariablesAdam } from '../cells/model/ops/adam.ts';
+import { createDataParallel, splitBatch, type Batch } from './support/data-parallel/index.ts';
+import { VariablesAdam } from './support/adam.ts';
 import { towers, initParams, loss, encode, makeBatch, opsByName, type TowerConfig } from './tower.ts';
 
 const args = process.argv.slice(2);

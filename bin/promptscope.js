@@ -3,5 +3,5 @@
 // through tsx's loader, so there is no build step between a clone and a run.
 import { register } from 'tsx/esm/api';
 register();
-const { main } = await import('../cli/main.ts');
+const { main } = await import('../cli/promptscope.ts');
 process.exitCode = await main(process.argv.slice(2));

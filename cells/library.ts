@@ -8,11 +8,7 @@ import { loadDataset, cachedFewShotSplit, cachedHoldOutPool } from './data/cache
 import { taskView } from './data/splits.ts';
 import { BUNDLED_NAMES, type BundledName } from './data/bundled.ts';
 import { openNodeDatabase, type Database } from './data/db.ts';
-import { currentBackend } from './model/backend.ts';
-import { loadModel } from './model/load.ts';
-import { pretrainMiniClip } from './model/pretrain/index.ts';
-import { extractFeatures } from './model/features.ts';
-import { zeroShot } from './model/zeroshot.ts';
+import { currentBackend, load, DEFAULT_MODEL, pretrainMiniClip, extractFeatures, zeroShot, type BackendPreference } from './model/index.ts';
 import * as prompts from './prompts/index.ts';
 import * as studies from './studies/index.ts';
 
@@ -20,6 +16,15 @@ import * as studies from './studies/index.ts';
 export function bundled(name: BundledName, split = 'test') {
   if (!BUNDLED_NAMES.includes(name)) throw new Error(`no bundled dataset "${name}"; choose one of ${BUNDLED_NAMES.join(', ')}`);
   return loadDataset({ kind: 'bundled', name, split });
+}
+
+/**
+ * A CLIP checkpoint by the name the notebook uses (bundled, pulled repo id, or folder). A notebook's first
+ * model starts the fastest backend ('auto', or --backend / $PROMPTSCOPE_BACKEND), and results name the model
+ * exactly as the notebook wrote it.
+ */
+export function loadModel(name: string = DEFAULT_MODEL, opts: { backend?: BackendPreference } = {}) {
+  return load(name, { backend: opts.backend ?? 'auto', id: name });
 }
 
 export async function buildLibrary(): Promise<Record<string, unknown>> {

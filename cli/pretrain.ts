@@ -1,13 +1,13 @@
 // Command-line entry for a long background run (resumable):
-//   node --import tsx cells/model/pretrain/run.ts --work <dir> [--minutes 90] [--steps 900] [--patch 8] [--batch 128] [--seed 0] [--lr 1e-3] [--warmup 80] [--init <checkpoint of an earlier phase>]
+//   node --import tsx cli/pretrain.ts --work <dir> [--minutes 90] [--steps 900] [--patch 8] [--batch 128] [--seed 0] [--lr 1e-3] [--warmup 80] [--init <checkpoint of an earlier phase>]
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { initBackend } from '../backend.ts';
-import { loadLexicon } from './lexicon.ts';
-import { loadPretrainData } from './data.ts';
-import { DEFAULT_TRAIN, runPretraining } from './train.ts';
-import type { RunOptions } from './train.ts';
+import { initBackend } from '../cells/model/backend.ts';
+import { loadLexicon } from '../cells/model/pretrain/lexicon.ts';
+import { loadPretrainData } from '../cells/model/pretrain/data.ts';
+import { DEFAULT_TRAIN, runPretraining } from '../cells/model/pretrain/train.ts';
+import type { RunOptions } from '../cells/model/pretrain/train.ts';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

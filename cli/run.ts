@@ -7,11 +7,13 @@ import { parseNotebook, notebookHash } from '../cells/engine/notebook.ts';
 import { NotebookSession } from '../cells/engine/session.ts';
 import { parseSetting } from '../cells/engine/inputs.ts';
 import { TrustStore } from '../cells/engine/trust.ts';
-import type { Pin } from '../cells/exec/stage.ts';
+import type { Pin } from '../cells/exec/types.ts';
+import { CliError } from './errors.ts';
 import { attachProgress } from './progress.ts';
-import { writeOutputs } from './outputs.ts';
+import { watchTimeouts } from './timeout.ts';
+import { writeOutputs } from './write-outputs.ts';
 import { buildLibrary } from '../cells/library.ts';
-import { currentBackend } from '../cells/model/backend.ts';
+import { currentBackend } from '../cells/model/index.ts';
 
 export interface RunOptions {
   notebook: string;
@@ -20,9 +22,10 @@ export interface RunOptions {
   backend?: string;
   cache?: string;
   trust?: boolean;
+  /** Seconds any one cell may run (default: no limit). */
+  timeout?: number;
 }
 
-export class CliError extends Error {}
 
 export function parseSets(sets: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -52,13 +55,19 @@ export async function runNotebook(opts: RunOptions): Promise<number> {
   const session = new NotebookSession(notebook, { cache, builtins: library, settings });
   const started = Date.now();
   const detach = attachProgress(session);
+  const watch = opts.timeout ? watchTimeouts(session, opts.timeout) : null;
   session.start();
   await session.idle();
+  watch?.stop();
   detach();
   // A --set that names no input is a mistake, not something to ignore.
   const inputs = new Set(session.inputs().map((i) => i.name));
   const unknown = Object.keys(settings).filter((k) => !inputs.has(k));
-  const states = session.states();
+  // A cell stopped by --timeout failed; the engine only knows it was cancelled.
+  const states = session.states().map((c) => {
+    const timedOut = watch?.timedOut.get(c.id);
+    return timedOut && c.status === 'cancelled' ? { ...c, status: 'error' as const, error: { message: timedOut, cellId: c.id } } : c;
+  });
   const pins = new Map<string, Pin>();
   for (const r of session.stageRecords()) for (const p of r.pins) pins.set(`${p.kind}:${p.name}:${p.fingerprint}`, p);
   const backend = currentBackend();
@@ -73,8 +82,11 @@ export async function runNotebook(opts: RunOptions): Promise<number> {
     pins: [...pins.values()],
     stages: session.stageRecords().map((r) => ({ stage: r.stage, key: r.key, hit: r.hit, ms: r.ms })),
   };
-  if (opts.out) await writeOutputs(session, opts.out, manifest);
+  const written = opts.out ? await writeOutputs(session, opts.out, manifest) : undefined;
   session.dispose();
+  // A cell cancelled by --timeout may leave timers or sockets behind that would keep the finished run
+  // alive: once the exit status is set, leave.
+  if (watch?.timedOut.size) setTimeout(() => process.exit(), 1_000).unref();
   for (const c of states) {
     const label = c.names.length ? c.names.join(', ') : '(display)';
     const secs = c.elapsedMs !== undefined ? ` ${(c.elapsedMs / 1000).toFixed(1)}s` : '';
@@ -87,7 +99,10 @@ export async function runNotebook(opts: RunOptions): Promise<number> {
   }
   const failed = states.filter((c) => c.status === 'error' && c.error?.cellId === c.id);
   for (const c of failed) process.stderr.write(`error: ${c.error!.message}\n`);
-  if (failed.length) return 1;
+  // Missing outputs fail the run like a failing cell: whoever reads them next would otherwise find out late.
+  const unwritten = written?.outputErrors ?? [];
+  for (const e of unwritten) process.stderr.write(`error: output "${e.name}" could not be written (${e.file}): ${e.error}\n`);
+  if (failed.length || unwritten.length) return 1;
   if (opts.out) process.stderr.write(`outputs written to ${opts.out}\n`);
   return 0;
 }

@@ -1,4 +1,6 @@
-// The Database interface over duckdb-wasm, for SQL that runs in the page (UI, exported notebooks).
+// The Database interface over duckdb-wasm, so notebook SQL can run in a page (UI, exported notebooks). No page
+// opens one yet (the UI queries the server); test/data/db.test.ts runs the query set through the blocking
+// build in Node so SQL stays identical on both engines.
 //
 // duckdb-wasm bundles its own apache-arrow; Arrow objects do not cross versions (instanceof checks fail
 // and tables are dropped silently). So everything crosses as Arrow IPC bytes: tables go in with
@@ -127,40 +129,6 @@ export async function openWasmDatabaseInNode(): Promise<Database> {
     close: () => {
       conn.close();
       db.reset();
-    },
-  });
-}
-
-/** The parts of the duckdb-wasm browser module the page helper uses (pass `await import('@duckdb/duckdb-wasm')`). */
-export interface DuckDBWasmModule {
-  AsyncDuckDB: new (logger: unknown, worker: Worker) => {
-    instantiate(mainModule: string, pthreadWorker?: string | null): Promise<unknown>;
-    open(config: object): Promise<void>;
-    connect(): Promise<WasmConnectionLike>;
-    terminate(): Promise<void>;
-  };
-  VoidLogger: new () => unknown;
-}
-
-/**
- * The page's Database: duckdb-wasm's async build in a Web Worker. Bundle URLs must be served locally
- * (e.g. by `promptscope serve` from node_modules/@duckdb/duckdb-wasm/dist) so the page works offline.
- * Not exercised by the Node tests (no Web Worker there); its query path is WasmDatabase, which is.
- */
-export async function openWasmDatabaseInPage(
-  duckdb: DuckDBWasmModule,
-  bundle: { mainModule: string; mainWorker: string },
-): Promise<Database> {
-  const worker = new Worker(bundle.mainWorker);
-  const db = new duckdb.AsyncDuckDB(new duckdb.VoidLogger(), worker);
-  await db.instantiate(bundle.mainModule, null);
-  await db.open({});
-  const conn = await db.connect();
-  return new WasmDatabase({
-    useUnsafe: (cb) => conn.useUnsafe(cb),
-    close: async () => {
-      await conn.close();
-      await db.terminate();
     },
   });
 }

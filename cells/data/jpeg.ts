@@ -186,58 +186,73 @@ const IDCT_LIMIT = (() => {
 const P1 = 1 << (CONST_BITS - PASS1_BITS);
 const P2 = 2 ** (CONST_BITS + PASS1_BITS + 3);
 
+/**
+ * jidctint.c's 1-D 8-point butterfly, shared by the column and row passes: inputs x[base + k·step]
+ * (k = 0..7), outputs 0..7 before descaling written to `acc`. Sums of these integer products stay below
+ * 2^53, so doubles hold them exactly and both passes round exactly as libjpeg's integer code does.
+ */
+function idct8(x: Int32Array, base: number, step: number, acc: Float64Array): void {
+  let z2 = x[base + 2 * step];
+  let z3 = x[base + 6 * step];
+  let z1 = (z2 + z3) * FIX_0_541196100;
+  let tmp2 = z1 - z3 * FIX_1_847759065;
+  let tmp3 = z1 + z2 * FIX_0_765366865;
+  z2 = x[base];
+  z3 = x[base + 4 * step];
+  let tmp0 = (z2 + z3) * 8192;
+  let tmp1 = (z2 - z3) * 8192;
+  const tmp10 = tmp0 + tmp3;
+  const tmp13 = tmp0 - tmp3;
+  const tmp11 = tmp1 + tmp2;
+  const tmp12 = tmp1 - tmp2;
+  tmp0 = x[base + 7 * step];
+  tmp1 = x[base + 5 * step];
+  tmp2 = x[base + 3 * step];
+  tmp3 = x[base + step];
+  z1 = tmp0 + tmp3;
+  z2 = tmp1 + tmp2;
+  z3 = tmp0 + tmp2;
+  let z4 = tmp1 + tmp3;
+  const z5 = (z3 + z4) * FIX_1_175875602;
+  tmp0 *= FIX_0_298631336;
+  tmp1 *= FIX_2_053119869;
+  tmp2 *= FIX_3_072711026;
+  tmp3 *= FIX_1_501321110;
+  z1 *= -FIX_0_899976223;
+  z2 *= -FIX_2_562915447;
+  z3 = z3 * -FIX_1_961570560 + z5;
+  z4 = z4 * -FIX_0_390180644 + z5;
+  tmp0 += z1 + z3;
+  tmp1 += z2 + z4;
+  tmp2 += z2 + z3;
+  tmp3 += z1 + z4;
+  acc[0] = tmp10 + tmp3;
+  acc[7] = tmp10 - tmp3;
+  acc[1] = tmp11 + tmp2;
+  acc[6] = tmp11 - tmp2;
+  acc[2] = tmp12 + tmp1;
+  acc[5] = tmp12 - tmp1;
+  acc[3] = tmp13 + tmp0;
+  acc[4] = tmp13 - tmp0;
+}
+
+const idctAcc = new Float64Array(8);
+
 /** Dequantised coefficients (natural order) → 8x8 samples written into `out` at `offset` with `stride`. */
 function idctIslow(coef: Int32Array, ws: Int32Array, out: Uint8Array, offset: number, stride: number): void {
+  const acc = idctAcc;
+  // Pass 1: columns, descaled by CONST_BITS - PASS1_BITS into the workspace.
+  const half = P1 / 2;
   for (let c = 0; c < 8; c++) {
     if (coef[8 + c] === 0 && coef[16 + c] === 0 && coef[24 + c] === 0 && coef[32 + c] === 0 && coef[40 + c] === 0 && coef[48 + c] === 0 && coef[56 + c] === 0) {
       const dc = coef[c] * 4;
       for (let r = 0; r < 8; r++) ws[r * 8 + c] = dc;
       continue;
     }
-    let z2 = coef[16 + c];
-    let z3 = coef[48 + c];
-    let z1 = (z2 + z3) * FIX_0_541196100;
-    let tmp2 = z1 - z3 * FIX_1_847759065;
-    let tmp3 = z1 + z2 * FIX_0_765366865;
-    z2 = coef[c];
-    z3 = coef[32 + c];
-    let tmp0 = (z2 + z3) * 8192;
-    let tmp1 = (z2 - z3) * 8192;
-    const tmp10 = tmp0 + tmp3;
-    const tmp13 = tmp0 - tmp3;
-    const tmp11 = tmp1 + tmp2;
-    const tmp12 = tmp1 - tmp2;
-    tmp0 = coef[56 + c];
-    tmp1 = coef[40 + c];
-    tmp2 = coef[24 + c];
-    tmp3 = coef[8 + c];
-    z1 = tmp0 + tmp3;
-    z2 = tmp1 + tmp2;
-    z3 = tmp0 + tmp2;
-    let z4 = tmp1 + tmp3;
-    const z5 = (z3 + z4) * FIX_1_175875602;
-    tmp0 *= FIX_0_298631336;
-    tmp1 *= FIX_2_053119869;
-    tmp2 *= FIX_3_072711026;
-    tmp3 *= FIX_1_501321110;
-    z1 *= -FIX_0_899976223;
-    z2 *= -FIX_2_562915447;
-    z3 = z3 * -FIX_1_961570560 + z5;
-    z4 = z4 * -FIX_0_390180644 + z5;
-    tmp0 += z1 + z3;
-    tmp1 += z2 + z4;
-    tmp2 += z2 + z3;
-    tmp3 += z1 + z4;
-    const half = P1 / 2;
-    ws[c] = Math.floor((tmp10 + tmp3 + half) / P1);
-    ws[56 + c] = Math.floor((tmp10 - tmp3 + half) / P1);
-    ws[8 + c] = Math.floor((tmp11 + tmp2 + half) / P1);
-    ws[48 + c] = Math.floor((tmp11 - tmp2 + half) / P1);
-    ws[16 + c] = Math.floor((tmp12 + tmp1 + half) / P1);
-    ws[40 + c] = Math.floor((tmp12 - tmp1 + half) / P1);
-    ws[24 + c] = Math.floor((tmp13 + tmp0 + half) / P1);
-    ws[32 + c] = Math.floor((tmp13 - tmp0 + half) / P1);
+    idct8(coef, c, 8, acc);
+    for (let k = 0; k < 8; k++) ws[k * 8 + c] = Math.floor((acc[k] + half) / P1);
   }
+  // Pass 2: rows, descaled by CONST_BITS + PASS1_BITS + 3 and range-limited into samples.
   const half2 = P2 / 2;
   for (let r = 0; r < 8; r++) {
     const w = r * 8;
@@ -247,46 +262,8 @@ function idctIslow(coef: Int32Array, ws: Int32Array, out: Uint8Array, offset: nu
       for (let i = 0; i < 8; i++) out[o + i] = v;
       continue;
     }
-    let z2 = ws[w + 2];
-    let z3 = ws[w + 6];
-    let z1 = (z2 + z3) * FIX_0_541196100;
-    let tmp2 = z1 - z3 * FIX_1_847759065;
-    let tmp3 = z1 + z2 * FIX_0_765366865;
-    let tmp0 = (ws[w] + ws[w + 4]) * 8192;
-    let tmp1 = (ws[w] - ws[w + 4]) * 8192;
-    const tmp10 = tmp0 + tmp3;
-    const tmp13 = tmp0 - tmp3;
-    const tmp11 = tmp1 + tmp2;
-    const tmp12 = tmp1 - tmp2;
-    tmp0 = ws[w + 7];
-    tmp1 = ws[w + 5];
-    tmp2 = ws[w + 3];
-    tmp3 = ws[w + 1];
-    z1 = tmp0 + tmp3;
-    z2 = tmp1 + tmp2;
-    z3 = tmp0 + tmp2;
-    let z4 = tmp1 + tmp3;
-    const z5 = (z3 + z4) * FIX_1_175875602;
-    tmp0 *= FIX_0_298631336;
-    tmp1 *= FIX_2_053119869;
-    tmp2 *= FIX_3_072711026;
-    tmp3 *= FIX_1_501321110;
-    z1 *= -FIX_0_899976223;
-    z2 *= -FIX_2_562915447;
-    z3 = z3 * -FIX_1_961570560 + z5;
-    z4 = z4 * -FIX_0_390180644 + z5;
-    tmp0 += z1 + z3;
-    tmp1 += z2 + z4;
-    tmp2 += z2 + z3;
-    tmp3 += z1 + z4;
-    out[o] = IDCT_LIMIT[Math.floor((tmp10 + tmp3 + half2) / P2) & 1023];
-    out[o + 7] = IDCT_LIMIT[Math.floor((tmp10 - tmp3 + half2) / P2) & 1023];
-    out[o + 1] = IDCT_LIMIT[Math.floor((tmp11 + tmp2 + half2) / P2) & 1023];
-    out[o + 6] = IDCT_LIMIT[Math.floor((tmp11 - tmp2 + half2) / P2) & 1023];
-    out[o + 2] = IDCT_LIMIT[Math.floor((tmp12 + tmp1 + half2) / P2) & 1023];
-    out[o + 5] = IDCT_LIMIT[Math.floor((tmp12 - tmp1 + half2) / P2) & 1023];
-    out[o + 3] = IDCT_LIMIT[Math.floor((tmp13 + tmp0 + half2) / P2) & 1023];
-    out[o + 4] = IDCT_LIMIT[Math.floor((tmp13 - tmp0 + half2) / P2) & 1023];
+    idct8(ws, w, 1, acc);
+    for (let k = 0; k < 8; k++) out[o + k] = IDCT_LIMIT[Math.floor((acc[k] + half2) / P2) & 1023];
   }
 }
 

@@ -8,7 +8,8 @@ import type { Cache } from '../exec/cache.ts';
 import { compileNotebook, NotebookError, type CompiledCell } from './compile.ts';
 import { coerceInput, Inputs, type InputSpec } from './inputs.ts';
 import { nextCellId, type CellMode, type Notebook, type NotebookCell } from './notebook.ts';
-import { CancelledError, runWithContext, currentContext, type CellContext, type StageRecord } from '../exec/stage.ts';
+import { CancelledError, type CellContext, type StageRecord } from '../exec/types.ts';
+import { runWithContext, currentContext } from '../exec/context.ts';
 
 export type CellStatus = 'idle' | 'stale' | 'running' | 'fresh' | 'cached' | 'error' | 'cancelled';
 
@@ -40,6 +41,11 @@ export interface SessionOptions {
   builtins?: Record<string, unknown>;
   /** Input overrides by variable name (CLI --set, UI widgets). */
   settings?: Record<string, unknown>;
+  /**
+   * Cells that must not run until they are run or edited again, with the reason they show (as
+   * `cancelled`): a cell that was stuck when its kernel was replaced would otherwise hang the new one.
+   */
+  held?: { id: number; message: string }[];
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -76,11 +82,13 @@ export class NotebookSession {
   private waiters: (() => void)[] = [];
   private readonly builtinNames: Set<string>;
   private readonly errorOrigin = new WeakMap<object, number>();
+  private readonly held: Map<number, string>;
 
   constructor(notebook: Notebook, options: SessionOptions) {
     this.notebook = notebook;
     this.options = options;
     this.settings = new Map(Object.entries(options.settings ?? {}));
+    this.held = new Map((options.held ?? []).map((h) => [h.id, h.message]));
     this.builtinNames = new Set([...Object.keys(this.engineBuiltins()), ...Object.keys(options.builtins ?? {})]);
     // Validate everything before the first cell runs.
     compileNotebook(notebook, this.builtinNames);
@@ -165,6 +173,7 @@ export class NotebookSession {
     if (!slot) throw new Error(`no cell ${id}`);
     const cells = this.notebook.cells.map((c) => (c.id === id ? { ...c, value } : c));
     this.replaceCells(cells, [id]);
+    this.held.delete(id);
   }
 
   addCell(mode: CellMode, value: string, afterId?: number, output?: string): number {
@@ -202,6 +211,7 @@ export class NotebookSession {
   runCell(id: number): void {
     const slot = this.slots.get(id);
     if (!slot) throw new Error(`no cell ${id}`);
+    this.held.delete(id);
     this.redefine(slot);
   }
 
@@ -256,6 +266,8 @@ export class NotebookSession {
     const session = this;
     const body = compiled.fn;
     const wrapped = function (this: unknown, ...args: unknown[]) {
+      const held = session.held.get(cell.id);
+      if (held !== undefined) throw new CancelledError(held);
       const invalidation = args.pop() as Promise<void>;
       return session.runBody(slot, () => body.apply(this, args), invalidation);
     };

@@ -1,6 +1,6 @@
-// The CLIP model seen through the narrow interface the prompt learners train against (cells/prompts'
-// `PromptBackbone`: text from token embeddings pooled at EOT, images with visual prompts, frozen weights,
-// encoder-call counters). The interface lives here, with the model; cells/prompts re-exports it.
+// The CLIP model seen through the narrow interface the prompt learners train against (`PromptBackbone`:
+// text from token embeddings pooled at EOT, images with visual prompts, frozen weights, encoder-call
+// counters). The interface lives here, with the model it adapts; `backboneOf` is the one adapter.
 import * as tf from '@tensorflow/tfjs';
 import type { CLIPModel, VisionPrompts } from './clip.ts';
 import type { CLIPConfig } from './config.ts';
@@ -16,7 +16,7 @@ export interface VisualPrompts {
   deep?: tf.Tensor[];
 }
 
-export interface FrozenBackbone {
+export interface PromptBackbone {
   readonly config: CLIPConfig;
   /** Content fingerprint of the weights and config: part of every cache key that depends on the model. */
   readonly fingerprint: string;
@@ -40,8 +40,27 @@ export interface FrozenBackbone {
   dispose(): void;
 }
 
-/** Wrap a loaded CLIPModel (async: reads the temperature once, which webgpu only allows asynchronously). */
-export async function asBackbone(model: CLIPModel): Promise<FrozenBackbone> {
+/** What the prompt stages accept: a prompt backbone, or a CLIP model as `load` returns it. */
+export type ModelLike = PromptBackbone | CLIPModel;
+
+const wrapped = new WeakMap<CLIPModel, Promise<PromptBackbone>>();
+
+/**
+ * The prompt backbone of a model. One wrapper per CLIPModel (so its encoder-call counters accumulate
+ * across stages); the model's weights stay frozen: prompt variables live in the trainers.
+ */
+export function backboneOf(model: ModelLike): Promise<PromptBackbone> {
+  if ('encodeTextEmbeddings' in model) return Promise.resolve(model);
+  let b = wrapped.get(model);
+  if (!b) {
+    b = wrap(model);
+    wrapped.set(model, b);
+  }
+  return b;
+}
+
+/** Async: reads the temperature once, which webgpu only allows asynchronously. */
+async function wrap(model: CLIPModel): Promise<PromptBackbone> {
   const logitScale = Math.exp((await model.logitScale.data())[0]);
   const calls = { text: 0, image: 0 };
   return {

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { prepareWasmThreads, finishWasmThreads } from './parallel/wasm-threads.ts';
+import { prepareWasmThreads, finishWasmThreads } from './wasm-threads.ts';
 import { useNativeKernels, nativeKernelsInUse } from './native/kernels.ts';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';

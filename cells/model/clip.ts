@@ -1,97 +1,24 @@
 // CLIP's two towers (text transformer, ViT), projections and temperature, in TensorFlow.js, computing what
 // HF `transformers.CLIPModel` computes (pre-LN blocks, causal text attention, EOT pooling, CLS pooling).
-// Weights come in Hugging Face layout (`model.safetensors` + `config.json`) and are held as tf.Variables in
-// the layout the compute blocks want (Linear kernels [in, out], patch kernel [C·P·P, D]).
+// Weights are held as tf.Variables in the layout the compute blocks want (Linear kernels [in, out], patch
+// kernel [C·P·P, D]); weight-spec.ts maps them to and from Hugging Face layout, build.ts creates a model,
+// hf-export.ts writes one back out.
 //
 // All math goes through `./ops/index.ts` so it stays on each backend's fast kernels and trains.
 // Hooks for prompt learning: `textForward({embeds})` takes token embeddings (CoOp context spliced in, see
-// prompting.ts) and `visionForward(pixels, {prompts})` takes VPT prompt tokens (shallow and deep).
+// cells/prompts/text-prompt.ts) and `visionForward(pixels, {prompts})` takes VPT prompt tokens (shallow and deep).
 import * as tf from '@tensorflow/tfjs';
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
 import {
   linear, layerNorm, multiHeadAttention, patchEmbed, embeddingLookup, embeddingTrainable, l2Normalize, activation, causalMask,
   repeatBatch,
 } from './ops/index.ts';
 import type { AttentionWeights } from './ops/index.ts';
-import { parseCLIPConfig, numPatches, toHFConfig } from './config.ts';
 import type { CLIPConfig, TowerConfig } from './config.ts';
-import { readSafetensors, writeSafetensors } from '../util/safetensors.ts';
-import type { SafetensorsFile, TensorToWrite } from '../util/safetensors.ts';
+import type { TensorToWrite } from '../util/safetensors.ts';
 import { defaultTokenizer } from './tokenizer.ts';
 import type { CLIPTokenizer } from './tokenizer.ts';
-
-/** A float tensor in HF layout, from a file or made in memory. */
-export interface RawTensor {
-  shape: number[];
-  data: Float32Array;
-}
-
-/** Where weights come from: a parsed safetensors file or a name → tensor record (HF names). */
-export type WeightSource = SafetensorsFile | Record<string, RawTensor>;
-
-export class CLIPWeightError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CLIPWeightError';
-  }
-}
-
-/** How an HF tensor becomes our variable: as is, a Linear weight transposed, or the conv patch kernel flattened. */
-type Layout = 'same' | 'linear' | 'conv';
-interface WeightSpec {
-  name: string;
-  shape: number[];
-  layout: Layout;
-}
-
-function layerSpecs(prefix: string, t: TowerConfig): WeightSpec[] {
-  const d = t.hiddenSize;
-  const m = t.intermediateSize;
-  const out: WeightSpec[] = [];
-  for (let i = 0; i < t.numLayers; i++) {
-    const p = `${prefix}.encoder.layers.${i}`;
-    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
-      out.push({ name: `${p}.self_attn.${proj}.weight`, shape: [d, d], layout: 'linear' });
-      out.push({ name: `${p}.self_attn.${proj}.bias`, shape: [d], layout: 'same' });
-    }
-    for (const ln of ['layer_norm1', 'layer_norm2']) {
-      out.push({ name: `${p}.${ln}.weight`, shape: [d], layout: 'same' });
-      out.push({ name: `${p}.${ln}.bias`, shape: [d], layout: 'same' });
-    }
-    out.push({ name: `${p}.mlp.fc1.weight`, shape: [m, d], layout: 'linear' });
-    out.push({ name: `${p}.mlp.fc1.bias`, shape: [m], layout: 'same' });
-    out.push({ name: `${p}.mlp.fc2.weight`, shape: [d, m], layout: 'linear' });
-    out.push({ name: `${p}.mlp.fc2.bias`, shape: [d], layout: 'same' });
-  }
-  return out;
-}
-
-/** Every tensor a HF CLIPModel state dict holds (without the non-persistent position_ids), with its HF shape. */
-export function clipWeightSpecs(c: CLIPConfig): WeightSpec[] {
-  const t = c.text;
-  const v = c.vision;
-  const p = v.patchSize;
-  return [
-    { name: 'text_model.embeddings.token_embedding.weight', shape: [t.vocabSize, t.hiddenSize], layout: 'same' },
-    { name: 'text_model.embeddings.position_embedding.weight', shape: [t.maxPositions, t.hiddenSize], layout: 'same' },
-    ...layerSpecs('text_model', t),
-    { name: 'text_model.final_layer_norm.weight', shape: [t.hiddenSize], layout: 'same' },
-    { name: 'text_model.final_layer_norm.bias', shape: [t.hiddenSize], layout: 'same' },
-    { name: 'vision_model.embeddings.class_embedding', shape: [v.hiddenSize], layout: 'same' },
-    { name: 'vision_model.embeddings.patch_embedding.weight', shape: [v.hiddenSize, v.numChannels, p, p], layout: 'conv' },
-    { name: 'vision_model.embeddings.position_embedding.weight', shape: [numPatches(v) + 1, v.hiddenSize], layout: 'same' },
-    { name: 'vision_model.pre_layrnorm.weight', shape: [v.hiddenSize], layout: 'same' },
-    { name: 'vision_model.pre_layrnorm.bias', shape: [v.hiddenSize], layout: 'same' },
-    ...layerSpecs('vision_model', v),
-    { name: 'vision_model.post_layernorm.weight', shape: [v.hiddenSize], layout: 'same' },
-    { name: 'vision_model.post_layernorm.bias', shape: [v.hiddenSize], layout: 'same' },
-    { name: 'visual_projection.weight', shape: [c.projectionDim, v.hiddenSize], layout: 'linear' },
-    { name: 'text_projection.weight', shape: [c.projectionDim, t.hiddenSize], layout: 'linear' },
-    { name: 'logit_scale', shape: [], layout: 'same' },
-  ];
-}
+import { CLIPWeightError } from './weight-spec.ts';
+import { exportHF, saveCheckpoint, weightsFingerprint } from './hf-export.ts';
 
 interface EncoderLayer {
   ln1g: tf.Tensor1D; ln1b: tf.Tensor1D;
@@ -161,15 +88,6 @@ export interface VisionOutput {
   /** visual_projection(pooled), unnormalized [B, P]. */
   embeds: tf.Tensor2D;
 }
-
-export interface LoadOptions {
-  /** Make every weight trainable (mini-CLIP pretraining). Default false: frozen encoders. */
-  trainable?: boolean;
-  /** Name shown in results; defaults to the directory name. */
-  id?: string;
-}
-
-let modelCounter = 0;
 
 export class CLIPModel {
   readonly config: CLIPConfig;
@@ -385,44 +303,18 @@ export class CLIPModel {
   }
 
   /** Weights back in HF layout (for writing a checkpoint, e.g. mini-CLIP). */
-  async exportHF(dtype: 'F32' | 'F16' = 'F32'): Promise<Record<string, TensorToWrite>> {
-    const out: Record<string, TensorToWrite> = {};
-    for (const spec of clipWeightSpecs(this.config)) {
-      const v = this.v(spec.name);
-      const hf = tf.tidy(() => {
-        if (spec.layout === 'linear') return v.transpose();
-        if (spec.layout === 'conv') return v.transpose().reshape(spec.shape);
-        return v.clone();
-      });
-      const data = (await hf.data()) as Float32Array;
-      hf.dispose();
-      out[spec.name] = { shape: spec.shape, data: Float32Array.from(data), dtype };
-    }
-    return out;
+  exportHF(dtype: 'F32' | 'F16' = 'F32'): Promise<Record<string, TensorToWrite>> {
+    return exportHF(this, dtype);
   }
 
   /** Write `config.json` + `model.safetensors` (HF layout) into `dir`, atomically per file. */
-  async save(dir: string, opts: { dtype?: 'F32' | 'F16' } = {}): Promise<void> {
-    const { mkdir, writeFile, rename } = await import('node:fs/promises');
-    await mkdir(dir, { recursive: true });
-    await writeSafetensors(join(dir, 'model.safetensors'), await this.exportHF(opts.dtype ?? 'F32'), { format: 'pt' });
-    const tmp = join(dir, `.config.json.${process.pid}.tmp`);
-    await writeFile(tmp, JSON.stringify(toHFConfig(this.config), null, 2) + '\n');
-    await rename(tmp, join(dir, 'config.json'));
+  save(dir: string, opts: { dtype?: 'F32' | 'F16' } = {}): Promise<void> {
+    return saveCheckpoint(this, dir, opts);
   }
 
   /** Recompute the fingerprint from the current weights (after training). */
   async refreshFingerprint(): Promise<string> {
-    const h = createHash('sha256');
-    h.update(canonicalConfig(this.config));
-    for (const [name, v] of [...this.variables].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-      const spec = clipWeightSpecs(this.config).find((s) => s.name === name)!;
-      const hf = tf.tidy(() => (spec.layout === 'linear' ? v.transpose() : spec.layout === 'conv' ? v.transpose().reshape(spec.shape) : v.clone()));
-      const data = (await hf.data()) as Float32Array;
-      hf.dispose();
-      hashTensor(h, name, spec.shape, data);
-    }
-    this.fingerprint = h.digest('hex');
+    this.fingerprint = await weightsFingerprint(this);
     return this.fingerprint;
   }
 
@@ -480,159 +372,4 @@ function insertAfterCls(x: tf.Tensor, prompts: tf.Tensor3D, replace: number): tf
   const cls = x.slice([0, 0, 0], [B, 1, D]);
   const rest = x.slice([0, 1 + replace, 0], [B, T - 1 - replace, D]);
   return tf.concat([cls, prompts, rest], 1);
-}
-
-function canonicalConfig(c: CLIPConfig): string {
-  return JSON.stringify(toHFConfig(c), (_k, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v));
-}
-
-function hashTensor(h: ReturnType<typeof createHash>, name: string, shape: number[], data: Float32Array): void {
-  h.update(`${name}:${shape.join('x')}:`);
-  h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-}
-
-function isSafetensorsFile(w: WeightSource): w is SafetensorsFile {
-  return typeof (w as SafetensorsFile).get === 'function' && (w as SafetensorsFile).infos instanceof Map;
-}
-
-/** Build the model from a parsed config and HF-named weights; every tensor is checked by name and shape. */
-export function buildCLIP(config: CLIPConfig, weights: WeightSource, opts: LoadOptions & { source?: string } = {}): CLIPModel {
-  const source = opts.source ?? 'weights';
-  const specs = clipWeightSpecs(config);
-  const names = isSafetensorsFile(weights) ? weights.names() : Object.keys(weights);
-  const have = new Set(names);
-  const missing = specs.filter((s) => !have.has(s.name)).map((s) => s.name);
-  if (missing.length) {
-    throw new CLIPWeightError(`${source}: missing tensor${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).map((m) => `"${m}"`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}; the checkpoint does not match config.json (a HF CLIPModel state dict is expected)`);
-  }
-  const wanted = new Set(specs.map((s) => s.name));
-  const unused = names.filter((n) => !wanted.has(n));
-  const h = createHash('sha256');
-  h.update(canonicalConfig(config));
-  const vars = new Map<string, tf.Variable>();
-  const modelNo = modelCounter++;
-  try {
-    for (const spec of [...specs].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const t = isSafetensorsFile(weights) ? weights.get(spec.name) : weights[spec.name];
-      const shape = t.shape;
-      if (shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) {
-        throw new CLIPWeightError(`${source}: tensor "${spec.name}" has shape [${shape}] but config.json implies [${spec.shape}]`);
-      }
-      if (!(t.data instanceof Float32Array)) {
-        throw new CLIPWeightError(`${source}: tensor "${spec.name}" is not a floating-point tensor`);
-      }
-      hashTensor(h, spec.name, spec.shape, t.data);
-      const value = tf.tidy(() => {
-        const x = tf.tensor(t.data as Float32Array, spec.shape, 'float32');
-        if (spec.layout === 'linear') return x.transpose();
-        if (spec.layout === 'conv') return x.reshape([spec.shape[0], -1]).transpose();
-        return x;
-      });
-      vars.set(spec.name, tf.variable(value, opts.trainable ?? false, `clip${modelNo}/${spec.name}`));
-      value.dispose();
-    }
-  } catch (e) {
-    for (const v of vars.values()) v.dispose();
-    throw e;
-  }
-  return new CLIPModel(config, vars, h.digest('hex'), opts.id ?? 'clip', unused);
-}
-
-/**
- * Load a CLIP model: a directory with HF `config.json` + `model.safetensors`, or an in-memory
- * `{config, weights}` (config as the parsed JSON object or a CLIPConfig).
- */
-export async function loadCLIP(
-  src: string | { config: unknown; weights: WeightSource },
-  opts: LoadOptions = {},
-): Promise<CLIPModel> {
-  if (typeof src === 'string') {
-    const dir = resolve(src);
-    const cfgPath = join(dir, 'config.json');
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new Error(`cannot read CLIP config ${cfgPath}: ${(e as Error).message}`);
-    }
-    const config = parseCLIPConfig(raw, cfgPath);
-    const wPath = join(dir, 'model.safetensors');
-    const weights = await readSafetensors(wPath);
-    const model = buildCLIP(config, weights, { ...opts, id: opts.id ?? (await storeId(dir)) ?? basename(dir), source: wPath });
-    model.sourceDir = dir;
-    return model;
-  }
-  const config = isParsedConfig(src.config) ? src.config : parseCLIPConfig(src.config);
-  return buildCLIP(config, src.weights, opts);
-}
-
-/** A model pulled into the store is named by its repo id (and revision unless 'main'), not its folder. */
-async function storeId(dir: string): Promise<string | undefined> {
-  try {
-    const m = JSON.parse(await readFile(join(dir, '.promptscope-pull.json'), 'utf8')) as { repo?: string; revision?: string };
-    if (!m.repo) return undefined;
-    return m.revision && m.revision !== 'main' ? `${m.repo}@${m.revision}` : m.repo;
-  } catch {
-    return undefined;
-  }
-}
-
-function isParsedConfig(c: unknown): c is CLIPConfig {
-  return !!c && typeof c === 'object' && 'text' in c && 'vision' in c && 'projectionDim' in c;
-}
-
-/** Deterministic PRNG (mulberry32) → standard normals (Box–Muller), for seeded random weights. */
-function normalSampler(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) { const r = spare; spare = undefined; return r; }
-    const u = uniform() || 1e-12;
-    const v = uniform();
-    const m = Math.sqrt(-2 * Math.log(u));
-    spare = m * Math.sin(2 * Math.PI * v);
-    return m * Math.cos(2 * Math.PI * v);
-  };
-}
-
-/**
- * Seeded random weights in HF layout following transformers' CLIP initialisation (std 0.02 embeddings,
- * depth-scaled attention/MLP, LayerNorm 1/0, zero biases, logit scale from config). For benchmarks and as
- * the starting point of pretraining.
- */
-export function randomCLIPWeights(config: CLIPConfig, seed = 0): Record<string, RawTensor> {
-  const rand = normalSampler(seed);
-  const out: Record<string, RawTensor> = {};
-  const fill = (shape: number[], std: number, mean = 0) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const d = new Float32Array(n);
-    if (std === 0) d.fill(mean);
-    else for (let i = 0; i < n; i++) d[i] = mean + std * rand();
-    return d;
-  };
-  for (const s of clipWeightSpecs(config)) {
-    const tower = s.name.startsWith('text_model') ? config.text : config.vision;
-    const d = tower.hiddenSize;
-    const L = tower.numLayers;
-    let std = 0.02;
-    let mean = 0;
-    if (s.name === 'logit_scale') { std = 0; mean = config.logitScaleInit; }
-    else if (/layer_?norm|layrnorm/.test(s.name)) { std = 0; mean = s.name.endsWith('weight') ? 1 : 0; }
-    else if (s.name.endsWith('.bias')) std = 0;
-    else if (/_proj\.weight$/.test(s.name) && s.name.includes('self_attn')) std = s.name.includes('out_proj') ? d ** -0.5 : d ** -0.5 * (2 * L) ** -0.5;
-    else if (s.name.endsWith('fc1.weight')) std = (2 * d) ** -0.5;
-    else if (s.name.endsWith('fc2.weight')) std = d ** -0.5 * (2 * L) ** -0.5;
-    else if (s.name === 'vision_model.embeddings.class_embedding') std = d ** -0.5;
-    else if (s.name === 'text_projection.weight') std = config.text.hiddenSize ** -0.5;
-    else if (s.name === 'visual_projection.weight') std = config.vision.hiddenSize ** -0.5;
-    out[s.name] = { shape: s.shape, data: fill(s.shape, std, mean) };
-  }
-  return out;
 }

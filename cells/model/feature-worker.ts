@@ -4,8 +4,9 @@ import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'node:worker_threads';
 import { initBackend, currentBackend } from './backend.ts';
 import type { BackendPreference } from './backend.ts';
-import { loadCLIP } from './clip.ts';
-import type { CLIPModel, RawTensor } from './clip.ts';
+import { load } from './load.ts';
+import type { CLIPModel } from './clip.ts';
+import type { RawTensor } from './weight-spec.ts';
 import type { CLIPConfig } from './config.ts';
 import { preprocessBatch } from '../data/preprocess.ts';
 import type { PreprocessOptions } from '../data/preprocess.ts';
@@ -34,7 +35,7 @@ port.on('message', async (msg: FeatureWorkerRequest) => {
     if (msg.type === 'init') {
       await initBackend(msg.backend);
       const backend = currentBackend(); // as recorded with results, e.g. 'wasm+blas'
-      model = 'dir' in msg.source ? await loadCLIP(msg.source.dir) : await loadCLIP({ config: msg.source.config, weights: msg.source.weights });
+      model = 'dir' in msg.source ? await load(msg.source.dir) : await load({ config: msg.source.config, weights: msg.source.weights });
       pre = msg.preprocess;
       port.postMessage({ type: 'ready', fingerprint: model.fingerprint, backend } satisfies FeatureWorkerReply);
       return;

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { loadCLIP } from './clip.ts';
+import { load } from './load.ts';
 import type { CLIPModel, TokenIds } from './clip.ts';
 import { initBackend } from './backend.ts';
 import type { BackendPreference } from './backend.ts';
@@ -164,7 +164,7 @@ export async function verifyModel(opts: VerifyOptions): Promise<VerifyResult> {
     throw new Error(`cannot read fixture ${opts.fixturePath}: ${(e as Error).message}`);
   }
   if (!fx || typeof fx !== 'object' || !fx.expected) throw new Error(`fixture ${opts.fixturePath} has no "expected" outputs; is it a CLIP parity fixture?`);
-  const model = await loadCLIP(opts.modelDir);
+  const model = await load(opts.modelDir);
   try {
     const rows = await runFixture(model, fx, opts.tolerance ?? PARITY_TOLERANCE);
     return { rows, ok: rows.every((r) => r.ok), backend, model: model.id, fingerprint: model.fingerprint };

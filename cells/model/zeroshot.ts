@@ -2,8 +2,8 @@
 // embeddings = a linear classifier on normalized image features, as in CLIP. With several templates the
 // class embedding is the renormalized mean over templates (CLIP's prompt ensembling).
 import * as tf from '@tensorflow/tfjs';
-import { stage, keyOf } from '../exec/stage.ts';
-import { valueCodec } from '../exec/codecs.ts';
+import { stage, keyOf } from '../exec/index.ts';
+import { valueCodec } from '../exec/index.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { CLIPModel } from './clip.ts';
 import { extractFeatures, featureTensor } from './features.ts';
@@ -39,12 +39,6 @@ export const DATASET_TEMPLATES: Record<string, string> = {
   mnist: 'a photo of the number: "{}".',
   gtsrb: 'a zoomed in photo of a "{}" traffic sign.',
 };
-
-/** CLIP's 7-template ImageNet ensemble (the subset its prompt-engineering notebook selected). */
-export const CLIP_IMAGENET_ENSEMBLE = [
-  'itap of a {}.', 'a bad photo of the {}.', 'a origami {}.', 'a photo of the large {}.',
-  'a {} in a video game.', 'art of the {}.', 'a photo of the small {}.',
-];
 
 /** A general-purpose ensemble of photo-style templates. */
 export const PHOTO_ENSEMBLE = [

@@ -4,15 +4,19 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { parse, View } from 'vega';
 import { Resvg } from '@resvg/resvg-js';
 
+/**
+ * A chart value. The spec is kept as plain JSON (charts are built as object literals in several layers, and
+ * vega-lite's own types reject many valid literals); vega-lite validates it when it is compiled.
+ */
 export interface VegaLiteChart {
   kind: 'vega-lite';
-  spec: TopLevelSpec;
+  spec: Record<string, unknown>;
 }
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 export function vegaLite(spec: Record<string, unknown>): VegaLiteChart {
-  return { kind: 'vega-lite', spec: { $schema: SCHEMA, ...spec } as TopLevelSpec };
+  return { kind: 'vega-lite', spec: { $schema: SCHEMA, ...spec } };
 }
 
 export function isChart(value: unknown): value is VegaLiteChart {
@@ -21,7 +25,7 @@ export function isChart(value: unknown): value is VegaLiteChart {
 
 /** Compiles a chart with vega-lite (which validates it) and renders SVG without a DOM. */
 export async function renderSvg(chart: VegaLiteChart): Promise<string> {
-  const vg = compile(chart.spec).spec;
+  const vg = compile(chart.spec as unknown as TopLevelSpec).spec;
   const view = new View(parse(vg), { renderer: 'none' });
   try {
     return await view.toSVG();

@@ -2,7 +2,7 @@
 // band), zero-shot as a horizontal rule, one panel per dataset. Input: the protocol's summary table
 // or its plain rows.
 import type { Table } from 'apache-arrow';
-import type { VegaLiteChart } from './variance.ts';
+import type { VegaLiteChart } from '../plots/vegalite.ts';
 
 export interface SummaryRow {
   dataset: string;

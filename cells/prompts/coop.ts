@@ -2,13 +2,25 @@
 // the hand-written words of the prompt. Only the text tower runs during training; image features come
 // from the feature cache (batches carry `features`), so the image encoder never runs here.
 import * as tf from '@tensorflow/tfjs';
-import type { PromptBackbone } from './backbone.ts';
-import { cosineLogits } from './backbone.ts';
+import type { PromptBackbone } from '../model/index.ts';
+import { cosineLogits } from './cosine-logits.ts';
 import { registerTrainer } from './registry.ts';
-import { COOP_DEFAULTS, type Batch, type CoOpConfig, type PromptState, type PromptTrainer, type TaskClasses } from './trainer.ts';
-import { frozenPromptParts, assemblePrompts, wordEmbeddings, type FrozenPromptParts } from './text-prompt.ts';
+import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
+import { frozenPromptParts, assemblePrompts, wordEmbeddings, type ClassTokenPosition, type FrozenPromptParts } from './text-prompt.ts';
 import { normalArray, rng } from './random.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
+
+/** CoOp (Zhou et al., IJCV 2022). Defaults as in the paper's main configuration (rn50_ep50 family, 16 ctx). */
+export interface CoOpConfig {
+  /** Number of context vectors M (ignored when `init` is given: M = its token count, as in CoOp). */
+  nCtx: number;
+  /** Initialise the context from these words' embeddings, e.g. "a photo of a"; '' = random N(0, 0.02²). */
+  init: string;
+  /** Class-specific context (CSC): one context per class instead of one unified context. */
+  classSpecific: boolean;
+  position: ClassTokenPosition;
+}
+export const COOP_DEFAULTS: CoOpConfig = { nCtx: 16, init: '', classSpecific: false, position: 'end' };
 
 export class CoOpTrainer implements PromptTrainer<CoOpConfig> {
   readonly method = 'coop';

@@ -4,11 +4,22 @@
 // near convergence (plain JS: tiny problems), the best λ by validation accuracy (ties → stronger regularisation) is kept, and the
 // final weights are refit on the training split with it, as CoOp does.
 import * as tf from '@tensorflow/tfjs';
-import type { PromptBackbone } from './backbone.ts';
+import type { PromptBackbone } from '../model/index.ts';
 import { linear } from '../model/ops/index.ts';
 import { registerTrainer } from './registry.ts';
-import { LINEAR_PROBE_DEFAULTS, type Batch, type FitData, type FitReport, type LinearProbeConfig, type PromptState, type PromptTrainer, type TaskClasses } from './trainer.ts';
+import type { Batch, FitData, FitReport, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
+
+/** Linear probe (CLIP §3.2 / CoOp): L2-regularised multinomial logistic regression on frozen features. */
+export interface LinearProbeConfig {
+  /** Regularisation strengths λ swept on the validation split (weight decay on W, CLIP's 1/C). */
+  lambdas: number[];
+  iterations: number;
+}
+export const LINEAR_PROBE_DEFAULTS: LinearProbeConfig = {
+  lambdas: [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1],
+  iterations: 300,
+};
 
 export class LinearProbeTrainer implements PromptTrainer<LinearProbeConfig> {
   readonly method = 'linear-probe';

@@ -7,17 +7,6 @@ export function rng(seed: number): () => number {
   return mulberry32((seed >>> 0) ^ 0x9e3779b9);
 }
 
-/** A seed derived from several integers (seed, epoch, step…), so streams never overlap by accident. */
-export function mixSeed(...parts: number[]): number {
-  let h = 2166136261;
-  for (const p of parts) {
-    h ^= p >>> 0;
-    h = Math.imul(h, 16777619);
-    h ^= h >>> 13;
-  }
-  return h >>> 0;
-}
-
 export function normalArray(n: number, std: number, rand: () => number): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {

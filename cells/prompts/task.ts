@@ -9,11 +9,12 @@ import type { Table } from 'apache-arrow';
 import type { Dataset } from '../data/dataset.ts';
 import { bundledDataset, type BundledName } from '../data/bundled.ts';
 import { preprocessInto } from '../data/preprocess.ts';
-import { stage, keyOf } from '../exec/stage.ts';
-import { valueCodec } from '../exec/codecs.ts';
-import { backboneOf, type ModelLike, type PromptBackbone } from './backbone.ts';
+import { stage, keyOf } from '../exec/index.ts';
+import { valueCodec } from '../exec/index.ts';
+import { backboneOf, type ModelLike, type PromptBackbone } from '../model/index.ts';
 import type { TaskClasses } from './trainer.ts';
-import { rng, shuffled, mixSeed } from './random.ts';
+import { rng, shuffled } from './random.ts';
+import { mixSeed } from '../util/random.ts';
 
 /** A classification task: class names and where its training and test images come from. */
 export interface TaskSource {

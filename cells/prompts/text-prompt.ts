@@ -5,9 +5,10 @@
 // change the pooled output, and the tower then runs on ~20 tokens instead of 77.
 import * as tf from '@tensorflow/tfjs';
 import { repeatBatch } from '../model/ops/index.ts';
-import { defaultTokenizer } from '../model/tokenizer.ts';
-import type { PromptBackbone } from './backbone.ts';
-import type { ClassTokenPosition } from './trainer.ts';
+import { defaultTokenizer, type PromptBackbone } from '../model/index.ts';
+
+/** Where the class name goes relative to the context tokens (CoOp's option; UPT's text half uses 'end'). */
+export type ClassTokenPosition = 'end' | 'middle' | 'front';
 
 export interface FrozenPromptParts {
   nClasses: number;
@@ -30,13 +31,24 @@ export interface FrozenPromptParts {
 export function frozenPromptParts(model: PromptBackbone, classNames: string[], nCtx: number): FrozenPromptParts {
   const tok = defaultTokenizer();
   const ctxLen = model.config.text.maxPositions;
+  if (!Number.isInteger(nCtx) || nCtx < 1) throw new Error(`text prompt: the context length must be a whole number ≥ 1, got ${nCtx}`);
+  // The tokenizer truncates silently at the context length, so check the fit before it does:
+  // [SOS] + M context tokens + the longest class name + "." + [EOT].
+  const longest = classNames.reduce((best, c) => {
+    const n = tok.encode(c.replace(/_/g, ' ')).length;
+    return n > best.n ? { name: c, n } : best;
+  }, { name: '', n: 0 });
+  const needed = 1 + nCtx + longest.n + 2;
+  if (needed > ctxLen) {
+    throw new Error(`text prompt: ${nCtx} context tokens plus the class name "${longest.name}" (${longest.n} tokens) need ${needed} positions; ` +
+      `this text tower takes ${ctxLen}. Use a context length of at most ${ctxLen - 3 - longest.n}.`);
+  }
   const placeholder = Array(nCtx).fill('X').join(' ');
   const texts = classNames.map((c) => `${placeholder} ${c.replace(/_/g, ' ')}.`.trim());
   const batch = tok.tokenize(texts, { contextLength: ctxLen });
   const C = classNames.length;
   let length = 0;
   for (const e of batch.eotIndex) length = Math.max(length, e + 1);
-  if (length > ctxLen) throw new Error(`text prompt longer than ${ctxLen} tokens`);
   const ids = new Int32Array(C * length);
   for (let c = 0; c < C; c++) ids.set(batch.ids.subarray(c * ctxLen, c * ctxLen + length), c * length);
   const nameLens = classNames.map((c) => tok.encode(c.replace(/_/g, ' ')).length);
@@ -67,6 +79,11 @@ export function assemblePrompts(parts: FrozenPromptParts, ctx: tf.Tensor, positi
   return tf.tidy(() => {
     const { nClasses: C, nCtx: M } = parts;
     const D = ctx.shape[ctx.rank - 1]!;
+    const ok = ctx.rank === 2 ? ctx.shape[0] === M : ctx.rank === 3 && ctx.shape[0] === C && ctx.shape[1] === M;
+    if (!ok || D !== parts.prefix.shape[2]) {
+      throw new Error(`text prompt: context of shape [${ctx.shape}] does not fit ${C} classes × ${M} context tokens × width ${parts.prefix.shape[2]} ` +
+        `(expected [${M}, ${parts.prefix.shape[2]}] or [${C}, ${M}, ${parts.prefix.shape[2]}])`);
+    }
     const ctx3 = ctx.rank === 2 ? repeatBatch(ctx.expandDims(0), C) : ctx;
     if (position === 'end') return tf.concat([parts.prefix, ctx3, parts.suffix], 1) as tf.Tensor3D;
     const rows: tf.Tensor[] = [];

@@ -10,16 +10,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { stage, CancelledError, type StageContext } from '../exec/stage.ts';
-import { valueCodec } from '../exec/codecs.ts';
-import { initBackend, currentBackend, type BackendPreference } from '../model/backend.ts';
+import { stage, CancelledError, type StageContext } from '../exec/index.ts';
+import { valueCodec } from '../exec/index.ts';
+import { initBackend, currentBackend, backboneOf, type BackendPreference, type ModelLike, type PromptBackbone } from '../model/index.ts';
 import { softmaxCrossEntropy } from '../model/ops/index.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.ts';
-import { backboneOf, type ModelLike, type PromptBackbone } from './backbone.ts';
 import { getTrainer, resolveConfig } from './registry.ts';
-import { OPTIM_DEFAULTS, epochsForShots, type Batch, type OptimConfig, type PromptState, type PromptTrainer, type TaskClasses } from './trainer.ts';
+import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
+import { OPTIM_DEFAULTS, epochsForShots, learningRate, type OptimConfig } from './optim.ts';
 import type { PromptTask } from './task.ts';
-import { mixSeed, rng, shuffled } from './random.ts';
+import { rng, shuffled } from './random.ts';
+import { mixSeed } from '../util/random.ts';
 import { variableFrom } from './state.ts';
 import './methods.ts';
 
@@ -76,11 +77,6 @@ export class TrainingDivergedError extends Error {
   }
 }
 
-/** lr for a 0-based epoch under CoOp's warm-up + cosine schedule. */
-export function learningRate(epoch: number, epochs: number, o: OptimConfig): number {
-  if (epoch < o.warmupEpochs) return o.warmupLr;
-  return 0.5 * o.lr * (1 + Math.cos((Math.PI * epoch) / epochs));
-}
 
 /** Where a training loop gets its batches; `task` (optional) rebinds the classes (multitask batches). */
 export interface TrainData {
@@ -221,7 +217,9 @@ export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: Loop
       curve.push({ epoch: epoch + 1, lr, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, ms: Date.now() - e0 });
       if (o.checkpoint) await saveCheckpoint(o.checkpoint, vars, momentum, names, epoch, curve);
     }
-    return { curve, resumedAfterEpoch, steps: done, msPerStep: done ? stepMs / done : 0 };
+    // steps: the whole run's (a resumed run took the earlier epochs' steps in an earlier sitting); the
+    // timing is this sitting's.
+    return { curve, resumedAfterEpoch, steps: o.epochs * perEpoch, msPerStep: done ? stepMs / done : 0 };
   } finally {
     tf.dispose(momentum);
   }

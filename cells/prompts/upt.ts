@@ -17,13 +17,14 @@
 // sequence), so `releasedQuirk` reproduces it too. One difference remains: MVLPT inserts the visual prompts
 // after CLIP's ln_pre, the backbone hook inserts them before it (as UPT and VPT do).
 import * as tf from '@tensorflow/tfjs';
-import type { PromptBackbone } from './backbone.ts';
-import { cosineLogits } from './backbone.ts';
+import type { PromptBackbone } from '../model/index.ts';
+import { cosineLogits } from './cosine-logits.ts';
 import { linear, layerNorm, multiHeadAttention, quickGelu } from '../model/ops/index.ts';
 import { registerTrainer } from './registry.ts';
-import { UPT_DEFAULTS, type Batch, type PromptState, type PromptTrainer, type TaskClasses, type UPTConfig } from './trainer.ts';
+import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
 import { frozenPromptParts, assemblePrompts, type FrozenPromptParts } from './text-prompt.ts';
-import { mixSeed, normalArray, rng, uniformArray } from './random.ts';
+import { normalArray, rng, uniformArray } from './random.ts';
+import { mixSeed } from '../util/random.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
 
 type Vars = Record<string, tf.Variable>;
@@ -89,6 +90,30 @@ function preNormBlock(x: tf.Tensor2D, v: Vars, p: string, quirk: boolean): tf.Te
   const h2 = layerNorm(h, g('ln2g') as tf.Tensor1D, g('ln2b') as tf.Tensor1D, 1e-5);
   return h.add(linear(quickGelu(linear(h2, g('ff1') as tf.Tensor2D, g('ff1b') as tf.Tensor1D)), g('ff2') as tf.Tensor2D, g('ff2b') as tf.Tensor1D)) as tf.Tensor2D;
 }
+
+/** UPT (Zang et al., 2022) as in the authors' released trainer, plus MVLPT's UPT variant. */
+export interface UPTConfig {
+  /** n: text context tokens = visual prompt tokens; the unified prompt has 2n tokens. */
+  n: number;
+  dropout: number;
+  /**
+   * false (default, the paper's intent): the transformer layer's self-attention mixes the 2n prompt tokens.
+   * true: the released code's behaviour — its attention runs over a length-1 sequence (batch and sequence
+   * axes swapped), so each token only attends to itself and the prompts never mix.
+   */
+  releasedQuirk: boolean;
+  /**
+   * 'upt': unified prompt in the text width → layer → first n to text, last n → Linear(text→vision) → shallow
+   * visual prompts. 'mvlpt': MVLPT's variant — text prompts [n, Dt] and deep visual prompts [L, n, Dv] are
+   * projected to `sharedWidth`, pass one 1-head CLIP residual block of that width together, and are projected
+   * back; there `dropout` is MVLPT's visual-prompt dropout (its default 0).
+   */
+  variant: 'upt' | 'mvlpt';
+  sharedWidth: number;
+}
+export const UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0.1, releasedQuirk: false, variant: 'upt', sharedWidth: 128 };
+/** MVLPT's UPT configuration (deep visual prompts through a shared 128-wide layer). */
+export const MVLPT_UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0, releasedQuirk: false, variant: 'mvlpt', sharedWidth: 128 };
 
 export class UPTTrainer implements PromptTrainer<UPTConfig> {
   readonly method = 'upt';
@@ -196,4 +221,11 @@ registerTrainer<UPTConfig>('upt', {
   create: () => new UPTTrainer(),
   defaults: UPT_DEFAULTS,
   describe: 'UPT: one unified prompt through a transformer layer, split into text context and shallow visual prompts',
+});
+
+// MVLPT's UPT as its own name, so a study can say method 'upt-mvlpt' and get MVLPT's defaults.
+registerTrainer<UPTConfig>('upt-mvlpt', {
+  create: () => new UPTTrainer(),
+  defaults: MVLPT_UPT_DEFAULTS,
+  describe: "MVLPT's UPT: text + deep visual prompts projected to 128 dims through one shared 1-head layer",
 });

@@ -2,11 +2,12 @@
 // the *image* features and the inter-class variance of the class-name *text* embeddings, per dataset and
 // per class, with nearest-neighbour distances. UPT plots CoOp's gain over zero-shot against the first and
 // VPT's gain against the second; `varianceCharts` draws the same two scatters so the claim can be checked.
-import { stage } from '../exec/stage.ts';
-import { valueCodec } from '../exec/codecs.ts';
-import { backboneOf, type ModelLike } from './backbone.ts';
+import { stage } from '../exec/index.ts';
+import { valueCodec } from '../exec/index.ts';
+import { backboneOf, type ModelLike } from '../model/index.ts';
 import { classTextFeatures } from './text-prompt.ts';
 import type { PromptTask } from './task.ts';
+import type { VegaLiteChart } from '../plots/vegalite.ts';
 
 export interface ClassVariance {
   className: string;
@@ -86,11 +87,6 @@ export async function varianceStats(modelLike: ModelLike, task: PromptTask, temp
       return varianceOf(task.name, task.classNames, task.test.features, task.test.labels, t, task.dim, templates);
     },
   );
-}
-
-export interface VegaLiteChart {
-  kind: 'vega-lite';
-  spec: Record<string, unknown>;
 }
 
 export interface GainPoint {

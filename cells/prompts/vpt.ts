@@ -2,13 +2,22 @@
 // at the input only (shallow) or replaced at every layer (deep). The text side is frozen: the class
 // template features are computed once per task binding and held, never re-encoded during training.
 import * as tf from '@tensorflow/tfjs';
-import type { PromptBackbone } from './backbone.ts';
-import { cosineLogits } from './backbone.ts';
+import type { PromptBackbone } from '../model/index.ts';
+import { cosineLogits } from './cosine-logits.ts';
 import { registerTrainer } from './registry.ts';
-import { VPT_DEFAULTS, type Batch, type PromptState, type PromptTrainer, type TaskClasses, type VPTConfig } from './trainer.ts';
+import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
 import { classTextFeatures } from './text-prompt.ts';
 import { rng, uniformArray } from './random.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
+
+/** VPT (Jia et al., ECCV 2022) on CLIP's image tower; class-template text features stay frozen and cached. */
+export interface VPTConfig {
+  tokens: number;
+  depth: 'shallow' | 'deep';
+  /** Template for the frozen class text features. */
+  template: string;
+}
+export const VPT_DEFAULTS: VPTConfig = { tokens: 8, depth: 'deep', template: 'a photo of a {}.' };
 
 export class VPTTrainer implements PromptTrainer<VPTConfig> {
   readonly method = 'vpt';

@@ -15,19 +15,19 @@ export {
   type TransferMatrix, type TransferCell, type TransferStudyOptions, type StudyProgress, type UnitTiming, type MultiSourceTransfer, type MultiSourceRow,
 } from './transfer.ts';
 export {
-  visualSimilarity, labelSimilarity, similarityScatter, gainVsSimilarity, frechetDistance, gaussianOf, sqrtPsd, symmetricEigen,
-  taskFeatureGaussian, classNameEmbeddings, labelSimilarityOf, pearson,
+  visualSimilarity, labelSimilarity, similarityScatter, gainVsSimilarity, taskFeatureGaussian, classNameEmbeddings, labelSimilarityOf,
   type SimilarityMatrix, type FeatureGaussian, type LabelEmbeddings, type GainSimilarityPoint,
 } from './similarity.ts';
+export { frechetDistance, gaussianOf, sqrtPsd, symmetricEigen, pearson } from './frechet.ts';
 export { transferHeatmap, multiSourceChart, matrixOrder, clusterOrder, gainGrid, type HeatmapOptions } from './heatmap.ts';
-export { loadStudyModel, STUDY_DEFAULT_MODEL, type StudyModel } from './model.ts';
+export { loadStudyModel, STUDY_DEFAULT_MODEL, type StudyModel } from './study-model.ts';
 
 import { defaultTaskSuite, selectTasks, makeTask, taskTable, DEFAULT_TASK_NAMES } from './tasks.ts';
 import { multitaskPrompt, transferGain, jointTuning } from './multitask.ts';
 import { transferMatrix, multiSourceTransfer } from './transfer.ts';
 import { visualSimilarity, labelSimilarity, similarityScatter } from './similarity.ts';
 import { transferHeatmap, multiSourceChart } from './heatmap.ts';
-import { loadStudyModel } from './model.ts';
+import { loadStudyModel } from './study-model.ts';
 
 /** The names notebook cells use (spread into cells/library.ts's builtins). */
 export function studiesLibrary(): Record<string, unknown> {

@@ -22,19 +22,19 @@
 // serves every task and initialises any other. Class-specific CoOp (one context per class) and the linear
 // probe (one weight row per class) are tied to one label space: there is nothing to share with a task that
 // has other classes, and they are rejected with an error that says so.
-import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { Float64, Int32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
-import { stage, keyOf, type StageSpec } from '../exec/stage.ts';
-import { valueCodec } from '../exec/codecs.ts';
-import { currentBackend } from '../model/backend.ts';
-import type { PromptBackbone } from '../prompts/backbone.ts';
+import { stage, keyOf, type StageSpec } from '../exec/index.ts';
+import { valueCodec } from '../exec/index.ts';
+import { currentBackend, type PromptBackbone } from '../model/index.ts';
 import { getTrainer, resolveConfig } from '../prompts/registry.ts';
 import { fewShotTask, type PromptTask } from '../prompts/task.ts';
-import { makeTrainer, trainLoop, trainPrompt, type TrainData, type TrainedPrompt } from '../prompts/train.ts';
+import { makeTrainer, trainLoop, trainPrompt, type TrainedPrompt } from '../prompts/train.ts';
 import { evaluatePrompt } from '../prompts/evaluate.ts';
-import { OPTIM_DEFAULTS, epochsForShots, type Batch, type OptimConfig, type PromptState, type PromptTrainer, type TaskClasses } from '../prompts/trainer.ts';
+import type { TaskClasses } from '../prompts/trainer.ts';
+import { OPTIM_DEFAULTS, epochsForShots, type OptimConfig } from '../prompts/optim.ts';
 import '../prompts/methods.ts';
+import { pooledData, TaskMaskedTrainer } from './pooled-data.ts';
 import { taskSource, type Task } from './tasks.ts';
 
 /** A prompt learner and its training budget, as a study names it. */
@@ -65,8 +65,6 @@ export interface FewShotSetting {
 
 export const DEFAULT_TEST_PER_CLASS = 30;
 /** Logit added to other tasks' classes in a multitask batch: exp(−1e4) is 0 in float32. */
-const MASKED = -1e4;
-
 export function resolveMethod(m: PromptMethod, shots: number): ResolvedMethod {
   const epochs = m.epochs ?? epochsForShots(shots);
   if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`${m.method}: epochs must be a positive integer, got ${epochs}`);
@@ -110,93 +108,6 @@ function canonical(tasks: readonly Task[], what: string): Task[] {
 }
 
 const modelPin = (model: PromptBackbone) => ({ kind: 'model', name: model.name, fingerprint: model.fingerprint });
-
-/**
- * Wraps a trainer bound to the union of the tasks' classes and adds, per row, the mask that leaves only
- * the row's own task's classes in the softmax.
- */
-class TaskMaskedTrainer implements PromptTrainer {
-  private mask?: tf.Tensor2D;
-  constructor(private readonly inner: PromptTrainer) {}
-  get method(): string {
-    return this.inner.method;
-  }
-  get input(): 'features' | 'pixels' {
-    return this.inner.input;
-  }
-  init(): void {
-    throw new Error('TaskMaskedTrainer wraps an initialised trainer');
-  }
-  bindTask(task: TaskClasses): void {
-    this.inner.bindTask(task);
-  }
-  variables(): tf.Variable[] {
-    return this.inner.variables();
-  }
-  setMask(mask: tf.Tensor2D): void {
-    this.mask?.dispose();
-    this.mask = mask;
-  }
-  logits(batch: Batch, training?: boolean, seed?: number): tf.Tensor2D {
-    const mask = this.mask;
-    if (!mask) return this.inner.logits(batch, training, seed);
-    return tf.tidy(() => this.inner.logits(batch, training, seed).add(mask) as tf.Tensor2D);
-  }
-  save(): PromptState {
-    return this.inner.save();
-  }
-  load(state: PromptState): void {
-    this.inner.load(state);
-  }
-  dispose(): void {
-    this.mask?.dispose();
-    this.inner.dispose();
-  }
-}
-
-/** MVLPT's pooled sampling: one training set over all tasks' shots, labels offset into the union of classes. */
-function pooledData(tasks: PromptTask[], input: 'features' | 'pixels', masked: TaskMaskedTrainer): TrainData {
-  const offsets: number[] = [];
-  let C = 0;
-  for (const t of tasks) {
-    offsets.push(C);
-    C += t.classNames.length;
-  }
-  const taskOf: number[] = [];
-  const localOf: number[] = [];
-  const labels: number[] = [];
-  tasks.forEach((t, ti) => {
-    for (let r = 0; r < t.train.count; r++) {
-      taskOf.push(ti);
-      localOf.push(r);
-      labels.push(offsets[ti] + t.train.labels[r]);
-    }
-  });
-  const P = tasks[0].dim, S = tasks[0].imageSize, per = 3 * S * S;
-  return {
-    count: labels.length,
-    labels: Int32Array.from(labels),
-    batch(rows) {
-      const B = rows.length;
-      const y = new Int32Array(B);
-      const mask = new Float32Array(B * C).fill(MASKED);
-      const feats = input === 'features' ? new Float32Array(B * P) : undefined;
-      const pixels = input === 'pixels' ? new Float32Array(B * per) : undefined;
-      rows.forEach((row, i) => {
-        const ti = taskOf[row], local = localOf[row], t = tasks[ti];
-        y[i] = labels[row];
-        mask.fill(0, i * C + offsets[ti], i * C + offsets[ti] + t.classNames.length);
-        if (feats) feats.set(t.train.features.subarray(local * P, (local + 1) * P), i * P);
-        if (pixels) pixels.set(t.train.pixels([local]), i * per);
-      });
-      masked.setMask(tf.tensor2d(mask, [B, C]));
-      const batch: Batch = { labels: y };
-      if (feats) batch.features = tf.tensor2d(feats, [B, P]);
-      if (pixels) batch.pixels = tf.tensor4d(pixels, [B, 3, S, S]);
-      return { batch };
-    },
-  };
-}
 
 export function multitaskPromptSpec(model: PromptBackbone, tasks: readonly Task[], r: ResolvedMethod, s: FewShotSetting): StageSpec {
   return {

@@ -8,13 +8,13 @@
 // own reference), removing one computes nothing, and changing K re-runs training and evaluation stages
 // only: features are keyed by the task's pool, which does not depend on K.
 //
-// Progress covers the whole study: before running, every unit's key is looked up in the cache, so the
-// bar counts cells done / total and estimates the time left from the units that really compute.
-// Cancelling stops the unit in flight; every finished unit is already in the cache.
+// The study describes its units (label, final stage, how to run it) and the executor runs them
+// (cells/exec): before running, every unit's key is looked up in the cache, so the bar counts cells
+// done / total and estimates the time left from the units that really compute. Cancelling stops the unit
+// in flight; every finished unit is already in the cache.
 import { Float64, Int32, Table, Utf8, vectorFromArray } from 'apache-arrow';
-import { Cache } from '../exec/cache.ts';
-import { currentContext, runWithContext, stageKey, type CellContext, type StageSpec } from '../exec/stage.ts';
-import type { PromptBackbone } from '../prompts/backbone.ts';
+import { runAll, type BatchProgress, type UnitTiming, type WorkUnit } from '../exec/index.ts';
+import type { PromptBackbone } from '../model/index.ts';
 import {
   baselineSpec, defaultInitAccuracy, meanStd, resolveMethod, assertShareable, sourceInitAccuracy, transferCellSpec,
   type FewShotSetting, type MeanStd, type PromptMethod, type RunAccuracy, type SourceBudget,
@@ -34,17 +34,9 @@ export interface TransferStudyOptions {
   onProgress?(p: StudyProgress): void;
 }
 
-export interface StudyProgress {
-  /** Units finished (cached or computed) and in all. */
-  done: number;
-  total: number;
-  /** Units that were not in the cache when the study started, and how many of them are finished. */
-  toCompute: number;
-  computed: number;
-  /** Estimated seconds left, from the mean time of the units computed so far. */
-  etaSeconds?: number;
-  current: string;
-}
+/** Progress of a study: the executor's batch progress over its units. */
+export type StudyProgress = BatchProgress;
+export type { UnitTiming };
 
 export interface TransferCell {
   source: string;
@@ -79,92 +71,7 @@ export interface TransferMatrix {
   elapsedMs: number;
 }
 
-export interface UnitTiming {
-  label: string;
-  ms: number;
-  computed: boolean;
-}
-
-interface Unit {
-  label: string;
-  spec: StageSpec;
-  run(): Promise<RunAccuracy>;
-}
-
-function rootContext(): CellContext {
-  return {
-    cache: new Cache(),
-    signal: new AbortController().signal,
-    progress: () => undefined,
-    log: (m) => process.stderr.write(`${m}\n`),
-    record: () => undefined,
-  };
-}
-
-function formatEta(s: number | undefined): string {
-  if (s === undefined) return '';
-  if (s < 60) return ` · ETA ${Math.ceil(s)}s`;
-  return ` · ETA ${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
-}
-
-/**
- * Runs units in order under one progress bar. A unit whose key is in the cache when the study starts
- * counts as done at no cost; the bar's fraction is over the units that compute.
- */
-async function runUnits(units: Unit[], onProgress?: (p: StudyProgress) => void): Promise<{ results: RunAccuracy[]; computed: string[]; timings: UnitTiming[] }> {
-  const parent = currentContext() ?? rootContext();
-  const cachedAtStart = await Promise.all(units.map(async (u) => (await parent.cache.lookup(await stageKey(u.spec))) !== null));
-  const toCompute = cachedAtStart.filter((c) => !c).length;
-  let done = 0, computed = 0, timed = 0, computeMs = 0;
-  const results: RunAccuracy[] = [];
-  const computedLabels: string[] = [];
-  const timings: UnitTiming[] = [];
-  const report = (current: string) => {
-    const eta = timed > 0 ? (computeMs / timed) * Math.max(0, toCompute - computed) / 1000 : undefined;
-    const p: StudyProgress = { done, total: units.length, toCompute, computed, etaSeconds: eta, current };
-    onProgress?.(p);
-    const fraction = toCompute > 0 ? computed / toCompute : done / units.length;
-    parent.progress({
-      fraction: Math.min(1, fraction),
-      message: `study: ${done}/${units.length} cells done (${computed}/${toCompute} computed)${formatEta(eta)} — ${current}`,
-    });
-  };
-  for (let i = 0; i < units.length; i++) {
-    const u = units[i];
-    parent.signal.throwIfAborted();
-    let missed = false;
-    const child: CellContext = {
-      cache: parent.cache,
-      signal: parent.signal,
-      log: (m) => parent.log(m),
-      progress: (p) => {
-        // Inner stages (features, training, evaluation) each run 0 → 1, so the bar advances per unit and
-        // the message carries the inner stage's own progress.
-        if (!cachedAtStart[i]) report(`${u.label}: ${p.message ?? ''} (${Math.round(100 * p.fraction)}%)`);
-      },
-      record: (rec) => {
-        if (rec.stage === u.spec.name && !rec.hit) missed = true;
-        parent.record(rec);
-      },
-    };
-    const t0 = Date.now();
-    report(cachedAtStart[i] ? `${u.label} (cached)` : u.label);
-    results.push(await runWithContext(child, () => u.run()));
-    timings.push({ label: u.label, ms: Date.now() - t0, computed: missed });
-    done++;
-    if (missed) {
-      computedLabels.push(u.label);
-      computeMs += Date.now() - t0;
-      timed++;
-      computed++;
-    } else if (!cachedAtStart[i]) {
-      // Finished by another process meanwhile (or by an earlier unit): nothing left to compute for it.
-      computed++;
-    }
-    report(u.label);
-  }
-  return { results, computed: computedLabels, timings };
-}
+type Unit = WorkUnit<RunAccuracy>;
 
 /** The ordered (source, target) pairs of a study, row by row. */
 export function studyPairs(tasks: readonly Task[], includeDiagonal = false): [Task, Task][] {
@@ -216,7 +123,7 @@ export async function transferMatrix(model: PromptBackbone, tasks: readonly Task
       });
     }
   }
-  const { results, computed, timings } = await runUnits(units, opts.onProgress);
+  const { results, computed, timings } = await runAll(units, { title: 'study', unitNoun: 'cells', onProgress: opts.onProgress });
   const nSeeds = opts.seeds.length;
   const references = tasks.map((t, i) => ({ target: t.name, defaultInit: meanStd(results.slice(i * nSeeds, (i + 1) * nSeeds).map((x) => x.top1)) }));
   const refBySeed = new Map<string, number>();
@@ -319,7 +226,7 @@ export async function multiSourceTransfer(model: PromptBackbone, tasks: readonly
       });
     }
   }
-  const { results, timings } = await runUnits(units, opts.onProgress);
+  const { results, timings } = await runAll(units, { title: 'study', unitNoun: 'cells', onProgress: opts.onProgress });
   const n = opts.seeds.length, T = tasks.length;
   const rows: MultiSourceRow[] = tasks.map((t, i) => {
     const perSeed = opts.seeds.map((seed, k) => {

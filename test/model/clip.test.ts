@@ -6,14 +6,12 @@ import { mkdtemp, rm, writeFile, copyFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../../cells/model/backend.ts';
-import { parseCLIPConfig, toHFConfig, VIT_B_16 } from '../../cells/model/config.ts';
-import { loadCLIP, randomCLIPWeights, clipWeightSpecs, findEot } from '../../cells/model/clip.ts';
+import { initBackend, load, randomCLIPWeights, parseCLIPConfig, toHFConfig, VIT_B_16, verifyModel, defaultTokenizer } from '../../cells/model/index.ts';
+import { clipWeightSpecs } from '../../cells/model/weight-spec.ts';
+import { findEot } from '../../cells/model/clip.ts';
 import { readSafetensors, writeSafetensors } from '../../cells/util/safetensors.ts';
 import type { TensorToWrite } from '../../cells/util/safetensors.ts';
-import { verifyModel } from '../../cells/model/verify.ts';
 import { FIXTURE_DIR, FIXTURE_JSON, fixture } from './fixture.ts';
-import { defaultTokenizer } from '../../cells/model/tokenizer.ts';
 
 const fixtureConfig = JSON.parse(readFileSync(join(FIXTURE_DIR, 'config.json'), 'utf8'));
 
@@ -50,21 +48,21 @@ test('loading: a missing or mis-shaped tensor is an error that names it', async 
   const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const n of st.names()) weights[n] = st.get(n) as { shape: number[]; data: Float32Array };
   const { 'text_model.encoder.layers.1.mlp.fc2.bias': _gone, ...missing } = weights;
-  await assert.rejects(loadCLIP({ config: fixtureConfig, weights: missing }), /missing tensor "text_model\.encoder\.layers\.1\.mlp\.fc2\.bias"/);
+  await assert.rejects(load({ config: fixtureConfig, weights: missing }), /missing tensor "text_model\.encoder\.layers\.1\.mlp\.fc2\.bias"/);
   const bad = { ...weights, 'visual_projection.weight': { shape: [48, 24], data: weights['visual_projection.weight'].data } };
-  await assert.rejects(loadCLIP({ config: fixtureConfig, weights: bad }), /"visual_projection\.weight" has shape \[48,24\] but config\.json implies \[24,48\]/);
+  await assert.rejects(load({ config: fixtureConfig, weights: bad }), /"visual_projection\.weight" has shape \[48,24\] but config\.json implies \[24,48\]/);
   const bigger = { ...fixtureConfig, vision_config: { ...fixtureConfig.vision_config, num_hidden_layers: 3 } };
-  await assert.rejects(loadCLIP({ config: bigger, weights }), /vision_model\.encoder\.layers\.2\./);
+  await assert.rejects(load({ config: bigger, weights }), /vision_model\.encoder\.layers\.2\./);
   const before = tf.memory().numTensors;
-  await assert.rejects(loadCLIP({ config: fixtureConfig, weights: bad }));
+  await assert.rejects(load({ config: fixtureConfig, weights: bad }));
   assert.equal(tf.memory().numTensors, before, 'a failed load leaked variables');
-  await assert.rejects(loadCLIP('/nonexistent/model'), /cannot read CLIP config \/nonexistent\/model\/config\.json/);
+  await assert.rejects(load('/nonexistent/model'), /cannot read CLIP config \/nonexistent\/model\/config\.json/);
 });
 
 test('weights are frozen variables by default, trainable on request; fingerprint tracks weights + config', async () => {
   await initBackend('cpu');
-  const a = await loadCLIP(FIXTURE_DIR);
-  const b = await loadCLIP(FIXTURE_DIR, { trainable: true });
+  const a = await load(FIXTURE_DIR);
+  const b = await load(FIXTURE_DIR, { trainable: true });
   try {
     assert.equal(a.variables.size, 78);
     assert.equal(a.trainableVariables().length, 0);
@@ -87,14 +85,14 @@ test('weights are frozen variables by default, trainable on request; fingerprint
 test('save → load round trip (F32 exact, F16 close); random weights follow the config', async () => {
   await initBackend('cpu');
   const dir = await mkdtemp(join(tmpdir(), 'clip-'));
-  const m = await loadCLIP(FIXTURE_DIR);
+  const m = await load(FIXTURE_DIR);
   try {
     await m.save(join(dir, 'f32'));
-    const back = await loadCLIP(join(dir, 'f32'));
+    const back = await load(join(dir, 'f32'));
     assert.equal(back.fingerprint, m.fingerprint);
     back.dispose();
     await m.save(join(dir, 'f16'), { dtype: 'F16' });
-    const half = await loadCLIP(join(dir, 'f16'));
+    const half = await load(join(dir, 'f16'));
     const ids = { ids: Int32Array.from([49406, 320, 1125, 539, 320, 2368, 49407]), n: 1, contextLength: 7 };
     const [x, y] = [await m.encodeText(ids).data(), await half.encodeText(ids).data()];
     let d = 0;
@@ -106,7 +104,7 @@ test('save → load round trip (F32 exact, F16 close); random weights follow the
     const w = randomCLIPWeights(cfg, 3);
     assert.deepEqual(Object.keys(w).sort(), clipWeightSpecs(cfg).map((s) => s.name).sort());
     assert.deepEqual(randomCLIPWeights(cfg, 3)['text_projection.weight'].data, w['text_projection.weight'].data);
-    const r = await loadCLIP({ config: cfg, weights: w });
+    const r = await load({ config: cfg, weights: w });
     const out = r.encodeImage(tf.zeros([2, 3, 32, 32]) as tf.Tensor4D, { normalize: true });
     assert.deepEqual(out.shape, [2, 24]);
     assert.ok([...(await out.data())].every(Number.isFinite));
@@ -146,7 +144,7 @@ test('verifyModel: passes on the fixture checkpoint, fails (naming outputs) on a
 
 test('trainable model (mini-CLIP pretraining path): every weight gets a finite gradient on wasm and a contrastive loss falls', async () => {
   await initBackend('wasm');
-  const m = await loadCLIP(FIXTURE_DIR, { trainable: true });
+  const m = await load(FIXTURE_DIR, { trainable: true });
   const pv = fixture().preprocess.pixel_values;
   const px = tf.tensor4d(Float32Array.from(pv.data), pv.shape);
   const batch = defaultTokenizer().tokenize(['a cat', 'a dog', 'a car', 'a digit']);

@@ -8,17 +8,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Cache } from '../../cells/exec/cache.ts';
-import { runWithContext, CancelledError, keyOf } from '../../cells/exec/stage.ts';
-import type { StageRecord, ProgressUpdate } from '../../cells/exec/stage.ts';
+import { runWithContext } from '../../cells/exec/context.ts';
+import { CancelledError } from '../../cells/exec/types.ts';
+import { keyOf } from '../../cells/exec/keys.ts';
+import type { StageRecord, ProgressUpdate } from '../../cells/exec/types.ts';
 import { buildRows } from '../../cells/data/assemble.ts';
 import type { Dataset, ImageStore } from '../../cells/data/dataset.ts';
 import type { DecodedImage } from '../../cells/data/images.ts';
-import { initBackend } from '../../cells/model/backend.ts';
-import { loadCLIP, randomCLIPWeights } from '../../cells/model/clip.ts';
-import { parseCLIPConfig } from '../../cells/model/config.ts';
-import type { CLIPModel } from '../../cells/model/clip.ts';
-import { extractFeatures, encoderCounters } from '../../cells/model/features.ts';
-import { zeroShot, textClassifier, templateFor, scorePredictions, PHOTO_ENSEMBLE } from '../../cells/model/zeroshot.ts';
+import {
+  initBackend, load, randomCLIPWeights, parseCLIPConfig, extractFeatures, zeroShot, textClassifier, templateFor, scorePredictions,
+  PHOTO_ENSEMBLE, type CLIPModel,
+} from '../../cells/model/index.ts';
+import { encoderCounters } from '../../cells/model/features.ts';
 import { FIXTURE_DIR, fixture, normalizedError } from './fixture.ts';
 
 const CLASSES = ['cat', 'dog', 'car', 'digit'];
@@ -54,7 +55,7 @@ async function withEnv(fn: (m: CLIPModel, run: <T>(f: () => Promise<T>, signal?:
   const progress: ProgressUpdate[] = [];
   const run = <T>(f: () => Promise<T>, signal = new AbortController().signal) =>
     runWithContext({ cache, signal, progress: (p) => progress.push(p), log: () => undefined, record: (r) => records.push(r) }, f);
-  const m = await loadCLIP(FIXTURE_DIR);
+  const m = await load(FIXTURE_DIR);
   try {
     await fn(m, run, records, progress);
   } finally {
@@ -171,7 +172,7 @@ test('extractFeatures with 2 worker threads: same features as in-process (checkp
   for (const workers of [1, 2]) {
     await withEnv(async (_m, run) => {
       await initBackend('wasm');
-      const r = await loadCLIP({ config: cfg, weights: randomCLIPWeights(cfg, 5) });
+      const r = await load({ config: cfg, weights: randomCLIPWeights(cfg, 5) });
       const f = await run(() => extractFeatures(r, fixtureDataset(), { batchSize: 2, workers }));
       results.push(f.features);
       r.dispose();

@@ -4,10 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../cells/model/backend.ts';
-import { loadCLIP } from '../../cells/model/clip.ts';
-import type { CLIPModel } from '../../cells/model/clip.ts';
-import { CoOpPromptBuilder } from '../../cells/model/prompting.ts';
+import { initBackend, load, backboneOf, type CLIPModel } from '../../cells/model/index.ts';
+import { frozenPromptParts, assemblePrompts } from '../../cells/prompts/text-prompt.ts';
 import { FIXTURE_DIR, fixture } from './fixture.ts';
 
 export const CLASSES = ['cat', 'golden retriever', 'st. bernard', 'airplane'];
@@ -36,7 +34,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export async function withModel(backend: 'cpu' | 'wasm' | 'webgpu', fn: (m: CLIPModel) => Promise<void>): Promise<void> {
   await initBackend(backend);
-  const m = await loadCLIP(FIXTURE_DIR);
+  const m = await load(FIXTURE_DIR);
   try {
     await fn(m);
   } finally {
@@ -81,9 +79,9 @@ export function gradientSuite(backend: 'cpu' | 'wasm' | 'webgpu'): void {
       const labels = tf.tensor1d([0, 1, 2, 3], 'int32');
       // CoOp loss: cross-entropy of logit_scale·cos(image, text_c); unified and class-specific context
       for (const [position, shape] of [['end', [4, 32]], ['middle', [4, 32]], ['front', [CLASSES.length, 4, 32]]] as const) {
-        const builder = new CoOpPromptBuilder(m, CLASSES, { nCtx: 4, position });
+        const parts = frozenPromptParts(await backboneOf(m), CLASSES, 4);
         const loss = (ctx: tf.Tensor) => tf.tidy(() => {
-          const inp = builder.build(ctx);
+          const inp = { embeds: assemblePrompts(parts, ctx, position), eotIndex: parts.eot };
           const txt = m.textForward(inp).embeds;
           const logits = m.logitsPerImage(imgFeat, txt);
           return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, CLASSES.length), logits) as tf.Scalar;
@@ -92,7 +90,7 @@ export function gradientSuite(backend: 'cpu' | 'wasm' | 'webgpu'): void {
         const { worst } = await fdCheck(loss, ctx0, 100);
         assert.ok(worst < 1, `CoOp ${position} on ${backend}: FD mismatch ${worst}`);
         ctx0.dispose();
-        builder.dispose();
+        parts.dispose();
       }
       // VPT shallow and deep: loss on image features against fixed text features
       const txt = tf.tidy(() => m.encodeText(CLASSES.map((c) => `a photo of a ${c}.`)));
@@ -112,14 +110,14 @@ export function gradientSuite(backend: 'cpu' | 'wasm' | 'webgpu'): void {
       }
       // with the encoders frozen, variableGrads sees only the prompt variable
       const ctxVar = tf.variable(tf.zeros([4, 32]), true, `ctx-${backend}`);
-      const builder = new CoOpPromptBuilder(m, CLASSES, { nCtx: 4 });
+      const parts = frozenPromptParts(await backboneOf(m), CLASSES, 4);
       const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
-        const t = m.textForward(builder.build(ctxVar)).embeds;
+        const t = m.textForward({ embeds: assemblePrompts(parts, ctxVar, 'end'), eotIndex: parts.eot }).embeds;
         return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 4), m.logitsPerImage(imgFeat, t)) as tf.Scalar;
       }));
       assert.deepEqual(Object.keys(grads), [ctxVar.name]);
       tf.dispose([value, ...Object.values(grads), ctxVar, imgFeat, labels, txt, px]);
-      builder.dispose();
+      parts.dispose();
     });
   });
 }

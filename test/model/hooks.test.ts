@@ -1,18 +1,16 @@
 // Prompt-learning hooks on the tiny fixture: CoOp context splicing (end/middle/front, unified and
-// class-specific), VPT shallow/deep prompts, gradients to prompts with frozen encoders (finite differences,
+// class-specific, through cells/prompts/text-prompt.ts as the CoOp trainer builds it), VPT shallow/deep prompts, gradients to prompts with frozen encoders (finite differences,
 // gradient-suite.ts), and tf.memory() flat over many training steps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { CoOpPromptBuilder, contextFromText } from '../../cells/model/prompting.ts';
-import { asBackbone } from '../../cells/model/backbone.ts';
-import { defaultTokenizer } from '../../cells/model/tokenizer.ts';
-import type { PromptBackbone } from '../../cells/prompts/backbone.ts';
+import { backboneOf, defaultTokenizer, type PromptBackbone } from '../../cells/model/index.ts';
+import { frozenPromptParts, assemblePrompts, wordEmbeddings } from '../../cells/prompts/text-prompt.ts';
 import { CLASSES, pixels, seeded, maxAbsDiff, withModel, gradientSuite } from './gradient-suite.ts';
 
 test('CoOp with context = embeddings of "a photo of a" reproduces the plain text encoder (end/middle/front)', async () => {
   await withModel('cpu', async (m) => {
-    const ctx = contextFromText(m, 'a photo of a');
+    const ctx = wordEmbeddings(await backboneOf(m), 'a photo of a');
     assert.deepEqual(ctx.shape, [4, 32]);
     const cases = {
       end: CLASSES.map((c) => `a photo of a ${c}.`),
@@ -20,25 +18,23 @@ test('CoOp with context = embeddings of "a photo of a" reproduces the plain text
       front: CLASSES.map((c) => `${c} a photo of a.`),
     } as const;
     for (const [position, texts] of Object.entries(cases)) {
-      const b = new CoOpPromptBuilder(m, CLASSES, { nCtx: 4, position: position as 'end' | 'middle' | 'front' });
-      const inp = b.build(ctx);
+      const parts = frozenPromptParts(await backboneOf(m), CLASSES, 4);
+      const inp = { embeds: assemblePrompts(parts, ctx, position as 'end' | 'middle' | 'front'), eotIndex: parts.eot };
       const got = m.textForward(inp).embeds;
       const want = m.encodeText([...texts]);
       const d = maxAbsDiff(await got.data(), await want.data());
       assert.ok(d < 1e-5, `${position}: CoOp embeds differ from encodeText by ${d}`);
       tf.dispose([inp.embeds, got, want]);
-      b.dispose();
+      parts.dispose();
     }
     // class-specific context equal to the unified one gives the same result
-    const b = new CoOpPromptBuilder(m, CLASSES, { nCtx: 4 });
+    const parts = frozenPromptParts(await backboneOf(m), CLASSES, 4);
     const specific = ctx.reshape([1, 4, 32]).tile([CLASSES.length, 1, 1]);
-    const [u, s] = [b.build(ctx), b.build(specific)];
+    const [u, s] = [ctx, specific].map((c) => ({ embeds: assemblePrompts(parts, c, 'end'), eotIndex: parts.eot }));
     const du = maxAbsDiff(await m.textForward(u).embeds.data(), await m.textForward(s).embeds.data());
     assert.ok(du < 1e-6);
-    assert.throws(() => b.build(tf.zeros([3, 32])), /expected \[4, 32\]/);
-    assert.throws(() => new CoOpPromptBuilder(m, ['cat'], { nCtx: 80 }), /needs .* tokens/);
     tf.dispose([ctx, specific, u.embeds, s.embeds]);
-    b.dispose();
+    parts.dispose();
   });
 });
 
@@ -71,11 +67,11 @@ test('tf.memory() stays flat over 200 CoOp + VPT training steps (wasm)', async (
     const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 4);
     const ctx = tf.variable(tf.randomNormal([4, 32], 0, 0.02, 'float32', 1), true, 'mem-ctx');
     const vp = tf.variable(tf.randomNormal([2, 48], 0, 0.02, 'float32', 2), true, 'mem-vpt');
-    const builder = new CoOpPromptBuilder(m, CLASSES, { nCtx: 4 });
+    const parts = frozenPromptParts(await backboneOf(m), CLASSES, 4);
     const opt = tf.train.sgd(0.01);
     const step = () => {
       const cost = opt.minimize(() => tf.tidy(() => {
-        const t = m.textForward(builder.build(ctx)).embeds;
+        const t = m.textForward({ embeds: assemblePrompts(parts, ctx, 'end'), eotIndex: parts.eot }).embeds;
         const i = m.encodeImage(px, { prompts: { shallow: vp } });
         return tf.losses.softmaxCrossEntropy(labels, m.logitsPerImage(i, t)) as tf.Scalar;
       }), true, [ctx, vp]);
@@ -90,13 +86,13 @@ test('tf.memory() stays flat over 200 CoOp + VPT training steps (wasm)', async (
     assert.ok(moved[0] > 0);
     tf.dispose([px, labels, ctx, vp]);
     opt.dispose();
-    builder.dispose();
+    parts.dispose();
   });
 });
 
-test('asBackbone: the prompt layer\'s frozen-backbone view of CLIPModel matches encodeText/encodeImage', async () => {
+test('backboneOf: the prompt layer\'s frozen-backbone view of CLIPModel matches encodeText/encodeImage', async () => {
   await withModel('cpu', async (m) => {
-    const b: PromptBackbone = await asBackbone(m);
+    const b: PromptBackbone = await backboneOf(m);
     assert.ok(Math.abs(b.logitScale - Math.exp(3.2)) < 1e-4);
     const batch = defaultTokenizer().tokenize(['a photo of a cat.', 'a dog']);
     const t = Math.max(...batch.eotIndex) + 1;

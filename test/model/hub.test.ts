@@ -10,9 +10,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pullModel, listModels } from '../../cells/model/hub.ts';
-import { loadCLIP } from '../../cells/model/clip.ts';
-import { initBackend } from '../../cells/model/backend.ts';
+import { pullModel, listModels, load, initBackend } from '../../cells/model/index.ts';
 import { FIXTURE_DIR } from './fixture.ts';
 
 interface ServerState {
@@ -119,7 +117,7 @@ test('pull: downloads into <store>/<repo>/<revision>/, verifies sha256 (LFS) and
     assert.equal(byName['config.json'].verifiedBy, 'git-sha1');
     assert.deepEqual(readFileSync(join(r.dir, 'model.safetensors')), files['model.safetensors']);
     await initBackend('cpu');
-    const m = await loadCLIP(r.dir);
+    const m = await load(r.dir);
     assert.equal(m.id, 'test/tiny-clip');
     m.dispose();
     const gets = state.gets;

@@ -504,7 +504,7 @@ test('GatherV2 along axis 0 copies the right rows (repeats, 2-D ids), rejects ba
 });
 
 test('FlatAdam runs the installed native loop, and gives the JavaScript loop\'s parameters bit for bit', async () => {
-  const { FlatAdam } = await import('../../cells/model/ops/adam.ts');
+  const { FlatAdam } = await import('../../bench/support/adam.ts');
   const { getAdamKernel, setAdamKernel } = await import('../../cells/model/ops/accelerated.ts');
   const kernel = getAdamKernel();
   assert.ok(kernel, 'useNativeKernels() did not install the Adam loop');
@@ -527,7 +527,7 @@ test('FlatAdam runs the installed native loop, and gives the JavaScript loop\'s 
 });
 
 test('VariablesAdam updates variables in place in the heap: same values as the copying path, clones untouched', async () => {
-  const { VariablesAdam } = await import('../../cells/model/ops/adam.ts');
+  const { VariablesAdam } = await import('../../bench/support/adam.ts');
   const { getVariableAdamKernel, setVariableAdamKernel } = await import('../../cells/model/ops/accelerated.ts');
   const inPlace = getVariableAdamKernel();
   assert.ok(inPlace, 'useNativeKernels() did not install the in-place Adam');

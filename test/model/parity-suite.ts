@@ -5,10 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../cells/model/backend.ts';
-import { loadCLIP } from '../../cells/model/clip.ts';
+import { initBackend, load, defaultTokenizer } from '../../cells/model/index.ts';
 import { runFixture } from '../../cells/model/verify.ts';
-import { defaultTokenizer } from '../../cells/model/tokenizer.ts';
 import { FIXTURE_DIR, fixture } from './fixture.ts';
 
 const EXPECTED_OUTPUTS = [
@@ -20,7 +18,7 @@ const EXPECTED_OUTPUTS = [
 export function paritySuite(backend: 'cpu' | 'wasm' | 'webgpu'): void {
   test(`fixture parity on ${backend}: every output < 1e-4 normalized error, token ids exact`, async () => {
     assert.equal(await initBackend(backend), backend);
-    const model = await loadCLIP(FIXTURE_DIR);
+    const model = await load(FIXTURE_DIR);
     try {
       const rows = await runFixture(model, fixture());
       for (const name of [...EXPECTED_OUTPUTS, 'token_ids_openai', 'token_ids_hf', 'text_pooler_output (cut at last EOT)']) {
@@ -37,7 +35,7 @@ export function paritySuite(backend: 'cpu' | 'wasm' | 'webgpu'): void {
 
   test(`text speed-up on ${backend}: running only up to the last EOT gives the same pooled outputs`, async () => {
     await initBackend(backend);
-    const model = await loadCLIP(FIXTURE_DIR);
+    const model = await load(FIXTURE_DIR);
     try {
       const fx = fixture();
       // Short texts only (no 77-token row), so the cut really is shorter than the context.

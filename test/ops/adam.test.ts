@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { initBackend } from '../../cells/model/backend.ts';
-import { FlatAdam, VariablesAdam } from '../../cells/model/ops/adam.ts';
+import { FlatAdam, VariablesAdam } from '../../bench/support/adam.ts';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0, den = 0;

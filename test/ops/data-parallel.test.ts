@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { initBackend } from '../../cells/model/backend.ts';
-import { createDataParallel, splitBatch, defaultWorkerCount, type Batch } from '../../cells/model/parallel/index.ts';
+import { createDataParallel, splitBatch, defaultWorkerCount, type Batch } from '../../bench/support/data-parallel/index.ts';
 import { buildMlp, mlpLoss, type MlpConfig } from './dp-worker.ts';
 
 const workerModule = new URL('./dp-worker.ts', import.meta.url);

@@ -1,7 +1,7 @@
 // Worker module for the data-parallel test: a small MLP classifier built from the compute ops.
 import * as tf from '@tensorflow/tfjs';
 import { linear, quickGelu, softmaxCrossEntropy } from '../../cells/model/ops/index.ts';
-import { lossAndGradsOf, type Batch, type TrainerSetup } from '../../cells/model/parallel/index.ts';
+import { lossAndGradsOf, type Batch, type TrainerSetup } from '../../bench/support/data-parallel/index.ts';
 
 export interface MlpConfig { inDim: number; hidden: number; classes: number; seed: number; lr: number; failOnRows?: number; flatAdam?: boolean }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { initBackend } from '../../cells/model/backend.ts';
-import { wasmThreadCount } from '../../cells/model/parallel/wasm-threads.ts';
+import { wasmThreadCount } from '../../cells/model/wasm-threads.ts';
 import * as fast from '../../cells/model/ops/index.ts';
 
 /** CPU ms per OS thread of this process (Linux /proc). */

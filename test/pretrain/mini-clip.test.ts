@@ -6,9 +6,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '../../cells/model/backend.ts';
-import { loadCLIP } from '../../cells/model/clip.ts';
-import type { CLIPModel } from '../../cells/model/clip.ts';
+import { initBackend, load, type CLIPModel } from '../../cells/model/index.ts';
 import { bundledDataset } from '../../cells/data/bundled.ts';
 import { zeroShotAccuracy } from '../../cells/model/pretrain/evaluate.ts';
 
@@ -21,7 +19,7 @@ const MARGIN = 0.015;
 let model: CLIPModel;
 before(async () => {
   await initBackend('wasm');
-  model = await loadCLIP(DIR, { id: 'mini-clip' });
+  model = await load(DIR, { id: 'mini-clip' });
 });
 
 test('the shipped files are a HF CLIP checkpoint of the documented shape, under 40 MB', () => {

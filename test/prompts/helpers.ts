@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { loadIdx } from '../../cells/data/load-idx.ts';
 import type { Dataset } from '../../cells/data/dataset.ts';
 import { Cache } from '../../cells/exec/cache.ts';
-import { runWithContext, type CellContext, type StageRecord } from '../../cells/exec/stage.ts';
-import { loadBackbone, type PromptBackbone } from '../../cells/prompts/backbone.ts';
+import { runWithContext } from '../../cells/exec/context.ts';
+import { type CellContext, type StageRecord } from '../../cells/exec/types.ts';
+import { load, backboneOf, type PromptBackbone } from '../../cells/model/index.ts';
 import type { TaskSource } from '../../cells/prompts/task.ts';
 
 export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
@@ -16,7 +17,7 @@ export const FIXTURE = join(SHARED, 'clip/fixture-tiny');
 export const MNIST_NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
 export function fixtureModel(): Promise<PromptBackbone> {
-  return loadBackbone(FIXTURE, 'fixture-tiny');
+  return load(FIXTURE, { id: 'fixture-tiny' }).then(backboneOf);
 }
 
 let testSet: Promise<Dataset> | undefined;

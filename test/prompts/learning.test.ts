@@ -26,9 +26,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '../../cells/model/backend.ts';
-import { loadCLIP } from '../../cells/model/clip.ts';
-import { backboneOf } from '../../cells/prompts/backbone.ts';
+import { initBackend, load, backboneOf } from '../../cells/model/index.ts';
 import { bundledSource, fewShotTask, type PromptTask } from '../../cells/prompts/task.ts';
 import { trainPrompt, type TrainOptions } from '../../cells/prompts/train.ts';
 import { evaluatePrompt, zeroShotPrompt } from '../../cells/prompts/evaluate.ts';
@@ -36,7 +34,7 @@ import { testCell } from './helpers.ts';
 
 await initBackend('wasm');
 const MINI_CLIP = fileURLToPath(new URL('../../data/models/mini-clip/', import.meta.url));
-const model = await loadCLIP(MINI_CLIP);
+const model = await load(MINI_CLIP);
 const backbone = await backboneOf(model);
 const classes = [0, 1, 2, 3, 4];
 const source = await bundledSource('mnist', classes);

@@ -8,15 +8,17 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../cells/model/backend.ts';
 import { softmaxCrossEntropy } from '../../cells/model/ops/index.ts';
-import { CancelledError } from '../../cells/exec/stage.ts';
+import { CancelledError } from '../../cells/exec/types.ts';
 import { readSafetensors } from '../../cells/util/safetensors.ts';
 import { fewShotTask } from '../../cells/prompts/task.ts';
 import { trainPrompt, makeTrainer, TrainingDivergedError } from '../../cells/prompts/train.ts';
 import { registerTrainer, resolveConfig } from '../../cells/prompts/registry.ts';
 import { CoOpTrainer } from '../../cells/prompts/coop.ts';
 import { UPTTrainer } from '../../cells/prompts/upt.ts';
-import { COOP_DEFAULTS, UPT_DEFAULTS, type Batch } from '../../cells/prompts/trainer.ts';
-import { classTextFeatures } from '../../cells/prompts/text-prompt.ts';
+import type { Batch } from '../../cells/prompts/trainer.ts';
+import { COOP_DEFAULTS } from '../../cells/prompts/coop.ts';
+import { UPT_DEFAULTS } from '../../cells/prompts/upt.ts';
+import { assemblePrompts, classTextFeatures, frozenPromptParts } from '../../cells/prompts/text-prompt.ts';
 import { fixtureModel, mnistSmall, testCell, MNIST_NAMES } from './helpers.ts';
 
 await initBackend('wasm');
@@ -198,5 +200,22 @@ test('CoOp layout: context initialised from "a photo of a" reproduces the hand-w
     let diff = 0;
     for (let i = 0; i < fixed.length; i++) diff = Math.max(diff, Math.abs(learned[i] - fixed[i]));
     assert.ok(diff < 1e-5, `${JSON.stringify(c)}: max difference ${diff}`);
+  }
+});
+
+test('text prompts: a context that cannot fit the text tower, or of the wrong shape, is a clear error', () => {
+  const maxPositions = model.config.text.maxPositions;
+  assert.throws(() => frozenPromptParts(model, MNIST_NAMES, maxPositions), /context tokens plus the class name .* need \d+ positions; this text tower takes \d+\. Use a context length of at most \d+/);
+  assert.throws(() => frozenPromptParts(model, MNIST_NAMES, 0), /whole number ≥ 1/);
+  const parts = frozenPromptParts(model, MNIST_NAMES.slice(0, 3), 4);
+  const D = model.config.text.hiddenSize;
+  try {
+    assert.throws(() => assemblePrompts(parts, tf.zeros([3, D]), 'end'), /context of shape \[3,\d+\] does not fit 3 classes × 4 context tokens/);
+    assert.throws(() => assemblePrompts(parts, tf.zeros([2, 4, D]), 'end'), /does not fit 3 classes/);
+    const ok = assemblePrompts(parts, tf.zeros([4, D]), 'end');
+    assert.deepEqual(ok.shape, [3, parts.length, D]);
+    ok.dispose();
+  } finally {
+    parts.dispose();
   }
 });

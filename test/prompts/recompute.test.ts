@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { initBackend, currentBackend } from '../../cells/model/backend.ts';
 import { fewShotTask } from '../../cells/prompts/task.ts';
 import { trainPrompt } from '../../cells/prompts/train.ts';
-import { evaluatePrompt, zeroShotPrompt, fewShotProtocol } from '../../cells/prompts/evaluate.ts';
+import { evaluatePrompt, zeroShotPrompt } from '../../cells/prompts/evaluate.ts';
+import { fewShotProtocol } from '../../cells/prompts/protocol.ts';
 import { comparisonChart } from '../../cells/prompts/charts.ts';
-import type { StageRecord } from '../../cells/exec/stage.ts';
+import type { StageRecord } from '../../cells/exec/types.ts';
 import { fixtureModel, mnistSmall, testCell } from './helpers.ts';
 
 await initBackend('wasm');

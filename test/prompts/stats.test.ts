@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { compile } from 'vega-lite';
-import { summarize, runsTable, type ProtocolRow } from '../../cells/prompts/evaluate.ts';
+import { summarize, runsTable, type ProtocolRow } from '../../cells/prompts/protocol.ts';
 import { varianceOf, varianceCharts, perClassVarianceChart, gainsFromRows } from '../../cells/prompts/variance.ts';
 import { comparisonChart } from '../../cells/prompts/charts.ts';
 

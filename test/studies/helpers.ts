@@ -6,15 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cache } from '../../cells/exec/cache.ts';
-import { runWithContext, type CellContext, type StageRecord } from '../../cells/exec/stage.ts';
-import { loadBackbone, type PromptBackbone } from '../../cells/prompts/backbone.ts';
+import { runWithContext } from '../../cells/exec/context.ts';
+import { type CellContext, type StageRecord } from '../../cells/exec/types.ts';
+import { load, backboneOf, type PromptBackbone } from '../../cells/model/index.ts';
 
 // The project's own pretrained mini-CLIP, loaded through the product path.
 export const MINI_CLIP = fileURLToPath(new URL('../../data/models/mini-clip/', import.meta.url));
 
 let model: Promise<PromptBackbone> | undefined;
 export function miniClip(): Promise<PromptBackbone> {
-  model ??= loadBackbone(MINI_CLIP, 'mini-clip');
+  model ??= load(MINI_CLIP, { id: 'mini-clip' }).then(backboneOf);
   return model;
 }
 

@@ -5,9 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../cells/model/backend.ts';
 import { mulberry32 } from '../../cells/data/splits.ts';
-import {
-  frechetDistance, gaussianOf, labelSimilarityOf, pearson, sqrtPsd, symmetricEigen, visualSimilarity, labelSimilarity,
-} from '../../cells/studies/similarity.ts';
+import { labelSimilarityOf, visualSimilarity, labelSimilarity } from '../../cells/studies/similarity.ts';
+import { frechetDistance, gaussianOf, pearson, sqrtPsd, symmetricEigen } from '../../cells/studies/frechet.ts';
 import { defaultTaskSuite } from '../../cells/studies/tasks.ts';
 import { miniClip, studyCell } from './helpers.ts';
 

@@ -1,5 +1,5 @@
 // Adam / AdamW over flat float32 vectors: the same arithmetic, in the same order and in double precision,
-// as FlatAdam.update in ops/adam.ts (JavaScript computes in double and rounds when it stores into a
+// as FlatAdam.update in bench/support/adam.ts (JavaScript computes in double and rounds when it stores into a
 // Float32Array), so both give bit-identical parameters; this one is several times faster on big tables.
 #include "native.h"
 #include <math.h>

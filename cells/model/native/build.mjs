@@ -18,7 +18,7 @@ function nodeHeaders() {
 /**
  * -O3 vectorises the fused loops; -fno-trapping-math lets it vectorise loops with float comparisons (we
  * never read FP traps); -ffp-contract=off keeps a·b+c as two roundings, as JavaScript does (adam.c must
- * match ops/adam.ts bit for bit). No -march: the addon runs on any CPU of the architecture.
+ * match bench/support/adam.ts bit for bit). No -march: the addon runs on any CPU of the architecture.
  */
 const cflags = ['-O3', '-fno-trapping-math', '-fno-math-errno', '-ffp-contract=off', '-shared', '-fPIC', '-Wall'];
 

@@ -12,7 +12,7 @@
 //   uses them when they are registered for the active backend.
 // - GatherV2 along axis 0 (embedding lookups): row copies inside the heap. tfjs-wasm's kernel took 3 ms
 //   for 768 rows of the 49408-row token table (it walks the table, not the rows).
-// - Adam: native/adam.c becomes ops/adam.ts's update loop (same arithmetic, bit for bit).
+// - Adam: native/adam.c becomes bench/support/adam.ts's update loop (same arithmetic, bit for bit).
 // - Identity: shares the input's buffer (reference count) instead of copying it, as tfjs's cpu backend
 //   does. tfjs clones every tensor a gradient saves; on wasm each clone was a full copy.
 import * as tf from '@tensorflow/tfjs';

@@ -18,7 +18,7 @@ export const ACTIVATION = 'PromptscopeActivation';
 /** dy, x → dx; attrs { kind }. */
 export const ACTIVATION_GRAD = 'PromptscopeActivationGrad';
 
-/** One Adam/AdamW step in place: hyper = [b1, b2, eps, lr, 1-b1^t, 1-b2^t, 1-lr·wd] (see ops/adam.ts). */
+/** One Adam/AdamW step in place: hyper = [b1, b2, eps, lr, 1-b1^t, 1-b2^t, 1-lr·wd] (see bench/support/adam.ts). */
 export type AdamKernel = (params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, hyper: Float64Array) => void;
 
 let adamKernel: AdamKernel | undefined;

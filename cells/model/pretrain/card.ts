@@ -53,7 +53,7 @@ export function modelCard(c: CardInput): string {
 Promptscope's own small CLIP, pretrained from scratch by this project's code (\`cells/model/pretrain/\`) on real
 images and real text, so that the quickstart and the tests run offline. It is a Hugging Face \`CLIPModel\`
 checkpoint (\`config.json\` + \`model.safetensors\`, float16 storage, ${(c.fileBytes / 1e6).toFixed(1)} MB) and loads
-through the same code path as any CLIP checkpoint (\`loadCLIP('data/models/mini-clip')\`, \`promptscope model ls\`).
+through the same code path as any CLIP checkpoint (\`load('mini-clip')\` from cells/model, \`promptscope model ls\`).
 
 It is a *small, briefly trained* model: good enough to exercise zero-shot classification and prompt tuning on
 the bundled datasets, nowhere near a real CLIP. Numbers below are measured, not targets.
@@ -142,7 +142,7 @@ caption of the image's class: **R@1 ${pct(c.retrieval.r1)}**, R@5 ${pct(c.retrie
 \`\`\`sh
 npx promptscope run notebooks/pretrain-mini-clip.html --out out/pretrain-mini-clip
 # or, headless and resumable (each command resumes from its work directory's last checkpoint):
-${P.options.map((p, i) => `node --import tsx cells/model/pretrain/run.ts --work out/pretrain-mini-clip${i ? `-${i + 1}` : ''} --steps ${p.totalSteps} --warmup ${p.warmupSteps} --lr ${p.lr}${i ? ` --init out/pretrain-mini-clip${i > 1 ? `-${i}` : ''}/last.safetensors` : ''}`).join('\n')}
+${P.options.map((p, i) => `node --import tsx cli/pretrain.ts --work out/pretrain-mini-clip${i ? `-${i + 1}` : ''} --steps ${p.totalSteps} --warmup ${p.warmupSteps} --lr ${p.lr}${i ? ` --init out/pretrain-mini-clip${i > 1 ? `-${i}` : ''}/last.safetensors` : ''}`).join('\n')}
 node --import tsx cells/model/pretrain/finalize.ts --work out/pretrain-mini-clip${P.options.length > 1 ? `-${P.options.length}` : ''}
 \`\`\`
 

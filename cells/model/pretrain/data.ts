@@ -4,7 +4,7 @@
 // The few-shot pool is the data helper's `holdOutPool(dataset, {fraction: 0.1, seed})` (cells/data/splits.ts:
 // per class, images ranked by sha256('pool', seed, source), the first round(10%) held out): the same rule
 // and seed the prompt learners sample their shots from, so pretraining never sees a shot. From the rest,
-// `valPerClass` images per class (mulberry32(mixSeed(seed, class)) shuffle) form the validation slice used
+// `valPerClass` images per class (mulberry32(murmurMixSeed(seed, class)) shuffle) form the validation slice used
 // to pick the best checkpoint; pretraining does not see those either.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,12 +14,18 @@ import { loadIdx } from '../../data/load-idx.ts';
 import type { Dataset } from '../../data/dataset.ts';
 import type { DecodedImage } from '../../data/images.ts';
 import { resizeBicubic } from '../../data/preprocess.ts';
-import { mixSeed, mulberry32, shuffleInPlace } from './rng.ts';
+import { mulberry32, shuffleInPlace } from './rng.ts';
+import { murmurMixSeed } from '../../util/random.ts';
 import { holdOutPool } from '../../data/splits.ts';
+import { FASHION_MNIST_CLASSES } from '../../data/bundled.ts';
 
 export const IMAGE_SIZE = 32;
-export const FASHION_CLASSES = ['T-shirt/top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'];
-export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+/**
+ * MNIST's classes as digits, the names the pretraining recipe evaluates with (its data fingerprint and
+ * logged numbers depend on them). The bundled dataset spells them out (cells/data/bundled.ts MNIST_CLASSES),
+ * which finalize.ts uses for the shipped model card.
+ */
+const MNIST_DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 /** Where the real data lives: `<repo>/../shared/datasets` unless told otherwise. */
 export function defaultDatasetsRoot(): string {
@@ -36,13 +42,13 @@ export function loadFashion(split: 'train' | 'test', root = defaultDatasetsRoot(
   const p = split === 'train' ? 'train' : 't10k';
   return loadIdx({
     images: join(root, `fashion-mnist/${p}-images-idx3-ubyte.gz`), labels: join(root, `fashion-mnist/${p}-labels-idx1-ubyte.gz`),
-    classNames: FASHION_CLASSES, name: 'fashion-mnist', split,
+    classNames: FASHION_MNIST_CLASSES, name: 'fashion-mnist', split,
   });
 }
 export function loadMnistTest(root = defaultDatasetsRoot()): Promise<Dataset> {
   return loadIdx({
     images: join(root, 'mnist/t10k-images-idx3-ubyte.gz'), labels: join(root, 'mnist/t10k-labels-idx1-ubyte.gz'),
-    classNames: MNIST_CLASSES, name: 'mnist', split: 'test',
+    classNames: MNIST_DIGITS, name: 'mnist', split: 'test',
   });
 }
 
@@ -67,7 +73,7 @@ export function splitPool(ds: Dataset, opts: { seed: number; fraction: number; v
   for (const id of pool.rest) rest[labels[id]].push(id);
   rest.forEach((ids, c) => {
     ids.sort((a, b) => a - b);
-    shuffleInPlace(ids, mulberry32(mixSeed(opts.seed, c)));
+    shuffleInPlace(ids, mulberry32(murmurMixSeed(opts.seed, c)));
     out.val.push(...ids.slice(0, opts.valPerClass));
     out.train.push(...ids.slice(opts.valPerClass));
   });

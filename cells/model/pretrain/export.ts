@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '../../util/safetensors.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { vegaLite, renderSvg, svgToPng } from '../../plots/vegalite.ts';
-import { PretrainModel, miniClipConfig } from './model.ts';
+import { PretrainModel, miniClipConfig } from './mini-clip-model.ts';
 import type { PriorPhases, TrainOptions, TrainState } from './train.ts';
 
 export interface LoadedCheckpoint {

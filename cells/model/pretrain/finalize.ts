@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../backend.ts';
-import { loadCLIP } from '../clip.ts';
+import { load } from '../load.ts';
 import { bundledDataset } from '../../data/bundled.ts';
 import { loadManifest, readClassNamesCsv } from '../../data/load-manifest.ts';
 import type { Dataset } from '../../data/dataset.ts';
@@ -63,7 +63,7 @@ export async function finalizeMiniClip(o: FinalizeOptions): Promise<Record<strin
   await writeLossCurve(phases, outDir, last.options.batchSize);
 
   // Evaluate through the HF loading path, exactly as users load the shipped files.
-  const model = await loadCLIP(outDir, { id: 'mini-clip' });
+  const model = await load(outDir, { id: 'mini-clip' });
   const logitScale = (await model.logitScale.data())[0];
   const root = o.datasetsRoot ?? defaultDatasetsRoot();
   const zeroShotBundled: ZeroShotResult[] = [];

@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stage } from '../../exec/stage.ts';
-import { jsonCodec } from '../../exec/codecs.ts';
+import { stage } from '../../exec/index.ts';
+import { jsonCodec } from '../../exec/index.ts';
 import { initBackend } from '../backend.ts';
 import { loadLexicon } from './lexicon.ts';
 import { loadPretrainData } from './data.ts';
@@ -15,7 +15,7 @@ import type { TrainOptions, RunOptions } from './train.ts';
 import { DEFAULT_MODEL_DIR, finalizeMiniClip } from './finalize.ts';
 
 export { DEFAULT_TRAIN } from './train.ts';
-export { DEFAULT_SHAPE } from './model.ts';
+export { DEFAULT_SHAPE } from './mini-clip-model.ts';
 export { HELDOUT_TEMPLATES, TRAIN_TEMPLATES } from './captions.ts';
 export { finalizeMiniClip } from './finalize.ts';
 

@@ -1,27 +1,12 @@
 // Seeded randomness for pretraining. Every step draws from its own generator, seeded from (seed, step,
 // stream), so a run resumed at step k samples exactly what an uninterrupted run samples at step k.
-import { mulberry32 } from '../../util/random.ts';
+import { mulberry32, murmurMixSeed } from '../../util/random.ts';
 
 export { mulberry32 };
 
-/** Mixes integers into one 32-bit seed (murmur-style finaliser per part). */
-export function mixSeed(...parts: number[]): number {
-  let h = 0x9e3779b9;
-  for (const p of parts) {
-    let k = Math.imul(p | 0, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, 0x1b873593);
-    h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
 /** A generator for one (seed, step, stream) triple. */
 export function stepRng(seed: number, step: number, stream: number): () => number {
-  return mulberry32(mixSeed(seed, step, stream));
+  return mulberry32(murmurMixSeed(seed, step, stream));
 }
 
 /** Fisher–Yates shuffle in place. */

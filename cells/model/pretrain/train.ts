@@ -6,15 +6,15 @@
 // checkpoint holds the full optimizer state, so a run resumed from step k continues exactly as an
 // uninterrupted one would (on the same backend and worker count).
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { readSafetensors, writeSafetensors } from '../../util/safetensors.ts';
 import type { TensorToWrite } from '../../util/safetensors.ts';
 import { defaultTokenizer } from '../tokenizer.ts';
 import type { CLIPTokenizer } from '../tokenizer.ts';
-import { PretrainModel, miniClipConfig, DEFAULT_SHAPE } from './model.ts';
-import type { MiniClipShape } from './model.ts';
+import { PretrainModel, miniClipConfig, DEFAULT_SHAPE } from './mini-clip-model.ts';
+import type { MiniClipShape } from './mini-clip-model.ts';
 import { AdamW } from './adamw.ts';
 import type { ParamGroup } from './adamw.ts';
 import { contrastiveLoss, softTargets } from './loss.ts';
@@ -143,7 +143,10 @@ export function paramGroups(params: Map<string, tf.Variable>, o: TrainOptions): 
 }
 
 /** A fingerprint of everything that shapes the trajectory; a checkpoint resumes only a run with the same one. */
-export function runFingerprint(o: TrainOptions, vocabIds: Int32Array, trainCount: number): string {
+export function runFingerprint(options: TrainOptions, vocabIds: Int32Array, trainCount: number): string {
+  // A sitting's length, the checkpoint cadence and where the files live do not shape the trajectory: a run
+  // started with --minutes 30 must resume with another limit (or from a moved directory).
+  const { workDir: _dir, maxSittingSec: _sitting, checkpointEverySec: _every, ...o } = options as TrainOptions & Partial<RunOptions>;
   return createHash('sha256').update(JSON.stringify({ o, v: Array.from(vocabIds).sort((a, b) => a - b), trainCount, backend: tf.getBackend() })).digest('hex').slice(0, 16);
 }
 
@@ -331,6 +334,28 @@ export interface RunCallbacks {
   signal?: AbortSignal;
 }
 
+/**
+ * A sitting killed mid-save leaves its temp file (.last.safetensors.<pid>.<ms>.tmp, as large as the
+ * checkpoint) beside the checkpoints; the atomic rename never happened, so it is garbage. Remove those
+ * whose writer process is gone.
+ */
+function removeStaleTemps(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const m = /^\.(?:last|best)\.safetensors\.(\d+)\.\d+\.tmp$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    rmSync(join(dir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Train until totalSteps (or the sitting's time limit), checkpointing to workDir; resumes from workDir/last.safetensors. */
 export async function runPretraining(o: RunOptions, lex: Lexicon, train: ImageSet, val: ImageSet, cb: RunCallbacks = {}): Promise<Trainer> {
   const log = cb.log ?? (() => undefined);
@@ -338,6 +363,7 @@ export async function runPretraining(o: RunOptions, lex: Lexicon, train: ImageSe
   const trainer = createTrainer(o, lex, train);
   const last = join(o.workDir, 'last.safetensors');
   const best = join(o.workDir, 'best.safetensors');
+  removeStaleTemps(o.workDir);
   if (existsSync(last)) {
     await trainer.load(last);
     log(`resumed from ${last} at step ${trainer.state.step} (${trainer.state.wallSec.toFixed(0)} s trained)`);

@@ -6,7 +6,8 @@
 // the subset rows are written back into the 49,408-row table, whose other rows keep their small random
 // initial values.
 import * as tf from '@tensorflow/tfjs';
-import { buildCLIP, randomCLIPWeights } from '../clip.ts';
+import { buildCLIP } from '../build.ts';
+import { randomCLIPWeights } from '../random-init.ts';
 import type { CLIPModel } from '../clip.ts';
 import { parseCLIPConfig, toHFConfig } from '../config.ts';
 import type { CLIPConfig } from '../config.ts';

@@ -7,9 +7,9 @@ import { Cache, defaultCacheDir } from '../cells/exec/cache.ts';
 import { NotebookError } from '../cells/engine/compile.ts';
 import { NotebookFormatError } from '../cells/engine/notebook.ts';
 import { TrustStore } from '../cells/engine/trust.ts';
-import { CliError, runNotebook } from './run.ts';
-import { modelCommand, MODEL_HELP } from './model.ts';
-import { serveCommand, SERVE_HELP } from './serve.ts';
+import { CliError } from './errors.ts';
+// run, serve and model load the cell library, the server or the model code: each is imported only when
+// its command runs, so `promptscope --help` or `cache ls` does not pay for tfjs and the whole library.
 
 const HELP = `promptscope — a reactive notebook for prompt tuning of CLIP-style models
 
@@ -40,15 +40,19 @@ Options:
   --backend B         webgpu | wasm | cpu (default: the fastest available)
   --cache DIR         cache directory
   --trust             trust this notebook (records its hash) and run it
+  --timeout SECONDS   fail any cell that runs longer: an awaiting cell is cancelled and the rest of
+                      the notebook runs; one stuck in synchronous code stops the run (exit status 1)
 
-Exit status: 0 when every cell succeeded, 1 when a cell failed (it is named), 2 on usage errors.
+Exit status: 0 when every cell succeeded and every output was written, 1 when a cell failed or an
+output could not be written (both are named), 2 on usage errors.
 `;
 
 const CACHE_HELP = `Usage: promptscope cache <ls|du|gc|clear> [--cache DIR] [--max-size SIZE]
 
   ls      list entries (stage, size, created)
   du      total size
-  gc      remove least-recently-used entries until the cache fits --max-size (default 10GB)
+  gc      remove least-recently-used entries until the cache fits --max-size (default 10GB), and what
+          killed processes left behind; safe while other runs use the cache
   clear   remove everything
 `;
 
@@ -81,8 +85,8 @@ async function cacheCommand(args: string[]): Promise<number> {
     const entries = await cache.list();
     console.log(`${human(entries.reduce((a, e) => a + e.bytes, 0))}\t${entries.length} entries\t${cache.root}`);
   } else if (sub === 'gc') {
-    const { removed, freed } = await cache.gc(parseSize(values['max-size'] ?? '10GB'));
-    console.log(`removed ${removed} entries, freed ${human(freed)}`);
+    const { removed, freed, swept } = await cache.gc(parseSize(values['max-size'] ?? '10GB'));
+    console.log(`removed ${removed} entries, freed ${human(freed)}${swept ? `; swept ${swept} leftovers of killed processes` : ''}`);
   } else if (sub === 'clear') {
     await cache.clear();
     console.log(`cleared ${cache.root}`);
@@ -106,11 +110,14 @@ export async function main(argv: string[]): Promise<number> {
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, backend: { type: 'string' }, cache: { type: 'string' }, trust: { type: 'boolean' } },
+          options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, backend: { type: 'string' }, cache: { type: 'string' }, trust: { type: 'boolean' }, timeout: { type: 'string' } },
         });
         if (positionals.length !== 1) throw new CliError(`run takes one notebook file\n\n${RUN_HELP}`);
         if (values.backend && !['webgpu', 'wasm', 'cpu'].includes(values.backend)) throw new CliError(`--backend must be webgpu, wasm or cpu, not "${values.backend}"`);
-        return await runNotebook({ notebook: positionals[0], set: values.set ?? [], out: values.out, backend: values.backend, cache: values.cache, trust: values.trust });
+        const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+        if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout must be a number of seconds above 0, not "${values.timeout}"`);
+        const { runNotebook } = await import('./run.ts');
+        return await runNotebook({ notebook: positionals[0], set: values.set ?? [], out: values.out, backend: values.backend, cache: values.cache, trust: values.trust, timeout });
       }
       case 'trust': {
         if (wantsHelp(rest) || rest.length !== 1) return process.stdout.write('Usage: promptscope trust NOTEBOOK\n'), rest.length === 1 ? 0 : 2;
@@ -122,12 +129,16 @@ export async function main(argv: string[]): Promise<number> {
       case 'cache':
         if (wantsHelp(rest)) return process.stdout.write(CACHE_HELP), 0;
         return await cacheCommand(rest);
-      case 'model':
+      case 'model': {
+        const { modelCommand, MODEL_HELP } = await import('./model-command.ts');
         if (wantsHelp(rest)) return process.stdout.write(MODEL_HELP), 0;
         return await modelCommand(rest);
-      case 'serve':
+      }
+      case 'serve': {
+        const { serveCommand, SERVE_HELP } = await import('./serve.ts');
         if (wantsHelp(rest)) return process.stdout.write(SERVE_HELP), 0;
         return await serveCommand(rest);
+      }
       default:
         process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
         return 2;

@@ -1,8 +1,6 @@
 // `promptscope model …`: list, download and verify CLIP checkpoints.
 import { parseArgs } from 'node:util';
-import { formatVerify, verifyModel } from '../cells/model/verify.ts';
-import type { BackendPreference } from '../cells/model/backend.ts';
-import { defaultModelStore, listModels, pullModel, HF_ENDPOINT } from '../cells/model/hub.ts';
+import { formatVerify, verifyModel, defaultModelStore, listModels, pullModel, HF_ENDPOINT, type BackendPreference } from '../cells/model/index.ts';
 
 export const MODEL_HELP = `Usage: promptscope model <command>
 

@@ -7,8 +7,8 @@
 // arithmetic is bit-identical everywhere, so parameters never drift apart.
 import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'node:worker_threads';
-import { initBackend, currentBackend } from '../backend.ts';
-import { FlatAdam } from '../ops/adam.ts';
+import { initBackend, currentBackend } from '../../../cells/model/backend.ts';
+import { FlatAdam } from '../adam.ts';
 import type { Batch, DataParallelWorkerModule, FromWorker, ToWorker, TrainerSetup } from './types.ts';
 
 if (!parentPort) throw new Error('parallel/worker-runtime.ts must run in a worker thread');

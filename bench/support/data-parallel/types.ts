@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { BackendPreference } from '../backend.ts';
-import type { AdamConfig } from '../ops/adam.ts';
+import type { BackendPreference } from '../../../cells/model/backend.ts';
+import type { AdamConfig } from '../adam.ts';
 
 /** One batch field, rows along axis 0. Plain typed arrays so that it crosses to workers by copy. */
 export interface ArrayField {

@@ -2,4 +2,4 @@ export { createDataParallel, defaultWorkerCount, splitBatch, batchRows } from '.
 export type { DataParallel } from './data-parallel.ts';
 export type { ArrayField, Batch, DataParallelOptions, DataParallelWorkerModule, TrainerSetup, LossAndGrads } from './types.ts';
 export { lossAndGradsOf } from './grads.ts';
-export { FlatAdam, VariablesAdam, type AdamConfig } from '../ops/adam.ts';
+export { FlatAdam, VariablesAdam, type AdamConfig } from '../adam.ts';

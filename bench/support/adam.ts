@@ -5,7 +5,7 @@
 // (bias-corrected moments, epsilon outside the square root); `weightDecay` > 0 gives decoupled AdamW
 // (Loshchilov & Hutter), applied before the Adam update, as PyTorch's AdamW does.
 import * as tf from '@tensorflow/tfjs';
-import { getAdamKernel, getVariableAdamKernel } from './accelerated.ts';
+import { getAdamKernel, getVariableAdamKernel } from '../../cells/model/ops/accelerated.ts';
 
 export interface AdamConfig {
   learningRate: number;
