@@ -7,3 +7,9 @@ export { CancelledError } from './types.ts';
 export type { StageContext, StageSpec, Pin, WorkUnit, BatchOptions, BatchProgress, BatchResult, UnitTiming } from './types.ts';
 export { valueCodec, jsonCodec, arrowCodec, type Codec } from './codecs.ts';
 export { cached } from './memo.ts';
+
+import { contextOrDefault } from './context.ts';
+/** A line in the running cell's log (the UI's cell log, `promptscope run`'s stderr; stderr outside a notebook). */
+export function cellLog(message: string): void {
+  contextOrDefault().log(message);
+}

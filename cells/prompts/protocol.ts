@@ -1,6 +1,7 @@
 // The few-shot protocol (CoOp's): methods × K shots × seeds on each dataset, trained and evaluated on the
 // same splits, summarised as mean ± std with a 95% CI in tidy Arrow tables.
 import { tableFromArrays, type Table } from 'apache-arrow';
+import { cellLog } from '../exec/index.ts';
 import { backboneOf, type ModelLike } from '../model/index.ts';
 import { evaluatePrompt, zeroShotPrompt } from './evaluate.ts';
 import { fewShotTask, type FewShotOptions, type TaskSource } from './task.ts';
@@ -45,6 +46,37 @@ export interface ProtocolResult {
   /** One row per (dataset, method, K): mean, std (sample), n, 95% CI half-width and bounds. */
   summary: Table;
   rows: ProtocolRow[];
+  /**
+   * One line per trained run that ended below zero-shot or near chance (see `runWarning`), also written to
+   * the cell's log as it happens. Empty when every run is healthy.
+   */
+  warnings: string[];
+}
+
+/** A trained run counts as "below zero-shot" when it is more than this under the zero-shot top-1. */
+export const BELOW_ZERO_SHOT = 0.01;
+/** …and as "near chance" when its top-1 is less than this above chance (1 / classes). */
+export const NEAR_CHANCE = 0.05;
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+
+/**
+ * The warning line for one trained run, or null when it is healthy. Near chance comes first (a collapsed
+ * run is also below zero-shot); `zeroShot` is undefined when the protocol ran without zero-shot rows.
+ */
+export function runWarning(row: ProtocolRow, nClasses: number, zeroShot: number | undefined, sgd = true): string | null {
+  const chance = 1 / nClasses;
+  const what = `${row.method} on ${row.dataset} (${row.shots}-shot, seed ${row.seed}): top-1 ${pct(row.top1)}`;
+  if (row.top1 < chance + NEAR_CHANCE) {
+    return `warning: ${what} is within ${NEAR_CHANCE * 100} points of chance (${pct(chance)}): training collapsed or learned nothing. ` +
+      (sgd ? 'Try a lower learning rate (optim.lr), the papers\' recipe (lr 0.002, batch 32, one warm-up epoch) or more shots.' : 'Try more shots.');
+  }
+  if (zeroShot !== undefined && row.top1 < zeroShot - BELOW_ZERO_SHOT) {
+    return `warning: ${what} is ${((zeroShot - row.top1) * 100).toFixed(1)} points below zero-shot (${pct(zeroShot)}): ` +
+      (sgd ? 'it overfit the few shots. Try a lower learning rate (optim.lr), fewer epochs or more shots.'
+        : 'a probe learns the classes from the shots alone, without the class names. Try more shots.');
+  }
+  return null;
 }
 
 /** Student-t 0.975 quantiles for small n (df = n-1); n ≥ 31 uses 1.96. */
@@ -99,26 +131,35 @@ export async function fewShotProtocol(modelLike: ModelLike, sources: TaskSource 
   const shotList = opts.shots ?? [1, 2, 4, 8, 16];
   const seedList = opts.seeds ?? [1, 2, 3];
   const rows: ProtocolRow[] = [];
+  const warnings: string[] = [];
   const push = (r: ProtocolRow) => {
     rows.push(r);
     opts.onResult?.(r);
   };
   for (const source of list) {
+    let zeroShot: number | undefined;
     for (const shots of shotList) {
       for (const seed of seedList) {
         const fs: FewShotOptions = { shots, seed, poolPerClass: opts.poolPerClass, testPerClass: opts.testPerClass };
         const task = await fewShotTask(model, source, fs);
         if ((opts.zeroShot ?? true) && shots === shotList[0] && seed === seedList[0]) {
           const z = await zeroShotPrompt(model, task, opts.templates);
+          zeroShot = z.top1;
           push({ dataset: source.name, method: 'zero-shot', shots: 0, seed: 0, top1: z.top1, backend: z.backend });
         }
         for (const m of opts.methods) {
           const trained = await trainPrompt(model, task, { method: m.method, config: m.config, epochs: m.epochs, optim: m.optim, seed });
           const ev = await evaluatePrompt(model, task, trained);
-          push({ dataset: source.name, method: m.label ?? m.method, shots, seed, top1: ev.top1, backend: ev.backend });
+          const row: ProtocolRow = { dataset: source.name, method: m.label ?? m.method, shots, seed, top1: ev.top1, backend: ev.backend };
+          push(row);
+          const w = runWarning(row, task.classNames.length, zeroShot, trained.steps > 0);
+          if (w) {
+            warnings.push(w);
+            cellLog(w);
+          }
         }
       }
     }
   }
-  return { runs: runsTable(rows), summary: summarize(rows), rows };
+  return { runs: runsTable(rows), summary: summarize(rows), rows, warnings };
 }

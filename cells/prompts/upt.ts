@@ -1,8 +1,14 @@
 // UPT (Zang et al., "Unified Vision and Language Prompt Learning"), as in the authors' released trainer:
-// one unified prompt U of 2n tokens in the text width (init N(0, 0.02²)) passes one post-norm transformer
-// encoder layer (1-head self-attention, residual, LayerNorm, FFN width→width with ReLU, dropout 0.1,
-// residual, LayerNorm). The first n output tokens are the CoOp-style text context (class token at the end);
-// the other n go through Linear(text width → vision width) and become shallow visual prompts after CLS.
+// one unified prompt U of 2n tokens in the text width passes one post-norm transformer encoder layer
+// (1-head self-attention, residual, LayerNorm, FFN width→width with ReLU, dropout 0.1, residual, LayerNorm).
+// The first n output tokens are the CoOp-style text context (class token at the end); the other n go through
+// Linear(text width → vision width) and become shallow visual prompts after CLS.
+//
+// Scale (issue #20; README "UPT's scale"): U starts at N(0, 1), the unit scale the LayerNorm'd layer works at
+// (the released N(0, 0.02²) — a token-embedding scale — lets the layer's shared biases swamp every token after
+// a few SGD steps, and the context tokens collapse to one vector), and the text context leaves the layer
+// multiplied by the RMS of real word embeddings (the final LayerNorm emits √D per token, ~40× a word).
+// `initStd: 0.02, matchTextScale: false` is the released code's scale.
 //
 // The released code feeds the layer a [2n, 1, D] tensor to a batch-first layer, so attention runs over
 // a sequence of length 1 and every token attends only to itself: the prompts never mix. Token mixing is the
@@ -22,7 +28,7 @@ import { cosineLogits } from './cosine-logits.ts';
 import { linear, layerNorm, multiHeadAttention, quickGelu } from '../model/ops/index.ts';
 import { registerTrainer } from './registry.ts';
 import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
-import { frozenPromptParts, assemblePrompts, type FrozenPromptParts } from './text-prompt.ts';
+import { frozenPromptParts, assemblePrompts, wordEmbeddings, type FrozenPromptParts } from './text-prompt.ts';
 import { normalArray, rng, uniformArray } from './random.ts';
 import { mixSeed } from '../util/random.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
@@ -91,6 +97,14 @@ function preNormBlock(x: tf.Tensor2D, v: Vars, p: string, quirk: boolean): tf.Te
   return h.add(linear(quickGelu(linear(h2, g('ff1') as tf.Tensor2D, g('ff1b') as tf.Tensor1D)), g('ff2') as tf.Tensor2D, g('ff2b') as tf.Tensor1D)) as tf.Tensor2D;
 }
 
+/** RMS per dimension of the token embeddings of CoOp's initialisation words, the words a text context stands for. */
+function wordScale(model: PromptBackbone): number {
+  return tf.tidy(() => {
+    const w = wordEmbeddings(model, 'a photo of a');
+    return Math.sqrt(w.square().mean().dataSync()[0]);
+  });
+}
+
 /** UPT (Zang et al., 2022) as in the authors' released trainer, plus MVLPT's UPT variant. */
 export interface UPTConfig {
   /** n: text context tokens = visual prompt tokens; the unified prompt has 2n tokens. */
@@ -110,10 +124,14 @@ export interface UPTConfig {
    */
   variant: 'upt' | 'mvlpt';
   sharedWidth: number;
+  /** 'upt' only: std of the unified prompt's N(0, σ²) initialisation (the released code: 0.02). */
+  initStd: number;
+  /** 'upt' only: scale the text context to the per-token norm of real word embeddings (released code: false). */
+  matchTextScale: boolean;
 }
-export const UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0.1, releasedQuirk: false, variant: 'upt', sharedWidth: 128 };
+export const UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0.1, releasedQuirk: false, variant: 'upt', sharedWidth: 128, initStd: 1, matchTextScale: true };
 /** MVLPT's UPT configuration (deep visual prompts through a shared 128-wide layer). */
-export const MVLPT_UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0, releasedQuirk: false, variant: 'mvlpt', sharedWidth: 128 };
+export const MVLPT_UPT_DEFAULTS: UPTConfig = { n: 4, dropout: 0, releasedQuirk: false, variant: 'mvlpt', sharedWidth: 128, initStd: 0.02, matchTextScale: false };
 
 export class UPTTrainer implements PromptTrainer<UPTConfig> {
   readonly method = 'upt';
@@ -122,6 +140,7 @@ export class UPTTrainer implements PromptTrainer<UPTConfig> {
   private config!: UPTConfig;
   private vars: Vars = {};
   private parts?: FrozenPromptParts;
+  private textScale = 1;
 
   init(model: PromptBackbone, task: TaskClasses, config: UPTConfig, seed: number, from?: PromptState): void {
     this.model = model;
@@ -134,7 +153,7 @@ export class UPTTrainer implements PromptTrainer<UPTConfig> {
     const bias = (inD: number, outD: number) => variableFrom(tf.tensor1d(uniformArray(outD, 1 / Math.sqrt(inD), rand)), true);
     if (config.variant === 'upt') {
       this.vars = {
-        unified: variableFrom(tf.tensor2d(normalArray(2 * n * Dt, 0.02, rand), [2 * n, Dt]), true),
+        unified: variableFrom(tf.tensor2d(normalArray(2 * n * Dt, config.initStd, rand), [2 * n, Dt]), true),
         ...encoderLayerVars('layer', Dt, rand),
         toVision: lin(Dt, Dv), toVisionB: bias(Dt, Dv),
       };
@@ -151,6 +170,7 @@ export class UPTTrainer implements PromptTrainer<UPTConfig> {
       };
     }
     if (from) this.load(from);
+    this.textScale = config.variant === 'upt' && config.matchTextScale ? wordScale(model) : 1;
     this.bindTask(task);
   }
 
@@ -173,7 +193,7 @@ export class UPTTrainer implements PromptTrainer<UPTConfig> {
     if (this.config.variant === 'upt') {
       const out = postNormLayer(v.unified as tf.Tensor2D, v, 'layer', rate, releasedQuirk, training, seed);
       const Dt = out.shape[1];
-      const ctx = out.slice([0, 0], [n, Dt]);
+      const ctx = this.textScale === 1 ? out.slice([0, 0], [n, Dt]) : out.slice([0, 0], [n, Dt]).mul(this.textScale) as tf.Tensor2D;
       const shallow = linear(out.slice([n, 0], [n, Dt]), v.toVision as tf.Tensor2D, v.toVisionB as tf.Tensor1D) as tf.Tensor2D;
       return { ctx, shallow, deep: [] };
     }
@@ -189,11 +209,20 @@ export class UPTTrainer implements PromptTrainer<UPTConfig> {
     return { ctx, shallow: layers[0], deep: layers.slice(1) };
   }
 
+  /** Class text features [C, P] (not normalised) from the text half of the prompt (no dropout). */
+  textFeatures(): tf.Tensor2D {
+    return tf.tidy(() => this.encodeText(this.prompts(false).ctx));
+  }
+
+  private encodeText(ctx: tf.Tensor2D): tf.Tensor2D {
+    return this.model.encodeTextEmbeddings(assemblePrompts(this.parts!, ctx, 'end'), this.parts!.eot);
+  }
+
   private forward(batch: Batch, training: boolean, seed: number): tf.Tensor2D {
     if (!batch.pixels) throw new Error('upt: batches must carry pixel_values');
     return tf.tidy(() => {
       const p = this.prompts(training, seed);
-      const text = this.model.encodeTextEmbeddings(assemblePrompts(this.parts!, p.ctx, 'end'), this.parts!.eot);
+      const text = this.encodeText(p.ctx);
       const img = this.model.encodeImage(batch.pixels!, { shallow: p.shallow, deep: p.deep });
       return cosineLogits(img, text, this.model.logitScale);
     });
