@@ -6,7 +6,7 @@
 // specs, statuses) are the notebook runtime's own, imported as types.
 import type { InputSpec } from '../cells/engine/inputs.ts';
 import type { CellMode, Notebook } from '../cells/engine/notebook.ts';
-import type { CellStatus } from '../cells/engine/session.ts';
+import type { CellState, CellStatus } from '../cells/engine/session.ts';
 
 export type { CellMode, CellStatus, InputSpec, Notebook };
 
@@ -47,19 +47,8 @@ export interface CellSource {
   pinned?: boolean;
 }
 
-/** A cell's state as the kernel reports it, with outputs rendered for the page. */
-export interface CellView {
-  id: number;
-  mode: CellMode;
-  names: string[];
-  status: CellStatus;
-  runs: number;
-  hits: number;
-  misses: number;
-  progress?: { fraction: number; message?: string; etaSeconds?: number };
-  error?: { message: string; line?: number; cellId?: number };
-  elapsedMs?: number;
-  input?: { name: string; spec: InputSpec };
+/** A cell's state as the kernel reports it (the runtime's own), with outputs rendered for the page. */
+export interface CellView extends Omit<CellState, 'displayed'> {
   /** Present once the cell settled; absent on running/stale updates (the UI keeps the last outputs). */
   outputs?: OutputView[];
 }

@@ -25,6 +25,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFi
 import { randomBytes } from 'node:crypto';
 import { sha256, sha256File } from '../util/hash.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
+import { processAlive, sleep } from '../util/process.ts';
 import type { Codec } from './codecs.ts';
 
 const LAYOUT = 'v1';
@@ -541,29 +542,7 @@ function readText(path: string): string | undefined {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { notebookFromArgv } from './argv.ts';
-import { startEngine, type Engine, type ForkFn } from './engine.ts';
+import { startEngine, type Engine, type ForkFn } from './server-process.ts';
 import { registerIpc, type IpcHandlers } from './ipc.ts';
 import { hardenContents, hardenSession, windowOptions } from './security.ts';
 import type { IpcMainLike, SessionLike, WebContentsLike, WindowOptionsLike } from './types.ts';

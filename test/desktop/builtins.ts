@@ -7,21 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { tableFromArrays } from 'apache-arrow';
 import { jsonCodec } from '../../cells/exec/codecs.ts';
 import { stage } from '../../cells/exec/stage.ts';
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+import { sleep } from '../../cells/util/process.ts';
 
 /**
  * Stands in for a prompt learner's training loop: one checkpoint per epoch in the stage's work directory,

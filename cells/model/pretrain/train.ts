@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { readSafetensors, writeSafetensors } from '../../util/safetensors.ts';
+import { processAlive } from '../../util/process.ts';
 import type { TensorToWrite } from '../../util/safetensors.ts';
 import { defaultTokenizer } from '../tokenizer.ts';
 import type { CLIPTokenizer } from '../tokenizer.ts';
@@ -344,15 +345,6 @@ function removeStaleTemps(dir: string): void {
     const m = /^\.(?:last|best)\.safetensors\.(\d+)\.\d+\.tmp$/.exec(name);
     if (!m || processAlive(Number(m[1]))) continue;
     rmSync(join(dir, name), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

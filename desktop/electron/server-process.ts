@@ -1,4 +1,4 @@
-// Starts the engine (desktop/server/entry.ts: the notebook server, which runs the cells in a kernel
+// Starts the notebook server process (desktop/server/entry.ts: the server, which runs the cells in a kernel
 // process of its own) outside the UI thread, in Electron's utility process, and waits for it to report
 // its URL (an EngineMessage, desktop/protocol.ts). The window then loads the UI from that server,
 // exactly as a browser does with `promptscope serve`.
