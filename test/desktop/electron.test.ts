@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { notebookFromArgv } from '../../desktop/electron/argv.ts';
 import { createBridge } from '../../desktop/electron/bridge.ts';
-import { engineCommand, startEngine, type ForkFn } from '../../desktop/electron/engine.ts';
+import { engineCommand, startEngine, type ForkFn } from '../../desktop/electron/server-process.ts';
 import { CHANNELS, registerIpc, type IpcHandlers } from '../../desktop/electron/ipc.ts';
 import { engineOrigin, hardenContents, hardenSession, isAllowedRequest, webPreferences, windowOptions } from '../../desktop/electron/security.ts';
 import type { EngineProcessLike, IpcMainEventLike } from '../../desktop/electron/types.ts';
