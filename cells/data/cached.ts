@@ -1,7 +1,7 @@
 // Loaders and splits as cached stages: a re-run (in this process or a new one) restores the listing and,
 // for same-size sets, the decoded pixels from the cache instead of decoding every image again.
 //
-// Keys are provenance (cells/engine/stage.ts): the loader kind and its options (paths reduced to file
+// Keys are provenance (cells/exec/keys.ts): the loader kind and its options (paths reduced to file
 // names, so moving a dataset keeps its cache entry), plus the sha256 of every file read.
 
 import { createHash } from 'node:crypto';
