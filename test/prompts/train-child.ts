@@ -1,18 +1,22 @@
-// Child process for the resume-after-kill test: trains a CoOp prompt into the cache directory given as
-// argv[2]; the parent kills it with SIGKILL mid-run.
-import { initBackend } from '../../cells/model/backend.ts';
-import { fewShotTask } from '../../cells/prompts/task.ts';
-import { trainPrompt } from '../../cells/prompts/train.ts';
-import { fixtureModel, mnistSmall, testCell } from './helpers.ts';
-import { RESUME_RUN } from './resume-run.ts';
+// Child process of the kill -9 harness (resume-harness.ts): one sitting of a trainer of resume-trainers.ts
+// on a state directory (resume-faults.ts logs its events and kills it at the event it is told to).
+//
+//   node --import tsx test/prompts/train-child.ts '{"trainer":"coop","root":DIR,"out":FILE,"events":FILE,"killAt":N}'
+//
+// stdout: `ready` (training is about to start), `first` (the sitting's first event), `info {json}`,
+// `finished` (the result file is written).
+import { writeFileSync } from 'node:fs';
+import { trainerNamed } from './resume-trainers.ts';
+import { runSitting } from './resume-faults.ts';
 
-await initBackend('wasm');
-const model = await fixtureModel();
-const source = await mnistSmall();
-const cell = testCell(process.argv[2]);
-await cell.run(async () => {
-  const task = await fewShotTask(model, source, RESUME_RUN.task);
-  process.stdout.write('training\n');
-  await trainPrompt(model, task, RESUME_RUN.train);
-  process.stdout.write('finished\n');
+const args = JSON.parse(process.argv[2]) as { trainer: string; root: string; out: string; events: string; killAt: number; tornFraction?: number };
+const result = await runSitting(trainerNamed(args.trainer), args.root, {
+  events: args.events,
+  killAt: args.killAt,
+  tornFraction: args.tornFraction,
+  onReady: () => process.stdout.write('ready\n'),
+  onFirstEvent: () => process.stdout.write('first\n'),
+  onInfo: (facts) => process.stdout.write(`info ${JSON.stringify(facts)}\n`),
 });
+writeFileSync(args.out, result);
+process.stdout.write('finished\n');
