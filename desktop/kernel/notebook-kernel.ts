@@ -1,6 +1,6 @@
 // The kernel's side of one open notebook: the running session, the values its cells produced and the
 // views of them the UI is sent. Each method answers one call of the kernel protocol (desktop/protocol.ts);
-// desktop/kernel/main.ts routes the messages. A notebook that does not compile is kept, with its problem
+// desktop/kernel/kernel-process.ts routes the messages. A notebook that does not compile is kept, with its problem
 // reported, and an edit that fixes it starts the session.
 import type { Cache } from '../../cells/exec/cache.ts';
 import { NotebookError } from '../../cells/engine/compile.ts';
@@ -8,7 +8,7 @@ import type { InputSpec } from '../../cells/engine/inputs.ts';
 import { nextCellId, type CellMode, type Notebook } from '../../cells/engine/notebook.ts';
 import { NotebookSession, type CellState, type CellStatus } from '../../cells/engine/session.ts';
 import type { CellView, HeldCell, KernelEvent, KernelSnapshot, OutputView, Problem, TableRows } from '../protocol.ts';
-import { outputView, TableRegistry, toJsonSafe } from './outputs.ts';
+import { outputView, TableRegistry, toJsonSafe } from './output-views.ts';
 
 /** An error the server passes on to the UI with this HTTP status. */
 export class CallError extends Error {

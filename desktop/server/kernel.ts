@@ -1,4 +1,4 @@
-// One kernel process as the server sees it: forks desktop/kernel/main.ts, makes typed calls to it with
+// One kernel process as the server sees it: forks desktop/kernel/kernel-process.ts, makes typed calls to it with
 // a deadline, and says in words why it exited. A child process rather than a worker thread, measured and
 // decided for issue #23: both stop `while (true) {}` within milliseconds (SIGKILL ~7 ms), but only a
 // process survives a native crash or an out-of-memory abort without taking the server down, can be
@@ -46,7 +46,7 @@ export interface KernelProcessOptions {
   execArgv?: string[];
 }
 
-const ENTRY = fileURLToPath(new URL('../kernel/main.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../kernel/kernel-process.ts', import.meta.url));
 const STDERR_LINES = 40;
 
 export class KernelProcess {

@@ -256,7 +256,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
  */
 async function uiBundle(): Promise<string> {
   const dist = fileURLToPath(new URL('../ui/dist/', import.meta.url));
-  if (!existsSync(fileURLToPath(new URL('../ui/src/main.ts', import.meta.url)))) {
+  if (!existsSync(fileURLToPath(new URL('../ui/src/app.ts', import.meta.url)))) {
     if (!existsSync(join(dist, 'app.js'))) throw new Error(`the UI bundle is missing from ${dist}; reinstall Promptscope`);
     return dist;
   }

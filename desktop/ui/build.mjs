@@ -37,7 +37,7 @@ export async function buildUi({ minify = true } = {}) {
   await mkdir(tmp, { recursive: true });
   try {
     await build({
-      entryPoints: [join(SRC, 'main.ts')],
+      entryPoints: [join(SRC, 'app.ts')],
       outfile: join(tmp, 'app.js'),
       bundle: true,
       format: 'esm',

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tableFromArrays } from 'apache-arrow';
-import { outputView, TableRegistry, toJsonSafe } from '../../desktop/kernel/outputs.ts';
+import { outputView, TableRegistry, toJsonSafe } from '../../desktop/kernel/output-views.ts';
 
 test('an Arrow table becomes a handle with columns; rows come in windows; re-running the cell drops it', () => {
   const reg = new TableRegistry();

@@ -6,7 +6,7 @@ import { api } from './api.ts';
 import { button, el, formatSeconds } from './dom.ts';
 import { createEditor, type CellEditor } from './editor.ts';
 import { inputWidget, type InputWidget } from './inputs.ts';
-import { markdownBlock, renderOutput } from './outputs.ts';
+import { markdownBlock, renderOutput } from './render-outputs.ts';
 
 const STATUS_TEXT: Record<CellView['status'], string> = {
   idle: 'idle',

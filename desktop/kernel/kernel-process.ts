@@ -9,7 +9,7 @@ import type { FromKernel, KernelCalls, KernelRequest } from '../protocol.ts';
 import { CallError, NotebookKernel } from './notebook-kernel.ts';
 
 if (!process.send) {
-  process.stderr.write('desktop/kernel/main.ts is started by the Promptscope server (it needs an IPC channel)\n');
+  process.stderr.write('desktop/kernel/kernel-process.ts is started by the Promptscope server (it needs an IPC channel)\n');
   process.exit(2);
 }
 
