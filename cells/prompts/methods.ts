@@ -5,3 +5,4 @@ import './coop.ts';
 import './vpt.ts';
 import './upt.ts';
 import './linearProbe.ts';
+import './visual-reprogramming.ts';

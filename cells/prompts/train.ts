@@ -165,6 +165,7 @@ export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: Loop
     const t0 = Date.now();
     let stepMs = 0;
     for (let epoch = start; epoch < o.epochs; epoch++) {
+      if (trainer.beforeEpoch) await trainer.beforeEpoch(epoch, data, o.signal);
       const lr = learningRate(epoch, o.epochs, o.optim);
       const order = shuffled(Array.from({ length: n }, (_, i) => i), rng(mixSeed(o.seed, epoch, 101)));
       let lossSum = 0, correct = 0, seen = 0;

@@ -49,6 +49,20 @@ export interface PromptTrainer<C = unknown> {
    * `train.ts` then calls it instead of its loop.
    */
   fit?(data: FitData, signal: AbortSignal, progress: (fraction: number, message: string) => void): FitReport;
+  /**
+   * Called by the shared loop at the start of every epoch (also the first epoch after a resume), before
+   * the epoch's shuffle, with the training data: visual reprogramming recomputes a data-driven label
+   * mapping here (FLM before epoch 0, ILM before every epoch). State it sets must live in `variables()`
+   * (non-trainable variables are checkpointed but not updated), so a resumed run sees what it saw.
+   */
+  beforeEpoch?(epoch: number, data: EpochData, signal: AbortSignal): Promise<void>;
+}
+
+/** The training data as `beforeEpoch` sees it (train.ts's TrainData satisfies it). */
+export interface EpochData {
+  count: number;
+  labels: Int32Array;
+  batch(rows: number[]): { batch: Batch };
 }
 
 /** Full-batch data for `fit` (cached, L2-normalised image features). */

@@ -228,8 +228,17 @@ export const TRAINERS: TrainerSpec[] = [
   pretrain,
 ];
 
+/** Run by their own test files (test/prompts/label-mapping-resume.test.ts), not by resume.test.ts. */
+export const EXTRA_TRAINERS: TrainerSpec[] = [
+  // ILM: the label mapping is recomputed before every epoch from the prompt and checkpointed with it.
+  promptSpec('visual-reprogramming-ilm', 'visual-reprogramming', {
+    design: 'padding', mapping: 'iterative', sourceTemplates: ['a photo of a {}.'],
+    sourceLabels: ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'cat', 'dog', 'ship', 'truck'],
+  }, 3, 5),
+];
+
 export function trainerNamed(name: string): TrainerSpec {
-  const t = TRAINERS.find((x) => x.name === name);
+  const t = [...TRAINERS, ...EXTRA_TRAINERS].find((x) => x.name === name);
   if (!t) throw new Error(`unknown trainer "${name}" (have: ${TRAINERS.map((x) => x.name).join(', ')})`);
   return t;
 }
