@@ -18,6 +18,7 @@ export { CLIPWeightError, type RawTensor, type WeightSource } from './weight-spe
 export { randomCLIPWeights } from './random-init.ts';
 export { parseCLIPConfig, toHFConfig, VIT_B_16, CLIPConfigError, type CLIPConfig } from './config.ts';
 export { backboneOf, type PromptBackbone, type VisualPrompts, type ModelLike } from './backbone.ts';
+export { denseTextFeatures, denseImageFeatures, type DenseText, type DenseImage } from './dense.ts';
 export { extractFeatures, featureTensor, type FeatureOptions, type ImageFeatures } from './features.ts';
 export {
   zeroShot, textClassifier, templateFor, scorePredictions, PHOTO_ENSEMBLE, DATASET_TEMPLATES,

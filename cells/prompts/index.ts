@@ -26,3 +26,20 @@ export { varianceStats, varianceOf, varianceCharts, gainsFromRows, perClassVaria
 export type { VegaLiteChart } from '../plots/vegalite.ts';
 export { comparisonChart, type SummaryRow } from './charts.ts';
 export { classTextFeatures } from './text-prompt.ts';
+export {
+  VisualReprogrammingTrainer, VISUAL_REPROGRAMMING_DEFAULTS, REPROGRAMMING_PRESETS, zeroShotTransfer, mappingTable, nameSimilarity, initialMapping,
+  type VisualReprogrammingConfig, type ReprogrammingDesign, type ZeroShotTransferResult, type ZeroShotTransferOptions,
+} from './visual-reprogramming.ts';
+export {
+  greedyAssignment, frequencyCounts, frequencyMapping, identityMapping, randomMapping, semanticMapping, mappingMatrix, mappingFromMatrix, remapsAt,
+  MAPPING_KINDS, type LabelMapping, type MappingKind,
+} from './label-mapping.ts';
+export { makePixelPrompt, frameMask, paddingMask, defaultFrameSize, defaultInnerSize, type PixelPrompt, type PixelDesign } from './pixel-prompts.ts';
+export { sourceLabelNames, sourceTemplates, type SourceLabelSpec, type SourceTemplateSpec } from './source-labels.ts';
+export {
+  trainTaIDPT, evaluateTaIDPT, mosaicFeatures, taidptScores, TaIDPTPrompts, TAIDPT_DEFAULTS, TAIDPT_OPTIM, TAIDPT_METHOD_LABELS,
+  type TaIDPTConfig, type TaIDPTOptions, type TrainedTaIDPT, type TaIDPTEvaluation, type TaIDPTScores,
+} from './taidpt.ts';
+export { textTrainingSet, labelDeriver, TAI_TEMPLATES, type TextTrainingSet, type ClassSynonyms } from './caption-labels.ts';
+export { CIFAR10_SYNONYMS } from './tai-synonyms.ts';
+export { rankingLoss, localScores, averagePrecision, meanAveragePrecision, fuseScores, minMaxNormalize } from './multilabel.ts';

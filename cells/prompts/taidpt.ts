@@ -1,0 +1,414 @@
+// TaI-DPT (Guo et al., "Texts as Images in Prompt Tuning for Multi-Label Image Recognition", CVPR 2023):
+// prompts for multi-label recognition trained on texts only. A caption plays the image: its EOT feature is
+// the "global image feature" and its per-token features are the "local features"; labels come from the
+// words it contains (caption-labels.ts). At test time the same two prompts score real images: the image
+// embedding against the global prompt, the dense patch features (cells/model/dense.ts) against the local one.
+//
+// Two contexts shared by all classes, global and local, M = 16 tokens each, N(0, 0.02²); class prompt
+// "[SOS] ctx… <class name> . [EOS]" through the frozen text tower (text-prompt.ts's layout, class at the end).
+//   training: s_glob = 4·cos(g, t_glob);  s_loc = Σ_l 4·S_l·softmax_l(50·S_l),  S_l = cos(H_l, t_loc)
+//             loss = rank(s_glob) + rank(s_loc), rank = mean_b Σ_pos Σ_neg max(0, 1 − s_p + s_n)
+//   test:     the same with g = image embedding, H = patch features, τ = 40; final = ½·global + ½·local.
+//
+// Why its own stage and loop instead of a registered PromptTrainer: the shared loop (train.ts) takes a
+// softmax cross-entropy over one integer label per *image* from cached image features; TaI-DPT's batches are
+// texts with label *sets* and a ranking loss on two score heads, and its evaluation is mAP on multi-label
+// images. Registering it would let the few-shot protocol train it on images with the wrong loss. So it keeps
+// the loop's recipe and pieces — `learningRate` (warm-up + cosine), PyTorch SGD with momentum and weight
+// decay, per-epoch safetensors checkpoints of prompts *and* momentum (a killed run resumes from its last
+// epoch, shuffles seeded per epoch), progress with ETA, cancellation between steps, `TrainingDivergedError`
+// on a NaN/Inf loss (that step's update not applied, the last checkpoint kept) — in a loop over texts.
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tableFromArrays, type Table } from 'apache-arrow';
+import { stage, valueCodec, CancelledError, type StageContext } from '../exec/index.ts';
+import {
+  backboneOf, defaultTokenizer, denseImageFeatures, denseTextFeatures, currentBackend, type CLIPModel, type PromptBackbone,
+} from '../model/index.ts';
+import { HELDOUT_TEMPLATES } from '../model/pretrain/index.ts';
+import { preprocessInto } from '../data/preprocess.ts';
+import type { MosaicSet } from '../data/mosaic.ts';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.ts';
+import { sha256 } from '../util/hash.ts';
+import { mixSeed } from '../util/random.ts';
+import { frozenPromptParts, assemblePrompts, classTextFeatures, type FrozenPromptParts } from './text-prompt.ts';
+import { learningRate, type OptimConfig } from './optim.ts';
+import { normalArray, rng, shuffled } from './random.ts';
+import { loadState, saveState, variableFrom } from './state.ts';
+import { TrainingDivergedError, type CurvePoint } from './train.ts';
+import type { PromptState } from './trainer.ts';
+import type { TextTrainingSet } from './caption-labels.ts';
+import { cosine, localScores, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
+
+export interface TaIDPTConfig {
+  /** Context tokens per prompt (global and local each). */
+  nCtx: number;
+  /** Std of the N(0, σ²) initialisation. */
+  initStd: number;
+  /** Softmax temperature of the local aggregation over caption tokens (training). */
+  tauText: number;
+  /** The same over image locations (test). */
+  tauImage: number;
+  /** Weight of the local score in the final one: (1 − w)·global + w·local. */
+  localWeight: number;
+  /** Captions are cut at this many tokens (SOS and EOT included). */
+  maxTokens: number;
+}
+/** The paper's settings; maxTokens 32 = mini-CLIP's pretraining caption length (later positions never trained). */
+export const TAIDPT_DEFAULTS: TaIDPTConfig = { nCtx: 16, initStd: 0.02, tauText: 50, tauImage: 40, localWeight: 0.5, maxTokens: 32 };
+/** SGD momentum 0.9, wd 5e-4, 1 warm-up epoch at 1e-5 then cosine, batch 512 captions; lr 1e-3 (the paper's range is 1e-4…1e-3). */
+export const TAIDPT_OPTIM: OptimConfig = { lr: 1e-3, momentum: 0.9, weightDecay: 5e-4, batchSize: 512, warmupEpochs: 1, warmupLr: 1e-5, dropLast: false };
+
+/** The two learned contexts and the class prompts they make. */
+export class TaIDPTPrompts {
+  readonly ctxGlobal: tf.Variable;
+  readonly ctxLocal: tf.Variable;
+  private parts: FrozenPromptParts;
+
+  constructor(private readonly model: PromptBackbone, classNames: string[], readonly config: TaIDPTConfig, seed: number, state?: PromptState) {
+    const D = model.config.text.hiddenSize, M = config.nCtx;
+    this.ctxGlobal = variableFrom(tf.tensor(normalArray(M * D, config.initStd, rng(mixSeed(seed, 1))), [M, D]));
+    this.ctxLocal = variableFrom(tf.tensor(normalArray(M * D, config.initStd, rng(mixSeed(seed, 2))), [M, D]));
+    this.parts = frozenPromptParts(model, classNames, M);
+    if (state) this.load(state);
+  }
+
+  variables(): tf.Variable[] {
+    return [this.ctxGlobal, this.ctxLocal];
+  }
+
+  /** Class text features [C, P] (not normalised) of the global and the local prompt. */
+  classFeatures(): { global: tf.Tensor2D; local: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const two = tf.concat([assemblePrompts(this.parts, this.ctxGlobal, 'end'), assemblePrompts(this.parts, this.ctxLocal, 'end')], 0) as tf.Tensor3D;
+      const eot = new Int32Array(2 * this.parts.nClasses);
+      eot.set(this.parts.eot); eot.set(this.parts.eot, this.parts.nClasses);
+      const f = this.model.encodeTextEmbeddings(two, eot);
+      const C = this.parts.nClasses;
+      return { global: f.slice([0, 0], [C, -1]) as tf.Tensor2D, local: f.slice([C, 0], [C, -1]) as tf.Tensor2D };
+    });
+  }
+
+  /**
+   * Scores [B, C] from a global feature [B, P] and local features [B, L, P] (mask [B, L], null: all valid):
+   * s_glob = 4·cos(g, t_glob), s_loc = Σ_l 4·S·softmax(τ·S).
+   */
+  scores(global: tf.Tensor2D, local: tf.Tensor3D, mask: tf.Tensor2D | null, tau: number): { global: tf.Tensor2D; local: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const t = this.classFeatures();
+      const [B, L, P] = local.shape;
+      const sim = cosine(local.reshape([B * L, P]) as tf.Tensor2D, t.local).reshape([B, L, -1]) as tf.Tensor3D;
+      return { global: cosine(global, t.global).mul(TAI_SCALE) as tf.Tensor2D, local: localScores(sim, mask, tau) };
+    });
+  }
+
+  save(): PromptState {
+    return saveState({ ctxGlobal: this.ctxGlobal, ctxLocal: this.ctxLocal });
+  }
+
+  load(state: PromptState): void {
+    loadState('taidpt', state, { ctxGlobal: this.ctxGlobal, ctxLocal: this.ctxLocal });
+  }
+
+  dispose(): void {
+    this.parts.dispose();
+    tf.dispose([this.ctxGlobal, this.ctxLocal]);
+  }
+}
+
+/** Frozen caption features: per-token (normalised, padding zero) [N, T, P], the EOT rows [N, P], the mask [N, T]. */
+export interface CaptionFeatures {
+  n: number;
+  T: number;
+  P: number;
+  tokens: Float32Array;
+  global: Float32Array;
+  mask: Float32Array;
+}
+
+/** Runs the frozen text tower once over the training texts (in batches; positions SOS…EOT are valid). */
+export async function captionFeatures(model: CLIPModel, texts: readonly string[], maxTokens: number, signal?: AbortSignal, progress?: (f: number) => void, batchSize = 256): Promise<CaptionFeatures> {
+  const tok = defaultTokenizer();
+  const n = texts.length, T = maxTokens, P = model.config.projectionDim;
+  const tokens = new Float32Array(n * T * P), global = new Float32Array(n * P), mask = new Float32Array(n * T);
+  for (let s = 0; s < n; s += batchSize) {
+    signal?.throwIfAborted();
+    const chunk = texts.slice(s, s + batchSize);
+    const b = tok.tokenize(chunk, { contextLength: T });
+    const d = denseTextFeatures(model, b.ids, b.n, T, b.eotIndex);
+    const t = d.tokens.shape[1];
+    const [tn, gn] = tf.tidy(() => [
+      d.tokens.div(tf.maximum(d.tokens.norm('euclidean', -1, true), 1e-12)),
+      d.global.div(tf.maximum(d.global.norm('euclidean', -1, true), 1e-12)),
+    ]);
+    const tv = await tn.data(), gv = await gn.data();
+    tf.dispose([d.tokens, d.global, tn, gn]);
+    for (let i = 0; i < b.n; i++) {
+      const row = s + i, len = b.eotIndex[i] + 1;
+      tokens.set(tv.subarray(i * t * P, (i * t + len) * P), row * T * P);
+      mask.fill(1, row * T, row * T + len);
+    }
+    global.set(gv, s * P);
+    progress?.(Math.min(1, (s + chunk.length) / n));
+    await new Promise((r) => setImmediate(r));
+  }
+  return { n, T, P, tokens, global, mask };
+}
+
+/** Identity of a training text set: its texts and labels (what the stage is keyed by). */
+export function textSetFingerprint(set: TextTrainingSet): string {
+  return sha256(JSON.stringify({ classNames: set.classNames, texts: set.texts, labels: Array.from(set.labels) }));
+}
+
+export interface TaIDPTOptions {
+  config?: Partial<TaIDPTConfig>;
+  optim?: Partial<OptimConfig>;
+  /** Default 20 (the paper). */
+  epochs?: number;
+  seed?: number;
+}
+
+export interface TrainedTaIDPT {
+  method: 'taidpt';
+  config: TaIDPTConfig;
+  optim: OptimConfig;
+  epochs: number;
+  seed: number;
+  classNames: string[];
+  modelFingerprint: string;
+  textSetFingerprint: string;
+  texts: number;
+  state: PromptState;
+  curve: CurvePoint[];
+  backend: string;
+  resumedAfterEpoch: number;
+  steps: number;
+  msPerStep: number;
+}
+
+function resolve(opts: TaIDPTOptions): { config: TaIDPTConfig; optim: OptimConfig; epochs: number; seed: number } {
+  for (const k of Object.keys(opts.config ?? {})) if (!(k in TAIDPT_DEFAULTS)) throw new Error(`taidpt: unknown config key "${k}" (known: ${Object.keys(TAIDPT_DEFAULTS).join(', ')})`);
+  const epochs = opts.epochs ?? 20;
+  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`taidpt: epochs must be a positive integer, got ${epochs}`);
+  return { config: { ...TAIDPT_DEFAULTS, ...opts.config }, optim: { ...TAIDPT_OPTIM, ...opts.optim }, epochs, seed: opts.seed ?? 1 };
+}
+
+/** Stage: TaI-DPT's two prompts trained on a text set; keyed by the text set, config, optimiser, epochs, seed, model. */
+export async function trainTaIDPT(model: CLIPModel, set: TextTrainingSet, opts: TaIDPTOptions = {}): Promise<TrainedTaIDPT> {
+  const r = resolve(opts);
+  const fp = textSetFingerprint(set);
+  return stage(
+    {
+      name: 'trainTaIDPT', version: 1,
+      params: { config: r.config, optim: r.optim, epochs: r.epochs, seed: r.seed },
+      inputs: [model.fingerprint, fp],
+      pins: [{ kind: 'model', name: model.id, fingerprint: model.fingerprint }],
+    },
+    valueCodec<TrainedTaIDPT>(),
+    async (ctx) => runTaIDPT(model, set, fp, r, ctx, join(await ctx.workDir(), 'checkpoint.safetensors')),
+  );
+}
+
+/** The training run itself (the stage's body; exported for tests that drive it without the cache). */
+export async function runTaIDPT(
+  model: CLIPModel, set: TextTrainingSet, fp: string, r: { config: TaIDPTConfig; optim: OptimConfig; epochs: number; seed: number },
+  ctx: Pick<StageContext, 'signal' | 'progress' | 'log'>, checkpoint?: string,
+): Promise<TrainedTaIDPT> {
+  const { config, optim, epochs, seed } = r;
+  const backbone = await backboneOf(model);
+  const C = set.classNames.length;
+  const label = `trainTaIDPT(${C} classes, ${set.texts.length} texts, seed ${seed})`;
+  if (set.texts.length === 0) throw new Error(`${label}: no training texts`);
+  ctx.progress(0, 'encoding the training texts');
+  const feats = await captionFeatures(model, set.texts, config.maxTokens, ctx.signal);
+  const prompts = new TaIDPTPrompts(backbone, set.classNames, config, seed);
+  const vars = prompts.variables();
+  const momentum = vars.map((v) => variableFrom(tf.zerosLike(v), false));
+  const curve: CurvePoint[] = [];
+  let start = 0, resumedAfterEpoch = -1;
+  try {
+    if (checkpoint && existsSync(checkpoint)) {
+      const file = await readSafetensors(checkpoint);
+      const put = (v: tf.Variable, name: string) => {
+        const d = file.get(name).data as Float32Array;
+        if (d.length !== v.size) throw new Error(`${checkpoint}: ${name} has ${d.length} values, the prompt ${v.size}; delete the file to start over`);
+        const t = tf.tensor(d, v.shape, 'float32'); v.assign(t); t.dispose();
+      };
+      vars.forEach((v, i) => put(v, `prompt.v${i}`));
+      momentum.forEach((m, i) => put(m, `momentum.v${i}`));
+      curve.push(...(JSON.parse(file.metadata.curve) as CurvePoint[]));
+      start = Number(file.metadata.epoch) + 1;
+      resumedAfterEpoch = start - 1;
+      ctx.log(`${label}: resumed after epoch ${start} from its checkpoint`);
+    }
+    const n = feats.n, B = optim.batchSize, T = feats.T, P = feats.P;
+    const perEpoch = optim.dropLast && n >= B ? Math.floor(n / B) : Math.ceil(n / B);
+    const total = (epochs - start) * perEpoch;
+    let done = 0, stepMs = 0;
+    const t0 = Date.now();
+    for (let epoch = start; epoch < epochs; epoch++) {
+      const lr = learningRate(epoch, epochs, optim);
+      const order = shuffled(Array.from({ length: n }, (_, i) => i), rng(mixSeed(seed, epoch, 101)));
+      let lossSum = 0, seen = 0;
+      const e0 = Date.now();
+      for (let step = 0; step < perEpoch; step++) {
+        if (ctx.signal.aborted) throw new CancelledError(`${label}: cancelled at epoch ${epoch + 1}, step ${step + 1}`);
+        const rows = order.slice(step * B, Math.min(n, (step + 1) * B));
+        const tk = new Float32Array(rows.length * T * P), gl = new Float32Array(rows.length * P), mk = new Float32Array(rows.length * T), lb = new Float32Array(rows.length * C);
+        rows.forEach((row, i) => {
+          tk.set(feats.tokens.subarray(row * T * P, (row + 1) * T * P), i * T * P);
+          gl.set(feats.global.subarray(row * P, (row + 1) * P), i * P);
+          mk.set(feats.mask.subarray(row * T, (row + 1) * T), i * T);
+          for (let c = 0; c < C; c++) lb[i * C + c] = set.labels[row * C + c];
+        });
+        const s0 = Date.now();
+        const H = tf.tensor3d(tk, [rows.length, T, P]), g = tf.tensor2d(gl, [rows.length, P]);
+        const mask = tf.tensor2d(mk, [rows.length, T]), labels = tf.tensor2d(lb, [rows.length, C]);
+        const { value, grads } = tf.variableGrads(() => {
+          const s = prompts.scores(g, H, mask, config.tauText);
+          return rankingLoss(s.global, labels).add(rankingLoss(s.local, labels)) as tf.Scalar;
+        }, vars);
+        const loss = (await value.data())[0];
+        tf.dispose([value, H, g, mask, labels]);
+        if (!Number.isFinite(loss)) {
+          tf.dispose(grads);
+          const kept = epoch > 0 && checkpoint ? `the last good checkpoint (after epoch ${epoch}) is kept at ${checkpoint}` : 'no epoch had finished, so there is no checkpoint';
+          throw new TrainingDivergedError(`${label}: loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; ${kept}. Lower the learning rate (optim.lr).`);
+        }
+        tf.tidy(() => vars.forEach((v, i) => {
+          const gr = grads[v.name];
+          const gw = optim.weightDecay ? gr.add(v.mul(optim.weightDecay)) : gr;
+          const m = momentum[i].mul(optim.momentum).add(gw);
+          momentum[i].assign(m);
+          v.assign(v.sub(m.mul(lr)));
+        }));
+        tf.dispose(grads);
+        stepMs += Date.now() - s0;
+        lossSum += loss * rows.length; seen += rows.length; done++;
+        const eta = ((Date.now() - t0) / 1000 / done) * (total - done);
+        ctx.progress((epoch + (step + 1) / perEpoch) / epochs, `epoch ${epoch + 1}/${epochs} step ${step + 1}/${perEpoch} loss ${loss.toFixed(4)} ETA ${eta.toFixed(0)}s`);
+        await new Promise((res) => setImmediate(res));
+      }
+      curve.push({ epoch: epoch + 1, lr, loss: lossSum / seen, acc: NaN, ms: Date.now() - e0 });
+      if (checkpoint) {
+        const tensors: Record<string, TensorToWrite> = {};
+        vars.forEach((v, i) => (tensors[`prompt.v${i}`] = { shape: v.shape.slice(), data: v.dataSync() as Float32Array }));
+        momentum.forEach((m, i) => (tensors[`momentum.v${i}`] = { shape: m.shape.slice(), data: m.dataSync() as Float32Array }));
+        await writeSafetensors(checkpoint, tensors, { epoch: String(epoch), curve: JSON.stringify(curve), format: 'promptscope-taidpt-checkpoint' });
+      }
+    }
+    return {
+      method: 'taidpt', config, optim, epochs, seed, classNames: set.classNames, modelFingerprint: model.fingerprint,
+      textSetFingerprint: fp, texts: n, state: prompts.save(), curve, backend: currentBackend(), resumedAfterEpoch,
+      steps: epochs * perEpoch, msPerStep: done ? stepMs / done : 0,
+    };
+  } finally {
+    tf.dispose(momentum);
+    prompts.dispose();
+  }
+}
+
+/** Frozen features of a mosaic set: image embeddings [N, P] and patch features [N, L, P], both normalised. */
+export interface DenseImageSet {
+  n: number;
+  L: number;
+  P: number;
+  global: Float32Array;
+  patches: Float32Array;
+}
+
+/** Stage: the image tower once over a mosaic set (global + dense features); keyed by the set's fingerprint and the model. */
+export async function mosaicFeatures(model: CLIPModel, set: MosaicSet, batchSize = 64): Promise<DenseImageSet> {
+  return stage(
+    { name: 'mosaicFeatures', version: 1, params: { batchSize }, inputs: [model.fingerprint, set.fingerprint],
+      pins: [{ kind: 'model', name: model.id, fingerprint: model.fingerprint }] },
+    valueCodec<DenseImageSet>(),
+    async (ctx) => {
+      const S = model.config.vision.imageSize, P = model.config.projectionDim, L = (S / model.config.vision.patchSize) ** 2;
+      const global = new Float32Array(set.count * P), patches = new Float32Array(set.count * L * P);
+      for (let s = 0; s < set.count; s += batchSize) {
+        ctx.signal.throwIfAborted();
+        const m = Math.min(batchSize, set.count - s);
+        const px = new Float32Array(m * 3 * S * S);
+        for (let i = 0; i < m; i++) preprocessInto(set.image(s + i), S, px, i * 3 * S * S);
+        const pt = tf.tensor4d(px, [m, 3, S, S]);
+        const d = denseImageFeatures(model, pt);
+        const [g, p] = tf.tidy(() => [
+          d.global.div(tf.maximum(d.global.norm('euclidean', -1, true), 1e-12)),
+          d.patches.div(tf.maximum(d.patches.norm('euclidean', -1, true), 1e-12)),
+        ]);
+        global.set(await g.data(), s * P);
+        patches.set(await p.data(), s * L * P);
+        tf.dispose([pt, d.global, d.patches, g, p]);
+        ctx.progress((s + m) / set.count, `${s + m}/${set.count} mosaics`);
+      }
+      return { n: set.count, L, P, global, patches };
+    },
+  );
+}
+
+/** Score matrices [N, C] (row-major) of every compared method. */
+export interface TaIDPTScores {
+  zeroShot: Float32Array;
+  global: Float32Array;
+  local: Float32Array;
+  taidpt: Float32Array;
+}
+
+/** Zero-shot CLIP and the trained prompts' scores on a dense image set (no stage: cheap matrix products). */
+export async function taidptScores(model: CLIPModel, trained: TrainedTaIDPT, images: DenseImageSet, zeroShotTemplates: readonly string[] = HELDOUT_TEMPLATES): Promise<TaIDPTScores> {
+  const backbone = await backboneOf(model);
+  const prompts = new TaIDPTPrompts(backbone, trained.classNames, trained.config, trained.seed, trained.state);
+  try {
+    const out = tf.tidy(() => {
+      const g = tf.tensor2d(images.global, [images.n, images.P]);
+      const p = tf.tensor3d(images.patches, [images.n, images.L, images.P]);
+      const zs = cosine(g, classTextFeatures(backbone, trained.classNames, [...zeroShotTemplates]));
+      const s = prompts.scores(g, p, null, trained.config.tauImage);
+      const w = trained.config.localWeight;
+      return [zs, s.global, s.local, s.global.mul(1 - w).add(s.local.mul(w))];
+    });
+    const [zeroShot, global, local, taidpt] = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(out);
+    return { zeroShot, global, local, taidpt };
+  } finally {
+    prompts.dispose();
+  }
+}
+
+export interface TaIDPTEvaluation {
+  scores: TaIDPTScores;
+  /** One row per method: method, mAP (0–100). */
+  summary: Table;
+  /** Tidy per-class AP: method, className, ap (0–100), positives. */
+  perClass: Table;
+  mAP: Record<keyof TaIDPTScores, number>;
+}
+
+export const TAIDPT_METHOD_LABELS: Record<keyof TaIDPTScores, string> = {
+  zeroShot: 'zero-shot CLIP', global: 'TaI global only', local: 'TaI local only', taidpt: 'TaI-DPT',
+};
+
+/** mAP and per-class AP of zero-shot CLIP, TaI global only, TaI local only and TaI-DPT on a mosaic set. */
+export async function evaluateTaIDPT(model: CLIPModel, trained: TrainedTaIDPT, set: MosaicSet, zeroShotTemplates?: readonly string[]): Promise<TaIDPTEvaluation> {
+  const images = await mosaicFeatures(model, set);
+  const scores = await taidptScores(model, trained, images, zeroShotTemplates);
+  const C = set.classNames.length;
+  const methods = Object.keys(TAIDPT_METHOD_LABELS) as (keyof TaIDPTScores)[];
+  const mAP = {} as Record<keyof TaIDPTScores, number>;
+  const sm: string[] = [], sv: number[] = [];
+  const pm: string[] = [], pc: string[] = [], pa: number[] = [], pp: number[] = [];
+  const positives = set.classNames.map((_, c) => { let k = 0; for (let i = 0; i < set.count; i++) k += set.labels[i * C + c]; return k; });
+  for (const m of methods) {
+    const r = meanAveragePrecision(scores[m], set.labels, set.count, C);
+    mAP[m] = r.mAP * 100;
+    sm.push(TAIDPT_METHOD_LABELS[m]); sv.push(r.mAP * 100);
+    r.perClass.forEach((ap, c) => { pm.push(TAIDPT_METHOD_LABELS[m]); pc.push(set.classNames[c]); pa.push(ap * 100); pp.push(positives[c]); });
+  }
+  return {
+    scores, mAP,
+    summary: tableFromArrays({ method: sm, mAP: Float64Array.from(sv) }) as unknown as Table,
+    perClass: tableFromArrays({ method: pm, className: pc, ap: Float64Array.from(pa), positives: Int32Array.from(pp) }) as unknown as Table,
+  };
+}
