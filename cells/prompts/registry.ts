@@ -7,6 +7,11 @@ export interface TrainerEntry<C = unknown> {
   defaults: C;
   /** One line for listings: what the method learns. */
   describe: string;
+  /**
+   * Files a configuration reads by name (a shipped label list, say): their content joins the training key,
+   * so editing one re-trains instead of reusing prompts learned against the old file.
+   */
+  keyFiles?(config: C): string[];
 }
 
 const entries = new Map<string, TrainerEntry>();

@@ -15,9 +15,12 @@ interface ImagenetFile {
 }
 
 let imagenet: ImagenetFile | undefined;
+/** The shipped file behind 'imagenet1k', 'clip7' and 'clip80'. */
+export const IMAGENET_FILE = fileURLToPath(new URL('../../data/imagenet/clip-imagenet-1k.json', import.meta.url));
+
 function imagenetFile(): ImagenetFile {
   if (!imagenet) {
-    const path = fileURLToPath(new URL('../../data/imagenet/clip-imagenet-1k.json', import.meta.url));
+    const path = IMAGENET_FILE;
     imagenet = JSON.parse(readFileSync(path, 'utf8')) as ImagenetFile;
     if (imagenet.classes.length !== 1000) throw new Error(`${path}: expected 1000 ImageNet class names, found ${imagenet.classes.length}`);
   }

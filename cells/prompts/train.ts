@@ -272,6 +272,7 @@ export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: 
       name: 'trainPrompt', version: 1,
       params: { method: opts.method, config, optim, epochs, seed, init: opts.init ? 'source' : null },
       inputs: [model.fingerprint, task.key, ...(opts.init ? [opts.init] : [])],
+      files: getTrainer(opts.method).keyFiles?.(config) ?? [],
       pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }],
     },
     valueCodec<TrainedPrompt>(),

@@ -18,7 +18,7 @@ import {
 import { makePixelPrompt, type PixelPrompt } from './pixel-prompts.ts';
 import { rng, uniformArray } from './random.ts';
 import { registerTrainer } from './registry.ts';
-import { sourceLabelNames, sourceTemplates, type SourceLabelSpec, type SourceTemplateSpec } from './source-labels.ts';
+import { IMAGENET_FILE, sourceLabelNames, sourceTemplates, type SourceLabelSpec, type SourceTemplateSpec } from './source-labels.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
 import type { PromptTask } from './task.ts';
 import { classTextFeatures } from './text-prompt.ts';
@@ -227,6 +227,8 @@ registerTrainer<VisualReprogrammingConfig>('visual-reprogramming', {
   create: () => new VisualReprogrammingTrainer(),
   defaults: VISUAL_REPROGRAMMING_DEFAULTS,
   describe: 'Visual reprogramming: a pixel frame / padding / VPT prompt on the frozen CLIP as a source-label classifier, with an output label mapping (identity, random, FLM, ILM, semantic)',
+  // The config names the shipped list ('imagenet1k', 'clip7'): its bytes, not its name, belong in the key.
+  keyFiles: (c) => (typeof c.sourceLabels === 'string' || typeof c.sourceTemplates === 'string' ? [IMAGENET_FILE] : []),
 });
 
 /** A mapping as a table: per downstream class, its source label names. */
@@ -261,7 +263,10 @@ export async function zeroShotTransfer(modelLike: ModelLike, task: PromptTask, o
   const templates = opts.sourceTemplates ?? VISUAL_REPROGRAMMING_DEFAULTS.sourceTemplates;
   const semanticPerClass = opts.semanticPerClass ?? 1;
   return stage(
-    { name: 'zeroShotTransfer', version: 1, params: { sourceLabels, templates, semanticPerClass, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey] },
+    {
+      name: 'zeroShotTransfer', version: 1, params: { sourceLabels, templates, semanticPerClass, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey],
+      files: typeof sourceLabels === 'string' || typeof templates === 'string' ? [IMAGENET_FILE] : [],
+    },
     valueCodec<ZeroShotTransferResult>(),
     async () => {
       const names = sourceLabelNames(sourceLabels);

@@ -3,7 +3,8 @@
 // with a clear error and keeps the last checkpoint, and cancellation stops mid-epoch without caching.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../cells/model/backend.ts';
@@ -218,4 +219,20 @@ test('text prompts: a context that cannot fit the text tower, or of the wrong sh
   } finally {
     parts.dispose();
   }
+});
+
+test('a file a method config names (keyFiles) joins the training key: editing it re-trains, leaving it reuses', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyfile-'));
+  const file = join(dir, 'labels.json');
+  writeFileSync(file, '["a", "b"]');
+  registerTrainer('test-keyfile-coop', { create: () => new CoOpTrainer(), defaults: COOP_DEFAULTS, describe: 'test: CoOp whose key reads a file', keyFiles: () => [file] });
+  const cell = testCell();
+  const task = await cell.run(() => fewShotTask(model, source, small));
+  const train = () => cell.run(() => trainPrompt(model, task, { method: 'test-keyfile-coop', config: { nCtx: 2 }, epochs: 1, optim: { batchSize: 8 } }));
+  const hits = () => cell.records.filter((r) => r.stage === 'trainPrompt').map((r) => r.hit);
+  await train();
+  await train();
+  writeFileSync(file, '["a", "c"]');
+  await train();
+  assert.deepEqual(hits(), [false, true, false]);
 });
