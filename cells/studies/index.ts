@@ -2,7 +2,7 @@
 export {
   makeTask, groupView, taskSource, taskTable, defaultTaskSuite, selectTasks,
   DEFAULT_TASK_RECIPES, DEFAULT_TASK_NAMES, DEFAULT_POOL_PER_CLASS, GTSRB_SPEED_LIMITS,
-  type Task, type TaskOptions, type TaskRecipe, type SuiteOptions,
+  type StudyTask, type TaskOptions, type TaskRecipe, type SuiteOptions,
 } from './tasks.ts';
 export {
   multitaskPrompt, trainOnTask, promptTaskFor, defaultInitAccuracy, sourceInitAccuracy, transferGain, jointTuning,

@@ -35,7 +35,7 @@ import type { TaskClasses } from '../prompts/trainer.ts';
 import { OPTIM_DEFAULTS, epochsForShots, type OptimConfig } from '../prompts/optim.ts';
 import '../prompts/methods.ts';
 import { pooledData, TaskMaskedTrainer } from './pooled-data.ts';
-import { taskSource, type Task } from './tasks.ts';
+import { taskSource, type StudyTask } from './tasks.ts';
 
 /** A prompt learner and its training budget, as a study names it. */
 export interface PromptMethod {
@@ -83,21 +83,21 @@ export function assertShareable(m: ResolvedMethod, what: string): void {
 }
 
 /** The few-shot PromptTask of a study task: pool → cached features → K-shot split (prompts layer stages). */
-export function promptTaskFor(model: PromptBackbone, task: Task, s: FewShotSetting): Promise<PromptTask> {
+export function promptTaskFor(model: PromptBackbone, task: StudyTask, s: FewShotSetting): Promise<PromptTask> {
   return fewShotTask(model, taskSource(task), {
     shots: s.shots, seed: s.seed, poolPerClass: task.poolPerClass, testPerClass: s.testPerClass ?? DEFAULT_TEST_PER_CLASS,
   });
 }
 
 /** Single-task training from the default initialisation or from `init` (the prompts layer's stage). */
-export async function trainOnTask(model: PromptBackbone, task: Task, m: PromptMethod, s: FewShotSetting, init?: TrainedPrompt): Promise<TrainedPrompt> {
+export async function trainOnTask(model: PromptBackbone, task: StudyTask, m: PromptMethod, s: FewShotSetting, init?: TrainedPrompt): Promise<TrainedPrompt> {
   const r = resolveMethod(m, s.shots);
   const ptask = await promptTaskFor(model, task, s);
   return trainPrompt(model, ptask, { method: r.method, config: r.config, epochs: r.epochs, optim: r.optim, seed: s.seed, init });
 }
 
 /** Tasks in fingerprint order: a set of tasks gives one prompt whatever order a user lists them in. */
-function canonical(tasks: readonly Task[], what: string): Task[] {
+function canonical(tasks: readonly StudyTask[], what: string): StudyTask[] {
   if (tasks.length === 0) throw new Error(`${what}: no tasks`);
   const seen = new Set<string>();
   for (const t of tasks) {
@@ -109,7 +109,7 @@ function canonical(tasks: readonly Task[], what: string): Task[] {
 
 const modelPin = (model: PromptBackbone) => ({ kind: 'model', name: model.name, fingerprint: model.fingerprint });
 
-export function multitaskPromptSpec(model: PromptBackbone, tasks: readonly Task[], r: ResolvedMethod, s: FewShotSetting): StageSpec {
+export function multitaskPromptSpec(model: PromptBackbone, tasks: readonly StudyTask[], r: ResolvedMethod, s: FewShotSetting): StageSpec {
   return {
     name: 'multitaskPrompt', version: 1,
     params: { ...r, shots: s.shots, seed: s.seed, testPerClass: s.testPerClass ?? DEFAULT_TEST_PER_CLASS, sampling: 'mvlpt-pooled', taskMask: true },
@@ -123,7 +123,7 @@ export function multitaskPromptSpec(model: PromptBackbone, tasks: readonly Task[
  * task's classes). One task: exactly the single-task `trainPrompt` (same cache entry). Cached, resumable
  * from its per-epoch checkpoint, cancellable.
  */
-export async function multitaskPrompt(model: PromptBackbone, tasks: readonly Task[], m: PromptMethod, s: FewShotSetting): Promise<TrainedPrompt> {
+export async function multitaskPrompt(model: PromptBackbone, tasks: readonly StudyTask[], m: PromptMethod, s: FewShotSetting): Promise<TrainedPrompt> {
   const list = canonical(tasks, 'multitaskPrompt');
   if (list.length === 1) return trainOnTask(model, list[0], m, s);
   const r = resolveMethod(m, s.shots);
@@ -171,7 +171,7 @@ function accuracyParams(r: ResolvedMethod, s: FewShotSetting) {
   return { ...r, shots: s.shots, seed: s.seed, testPerClass: s.testPerClass ?? DEFAULT_TEST_PER_CLASS };
 }
 
-export function baselineSpec(model: PromptBackbone, target: Task, r: ResolvedMethod, s: FewShotSetting): StageSpec {
+export function baselineSpec(model: PromptBackbone, target: StudyTask, r: ResolvedMethod, s: FewShotSetting): StageSpec {
   return {
     name: 'transferBaseline', version: 1, params: accuracyParams(r, s),
     inputs: [`clip:${model.fingerprint}`, `task:${target.fingerprint}`], pins: [modelPin(model)],
@@ -179,7 +179,7 @@ export function baselineSpec(model: PromptBackbone, target: Task, r: ResolvedMet
 }
 
 /** Stage: the target's prompt from the method's default initialisation, trained and evaluated (gain's reference). */
-export function defaultInitAccuracy(model: PromptBackbone, target: Task, m: PromptMethod, s: FewShotSetting): Promise<RunAccuracy> {
+export function defaultInitAccuracy(model: PromptBackbone, target: StudyTask, m: PromptMethod, s: FewShotSetting): Promise<RunAccuracy> {
   const r = resolveMethod(m, s.shots);
   return stage(baselineSpec(model, target, r, s), accCodec, async () => {
     const ptask = await promptTaskFor(model, target, s);
@@ -195,7 +195,7 @@ export interface SourceBudget {
   epochs?: number;
 }
 
-export function transferCellSpec(model: PromptBackbone, sources: readonly Task[], target: Task, r: ResolvedMethod, s: FewShotSetting, source: SourceBudget = {}): StageSpec {
+export function transferCellSpec(model: PromptBackbone, sources: readonly StudyTask[], target: StudyTask, r: ResolvedMethod, s: FewShotSetting, source: SourceBudget = {}): StageSpec {
   return {
     name: 'transferCell', version: 1,
     params: { ...accuracyParams(r, s), sourceShots: source.shots ?? s.shots, sourceEpochs: source.epochs ?? r.epochs },
@@ -209,7 +209,7 @@ export function transferCellSpec(model: PromptBackbone, sources: readonly Task[]
  * evaluated. Keyed by (method config, source task fingerprints, target fingerprint, K, seed, model).
  */
 export function sourceInitAccuracy(
-  model: PromptBackbone, sources: readonly Task[], target: Task, m: PromptMethod, s: FewShotSetting, source: SourceBudget = {},
+  model: PromptBackbone, sources: readonly StudyTask[], target: StudyTask, m: PromptMethod, s: FewShotSetting, source: SourceBudget = {},
 ): Promise<RunAccuracy> {
   const list = canonical(sources, 'sourceInitAccuracy');
   const r = resolveMethod(m, s.shots);
@@ -255,7 +255,7 @@ export interface TransferGain {
 
 /** MVLPT §(i): transfer gain of a (multi)source prompt on a target, paired over seeds. */
 export async function transferGain(
-  model: PromptBackbone, sources: readonly Task[], target: Task, m: PromptMethod,
+  model: PromptBackbone, sources: readonly StudyTask[], target: StudyTask, m: PromptMethod,
   opts: { shots: number; seeds: readonly number[]; testPerClass?: number; source?: SourceBudget },
 ): Promise<TransferGain> {
   const perSeed: TransferGain['perSeed'] = [];
@@ -271,7 +271,7 @@ export async function transferGain(
   };
 }
 
-export function jointEvalSpec(model: PromptBackbone, group: readonly Task[], task: Task, r: ResolvedMethod, s: FewShotSetting): StageSpec {
+export function jointEvalSpec(model: PromptBackbone, group: readonly StudyTask[], task: StudyTask, r: ResolvedMethod, s: FewShotSetting): StageSpec {
   return {
     name: 'jointTaskAccuracy', version: 1, params: accuracyParams(r, s),
     inputs: [`clip:${model.fingerprint}`, ...group.map((t) => `group:${t.fingerprint}`), `task:${task.fingerprint}`],
@@ -297,7 +297,7 @@ export interface JointResult {
  * task, against each task's single-task prompt with the same K, seed and epochs.
  */
 export async function jointTuning(
-  model: PromptBackbone, tasks: readonly Task[], m: PromptMethod, opts: { shots: number; seeds: readonly number[]; testPerClass?: number },
+  model: PromptBackbone, tasks: readonly StudyTask[], m: PromptMethod, opts: { shots: number; seeds: readonly number[]; testPerClass?: number },
 ): Promise<JointResult> {
   const group = canonical(tasks, 'jointTuning');
   if (group.length < 2) throw new Error('jointTuning: a group needs at least two tasks');

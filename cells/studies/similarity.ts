@@ -11,7 +11,7 @@ import type { PromptBackbone } from '../model/index.ts';
 import { imageFeatures, promptPool } from '../prompts/task.ts';
 import { classTextFeatures } from '../prompts/text-prompt.ts';
 import { DEFAULT_TEST_PER_CLASS } from './multitask.ts';
-import { taskSource, type Task } from './tasks.ts';
+import { taskSource, type StudyTask } from './tasks.ts';
 import type { TransferMatrix } from './transfer.ts';
 import { frechetDistance, gaussianOf, pearson, sqrtPsd } from './frechet.ts';
 
@@ -25,7 +25,7 @@ export interface FeatureGaussian {
 }
 
 /** Stage: the Gaussian of a task's cached, L2-normalised image features (pool + evaluation subset). */
-export async function taskFeatureGaussian(model: PromptBackbone, task: Task, opts: { testPerClass?: number } = {}): Promise<FeatureGaussian> {
+export async function taskFeatureGaussian(model: PromptBackbone, task: StudyTask, opts: { testPerClass?: number } = {}): Promise<FeatureGaussian> {
   const source = taskSource(task);
   const pool = await promptPool(source, { poolPerClass: task.poolPerClass, testPerClass: opts.testPerClass ?? DEFAULT_TEST_PER_CLASS });
   const feats = await imageFeatures(model, source, pool);
@@ -52,7 +52,7 @@ export interface LabelEmbeddings {
 }
 
 /** Stage: L2-normalised text embeddings [C, P] of the task's class names under `templates`. */
-export function classNameEmbeddings(model: PromptBackbone, task: Task, templates: readonly string[] = ['a photo of a {}.']): Promise<LabelEmbeddings> {
+export function classNameEmbeddings(model: PromptBackbone, task: StudyTask, templates: readonly string[] = ['a photo of a {}.']): Promise<LabelEmbeddings> {
   const spec: StageSpec = { name: 'classNameEmbeddings', version: 1, params: { classNames: task.classNames, templates }, inputs: [`clip:${model.fingerprint}`] };
   return stage(spec, valueCodec<LabelEmbeddings>(), async () => {
     const t = classTextFeatures(model, task.classNames, [...templates]);
@@ -94,7 +94,7 @@ export interface SimilarityMatrix {
 }
 
 /** Fréchet distances between every pair of tasks' image-feature Gaussians (features from the cache). */
-export async function visualSimilarity(model: PromptBackbone, tasks: readonly Task[], opts: { testPerClass?: number } = {}): Promise<SimilarityMatrix> {
+export async function visualSimilarity(model: PromptBackbone, tasks: readonly StudyTask[], opts: { testPerClass?: number } = {}): Promise<SimilarityMatrix> {
   const gs: FeatureGaussian[] = [];
   for (const t of tasks) gs.push(await taskFeatureGaussian(model, t, opts));
   const n = tasks.length;
@@ -116,7 +116,7 @@ export async function visualSimilarity(model: PromptBackbone, tasks: readonly Ta
 }
 
 /** Label similarity between every pair of tasks (text embeddings of class names, cached per task). */
-export async function labelSimilarity(model: PromptBackbone, tasks: readonly Task[], templates?: readonly string[]): Promise<SimilarityMatrix> {
+export async function labelSimilarity(model: PromptBackbone, tasks: readonly StudyTask[], templates?: readonly string[]): Promise<SimilarityMatrix> {
   const es: LabelEmbeddings[] = [];
   for (const t of tasks) es.push(await classNameEmbeddings(model, t, templates));
   const n = tasks.length;

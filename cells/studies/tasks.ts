@@ -16,7 +16,7 @@ import { fewShotSplit, taskView } from '../data/splits.ts';
 import type { TaskSource } from '../prompts/task.ts';
 import { hashJson } from '../util/hash.ts';
 
-export interface Task {
+export interface StudyTask {
   name: string;
   /** Coarse domain label, used to colour plots ("natural images", "digits", ...). */
   domain: string;
@@ -120,7 +120,7 @@ export function groupView(dataset: Dataset, groups: Record<string, readonly (str
 }
 
 /** Builds a task from any single-label dataset (a loader's result in a cell, a bundled set, a view). */
-export function makeTask(dataset: Dataset, opts: TaskOptions = {}): Task {
+export function makeTask(dataset: Dataset, opts: TaskOptions = {}): StudyTask {
   const name = opts.name ?? dataset.name;
   const where = `task "${name}"`;
   if (opts.classes && opts.groups) throw new Error(`${where}: give either classes or groups, not both`);
@@ -173,12 +173,12 @@ export function makeTask(dataset: Dataset, opts: TaskOptions = {}): Task {
 }
 
 /** What the prompt learners consume: few-shot pool as the training set, the evaluation split as test. */
-export function taskSource(task: Task): TaskSource {
+export function taskSource(task: StudyTask): TaskSource {
   return { name: task.name, classNames: task.classNames, train: task.pool, test: task.eval };
 }
 
 /** One row per task: name, domain, classes, pool and evaluation sizes, fingerprint (for a table cell). */
-export function taskTable(tasks: readonly Task[]): Table {
+export function taskTable(tasks: readonly StudyTask[]): Table {
   return new Table({
     task: vectorFromArray(tasks.map((t) => t.name), new Utf8()),
     domain: vectorFromArray(tasks.map((t) => t.domain), new Utf8()),
@@ -234,7 +234,7 @@ export interface SuiteOptions {
 }
 
 /** Loads the bundled datasets (cached stages) and builds the default tasks (≥ 8). */
-export async function defaultTaskSuite(opts: SuiteOptions = {}): Promise<Task[]> {
+export async function defaultTaskSuite(opts: SuiteOptions = {}): Promise<StudyTask[]> {
   const recipes = opts.only
     ? opts.only.map((n) => {
       const r = DEFAULT_TASK_RECIPES.find((x) => x.name === n);
@@ -257,7 +257,7 @@ export async function defaultTaskSuite(opts: SuiteOptions = {}): Promise<Task[]>
 }
 
 /** Picks tasks by name, in the order given (a multi-select input's value). */
-export function selectTasks(tasks: readonly Task[], names: readonly string[]): Task[] {
+export function selectTasks(tasks: readonly StudyTask[], names: readonly string[]): StudyTask[] {
   return names.map((n) => {
     const t = tasks.find((x) => x.name === n);
     if (!t) throw new Error(`selectTasks: no task "${n}" (tasks: ${tasks.map((x) => x.name).join(', ')})`);

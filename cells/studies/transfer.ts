@@ -19,7 +19,7 @@ import {
   baselineSpec, defaultInitAccuracy, meanStd, resolveMethod, assertShareable, sourceInitAccuracy, transferCellSpec,
   type FewShotSetting, type MeanStd, type PromptMethod, type RunAccuracy, type SourceBudget,
 } from './multitask.ts';
-import type { Task } from './tasks.ts';
+import type { StudyTask } from './tasks.ts';
 
 export interface TransferStudyOptions {
   method: PromptMethod;
@@ -74,13 +74,13 @@ export interface TransferMatrix {
 type Unit = WorkUnit<RunAccuracy>;
 
 /** The ordered (source, target) pairs of a study, row by row. */
-export function studyPairs(tasks: readonly Task[], includeDiagonal = false): [Task, Task][] {
-  const pairs: [Task, Task][] = [];
+export function studyPairs(tasks: readonly StudyTask[], includeDiagonal = false): [StudyTask, StudyTask][] {
+  const pairs: [StudyTask, StudyTask][] = [];
   for (const s of tasks) for (const t of tasks) if (includeDiagonal || s.fingerprint !== t.fingerprint) pairs.push([s, t]);
   return pairs;
 }
 
-function checkTasks(tasks: readonly Task[], what: string): void {
+function checkTasks(tasks: readonly StudyTask[], what: string): void {
   const names = new Set<string>();
   for (const t of tasks) {
     if (names.has(t.name)) throw new Error(`${what}: two tasks are named "${t.name}"; task names label the results, make them unique`);
@@ -89,7 +89,7 @@ function checkTasks(tasks: readonly Task[], what: string): void {
 }
 
 /** One default-init reference per target × seed (shared by every study on the same budget). */
-function referenceUnits(model: PromptBackbone, tasks: readonly Task[], opts: TransferStudyOptions): Unit[] {
+function referenceUnits(model: PromptBackbone, tasks: readonly StudyTask[], opts: TransferStudyOptions): Unit[] {
   const r = resolveMethod(opts.method, opts.shots);
   const units: Unit[] = [];
   for (const t of tasks) {
@@ -102,7 +102,7 @@ function referenceUnits(model: PromptBackbone, tasks: readonly Task[], opts: Tra
 }
 
 /** Source × target transfer gains over the selected tasks (single-source, all ordered pairs). */
-export async function transferMatrix(model: PromptBackbone, tasks: readonly Task[], opts: TransferStudyOptions): Promise<TransferMatrix> {
+export async function transferMatrix(model: PromptBackbone, tasks: readonly StudyTask[], opts: TransferStudyOptions): Promise<TransferMatrix> {
   const started = Date.now();
   if (tasks.length < 2 && !opts.includeDiagonal) throw new Error('transferMatrix: select at least two tasks');
   checkTasks(tasks, 'transferMatrix');
@@ -208,7 +208,7 @@ export interface MultiSourceTransfer {
  * reference as the matrix (shared cache entries). Each target × seed is one cached `transferCell` keyed by
  * the whole source set, so changing the selection recomputes every row (each source set changes).
  */
-export async function multiSourceTransfer(model: PromptBackbone, tasks: readonly Task[], opts: TransferStudyOptions): Promise<MultiSourceTransfer> {
+export async function multiSourceTransfer(model: PromptBackbone, tasks: readonly StudyTask[], opts: TransferStudyOptions): Promise<MultiSourceTransfer> {
   if (tasks.length < 3) throw new Error('multiSourceTransfer: select at least three tasks (each target needs two or more sources)');
   checkTasks(tasks, 'multiSourceTransfer');
   if (opts.seeds.length === 0) throw new Error('multiSourceTransfer: no seeds');

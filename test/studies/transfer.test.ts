@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../cells/model/backend.ts';
-import { defaultTaskSuite, type Task } from '../../cells/studies/tasks.ts';
+import { defaultTaskSuite, type StudyTask } from '../../cells/studies/tasks.ts';
 import { multiSourceTransfer, transferMatrix, type StudyProgress, type TransferMatrix } from '../../cells/studies/transfer.ts';
 import type { PromptMethod } from '../../cells/studies/multitask.ts';
 import { miniClip, studyCell } from './helpers.ts';
@@ -20,7 +20,7 @@ test('transfer matrix: add a task = one new row + one new column; remove = nothi
   const cell = studyCell();
   const suite = await cell.run(() => defaultTaskSuite({ only: ['CIFAR-10 vehicles', 'Fashion footwear vs clothing', 'GTSRB speed limits', 'MNIST'] }));
   const [vehicles, footwear, signs, mnist] = suite;
-  const three: Task[] = [vehicles, footwear, signs];
+  const three: StudyTask[] = [vehicles, footwear, signs];
   const opts = { method: METHOD, shots: 2, seeds: [1], testPerClass: 10 };
 
   cell.mark();
