@@ -194,20 +194,26 @@ function resolve(opts: TaIDPTOptions): { config: TaIDPTConfig; optim: OptimConfi
   return { config: { ...TAIDPT_DEFAULTS, ...opts.config }, optim: { ...TAIDPT_OPTIM, ...opts.optim }, epochs, seed: opts.seed ?? 1 };
 }
 
-/** Stage: TaI-DPT's two prompts trained on a text set; keyed by the text set, config, optimiser, epochs, seed, model. */
+/**
+ * Stage: TaI-DPT's two prompts trained on a text set; keyed by the text set, config, optimiser, epochs, seed,
+ * model. The test-time settings (`tauImage`, `localWeight`) are not part of the key — training never reads
+ * them — so changing them re-evaluates without re-training; the result carries the config as requested.
+ */
 export async function trainTaIDPT(model: CLIPModel, set: TextTrainingSet, opts: TaIDPTOptions = {}): Promise<TrainedTaIDPT> {
   const r = resolve(opts);
   const fp = textSetFingerprint(set);
-  return stage(
+  const { tauImage: _tauImage, localWeight: _localWeight, ...trainingConfig } = r.config;
+  const trained = await stage(
     {
       name: 'trainTaIDPT', version: 1,
-      params: { config: r.config, optim: r.optim, epochs: r.epochs, seed: r.seed },
+      params: { config: trainingConfig, optim: r.optim, epochs: r.epochs, seed: r.seed },
       inputs: [model.fingerprint, fp],
       pins: [{ kind: 'model', name: model.id, fingerprint: model.fingerprint }],
     },
     valueCodec<TrainedTaIDPT>(),
     async (ctx) => runTaIDPT(model, set, fp, r, ctx, join(await ctx.workDir(), 'checkpoint.safetensors')),
   );
+  return { ...trained, config: r.config };
 }
 
 /** The training run itself (the stage's body; exported for tests that drive it without the cache). */
