@@ -36,18 +36,27 @@ function toParam(v: unknown, i: number): Param {
 }
 
 export function notebookDatabase(backend: SqlBackend): NotebookDatabase {
-  const registered = new WeakMap<object, string>();
+  // Per table name, the registration in flight or done and the value it was for. Two SQL cells that read
+  // the same value start at once; a registration is CREATE OR REPLACE then appends, so two of them
+  // interleaved would leave the rows twice. The second caller waits for the first instead, and a
+  // registration of a new value under the same name waits for the one before it.
+  const latest = new Map<string, { table: Table; done: Promise<void> }>();
   return {
     sql(strings, ...values) {
       const text = strings.reduce((acc, s, i) => acc + (i > 0 ? `$${i}` : '') + s, '');
       return backend.query(text, values.map(toParam));
     },
     query: (sql, params) => backend.query(sql, params),
-    async registerValue(name, value) {
+    registerValue(name, value) {
       const table = asTable(value, name);
-      if (registered.get(table) === name) return;
-      await backend.registerTable(name, table);
-      registered.set(table, name);
+      const prev = latest.get(name);
+      if (prev?.table === table) return prev.done;
+      const done = (prev?.done ?? Promise.resolve()).catch(() => undefined).then(() => backend.registerTable(name, table));
+      const entry = { table, done };
+      latest.set(name, entry);
+      // A failed registration is forgotten, so the next reader tries again instead of reusing the failure.
+      done.catch(() => { if (latest.get(name) === entry) latest.delete(name); });
+      return done;
     },
   };
 }

@@ -44,3 +44,44 @@ test('SQL cells read cell values as tables, bind interpolations as parameters an
 test('table references ignore strings, comments and interpolations', () => {
   assert.deepEqual(sqlTableRefs("SELECT * FROM a JOIN b ON a.x = b.x WHERE s = 'from c' -- join d\n AND y = ${from_e}"), ['a', 'b']);
 });
+
+test('two SQL cells reading one value at the same moment register it once (rows not doubled)', async () => {
+  const raw = await openNodeDatabase();
+  const db = notebookDatabase(raw);
+  const rows = Array.from({ length: 500 }, (_, i) => ({ i, half: i % 2 }));
+  const table = (await import('apache-arrow')).tableFromJSON(rows);
+  // Both readers start before either registration finishes, as two SQL cells on one upstream value do;
+  // rows as plain objects become a new Arrow table on each call, so identity alone cannot dedupe them.
+  await Promise.all([db.registerValue('shared', rows), db.registerValue('shared', rows)]);
+  assert.equal(Number((await db.query('SELECT count(*) AS n FROM shared')).get(0)!.n), 500);
+  await Promise.all([db.registerValue('shared', table), db.registerValue('shared', table)]);
+  const n = Number((await db.query('SELECT count(*) AS n FROM shared')).get(0)!.n);
+  assert.equal(n, 500);
+  // A new value under the same name replaces the old one, also when registered while the old is in flight.
+  const next = (await import('apache-arrow')).tableFromJSON(rows.slice(0, 7));
+  await Promise.all([db.registerValue('shared', table), db.registerValue('shared', next)]);
+  assert.equal(Number((await db.query('SELECT count(*) AS n FROM shared')).get(0)!.n), 7);
+  await raw.close();
+});
+
+test('a notebook with two SQL cells over one value sees each row once', async () => {
+  const raw = await openNodeDatabase();
+  const nb = `<!doctype html>
+<notebook>
+  <title>two readers</title>
+  <script id="1" type="module">
+    const pets = [{name: "a"}, {name: "b"}];
+  </script>
+  <script id="2" type="application/sql" output="first">
+    SELECT count(*)::INTEGER AS n FROM pets
+  </script>
+  <script id="3" type="application/sql" output="second">
+    SELECT count(*)::INTEGER AS n FROM pets
+  </script>
+</notebook>`;
+  const { session } = await startSession(nb, { db: notebookDatabase(raw) });
+  assert.equal(((await session.value('first')) as Table).get(0)!.n, 2);
+  assert.equal(((await session.value('second')) as Table).get(0)!.n, 2);
+  session.dispose();
+  await raw.close();
+});
