@@ -3,7 +3,6 @@
 // (tfjs, DuckDB) load only when a notebook first uses them.
 import { vegaLite } from './plots/vegalite.ts';
 import { cached } from './exec/memo.ts';
-import { stage, valueCodec } from './exec/index.ts';
 import { notebookDatabase, type NotebookDatabase } from './engine/sql.ts';
 import { loadDataset, cachedFewShotSplit, cachedHoldOutPool } from './data/cached.ts';
 import { taskView } from './data/splits.ts';
@@ -12,11 +11,10 @@ import { openNodeDatabase, type Database } from './data/db.ts';
 import { currentBackend, load, DEFAULT_MODEL, pretrainMiniClip, extractFeatures, zeroShot, type BackendPreference } from './model/index.ts';
 import * as prompts from './prompts/index.ts';
 import * as studies from './studies/index.ts';
-import type { ModelLike, PromptTask, TrainedPrompt, ZeroShotTransferResult } from './prompts/index.ts';
-import { readFile } from 'node:fs/promises';
-import { PNG } from 'pngjs';
+import { loadCorpus } from './data/corpus.ts';
+import { imageGrid } from './plots/image-grid.ts';
+import { labelMappingRows } from './prompts/mapping-rows.ts';
 import { mosaicSet } from './data/mosaic.ts';
-import type { DecodedImage } from './data/images.ts';
 
 /** A bundled dataset by name ("cifar10", "mnist", "fashion-mnist", "gtsrb"), loaded through the cache. */
 export function bundled(name: BundledName, split = 'test') {
@@ -31,82 +29,6 @@ export function bundled(name: BundledName, split = 'test') {
  */
 export function loadModel(name: string = DEFAULT_MODEL, opts: { backend?: BackendPreference } = {}) {
   return load(name, { backend: opts.backend ?? 'auto', id: name });
-}
-
-/** A shipped text corpus (`data/corpora/NAME.jsonl`) as rows: text, source, kind, and its length in words. */
-export async function loadCorpus(name = 'wordnet-cifar10'): Promise<{ text: string; source: string; kind: string; words: number }[]> {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`loadCorpus: "${name}" is not a corpus name (data/corpora/NAME.jsonl)`);
-  const text = await readFile(new URL(`../data/corpora/${name}.jsonl`, import.meta.url), 'utf8');
-  return text.trim().split('\n').map((line) => {
-    const r = JSON.parse(line) as { text: string; source?: string; kind?: string };
-    return { text: r.text, source: r.source ?? '', kind: r.kind ?? '', words: r.text.split(/\s+/).filter(Boolean).length };
-  });
-}
-
-/** Images as an output the UI shows as a grid of inline PNGs (`scale`: integer nearest-neighbour upscaling). */
-export function imageGrid(list: { image: DecodedImage; label?: string }[], opts: { scale?: number } = {}) {
-  const k = Math.max(1, Math.round(opts.scale ?? 1));
-  const items = list.map(({ image: img, label }) => {
-    const png = new PNG({ width: img.width * k, height: img.height * k });
-    for (let y = 0; y < img.height * k; y++) {
-      for (let x = 0; x < img.width * k; x++) {
-        const i = (Math.floor(y / k) * img.width + Math.floor(x / k)) * img.channels, o = (y * img.width * k + x) * 4;
-        for (let c = 0; c < 3; c++) png.data[o + c] = img.data[i + (img.channels >= 3 ? c : 0)];
-        png.data[o + 3] = 255;
-      }
-    }
-    return { png: new Uint8Array(PNG.sync.write(png)), label };
-  });
-  return { kind: 'images' as const, items };
-}
-
-/** One downstream class → one of its source labels, with how similar their names read to the model. */
-export interface MappingRow {
-  class: string;
-  source: string;
-  /** Cosine similarity of the class name's and the source label's text features (the model's own encoder). */
-  similarity: number;
-  /** The source label's rank among all source labels by that similarity (1: the most similar). */
-  rank: number;
-}
-
-/**
- * Stage: a visual-reprogramming label mapping as rows — from a trained `visual-reprogramming` prompt (the
- * mapping it ended with) or a `zeroShotTransfer` result — each with the name similarity that semantic
- * mapping maximises, so a data-driven mapping (FLM, ILM) can be read against it.
- */
-export async function labelMappingRows(modelLike: ModelLike, task: PromptTask, from: TrainedPrompt | ZeroShotTransferResult): Promise<MappingRow[]> {
-  const model = await prompts.backboneOf(modelLike);
-  const defaults = prompts.VISUAL_REPROGRAMMING_DEFAULTS;
-  const trained = 'state' in from ? from : undefined;
-  if (trained && trained.method !== 'visual-reprogramming') throw new Error(`labelMappingRows: a ${trained.method} prompt has no label mapping`);
-  const config = (trained?.config ?? {}) as Partial<typeof defaults>;
-  const sourceLabels = config.sourceLabels ?? defaults.sourceLabels;
-  const templates = config.sourceTemplates ?? defaults.sourceTemplates;
-  return stage(
-    { name: 'labelMappingRows', version: 1, params: { sourceLabels, templates, classNames: task.classNames }, inputs: [model.fingerprint, from] },
-    valueCodec<MappingRow[]>(),
-    async () => {
-      const names = prompts.sourceLabelNames(sourceLabels);
-      const C = task.classNames.length, Ns = names.length;
-      let sources: number[][];
-      if (trained) {
-        const m = trained.state.mapping;
-        if (!m) throw new Error('labelMappingRows: the trained prompt has no "mapping" tensor');
-        sources = prompts.mappingFromMatrix(config.mapping ?? defaults.mapping, m.data, Ns, C).sources;
-      } else {
-        const index = new Map(names.map((n, i) => [n, i]));
-        sources = (from as ZeroShotTransferResult).mapping.map((r) => r.sources.map((n) => index.get(n)!));
-      }
-      const sim = prompts.nameSimilarity(model, task.classNames, names, prompts.sourceTemplates(templates));
-      return sources.flatMap((list, t) => list.map((s) => {
-        const v = sim[t * Ns + s];
-        let rank = 1;
-        for (let j = 0; j < Ns; j++) if (sim[t * Ns + j] > v) rank++;
-        return { class: task.classNames[t], source: names[s], similarity: v, rank };
-      }));
-    },
-  );
 }
 
 export async function buildLibrary(): Promise<Record<string, unknown>> {
