@@ -10,7 +10,7 @@ import { createTrainer, DEFAULT_TRAIN, learningRate } from '../../cells/model/pr
 import type { TrainOptions } from '../../cells/model/pretrain/train.ts';
 import { loadLexicon } from '../../cells/model/pretrain/lexicon.ts';
 import type { ImageSet } from '../../cells/model/pretrain/data.ts';
-import { mulberry32 } from '../../cells/model/pretrain/rng.ts';
+import { syntheticImageSet } from '../support/synthetic-images.ts';
 
 const TINY: TrainOptions = {
   ...DEFAULT_TRAIN,
@@ -18,26 +18,10 @@ const TINY: TrainOptions = {
   batchSize: 20, warmupSteps: 2, totalSteps: 40, lr: 3e-3, augment: { maxShift: 1, flip: true },
 };
 
-/** 20 classes, each a distinct colour plus noise: learnable in a few steps. */
-function syntheticSet(perClass: number): ImageSet {
-  const rand = mulberry32(7);
-  const n = 20 * perClass;
-  const per = 32 * 32 * 3;
-  const set: ImageSet = { pixels: new Uint8Array(n * per), labels: new Int32Array(n), domain: new Uint8Array(n), count: n };
-  for (let i = 0; i < n; i++) {
-    const c = i % 20;
-    set.labels[i] = c;
-    set.domain[i] = c < 10 ? 0 : 1;
-    const base = [(c * 53) % 256, (c * 97 + 40) % 256, (c * 151 + 90) % 256];
-    for (let p = 0; p < 32 * 32; p++) for (let ch = 0; ch < 3; ch++) set.pixels[i * per + p * 3 + ch] = Math.max(0, Math.min(255, base[ch] + Math.round((rand() - 0.5) * 40)));
-  }
-  return set;
-}
-
 let data: ImageSet;
 before(async () => {
   await initBackend('wasm');
-  data = syntheticSet(6);
+  data = syntheticImageSet(6);
 });
 
 test('warmup then cosine: the learning rate rises, peaks, and decays to the floor', () => {

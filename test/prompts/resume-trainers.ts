@@ -10,6 +10,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, serializeSafetensors, type TensorToWrite } from '../../cells/util/safetensors.ts';
+import { syntheticImageSet } from '../support/synthetic-images.ts';
 
 export interface ChildIO {
   /** Directory the run keeps its state in (a cache directory, or pretraining's work directory). */
@@ -137,22 +138,6 @@ const multitask: TrainerSpec = {
   },
 };
 
-/** 20 classes, each a distinct colour plus noise (as test/pretrain/loop.test.ts). */
-function syntheticSet(perClass: number, seed: number, mulberry32: (s: number) => () => number) {
-  const rand = mulberry32(seed);
-  const n = 20 * perClass;
-  const per = 32 * 32 * 3;
-  const set = { pixels: new Uint8Array(n * per), labels: new Int32Array(n), domain: new Uint8Array(n), count: n };
-  for (let i = 0; i < n; i++) {
-    const c = i % 20;
-    set.labels[i] = c;
-    set.domain[i] = c < 10 ? 0 : 1;
-    const base = [(c * 53) % 256, (c * 97 + 40) % 256, (c * 151 + 90) % 256];
-    for (let p = 0; p < 32 * 32; p++) for (let ch = 0; ch < 3; ch++) set.pixels[i * per + p * 3 + ch] = Math.max(0, Math.min(255, base[ch] + Math.round((rand() - 0.5) * 40)));
-  }
-  return set;
-}
-
 /** The stored history without wall-clock fields (wallSec sums this sitting's time, not the run's). */
 function timeless(state: { history: { wallSec?: number }[] } & Record<string, unknown>): unknown {
   const { wallSec: _w, history, ...rest } = state as { wallSec?: number; history: { wallSec?: number }[] };
@@ -174,10 +159,9 @@ const pretrain: TrainerSpec = {
     const { initBackend } = await import('../../cells/model/backend.ts');
     const { DEFAULT_TRAIN, runPretraining } = await import('../../cells/model/pretrain/train.ts');
     const { loadLexicon } = await import('../../cells/model/pretrain/lexicon.ts');
-    const { mulberry32 } = await import('../../cells/model/pretrain/rng.ts');
     await initBackend('wasm');
-    const train = syntheticSet(4, 7, mulberry32);
-    const val = syntheticSet(1, 8, mulberry32);
+    const train = syntheticImageSet(4, 7);
+    const val = syntheticImageSet(1, 8);
     const o = {
       ...DEFAULT_TRAIN,
       shape: { visionWidth: 32, visionLayers: 1, visionHeads: 2, patchSize: 8, textWidth: 32, textLayers: 1, textHeads: 2, projectionDim: 16, logitScaleInit: Math.log(10) },
