@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Cache, defaultCacheDir } from '../cells/exec/cache.ts';
-import { NotebookError } from '../cells/engine/compile.ts';
+import { NotebookError } from '../cells/engine/errors.ts';
 import { NotebookFormatError } from '../cells/engine/notebook.ts';
 import { TrustStore } from '../cells/engine/trust.ts';
 import { CliError } from './errors.ts';

@@ -18,12 +18,8 @@ export interface CompiledCell {
   bodyLineOffset: number;
 }
 
-export class NotebookError extends Error {
-  constructor(message: string, readonly cellId?: number, readonly line?: number) {
-    super(message);
-    this.name = 'NotebookError';
-  }
-}
+export { NotebookError } from './errors.ts';
+import { NotebookError } from './errors.ts';
 
 /** Names the runtime provides to every cell in addition to the session's builtins. */
 export const RUNTIME_NAMES = new Set(['invalidation', 'visibility']);
