@@ -149,11 +149,24 @@ type NodeAppender = Awaited<ReturnType<NodeConnection['createAppender']>>;
 type NodeDuckType = Parameters<NodeApi['LIST']>[0];
 
 export class NodeDatabase implements Database {
+  /**
+   * One connection runs one statement at a time: two SQL cells of a notebook query at once, and node-api
+   * fails a statement started while another is pending on the same connection ("unsuccessful or closed
+   * pending query result"). Every operation waits for the one before it.
+   */
+  private queue: Promise<unknown> = Promise.resolve();
+
   private constructor(
     private readonly api: NodeApi,
     private readonly instance: NodeInstance,
     private readonly conn: NodeConnection,
   ) {}
+
+  private exclusive<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
 
   /** Opens an in-memory database (or a file when `path` is given). node-api is loaded on first use. */
   static async open(path = ':memory:'): Promise<NodeDatabase> {
@@ -162,7 +175,11 @@ export class NodeDatabase implements Database {
     return new NodeDatabase(api, instance, await instance.connect());
   }
 
-  async query(sql: string, params: SqlParam[] = []): Promise<Table> {
+  query(sql: string, params: SqlParam[] = []): Promise<Table> {
+    return this.exclusive(() => this.queryNow(sql, params));
+  }
+
+  private async queryNow(sql: string, params: SqlParam[]): Promise<Table> {
     const reader = await this.conn.runAndReadAll(sql, params.length ? (params as never) : undefined);
     const names = reader.columnNames();
     const types = reader.columnTypes() as unknown as DuckColumnType[];
@@ -175,7 +192,11 @@ export class NodeDatabase implements Database {
     return new Table(vectors);
   }
 
-  async registerTable(name: string, table: Table): Promise<void> {
+  registerTable(name: string, table: Table): Promise<void> {
+    return this.exclusive(() => this.registerNow(name, table));
+  }
+
+  private async registerNow(name: string, table: Table): Promise<void> {
     const cols = table.schema.fields.map((f) => `${quoteIdent(f.name)} ${duckTypeOf(f.type, `${name}.${f.name}`)}`);
     await this.conn.run(`CREATE OR REPLACE TABLE ${quoteIdent(name)} (${cols.join(', ')})`);
     if (table.numRows === 0) return;

@@ -1,7 +1,7 @@
 // The same SQL on DuckDB node-api (Node) and duckdb-wasm (page) must give identical Arrow tables.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Table, tableFromArrays, makeVector, vectorFromArray, Utf8, List, Field, Int32 } from 'apache-arrow';
+import { Table, tableFromArrays, tableFromJSON, makeVector, vectorFromArray, Utf8, List, Field, Int32 } from 'apache-arrow';
 import { openNodeDatabase, type Database } from '../../cells/data/db.ts';
 import { openWasmDatabaseInNode } from '../../cells/data/db-wasm.ts';
 
@@ -80,5 +80,25 @@ test('registerTable replaces a table; bad SQL rejects with the engine message', 
   const r = await db.query('SELECT sum(a) AS s FROM t');
   assert.equal(r.get(0)!.s, 4);
   await assert.rejects(db.query('SELECT nope FROM t'), /nope/);
+  await db.close();
+});
+
+test('statements issued at once on one connection (two SQL cells querying together) all succeed', async () => {
+  const db = await openNodeDatabase();
+  const rows = Array.from({ length: 2000 }, (_, i) => ({ i, s: `r${i}` }));
+  await Promise.all(Array.from({ length: 4 }, (_, k) => db.registerTable(`t${k}`, tableFromJSON(rows))));
+  const counts: Promise<Table>[] = [];
+  const other: Promise<unknown>[] = [];
+  for (let k = 0; k < 4; k++) {
+    counts.push(db.query(`SELECT count(*) AS n FROM t${k}`));
+    other.push(db.registerTable(`u${k}`, tableFromJSON(rows)), db.query(`SELECT sum(i) AS s FROM t${k} GROUP BY i % 7`));
+  }
+  for (const t of await Promise.all(counts)) assert.equal(Number(t.get(0)!.n), 2000);
+  await Promise.all(other);
+  for (let k = 0; k < 4; k++) assert.equal(Number((await db.query(`SELECT count(*) AS n FROM u${k}`)).get(0)!.n), 2000);
+  // A failing statement does not block the ones queued after it.
+  const [bad, good] = await Promise.allSettled([db.query('SELECT * FROM no_such_table'), db.query('SELECT 1 AS one')]);
+  assert.equal(bad.status, 'rejected');
+  assert.equal(good.status, 'fulfilled');
   await db.close();
 });
