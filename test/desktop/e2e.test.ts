@@ -123,7 +123,11 @@ test('the notebook UI: trust, reactivity, cache after restart, cancel, edit and 
     await page.locator('#inputs-bar select').selectOption({ label: 'vpt' });
     await page.waitForFunction(() => (document.querySelector('.cell[data-id="11"] select') as HTMLSelectElement | null)?.selectedOptions[0]?.text === 'vpt');
     await settled(13, 'runs', String(before[2] + 1));
-    await cell(12).locator('label.choice', { hasText: 'gtsrb' }).locator('input').check();
+    // The select's change re-renders the input widgets; a click that lands while the checkbox is being
+    // replaced does not stick, so check until it is checked.
+    const gtsrb = () => cell(12).locator('label.choice', { hasText: 'gtsrb' }).locator('input');
+    for (let i = 0; i < 5 && !(await gtsrb().isChecked()); i++) await gtsrb().check({ timeout: 5_000 }).catch(() => undefined);
+    assert.ok(await gtsrb().isChecked(), 'the gtsrb checkbox could not be checked');
     await settled(13, 'runs', String(before[2] + 2));
     const tiles = await cell(13).locator('.metric-value').allTextContents();
     assert.deepEqual(tiles, ['vpt', 'mnist + gtsrb', '5']);
