@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { TrustStore } from '../../cells/engine/trust.ts';
 import { launchChromium } from './browser.ts';
+import { processAlive } from '../../cells/util/process.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/promptscope.js', import.meta.url));
 const NOTEBOOK = `<!doctype html>
@@ -87,14 +88,6 @@ async function notebook(): Promise<{ ms: number; body: Nb }> {
   return { ms: Date.now() - t0, body: (await res.json()) as Nb };
 }
 const cell = (id: number) => page.locator(`.cell[data-id="${id}"]`);
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('the server prints its URL and answers within a second while the cell spins in the kernel', async () => {
   console.log(`promptscope serve: URL printed ${printedAt - spawnedAt} ms after spawn`);
@@ -136,7 +129,7 @@ test('Cancel stops the stuck cell within 2 s (kernel restarted), cached cells st
   assert.equal(await page.locator('#kernel-state').textContent(), 'kernel ready');
   const nb = (await notebook()).body;
   assert.notEqual(nb.kernel.pid, before.pid, 'a new kernel process');
-  assert.ok(!alive(before.pid!), 'the stuck kernel is gone');
+  assert.ok(!processAlive(before.pid!), 'the stuck kernel is gone');
   assert.equal(nb.states.find((s) => s.id === 2)?.status, 'cancelled', 'the stuck cell waits instead of hanging the new kernel');
 });
 
@@ -160,14 +153,14 @@ test('a fixed cell runs; Restart gets a stuck kernel going again', async () => {
   assert.match((await cell(2).locator('.cell-error').textContent()) ?? '', /Interrupted by Restart/);
   await page.waitForFunction(() => document.querySelector('#kernel-state')?.textContent === 'kernel ready', undefined, { timeout: 60_000 });
   await page.waitForSelector('.cell[data-id="3"][data-status="fresh"]');
-  assert.ok(!alive(stuck));
+  assert.ok(!processAlive(stuck));
 });
 
 test('stopping the server stops its kernel', async () => {
   const pid = (await notebook()).body.kernel.pid!;
-  assert.ok(alive(pid));
+  assert.ok(processAlive(pid));
   serve.kill('SIGTERM');
   await new Promise((r) => serve.once('exit', r));
-  for (const t0 = Date.now(); alive(pid) && Date.now() - t0 < 5_000; ) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(!alive(pid), 'no orphaned kernel');
+  for (const t0 = Date.now(); processAlive(pid) && Date.now() - t0 < 5_000; ) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!processAlive(pid), 'no orphaned kernel');
 });

@@ -14,6 +14,7 @@ import { TrustStore } from '../../cells/engine/trust.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 import { launchChromium } from './browser.ts';
 import { TEST_LIBRARY } from './builtins.ts';
+import { processAlive } from '../../cells/util/process.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo.html', import.meta.url));
 const RESTARTS = 20;
@@ -55,15 +56,6 @@ async function pageHeap(): Promise<number> {
   return metrics.find((m) => m.name === 'JSHeapUsedSize')!.value;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** Every cell settled under a kernel that is ready, and the kernel is the `n`th this session started. */
 async function settledOn(n: number): Promise<void> {
   await page.waitForFunction(
@@ -88,8 +80,8 @@ test(`${RESTARTS} restarts: one kernel left, server and page memory bounded`, as
     if (i === 4 || i === RESTARTS + 1) heaps.push({ server: serverHeap(), page: await pageHeap() });
   }
   assert.equal(new Set(pids).size, RESTARTS + 1, 'every restart is a new process');
-  assert.deepEqual(pids.slice(0, -1).filter(alive), [], 'no old kernel is left running');
-  assert.ok(alive(pids.at(-1)!));
+  assert.deepEqual(pids.slice(0, -1).filter(processAlive), [], 'no old kernel is left running');
+  assert.ok(processAlive(pids.at(-1)!));
   const mb = (b: number) => (b / 2 ** 20).toFixed(1);
   const grew = { server: heaps[1].server - heaps[0].server, page: heaps[1].page - heaps[0].page };
   console.log(`after restart 3 → ${RESTARTS}: server heap ${mb(heaps[0].server)} → ${mb(heaps[1].server)} MB, page heap ${mb(heaps[0].page)} → ${mb(heaps[1].page)} MB`);
