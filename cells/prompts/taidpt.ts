@@ -19,7 +19,6 @@
 // epoch, shuffles seeded per epoch), progress with ETA, cancellation between steps, `TrainingDivergedError`
 // on a NaN/Inf loss (that step's update not applied, the last checkpoint kept) — in a loop over texts.
 import * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromArrays, type Table } from 'apache-arrow';
 import { stage, valueCodec, CancelledError, type StageContext } from '../exec/index.ts';
@@ -29,14 +28,14 @@ import {
 import { HELDOUT_TEMPLATES } from '../model/pretrain/index.ts';
 import { preprocessInto } from '../data/preprocess.ts';
 import type { MosaicSet } from '../data/mosaic.ts';
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.ts';
 import { sha256 } from '../util/hash.ts';
 import { mixSeed } from '../util/random.ts';
 import { frozenPromptParts, assemblePrompts, classTextFeatures, type FrozenPromptParts } from './text-prompt.ts';
 import { learningRate, type OptimConfig } from './optim.ts';
 import { normalArray, rng, shuffled } from './random.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
-import { TrainingDivergedError, type CurvePoint } from './train.ts';
+import { checkFinite } from './train.ts';
+import { MomentumSGD, type CurvePoint } from './sgd.ts';
 import type { PromptState } from './trainer.ts';
 import type { TextTrainingSet } from './caption-labels.ts';
 import { cosine, localScores, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
@@ -230,22 +229,15 @@ export async function runTaIDPT(
   const feats = await captionFeatures(model, set.texts, config.maxTokens, ctx.signal);
   const prompts = new TaIDPTPrompts(backbone, set.classNames, config, seed);
   const vars = prompts.variables();
-  const momentum = vars.map((v) => variableFrom(tf.zerosLike(v), false));
+  const sgd = new MomentumSGD(vars);
   const curve: CurvePoint[] = [];
   let start = 0, resumedAfterEpoch = -1;
   try {
-    if (checkpoint && existsSync(checkpoint)) {
-      const file = await readSafetensors(checkpoint);
-      const put = (v: tf.Variable, name: string) => {
-        const d = file.get(name).data as Float32Array;
-        if (d.length !== v.size) throw new Error(`${checkpoint}: ${name} has ${d.length} values, the prompt ${v.size}; delete the file to start over`);
-        const t = tf.tensor(d, v.shape, 'float32'); v.assign(t); t.dispose();
-      };
-      vars.forEach((v, i) => put(v, `prompt.v${i}`));
-      momentum.forEach((m, i) => put(m, `momentum.v${i}`));
-      curve.push(...(JSON.parse(file.metadata.curve) as CurvePoint[]));
-      start = Number(file.metadata.epoch) + 1;
-      resumedAfterEpoch = start - 1;
+    const resumed = await sgd.restore(checkpoint);
+    if (resumed) {
+      curve.push(...resumed.curve);
+      start = resumed.epoch + 1;
+      resumedAfterEpoch = resumed.epoch;
       ctx.log(`${label}: resumed after epoch ${start} from its checkpoint`);
     }
     const n = feats.n, B = optim.batchSize, T = feats.T, P = feats.P;
@@ -279,16 +271,9 @@ export async function runTaIDPT(
         tf.dispose([value, H, g, mask, labels]);
         if (!Number.isFinite(loss)) {
           tf.dispose(grads);
-          const kept = epoch > 0 && checkpoint ? `the last good checkpoint (after epoch ${epoch}) is kept at ${checkpoint}` : 'no epoch had finished, so there is no checkpoint';
-          throw new TrainingDivergedError(`${label}: loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; ${kept}. Lower the learning rate (optim.lr).`);
+          checkFinite(label, epoch, step, loss, checkpoint, epoch - 1);
         }
-        tf.tidy(() => vars.forEach((v, i) => {
-          const gr = grads[v.name];
-          const gw = optim.weightDecay ? gr.add(v.mul(optim.weightDecay)) : gr;
-          const m = momentum[i].mul(optim.momentum).add(gw);
-          momentum[i].assign(m);
-          v.assign(v.sub(m.mul(lr)));
-        }));
+        sgd.step(grads, optim, lr);
         tf.dispose(grads);
         stepMs += Date.now() - s0;
         lossSum += loss * rows.length; seen += rows.length; done++;
@@ -297,12 +282,7 @@ export async function runTaIDPT(
         await new Promise((res) => setImmediate(res));
       }
       curve.push({ epoch: epoch + 1, lr, loss: lossSum / seen, acc: NaN, ms: Date.now() - e0 });
-      if (checkpoint) {
-        const tensors: Record<string, TensorToWrite> = {};
-        vars.forEach((v, i) => (tensors[`prompt.v${i}`] = { shape: v.shape.slice(), data: v.dataSync() as Float32Array }));
-        momentum.forEach((m, i) => (tensors[`momentum.v${i}`] = { shape: m.shape.slice(), data: m.dataSync() as Float32Array }));
-        await writeSafetensors(checkpoint, tensors, { epoch: String(epoch), curve: JSON.stringify(curve), format: 'promptscope-taidpt-checkpoint' });
-      }
+      if (checkpoint) await sgd.save(checkpoint, epoch, curve, 'promptscope-taidpt-checkpoint');
     }
     return {
       method: 'taidpt', config, optim, epochs, seed, classNames: set.classNames, modelFingerprint: model.fingerprint,
@@ -310,7 +290,7 @@ export async function runTaIDPT(
       steps: epochs * perEpoch, msPerStep: done ? stepMs / done : 0,
     };
   } finally {
-    tf.dispose(momentum);
+    sgd.dispose();
     prompts.dispose();
   }
 }

@@ -8,20 +8,18 @@
 // ends bit-identical to an uninterrupted run (shuffles and dropout masks are seeded per epoch/step, not
 // drawn from a stream). A NaN/Inf loss stops the run with an error and leaves that checkpoint untouched.
 import * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { stage, CancelledError, type StageContext } from '../exec/index.ts';
 import { valueCodec } from '../exec/index.ts';
 import { initBackend, currentBackend, backboneOf, type BackendPreference, type ModelLike, type PromptBackbone } from '../model/index.ts';
 import { softmaxCrossEntropy } from '../model/ops/index.ts';
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../util/safetensors.ts';
 import { getTrainer, resolveConfig } from './registry.ts';
 import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
 import { OPTIM_DEFAULTS, epochsForShots, learningRate, type OptimConfig } from './optim.ts';
 import type { PromptTask } from './task.ts';
 import { rng, shuffled } from './random.ts';
 import { mixSeed } from '../util/random.ts';
-import { variableFrom } from './state.ts';
+import { MomentumSGD, type CurvePoint } from './sgd.ts';
 import './methods.ts';
 
 export interface TrainOptions {
@@ -39,13 +37,7 @@ export interface TrainOptions {
   init?: TrainedPrompt;
 }
 
-export interface CurvePoint {
-  epoch: number;
-  lr: number;
-  loss: number;
-  acc: number;
-  ms: number;
-}
+export type { CurvePoint } from './sgd.ts';
 
 /** A trained prompt: valueCodec-friendly (plain objects, Float32Arrays). */
 export interface TrainedPrompt {
@@ -127,7 +119,8 @@ interface LoopResult {
   msPerStep: number;
 }
 
-function checkFinite(label: string, epoch: number, step: number, loss: number, checkpoint: string | undefined, lastGood: number): void {
+/** Throws TrainingDivergedError for a non-finite loss, saying which checkpoint (if any) is kept. */
+export function checkFinite(label: string, epoch: number, step: number, loss: number, checkpoint: string | undefined, lastGood: number): void {
   if (Number.isFinite(loss)) return;
   const kept = lastGood >= 0 && checkpoint ? `the last good checkpoint (after epoch ${lastGood + 1}) is kept at ${checkpoint}` : 'no epoch had finished, so there is no checkpoint';
   throw new TrainingDivergedError(`${label}: loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; ${kept}. ` +
@@ -140,20 +133,16 @@ function checkFinite(label: string, epoch: number, step: number, loss: number, c
  */
 export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: LoopOptions): Promise<LoopResult> {
   const vars = trainer.variables();
-  const names = vars.map((_, i) => `v${i}`);
-  const momentum = vars.map((v) => variableFrom(tf.zerosLike(v), false));
+  const sgd = new MomentumSGD(vars);
   const curve: CurvePoint[] = [];
   let start = 0;
   let resumedAfterEpoch = -1;
   try {
-    if (o.checkpoint && existsSync(o.checkpoint)) {
-      const file = await readSafetensors(o.checkpoint);
-      const epoch = Number(file.metadata.epoch);
-      vars.forEach((v, i) => assignFrom(v, file.get(`prompt.${names[i]}`).data as Float32Array, o.checkpoint!));
-      momentum.forEach((m, i) => assignFrom(m, file.get(`momentum.${names[i]}`).data as Float32Array, o.checkpoint!));
-      curve.push(...(JSON.parse(file.metadata.curve) as CurvePoint[]));
-      start = epoch + 1;
-      resumedAfterEpoch = epoch;
+    const resumed = await sgd.restore(o.checkpoint);
+    if (resumed) {
+      curve.push(...resumed.curve);
+      start = resumed.epoch + 1;
+      resumedAfterEpoch = resumed.epoch;
     }
     const B = o.optim.batchSize;
     const n = data.count;
@@ -191,17 +180,7 @@ export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: Loop
           tf.dispose(grads);
           checkFinite(o.label, epoch, step, loss, o.checkpoint, epoch - 1);
         }
-        // PyTorch SGD: g ← g + wd·θ; m ← μ·m + g; θ ← θ − lr·m.
-        tf.tidy(() => {
-          vars.forEach((v, i) => {
-            const g = grads[v.name];
-            if (!g) return; // a variable the loss does not reach this step (e.g. unused deep layer)
-            const gw = o.optim.weightDecay ? g.add(v.mul(o.optim.weightDecay)) : g;
-            const m = momentum[i].mul(o.optim.momentum).add(gw);
-            momentum[i].assign(m);
-            v.assign(v.sub(m.mul(lr)));
-          });
-        });
+        sgd.step(grads, o.optim, lr);
         tf.dispose(grads);
         stepMs += Date.now() - s0;
         lossSum += loss * rows.length;
@@ -216,33 +195,18 @@ export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: Loop
         await new Promise((r) => setImmediate(r));
       }
       curve.push({ epoch: epoch + 1, lr, loss: seen ? lossSum / seen : NaN, acc: seen ? correct / seen : NaN, ms: Date.now() - e0 });
-      if (o.checkpoint) await saveCheckpoint(o.checkpoint, vars, momentum, names, epoch, curve);
+      if (o.checkpoint) await sgd.save(o.checkpoint, epoch, curve, 'promptscope-prompt-checkpoint');
     }
     // steps: the whole run's (a resumed run took the earlier epochs' steps in an earlier sitting); the
     // timing is this sitting's.
     return { curve, resumedAfterEpoch, steps: o.epochs * perEpoch, msPerStep: done ? stepMs / done : 0 };
   } finally {
-    tf.dispose(momentum);
+    sgd.dispose();
   }
 }
 
-function assignFrom(v: tf.Variable, data: Float32Array, file: string): void {
-  if (data.length !== v.size) throw new Error(`${file}: checkpoint tensor has ${data.length} values, the prompt variable ${v.size}; delete the file to start over`);
-  const t = tf.tensor(data, v.shape, 'float32');
-  v.assign(t);
-  t.dispose();
-}
 
-async function saveCheckpoint(path: string, vars: tf.Variable[], momentum: tf.Variable[], names: string[], epoch: number, curve: CurvePoint[]): Promise<void> {
-  const tensors: Record<string, TensorToWrite> = {};
-  vars.forEach((v, i) => (tensors[`prompt.${names[i]}`] = { shape: v.shape.slice(), data: values(v) }));
-  momentum.forEach((m, i) => (tensors[`momentum.${names[i]}`] = { shape: m.shape.slice(), data: values(m) }));
-  await writeSafetensors(path, tensors, { epoch: String(epoch), curve: JSON.stringify(curve), format: 'promptscope-prompt-checkpoint' });
-}
 
-function values(t: tf.Tensor): Float32Array {
-  return t.dataSync() as Float32Array;
-}
 
 function fitDataOf(task: PromptTask): { train: { features: Float32Array; labels: Int32Array }; val: { features: Float32Array; labels: Int32Array }; dim: number } {
   return { train: { features: task.train.features, labels: task.train.labels }, val: { features: task.val.features, labels: task.val.labels }, dim: task.dim };
