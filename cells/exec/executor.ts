@@ -2,17 +2,9 @@
 // studies) only *describe* work — a spec, a codec and a compute function (types.ts) — and this runs it:
 // look the key up, take the key's lock (against other processes on the same cache), compute, store
 // atomically, report progress, honour cancellation. A cluster executor implements the same interface.
-import type { Cache } from './cache.ts';
-import type { Codec } from './codecs.ts';
 import { runWithContext } from './context.ts';
 import { stageKey } from './keys.ts';
 import type { BatchOptions, BatchResult, CellContext, Executor, StageContext, StageJob, UnitTiming, WorkUnit } from './types.ts';
-
-// Outside the key's lock a damaged entry is only a miss; the lock holder reports and repairs it, so two
-// processes never race to remove an entry that one of them has just stored again.
-async function readCached<T>(cache: Cache, key: string, codec: Codec<T>, locked = false): Promise<{ found: true; value: T } | { found: false }> {
-  return cache.read(key, codec, { repair: locked });
-}
 
 function formatEta(s: number | undefined): string {
   if (s === undefined) return '';
@@ -27,11 +19,13 @@ export class InProcessExecutor implements Executor {
   async runStage<T>(job: StageJob<T>, cell: CellContext): Promise<{ value: T; hit: boolean }> {
     const { spec, key, codec } = job;
     const started = Date.now();
-    const cached = await readCached(cell.cache, key, codec);
+    // Outside the key's lock a damaged entry is only a miss; the lock holder reports and repairs it, so two
+    // processes never race to remove an entry that one of them has just stored again.
+    const cached = await cell.cache.read(key, codec, { repair: false });
     if (cached.found) return { value: cached.value, hit: true };
     return cell.cache.withLock(key, async () => {
       // Another process may have finished it while we waited for the lock.
-      const again = await readCached(cell.cache, key, codec, true);
+      const again = await cell.cache.read(key, codec, { repair: true });
       if (again.found) return { value: again.value, hit: true };
       cell.signal.throwIfAborted();
       const ctx: StageContext = {
