@@ -278,7 +278,8 @@ export class Cache {
     const me = self();
     const owner: Owner = { pid: process.pid, host: me.host, boot: me.boot, start: me.start, token, since: new Date().toISOString() };
     const body = JSON.stringify(owner);
-    const draft = `${path}.${token}.tmp`;
+    // The draft carries its owner, so gc can tell a dead writer's draft from a live one's.
+    const draft = `${path}.${me.tag}.${token}.tmp`;
     await writeFile(draft, body);
     try {
       let reported = false;
@@ -395,10 +396,18 @@ export class Cache {
       if (name.endsWith('.lock')) {
         const seen = await readLock(path);
         if (seen && this.staleness(seen) && (await breakLock(path, seen))) swept++;
-      } else if (/\.(tmp|stale)$/.test(name) && (await stat(path).then((s) => Date.now() - s.mtimeMs > 3600_000, () => false))) {
-        // A lock draft or a set-aside stale lock whose process died in the middle of using it.
-        await rm(path, { force: true });
-        swept++;
+      } else if (/\.(tmp|stale)$/.test(name)) {
+        // A lock draft or a set-aside stale lock whose process died in the middle of using it: a draft names
+        // its owner (`KEY.lock.TAG.TOKEN.tmp`) and goes as soon as that owner is dead; one whose owner cannot be checked, after an hour.
+        const tag = /\.lock\.([^.]+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1];
+        const owner = tag ? parseTag(tag) : null;
+        const verdict = owner ? judge(owner.pid, owner.local, undefined, owner.start).alive : 'unknown';
+        const dead = verdict === false
+          || (verdict === 'unknown' && (await stat(path).then((st) => Date.now() - st.mtimeMs > 3600_000, () => false)));
+        if (dead) {
+          await rm(path, { force: true });
+          swept++;
+        }
       }
     }
     return swept;
