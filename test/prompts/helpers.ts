@@ -11,19 +11,21 @@ import { runWithContext } from '../../cells/exec/context.ts';
 import { type CellContext, type StageRecord } from '../../cells/exec/types.ts';
 import { load, backboneOf, type PromptBackbone } from '../../cells/model/index.ts';
 import type { TaskSource } from '../../cells/prompts/task.ts';
+import { sharedPath } from '../support/shared.ts';
 
 export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
 export const FIXTURE = join(SHARED, 'clip/fixture-tiny');
 export const MNIST_NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
 export function fixtureModel(): Promise<PromptBackbone> {
-  return load(FIXTURE, { id: 'fixture-tiny' }).then(backboneOf);
+  // sharedPath: without ../shared the test fails saying what is missing, not with a model-loading error.
+  return load(sharedPath('clip/fixture-tiny'), { id: 'fixture-tiny' }).then(backboneOf);
 }
 
 let testSet: Promise<Dataset> | undefined;
 const mnist = (kind: 'train' | 't10k') => loadIdx({
-  images: join(SHARED, `datasets/mnist/${kind}-images-idx3-ubyte.gz`),
-  labels: join(SHARED, `datasets/mnist/${kind}-labels-idx1-ubyte.gz`),
+  images: sharedPath(`datasets/mnist/${kind}-images-idx3-ubyte.gz`),
+  labels: sharedPath(`datasets/mnist/${kind}-labels-idx1-ubyte.gz`),
   classNames: MNIST_NAMES, name: 'mnist', split: kind === 't10k' ? 'test' : 'train',
 });
 
