@@ -133,6 +133,19 @@ export class Cache {
   }
 
   /**
+   * Removes a finished key's scratch directory if one is left: a process killed between storing the entry
+   * and clearing its work directory leaves one behind, and every later run finds the entry and never
+   * computes (so never clears) again. Costs one stat when nothing is left.
+   */
+  async clearLeftoverWork(key: string, signal?: AbortSignal): Promise<void> {
+    if (!(await exists(join(this.root, LAYOUT, 'work', key)))) return;
+    // Under the key's lock, so that a lock holder repairing a damaged entry keeps its checkpoints.
+    await this.withLock(key, async () => {
+      if (await this.has(key)) await this.clearWork(key);
+    }, signal);
+  }
+
+  /**
    * Returns the entry directory if a complete, intact entry exists. With `repair` (only while holding the
    * key's lock, so that no other process is storing it) a damaged entry is reported and removed; without
    * it a damaged entry is just a miss, left for the lock holder to repair.

@@ -22,11 +22,17 @@ export class InProcessExecutor implements Executor {
     // Outside the key's lock a damaged entry is only a miss; the lock holder reports and repairs it, so two
     // processes never race to remove an entry that one of them has just stored again.
     const cached = await cell.cache.read(key, codec, { repair: false });
-    if (cached.found) return { value: cached.value, hit: true };
+    if (cached.found) {
+      await cell.cache.clearLeftoverWork(key, cell.signal);
+      return { value: cached.value, hit: true };
+    }
     return cell.cache.withLock(key, async () => {
       // Another process may have finished it while we waited for the lock.
       const again = await cell.cache.read(key, codec, { repair: true });
-      if (again.found) return { value: again.value, hit: true };
+      if (again.found) {
+        await cell.cache.clearWork(key);
+        return { value: again.value, hit: true };
+      }
       cell.signal.throwIfAborted();
       const ctx: StageContext = {
         key,

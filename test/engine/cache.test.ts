@@ -122,6 +122,24 @@ test('a process killed while computing leaves no entry, and its lock is taken ov
   assert.deepEqual(locks, []);
 });
 
+test('a process killed after storing its entry but before clearing its work directory: the next hit clears it', async () => {
+  const cache = new Cache(await tempDir());
+  let scratch = '';
+  const run = () => runWithContext(ctx(cache), () => stage({ name: 'w', version: 1 }, valueCodec<number>(), async (s) => {
+    scratch = await s.workDir();
+    await writeFile(join(scratch, 'ckpt.bin'), 'x');
+    return 7;
+  }));
+  await run();
+  const [entry] = await cache.list();
+  // Recreate the state such a kill leaves: the entry is whole, the checkpoint directory still there.
+  await mkdir(scratch, { recursive: true });
+  await writeFile(join(scratch, 'ckpt.bin'), 'x');
+  assert.equal(await run(), 7);
+  assert.deepEqual((await cache.list()).map((e) => e.key), [entry.key]);
+  await assert.rejects(readdir(scratch), { code: 'ENOENT' }, 'the leftover work directory was not removed');
+});
+
 test('gc removes least-recently-used entries down to a size; clear empties the cache', async () => {
   const cache = new Cache(await tempDir());
   for (const i of [1, 2, 3]) {
