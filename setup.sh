@@ -16,12 +16,15 @@ cd "$(dirname "$0")"
 #                                   WebGPU on the CPU (Dawn on Mesa's software GLES driver) for the parity tests
 #   libopenblas0-pthread            the native matrix products (cells/model/native)
 #   gcc libc6-dev                   compiling that native addon
+#   slurm-wlm munge                 the Slurm executor's tests (a one-node cluster they start and stop)
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 for p in libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri libopenblas0-pthread; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v slurmctld >/dev/null 2>&1 || need+=(slurm-wlm)
+command -v munged >/dev/null 2>&1 || need+=(munge)
 
 if [ "${1:-}" = "--check" ]; then
   if [ ${#need[@]} -gt 0 ]; then echo "missing: ${need[*]}"; exit 1; fi

@@ -8,6 +8,7 @@ import { NotebookError } from '../cells/engine/errors.ts';
 import { NotebookFormatError } from '../cells/engine/notebook.ts';
 import { TrustStore } from '../cells/engine/trust.ts';
 import { CliError } from './errors.ts';
+import type { ExecutorChoice } from './run.ts';
 // run, serve and model load the cell library, the server or the model code: each is imported only when
 // its command runs, so `promptscope --help` or `cache ls` does not pay for tfjs and the whole library.
 
@@ -43,6 +44,15 @@ Options:
   --timeout SECONDS   fail any cell that runs longer: an awaiting cell is cancelled and the rest of
                       the notebook runs; one stuck in synchronous code stops the run (exit status 1)
 
+Running on a Slurm cluster (the cache directory must be on a filesystem every node sees):
+  --executor E        local (default) | slurm: each heavy stage that misses the cache (training,
+                      feature extraction, cached() code) becomes a Slurm job; the rest runs here
+  --partition P       sbatch --partition
+  --gres G            sbatch --gres, e.g. gpu:1
+  --cpus-per-task N   sbatch --cpus-per-task
+  --max-jobs N        jobs in the queue at once (default 4); independent study cells run in parallel
+  --sbatch-arg ARG    any other sbatch argument (repeatable), e.g. --sbatch-arg=--time=02:00:00
+
 Exit status: 0 when every cell succeeded and every output was written, 1 when a cell failed or an
 output could not be written (both are named), 2 on usage errors.
 `;
@@ -55,6 +65,38 @@ const CACHE_HELP = `Usage: promptscope cache <ls|du|gc|clear> [--cache DIR] [--m
           killed processes left behind; safe while other runs use the cache
   clear   remove everything
 `;
+
+const WORKER_USAGE = `Usage: promptscope worker JOBDIR
+
+Internal: what a Slurm job runs (promptscope run --executor slurm submits it). Computes the one stage
+JOBDIR/job.json names into the shared cache and writes JOBDIR/result.json.
+`;
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`--${name} must be a whole number above 0, not "${v}"`);
+  return n;
+}
+
+function executorChoice(values: Record<string, string | boolean | string[] | undefined>): ExecutorChoice | undefined {
+  const kind = (values.executor as string | undefined) ?? 'local';
+  const slurmOnly = ['partition', 'gres', 'cpus-per-task', 'max-jobs', 'sbatch-arg'].filter((k) => values[k] !== undefined);
+  if (kind === 'local') {
+    if (slurmOnly.length) throw new CliError(`--${slurmOnly[0]} applies to --executor slurm only`);
+    return undefined;
+  }
+  if (kind !== 'slurm') throw new CliError(`--executor must be local or slurm, not "${kind}"`);
+  return {
+    kind: 'slurm',
+    partition: values.partition as string | undefined,
+    gres: values.gres as string | undefined,
+    cpusPerTask: positiveInt('cpus-per-task', values['cpus-per-task'] as string | undefined),
+    maxJobs: positiveInt('max-jobs', values['max-jobs'] as string | undefined),
+    sbatchArgs: values['sbatch-arg'] as string[] | undefined,
+    pollMs: process.env.PROMPTSCOPE_SLURM_POLL_MS ? Number(process.env.PROMPTSCOPE_SLURM_POLL_MS) : undefined,
+  };
+}
 
 function wantsHelp(args: string[]): boolean {
   return args.includes('--help') || args.includes('-h');
@@ -110,14 +152,23 @@ export async function main(argv: string[]): Promise<number> {
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, backend: { type: 'string' }, cache: { type: 'string' }, trust: { type: 'boolean' }, timeout: { type: 'string' } },
+          options: {
+            set: { type: 'string', multiple: true }, out: { type: 'string' }, backend: { type: 'string' }, cache: { type: 'string' }, trust: { type: 'boolean' }, timeout: { type: 'string' },
+            executor: { type: 'string' }, partition: { type: 'string' }, gres: { type: 'string' }, 'cpus-per-task': { type: 'string' }, 'max-jobs': { type: 'string' }, 'sbatch-arg': { type: 'string', multiple: true },
+          },
         });
         if (positionals.length !== 1) throw new CliError(`run takes one notebook file\n\n${RUN_HELP}`);
         if (values.backend && !['webgpu', 'wasm', 'cpu'].includes(values.backend)) throw new CliError(`--backend must be webgpu, wasm or cpu, not "${values.backend}"`);
         const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
         if (timeout !== undefined && !(timeout > 0)) throw new CliError(`--timeout must be a number of seconds above 0, not "${values.timeout}"`);
         const { runNotebook } = await import('./run.ts');
-        return await runNotebook({ notebook: positionals[0], set: values.set ?? [], out: values.out, backend: values.backend, cache: values.cache, trust: values.trust, timeout });
+        return await runNotebook({ notebook: positionals[0], set: values.set ?? [], out: values.out, backend: values.backend, cache: values.cache, trust: values.trust, timeout, executor: executorChoice(values) });
+      }
+      case 'worker': {
+        if (wantsHelp(rest) || rest.length !== 1) return process.stdout.write(WORKER_USAGE), rest.length === 1 ? 0 : 2;
+        const { runWorker } = await import('./worker.ts');
+        // The job ends with its stage, even if cells that are not its work are still running.
+        process.exit(await runWorker(resolve(rest[0])));
       }
       case 'trust': {
         if (wantsHelp(rest) || rest.length !== 1) return process.stdout.write('Usage: promptscope trust NOTEBOOK\n'), rest.length === 1 ? 0 : 2;

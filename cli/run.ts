@@ -14,6 +14,9 @@ import { watchTimeouts } from './timeout.ts';
 import { writeOutputs } from './write-outputs.ts';
 import { buildLibrary } from '../cells/library.ts';
 import { currentBackend } from '../cells/model/index.ts';
+import { SlurmExecutor, type NotebookSnapshot } from '../cells/exec/slurm/executor.ts';
+import type { Executor } from '../cells/exec/types.ts';
+import { fileURLToPath } from 'node:url';
 
 export interface RunOptions {
   notebook: string;
@@ -24,6 +27,23 @@ export interface RunOptions {
   trust?: boolean;
   /** Seconds any one cell may run (default: no limit). */
   timeout?: number;
+  /** Where heavy stages run: here (default) or as Slurm jobs. */
+  executor?: ExecutorChoice;
+}
+
+export type ExecutorChoice =
+  | { kind: 'local' }
+  | { kind: 'slurm'; partition?: string; gres?: string; maxJobs?: number; cpusPerTask?: number; sbatchArgs?: string[]; pollMs?: number };
+
+/** The executor a run asked for; the notebook's own settings go to the jobs so they compute the same keys. */
+function makeExecutor(choice: ExecutorChoice | undefined, notebook: NotebookSnapshot): Executor | undefined {
+  if (!choice || choice.kind === 'local') return undefined;
+  return new SlurmExecutor({
+    notebook: () => notebook,
+    // The job runs this same checkout's promptscope with this same node: the nodes must see this path.
+    launcher: { node: process.execPath, entry: fileURLToPath(new URL('../bin/promptscope.js', import.meta.url)), cwd: process.cwd() },
+    partition: choice.partition, gres: choice.gres, maxJobs: choice.maxJobs, cpusPerTask: choice.cpusPerTask, sbatchArgs: choice.sbatchArgs, pollMs: choice.pollMs,
+  });
 }
 
 
@@ -50,16 +70,24 @@ export async function runNotebook(opts: RunOptions): Promise<number> {
   if (opts.backend) process.env.PROMPTSCOPE_BACKEND = opts.backend;
   const notebook = parseNotebook(text, opts.notebook);
   const settings = parseSets(opts.set);
-  const cache = new Cache(opts.cache);
+  // Absolute, so that Slurm jobs (started elsewhere) find the same directory.
+  const cache = new Cache(opts.cache ? resolve(opts.cache) : undefined);
   const library = await buildLibrary();
-  const session = new NotebookSession(notebook, { cache, builtins: library, settings });
+  const executor = makeExecutor(opts.executor, { text, name: opts.notebook, settings, backend: opts.backend });
+  const session = new NotebookSession(notebook, { cache, builtins: library, settings, executor });
   const started = Date.now();
+  // Ctrl-C (or a scheduler's TERM) on a cluster run must not leave its jobs computing for nobody.
+  const stopJobs = executor instanceof SlurmExecutor
+    ? () => void executor.cancelAll().finally(() => process.exit(130))
+    : undefined;
+  if (stopJobs) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, stopJobs);
   const detach = attachProgress(session);
   const watch = opts.timeout ? watchTimeouts(session, opts.timeout) : null;
   session.start();
   await session.idle();
   watch?.stop();
   detach();
+  if (stopJobs) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, stopJobs);
   // A --set that names no input is a mistake, not something to ignore.
   const inputs = new Set(session.inputs().map((i) => i.name));
   const unknown = Object.keys(settings).filter((k) => !inputs.has(k));
@@ -76,11 +104,12 @@ export async function runNotebook(opts: RunOptions): Promise<number> {
     notebookSha256: notebookHash(text),
     settings,
     backend,
+    executor: executor?.name ?? 'in-process',
     startedAt: new Date(started).toISOString(),
     elapsedMs: Date.now() - started,
     cells: states.map((c) => ({ id: c.id, names: c.names, status: c.status, runs: c.runs, hits: c.hits, misses: c.misses, elapsedMs: c.elapsedMs, error: c.error?.message })),
     pins: [...pins.values()],
-    stages: session.stageRecords().map((r) => ({ stage: r.stage, key: r.key, hit: r.hit, ms: r.ms })),
+    stages: session.stageRecords().map((r) => ({ stage: r.stage, key: r.key, hit: r.hit, ms: r.ms, ...(r.ranOn ? { ranOn: r.ranOn } : {}) })),
   };
   const written = opts.out ? await writeOutputs(session, opts.out, manifest) : undefined;
   session.dispose();

@@ -1,7 +1,6 @@
 // Turns notebook cells into runtime definitions and checks the whole graph before anything runs:
 // syntax errors, two cells defining one name, references to names nobody defines, and cycles are all
 // reported with the cell id and the line in the notebook file, so nothing runs half-way silently.
-import { transpile } from '@observablehq/notebook-kit';
 import { isValidName, type Notebook, type NotebookCell } from './notebook.ts';
 
 export interface CompiledCell {
@@ -20,6 +19,7 @@ export interface CompiledCell {
 
 export { NotebookError } from './errors.ts';
 import { NotebookError } from './errors.ts';
+import { transpileCell, type Transpiled } from './transpile.ts';
 
 /** Names the runtime provides to every cell in addition to the session's builtins. */
 export const RUNTIME_NAMES = new Set(['invalidation', 'visibility']);
@@ -55,23 +55,25 @@ function fileLine(cell: NotebookCell, inCell: number): number {
   return cell.line > 0 ? cell.line + inCell - 1 : inCell;
 }
 
-export function compileCell(cell: NotebookCell): CompiledCell {
+/** `transpiled`: where transpiled cells are kept between processes (transpile.ts); none: in memory only. */
+export function compileCell(cell: NotebookCell, transpiled?: string): CompiledCell {
   const at = fileLine(cell, 1);
   if (cell.output !== undefined && !isValidName(cell.output)) {
     throw new NotebookError(`cell ${cell.id}, line ${at}: output ${JSON.stringify(cell.output)} is not a valid name`, cell.id, at);
   }
-  let t: ReturnType<typeof transpile>;
+  let t: Transpiled;
   try {
-    t = transpile({ id: cell.id, value: cell.value, mode: cell.mode, pinned: false, hidden: false, output: cell.output });
+    t = transpileCell(cell, transpiled);
   } catch (err) {
     const loc = (err as { loc?: { line: number; column: number } }).loc;
     // An unterminated string or bracket is reported at the end of input, one line past the cell's last.
     const line = loc ? fileLine(cell, Math.min(loc.line, cell.value.split('\n').length)) : at;
     throw new NotebookError(`cell ${cell.id}, line ${line}: ${describe(err).replace(/\s*\(\d+:\d+\)$/, '')}`, cell.id, line);
   }
-  const inputs = t.inputs ?? [];
+  // Copies: the transpiled cell is shared by every compilation of the same text.
+  const inputs = [...t.inputs];
   const single = cell.mode === 'sql' && !!cell.output;
-  const outputs = single ? [cell.output!] : t.outputs ?? (t.output ? [t.output] : []);
+  const outputs = single ? [cell.output!] : t.outputs ? [...t.outputs] : t.output ? [t.output] : [];
   const firstLine = cell.value.split('\n').find((l) => l.trim()) ?? '';
   const bodyLines = t.body.split('\n');
   const found = bodyLines.findIndex((l) => firstLine && l.includes(firstLine.trim()));
@@ -94,8 +96,8 @@ function describe(err: unknown): string {
 }
 
 /** Compiles every cell and validates the graph; throws the first problem found, naming the cell. */
-export function compileNotebook(nb: Notebook, builtins: Set<string>): CompiledCell[] {
-  const compiled = nb.cells.map(compileCell);
+export function compileNotebook(nb: Notebook, builtins: Set<string>, transpiled?: string): CompiledCell[] {
+  const compiled = nb.cells.map((cell) => compileCell(cell, transpiled));
   const definer = new Map<string, CompiledCell>();
   for (const c of compiled) {
     for (const name of c.outputs) {

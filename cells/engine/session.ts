@@ -6,9 +6,10 @@
 import { Runtime } from '@observablehq/runtime';
 import type { Cache } from '../exec/cache.ts';
 import { compileNotebook, NotebookError, type CompiledCell } from './compile.ts';
+import { transpiledDir } from './transpile.ts';
 import { coerceInput, Inputs, type InputSpec } from './inputs.ts';
 import { nextCellId, type CellMode, type Notebook, type NotebookCell } from './notebook.ts';
-import { CancelledError, type CellContext, type StageRecord } from '../exec/types.ts';
+import { CancelledError, type CellContext, type Executor, type StageRecord } from '../exec/types.ts';
 import { runWithContext, currentContext } from '../exec/context.ts';
 
 export type CellStatus = 'idle' | 'stale' | 'running' | 'fresh' | 'cached' | 'error' | 'cancelled';
@@ -46,6 +47,8 @@ export interface SessionOptions {
    * `cancelled`): a cell that was stuck when its kernel was replaced would otherwise hang the new one.
    */
   held?: { id: number; message: string }[];
+  /** Where the cells' stages run (in this process when absent; a Slurm cluster with `--executor slurm`). */
+  executor?: Executor;
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -83,15 +86,18 @@ export class NotebookSession {
   private readonly builtinNames: Set<string>;
   private readonly errorOrigin = new WeakMap<object, number>();
   private readonly held: Map<number, string>;
+  /** Where transpiled cells are kept beside the cache, so the next process need not load the transpiler. */
+  private readonly transpiled: string | undefined;
 
   constructor(notebook: Notebook, options: SessionOptions) {
     this.notebook = notebook;
     this.options = options;
+    this.transpiled = options.cache?.root ? transpiledDir(options.cache.root) : undefined;
     this.settings = new Map(Object.entries(options.settings ?? {}));
     this.held = new Map((options.held ?? []).map((h) => [h.id, h.message]));
     this.builtinNames = new Set([...Object.keys(this.engineBuiltins()), ...Object.keys(options.builtins ?? {})]);
     // Validate everything before the first cell runs.
-    compileNotebook(notebook, this.builtinNames);
+    compileNotebook(notebook, this.builtinNames, this.transpiled);
   }
 
   /** Defines every cell; computation starts on the next tick. */
@@ -100,7 +106,7 @@ export class NotebookSession {
     for (const [name, value] of Object.entries({ ...this.engineBuiltins(), ...this.options.builtins })) builtins[name] = () => value;
     this.runtime = new Runtime(builtins);
     this.module = this.runtime.module() as unknown as RuntimeModule;
-    for (const compiled of compileNotebook(this.notebook, this.builtinNames)) this.defineCell(compiled);
+    for (const compiled of compileNotebook(this.notebook, this.builtinNames, this.transpiled)) this.defineCell(compiled);
     return this;
   }
 
@@ -192,7 +198,7 @@ export class NotebookSession {
 
   private replaceCells(cells: NotebookCell[], changed: number[]): void {
     const next: Notebook = { ...this.notebook, cells };
-    const compiled = compileNotebook(next, this.builtinNames); // throws NotebookError and leaves the session as it was
+    const compiled = compileNotebook(next, this.builtinNames, this.transpiled); // throws NotebookError and leaves the session as it was
     this.notebook = next;
     for (const id of changed) {
       const slot = this.slots.get(id);
@@ -307,6 +313,7 @@ export class NotebookSession {
       slot,
       token,
       cache: this.options.cache,
+      executor: this.options.executor,
       signal: controller.signal,
       progress: ({ fraction, message }) => {
         if (slot.runToken !== token) return;

@@ -6,5 +6,6 @@ import { stage } from './stage.ts';
 import type { StageContext } from './types.ts';
 
 export function cached<T>(name: string, params: unknown, compute: (ctx: StageContext) => Promise<T> | T, inputs: unknown[] = []): Promise<T> {
-  return stage({ name: `user:${name}`, version: 1, params: { params, code: compute.toString() }, inputs }, valueCodec<T>(), async (ctx) => compute(ctx));
+  // A notebook memoises what is expensive: on a cluster it gets a job of its own.
+  return stage({ name: `user:${name}`, version: 1, params: { params, code: compute.toString() }, inputs, heavy: true }, valueCodec<T>(), async (ctx) => compute(ctx));
 }

@@ -14,8 +14,8 @@ export async function stage<T>(spec: StageSpec, codec: Codec<T>, compute: (ctx: 
   const inputKeys = (spec.inputs ?? []).map(keyOf);
   const started = Date.now();
   const executor = cell.executor ?? inProcess;
-  const { value, hit } = await executor.runStage({ spec, key, inputKeys, codec, compute }, cell);
-  cell.record({ stage: spec.name, key, hit, params: spec.params ?? null, inputs: inputKeys, ms: Date.now() - started, pins: spec.pins ?? [] });
+  const { value, hit, ranOn } = await executor.runStage({ spec, key, inputKeys, codec, compute }, cell);
+  cell.record({ stage: spec.name, key, hit, params: spec.params ?? null, inputs: inputKeys, ms: Date.now() - started, pins: spec.pins ?? [], ...(ranOn ? { ranOn } : {}) });
   return withKey(value, key);
 }
 

@@ -16,6 +16,12 @@ export interface StageSpec {
   files?: string[];
   /** Values to record as pins (models, datasets) in the run's provenance. */
   pins?: Pin[];
+  /**
+   * Worth a job of its own on a cluster executor (training, feature extraction, a notebook's own `cached`
+   * code). Other stages (splits, small tables) run in the driver even there: a job's start-up would cost
+   * more than they do. Not part of the key: where a stage runs never changes what it computes.
+   */
+  heavy?: boolean;
 }
 
 export interface Pin {
@@ -34,6 +40,15 @@ export interface StageRecord {
   ms: number;
   /** Pins of inputs that are models or datasets: what a collaborator must have to reproduce. */
   pins: Pin[];
+  /** Where a computed stage ran, when not in this process: the cluster node and job. */
+  ranOn?: RanOn;
+}
+
+export interface RanOn {
+  node: string;
+  jobId: string;
+  /** How many jobs it took (more than one when a job was lost with its node and resubmitted). */
+  attempts: number;
 }
 
 export interface ProgressUpdate {
@@ -114,9 +129,15 @@ export interface BatchResult<T> {
 export interface Executor {
   readonly name: string;
   /** Runs one stage for `cell`: a cache hit returns the stored value; a miss computes and stores it. */
-  runStage<T>(job: StageJob<T>, cell: CellContext): Promise<{ value: T; hit: boolean }>;
+  runStage<T>(job: StageJob<T>, cell: CellContext): Promise<StageOutcome<T>>;
   /** Runs independent units under one progress bar (cached units count as done at no cost). */
   runAll<T>(units: readonly WorkUnit<T>[], cell: CellContext, options?: BatchOptions): Promise<BatchResult<T>>;
+}
+
+export interface StageOutcome<T> {
+  value: T;
+  hit: boolean;
+  ranOn?: RanOn;
 }
 
 export interface BatchOptions {

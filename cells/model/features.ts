@@ -121,6 +121,7 @@ export async function extractFeatures(model: CLIPModel, dataset: Dataset, opts: 
   return stage(
     {
       name: 'extractFeatures',
+      heavy: true,
       version: 1,
       // batch size does not change the features, so it is not part of the key
       params: { preprocess: pre, split: opts.split ?? null, ids: opts.ids ? Array.from(ids) : null },

@@ -1,7 +1,8 @@
 // Plots are Vega-Lite specs wrapped in a small tagged value, so the UI renders them with vega-embed and
 // the CLI renders the same spec to SVG (vega's headless view) and PNG (resvg), with no browser involved.
-import { compile, type TopLevelSpec } from 'vega-lite';
-import { parse, View } from 'vega';
+// vega and vega-lite take about half a second to load and only rendering needs them (a cell builds a spec;
+// the UI renders specs itself), so they load with the first chart rendered.
+import type { TopLevelSpec } from 'vega-lite';
 import { Resvg } from '@resvg/resvg-js';
 
 /**
@@ -25,6 +26,7 @@ export function isChart(value: unknown): value is VegaLiteChart {
 
 /** Compiles a chart with vega-lite (which validates it) and renders SVG without a DOM. */
 export async function renderSvg(chart: VegaLiteChart): Promise<string> {
+  const [{ compile }, { parse, View }] = await Promise.all([import('vega-lite'), import('vega')]);
   const vg = compile(chart.spec as unknown as TopLevelSpec).spec;
   const view = new View(parse(vg), { renderer: 'none' });
   try {

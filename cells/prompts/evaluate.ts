@@ -37,7 +37,7 @@ function accuracyOf(pred: ArrayLike<number>, labels: Int32Array, nClasses: numbe
 export async function evaluatePrompt(modelLike: ModelLike, task: PromptTask, trained: TrainedPrompt, batchSize = 64): Promise<EvalResult> {
   const model = await backboneOf(modelLike);
   return stage(
-    { name: 'evaluatePrompt', version: 1, params: { batchSize }, inputs: [model.fingerprint, task.key, trained] },
+    { name: 'evaluatePrompt', version: 1, heavy: true, params: { batchSize }, inputs: [model.fingerprint, task.key, trained] },
     valueCodec<EvalResult>(),
     async (ctx) => {
       const trainer = makeTrainer(model, task, trained.method, trained.config, trained.seed, trained.state);

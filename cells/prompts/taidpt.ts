@@ -204,7 +204,7 @@ export async function trainTaIDPT(model: CLIPModel, set: TextTrainingSet, opts: 
   const { tauImage: _tauImage, localWeight: _localWeight, ...trainingConfig } = r.config;
   const trained = await stage(
     {
-      name: 'trainTaIDPT', version: 1,
+      name: 'trainTaIDPT', version: 1, heavy: true,
       params: { config: trainingConfig, optim: r.optim, epochs: r.epochs, seed: r.seed },
       inputs: [model.fingerprint, fp],
       pins: [{ kind: 'model', name: model.id, fingerprint: model.fingerprint }],
@@ -307,7 +307,7 @@ export interface DenseImageSet {
 /** Stage: the image tower once over a mosaic set (global + dense features); keyed by the set's fingerprint and the model. */
 export async function mosaicFeatures(model: CLIPModel, set: MosaicSet, batchSize = 64): Promise<DenseImageSet> {
   return stage(
-    { name: 'mosaicFeatures', version: 1, params: { batchSize }, inputs: [model.fingerprint, set.fingerprint],
+    { name: 'mosaicFeatures', version: 1, heavy: true, params: { batchSize }, inputs: [model.fingerprint, set.fingerprint],
       pins: [{ kind: 'model', name: model.id, fingerprint: model.fingerprint }] },
     valueCodec<DenseImageSet>(),
     async (ctx) => {

@@ -185,7 +185,7 @@ export async function imageFeatures(modelLike: ModelLike, source: TaskSource, po
   const model = await backboneOf(modelLike);
   const testDs = source.test ?? source.train;
   return stage(
-    { name: 'imageFeatures', version: 1, params: { batchSize }, inputs: [model.fingerprint, pool],
+    { name: 'imageFeatures', version: 1, heavy: true, params: { batchSize }, inputs: [model.fingerprint, pool],
       pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }] },
     valueCodec<PoolFeatures>(),
     async (ctx) => {

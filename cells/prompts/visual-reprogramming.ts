@@ -264,7 +264,7 @@ export async function zeroShotTransfer(modelLike: ModelLike, task: PromptTask, o
   const semanticPerClass = opts.semanticPerClass ?? 1;
   return stage(
     {
-      name: 'zeroShotTransfer', version: 1, params: { sourceLabels, templates, semanticPerClass, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey],
+      name: 'zeroShotTransfer', version: 1, heavy: true, params: { sourceLabels, templates, semanticPerClass, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey],
       files: typeof sourceLabels === 'string' || typeof templates === 'string' ? [IMAGENET_FILE] : [],
     },
     valueCodec<ZeroShotTransferResult>(),

@@ -46,7 +46,7 @@ export async function pretrainMiniClip(opts: PretrainMiniClipOptions = {}): Prom
   const { outDir = DEFAULT_MODEL_DIR, maxMinutes, checkpointEverySec = 180, validateEverySteps = 150, quickEval = false, workDir: fixedDir, restart, ...train } = opts;
   const o: TrainOptions = { ...DEFAULT_TRAIN, ...train, shape: { ...DEFAULT_TRAIN.shape, ...(train.shape ?? {}) }, augment: { ...DEFAULT_TRAIN.augment, ...(train.augment ?? {}) } };
   return stage(
-    { name: 'pretrainMiniClip', version: 1, params: { train: o, restart: restart ?? null, outDir, quickEval } },
+    { name: 'pretrainMiniClip', version: 1, heavy: true, params: { train: o, restart: restart ?? null, outDir, quickEval } },
     jsonCodec<PretrainMiniClipResult>(),
     async (ctx) => {
       await initBackend('wasm');

@@ -1,0 +1,244 @@
+// bench/edit-answer: how long the user waits for a notebook (issue #22, part 2), median of N.
+//   node --import tsx bench/edit-answer.ts [--reps 5] [--cache DIR] [--notebooks hello,quickstart,transferability]
+//        [--no-run] [--no-probe] [--no-kernel]
+// 1. `promptscope run NOTEBOOK --out DIR` on a warm cache (one untimed run first fills it; that one is cold
+//    when DIR is empty, and can take minutes): the whole process's wall time, split by the run's own
+//    manifest (startedAt, elapsedMs, its mtime) into start-up (Node, imports, parse, compile, library),
+//    cells, writing the outputs, and exit.
+// 2. What start-up is made of, in fresh processes: Node itself, the imports `promptscope run` makes before
+//    any cell runs, each heavy library a cell may load later (0 where start-up already loaded it),
+//    compiling each notebook, opening DuckDB, loading mini-CLIP (backend start + weights).
+// 3. A warm `promptscope serve` session without a browser: the kernel process the server forks
+//    (desktop/server/kernel.ts) driven through desktop/protocol.ts as the server drives it. Timed: kernel
+//    start to every cell settled with its outputs; then an input edit to the updated table and chart (the
+//    `cell` views with outputs that the UI renders): the first time a value is seen (it trains), then
+//    back and forth between two cached values.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { homedir, tmpdir, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { KernelEvent } from '../desktop/protocol.ts';
+import type { KernelProcess } from '../desktop/server/kernel.ts';
+// Project modules are imported where they are used: the start-up probe (a fresh process running this
+// file) must load nothing before its first timestamp.
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const flag = (name: string) => args.includes(`--${name}`);
+const reps = Number(opt('reps', '5'));
+const cacheDir = opt('cache', join(homedir(), '.cache', 'promptscope-bench-edit-answer'));
+const notebooks = opt('notebooks', 'hello,quickstart,transferability').split(',');
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+const sec = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '–');
+
+function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const w = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ')} |`;
+  return [line(cells[0]), `|${w.map((x, i) => (i === 0 ? '-'.repeat(x + 2) : `${'-'.repeat(x + 1)}:`)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
+}
+
+function child(argv: string[]): Promise<{ code: number | null; ms: number; stderr: string; exitAt: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code, ms: Date.now() - t0, stderr, exitAt: Date.now() }));
+  });
+}
+
+// ---- 1. promptscope run on a warm cache ----------------------------------------------------------------
+
+interface RunSample { wall: number; startup: number; cells: number; outputs: number; exit: number }
+
+async function runOnce(nb: string, out: string): Promise<RunSample> {
+  rmSync(out, { recursive: true, force: true });
+  const t0 = Date.now();
+  const r = await child([join(ROOT, 'bin/promptscope.js'), 'run', `notebooks/${nb}.html`, '--cache', cacheDir, '--out', out]);
+  if (r.code !== 0) throw new Error(`promptscope run ${nb} exited ${r.code}:\n${r.stderr.slice(-2000)}`);
+  const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { startedAt: string; elapsedMs: number; stages: { hit: boolean }[] };
+  if (m.stages.some((s) => !s.hit)) throw new Error(`${nb}: a stage missed the cache in a warm run`);
+  const started = Date.parse(m.startedAt);
+  const written = statSync(join(out, 'manifest.json')).mtimeMs;
+  return { wall: r.ms, startup: started - t0, cells: m.elapsedMs, outputs: written - started - m.elapsedMs, exit: r.exitAt - written };
+}
+
+async function benchRuns(): Promise<string> {
+  const out = mkdtempSync(join(tmpdir(), 'promptscope-bench-e2a-'));
+  const rows: (string | number)[][] = [];
+  for (const nb of notebooks) {
+    process.stderr.write(`run ${nb}: filling the cache (untimed)…\n`);
+    const fill = await child([join(ROOT, 'bin/promptscope.js'), 'run', `notebooks/${nb}.html`, '--cache', cacheDir, '--out', join(out, 'fill')]);
+    if (fill.code !== 0) throw new Error(`promptscope run ${nb} exited ${fill.code}:\n${fill.stderr.slice(-2000)}`);
+    const samples: RunSample[] = [];
+    for (let i = 0; i < reps; i++) {
+      samples.push(await runOnce(nb, join(out, nb)));
+      process.stderr.write(`run ${nb} ${i + 1}/${reps}: ${sec(samples[i].wall)} s\n`);
+    }
+    const m = (k: keyof RunSample) => sec(median(samples.map((s) => s[k])));
+    rows.push([nb, m('wall'), `${sec(Math.min(...samples.map((s) => s.wall)))}–${sec(Math.max(...samples.map((s) => s.wall)))}`, m('startup'), m('cells'), m('outputs'), m('exit')]);
+  }
+  rmSync(out, { recursive: true, force: true });
+  return table(['notebook (warm cache)', 'wall s', 'range', 'start-up', 'cells', 'outputs', 'exit'], rows);
+}
+
+// ---- 2. what start-up is made of -------------------------------------------------------------------------
+
+// Runs in a fresh process (`--probe`): each step's milliseconds on one JSON line.
+async function probe(): Promise<void> {
+  const ms: Record<string, number> = {};
+  const time = async (name: string, f: () => Promise<unknown>) => {
+    const t = performance.now();
+    await f();
+    ms[name] = performance.now() - t;
+  };
+  ms['node + tsx loader (process start to first line)'] = performance.now();
+  await time('imports of `promptscope run`', async () => {
+    await import('../cli/promptscope.ts');
+    await import('../cli/run.ts');
+  });
+  await time('  notebook-kit transpiler (TypeScript)', () => import('@observablehq/notebook-kit'));
+  await time('  vega + vega-lite (charts to SVG)', () => Promise.all([import('vega'), import('vega-lite')]));
+  await time('  DuckDB module', () => import('@duckdb/node-api'));
+  await time('  tfjs + backends', () => Promise.all([import('@tensorflow/tfjs'), import('@tensorflow/tfjs-backend-wasm')]));
+  const { compileNotebook } = await import('../cells/engine/compile.ts');
+  const { buildLibrary } = await import('../cells/library.ts');
+  const library = await buildLibrary();
+  const builtins = new Set([...Object.keys(library), 'Inputs', 'view', 'display', 'md']);
+  const { parseNotebook } = await import('../cells/engine/notebook.ts');
+  for (const nb of notebooks) {
+    const parsed = parseNotebook(readFileSync(join(ROOT, 'notebooks', `${nb}.html`), 'utf8'), nb);
+    await time(`compile ${nb} (${parsed.cells.length} cells)`, async () => compileNotebook(parsed, builtins));
+  }
+  await time('open DuckDB + first query', async () => {
+    const { openNodeDatabase } = await import('../cells/data/db.ts');
+    const db = await openNodeDatabase(':memory:');
+    await db.query('SELECT 1');
+    await db.close();
+  });
+  await time('load mini-CLIP (backend start + weights)', async () => (library.loadModel as (n: string) => Promise<unknown>)('mini-clip'));
+  process.stdout.write(JSON.stringify(ms) + '\n');
+  process.exit(0);
+}
+
+function benchProbe(): string {
+  const samples: Record<string, number>[] = [];
+  for (let i = 0; i < reps; i++) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--probe', '--notebooks', notebooks.join(',')], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`probe failed: ${r.stderr}`);
+    samples.push(JSON.parse(r.stdout.trim().split('\n').pop()!));
+    process.stderr.write(`probe ${i + 1}/${reps}\n`);
+  }
+  const bare: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = Date.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    bare.push(Date.now() - t);
+  }
+  const rows: (string | number)[][] = [['`node -e 0` (whole process)', sec(median(bare))]];
+  for (const k of Object.keys(samples[0])) rows.push([k, sec(median(samples.map((s) => s[k])))]);
+  return table(['start-up step (fresh process)', 's'], rows);
+}
+
+// ---- 3. a warm serve session ------------------------------------------------------------------------------
+
+interface Edit { notebook: string; input: string; values: [unknown, unknown]; answer: Record<string, number> }
+// The answer to an edit is the table and the chart it changes: their cells' ids in the shipped notebooks.
+const EDITS: Edit[] = [
+  { notebook: 'quickstart', input: 'promptLength', values: [4, 8], answer: { results: 16, comparison: 17 } },
+  { notebook: 'quickstart', input: 'shots', values: [4, 5], answer: { results: 16, comparison: 17 } },
+  { notebook: 'transferability', input: 'shots', values: [2, 3], answer: { transfer: 15, heatmap: 17 } },
+];
+
+async function benchKernel(): Promise<string> {
+  const { parseNotebook } = await import('../cells/engine/notebook.ts');
+  const { KernelProcess } = await import('../desktop/server/kernel.ts');
+  const rows: (string | number)[][] = [];
+  for (const nb of [...new Set(EDITS.map((e) => e.notebook))].filter((n) => notebooks.includes(n))) {
+    const notebook = parseNotebook(readFileSync(join(ROOT, 'notebooks', `${nb}.html`), 'utf8'), nb);
+    // A settled cell's outputs come in a second `cell` message; a waiter resolves once every cell it waits
+    // for has sent one from a run newer than the one it had when the waiter was made.
+    const runs = new Map<number, number>();
+    let computed = false;
+    let waiters: { after: Map<number, number>; done: () => void }[] = [];
+    const onEvent = (e: KernelEvent) => {
+      if (e.type !== 'cell') return;
+      if (e.cell.misses > 0) computed = true;
+      if (!e.cell.outputs) return;
+      runs.set(e.cell.id, e.cell.runs);
+      waiters = waiters.filter((w) => {
+        if ([...w.after].some(([id, r]) => (runs.get(id) ?? 0) <= r)) return true;
+        w.done();
+        return false;
+      });
+    };
+    const outputsOf = (ids: number[]) => new Promise<void>((done) => waiters.push({ after: new Map(ids.map((id) => [id, runs.get(id) ?? 0])), done }));
+    const startKernel = async () => {
+      runs.clear();
+      const k = new KernelProcess({ onEvent, onExit: () => undefined });
+      const all = outputsOf(notebook.cells.map((c) => c.id));
+      const t = Date.now();
+      await k.call('init', { notebook, settings: {}, cacheDir, library: join(ROOT, 'cells/library.ts'), held: [] });
+      await all;
+      return { k, ms: Date.now() - t };
+    };
+    const starts: number[] = [];
+    let kernel: KernelProcess | null = null;
+    for (let i = 0; i < reps; i++) {
+      const s = await startKernel();
+      starts.push(s.ms);
+      await s.k.call('idle', {});
+      process.stderr.write(`kernel ${nb} start ${i + 1}/${reps}: ${sec(s.ms)} s\n`);
+      if (i < reps - 1) await s.k.kill();
+      else kernel = s.k;
+    }
+    rows.push([`${nb}: kernel start → every cell shown`, sec(median(starts)), '', '']);
+    for (const edit of EDITS.filter((e) => e.notebook === nb)) {
+      const ids = Object.values(edit.answer);
+      const set = async (value: unknown) => {
+        const shown = outputsOf(ids);
+        computed = false;
+        const t = Date.now();
+        await kernel!.call('input', { name: edit.input, value });
+        await shown;
+        const answer = Date.now() - t;
+        await kernel!.call('idle', {});
+        return { answer, idle: Date.now() - t, computed };
+      };
+      const first = await set(edit.values[1]);
+      process.stderr.write(`kernel ${nb} ${edit.input}=${JSON.stringify(edit.values[1])} first: ${sec(first.answer)} s\n`);
+      const hits: { answer: number; idle: number; computed: boolean }[] = [];
+      for (let i = 0; i < reps; i++) {
+        hits.push(await set(edit.values[i % 2 === 0 ? 0 : 1]));
+        process.stderr.write(`kernel ${nb} ${edit.input} again ${i + 1}/${reps}: ${sec(hits[i].answer)} s\n`);
+      }
+      await set(edit.values[0]);
+      const what = `${nb}: ${edit.input} ${edit.values.map((v) => JSON.stringify(v)).join('↔')} → ${Object.keys(edit.answer).join(' + ')}`;
+      rows.push([`${what}, first time`, sec(first.answer), sec(first.idle), first.computed ? 'computed' : 'from cache']);
+      rows.push([`${what}, again`, sec(median(hits.map((h) => h.answer))), sec(median(hits.map((h) => h.idle))), hits.some((h) => h.computed) ? 'computed' : 'from cache']);
+    }
+    await kernel?.kill();
+  }
+  return table(['warm serve session (kernel protocol)', 'answer s', 'all settled s', 'stages'], rows);
+}
+
+if (flag('probe')) {
+  await probe();
+} else {
+  const head = `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; medians of ${reps}; cache ${cacheDir}`;
+  const parts = [head];
+  if (!flag('no-run')) parts.push(await benchRuns());
+  if (!flag('no-probe')) parts.push(benchProbe());
+  if (!flag('no-kernel')) parts.push(await benchKernel());
+  process.stdout.write(parts.join('\n\n') + '\n');
+}
