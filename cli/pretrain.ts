@@ -1,5 +1,6 @@
 // Command-line entry for a long background run (resumable):
 //   node --import tsx cli/pretrain.ts --work <dir> [--minutes 90] [--steps 900] [--patch 8] [--batch 128] [--seed 0] [--lr 1e-3] [--warmup 80] [--init <checkpoint of an earlier phase>]
+//   node --import tsx cli/pretrain.ts --model resnet --work <dir> [--epochs 14] [--minutes 600] [--seed 0] [--lr 0.1] [--batch 128] [--out data/models/resnet-cifar10]
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -19,6 +20,12 @@ function initFromArg(): { path: string; sha256: string } | undefined {
   const p = arg('init', '');
   if (!p) return undefined;
   return { path: resolve(p), sha256: createHash('sha256').update(readFileSync(p)).digest('hex') };
+}
+
+if (arg('model', 'mini-clip') === 'resnet') {
+  const { runResNetCommand } = await import('../cells/model/pretrain/resnet-cli.ts');
+  await runResNetCommand(process.argv.slice(2));
+  process.exit(0);
 }
 
 const backend = await initBackend((arg('backend', 'wasm')) as 'wasm');

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { prepareWasmThreads, finishWasmThreads } from './wasm-threads.ts';
 import { useNativeKernels, nativeKernelsInUse } from './native/kernels.ts';
+import { registerConvFallbacks } from './native/conv-kernels.ts';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -128,6 +129,8 @@ async function trySetWasm(): Promise<boolean> {
   const before = isNode ? events.map((e) => new Set(listeners(e))) : [];
   const ok = await trySet('wasm');
   finishWasmThreads();
+  // tfjs-wasm lacks the convolution gradients: JS versions first, native ones below when they load.
+  if (ok) registerConvFallbacks();
   // The native matmul reads the wasm heap as an ArrayBuffer; with wasm threads it is shared memory.
   if (ok && isNode && wasmThreads === 1) useNativeKernels();
   if (isNode) {

@@ -77,6 +77,11 @@ export interface VisionPrompts {
 
 export interface VisionForwardOptions {
   prompts?: VisionPrompts;
+  /**
+   * Called with the input of every encoder layer (0-based `layer`; hidden [B, 1+P+N, D]: CLS, prompt tokens,
+   * patch tokens) and may return a replacement of the same shape: where Pro-tuning's prompt blocks enter.
+   */
+  beforeLayer?: (layer: number, hidden: tf.Tensor3D) => tf.Tensor3D;
   /** Also return the encoder output [B, 1+P+N, D] (before post-LN, as HF's last_hidden_state). */
   hidden?: boolean;
 }
@@ -274,6 +279,13 @@ export class CLIPModel {
           if (d.shape[1] !== P) throw new Error(`visionForward: deep[${i - 1}] has ${d.shape[1]} tokens, shallow has ${P}`);
           x = insertAfterCls(x, d, P);
         }
+        if (opts.beforeLayer) {
+          const replaced = opts.beforeLayer(i, x as tf.Tensor3D);
+          if (!replaced || replaced.rank !== 3 || replaced.shape.some((d, k) => d !== x.shape[k])) {
+            throw new Error(`visionForward: beforeLayer(${i}) must return a tensor of shape [${x.shape}], got ${replaced ? `[${replaced.shape}]` : replaced}`);
+          }
+          x = replaced;
+        }
         x = this.block(x, l, vc);
       });
       const last = x as tf.Tensor3D;
@@ -285,9 +297,9 @@ export class CLIPModel {
   }
 
   /** Projected image features [B, P]; L2-normalized if asked. */
-  encodeImage(pixels: tf.Tensor4D, opts: { normalize?: boolean; prompts?: VisionPrompts } = {}): tf.Tensor2D {
+  encodeImage(pixels: tf.Tensor4D, opts: { normalize?: boolean; prompts?: VisionPrompts; beforeLayer?: VisionForwardOptions['beforeLayer'] } = {}): tf.Tensor2D {
     return tf.tidy(() => {
-      const out = this.visionForward(pixels, { prompts: opts.prompts });
+      const out = this.visionForward(pixels, { prompts: opts.prompts, beforeLayer: opts.beforeLayer });
       return (opts.normalize ? l2Normalize(out.embeds) : out.embeds) as tf.Tensor2D;
     });
   }

@@ -17,7 +17,7 @@ export {
 export { CLIPWeightError, type RawTensor, type WeightSource } from './weight-spec.ts';
 export { randomCLIPWeights } from './random-init.ts';
 export { parseCLIPConfig, toHFConfig, VIT_B_16, CLIPConfigError, type CLIPConfig } from './config.ts';
-export { backboneOf, type PromptBackbone, type VisualPrompts, type ModelLike } from './backbone.ts';
+export { backboneOf, cnnBackbone, isCNNBackbone, type PromptBackbone, type VisualPrompts, type ModelLike, type CNNBackbone, type ImageSite } from './backbone.ts';
 export { denseTextFeatures, denseImageFeatures, type DenseText, type DenseImage } from './dense.ts';
 export { extractFeatures, featureTensor, type FeatureOptions, type ImageFeatures } from './features.ts';
 export {
@@ -29,3 +29,7 @@ export { initBackend, currentBackend, type BackendName, type BackendPreference }
 export { verifyModel, formatVerify, type VerifyOptions, type VerifyResult } from './verify.ts';
 export { pullModel, listModels, defaultModelStore, HF_ENDPOINT, type PullOptions, type StoredModel } from './hub.ts';
 export { pretrainMiniClip, type PretrainMiniClipOptions, type PretrainMiniClipResult } from './pretrain/index.ts';
+export {
+  loadResNet, saveResNet, preprocessResNet, normalizePixels, parseResNetConfig, buildResNet, randomResNetWeights, DEFAULT_RESNET,
+  ResNetConfigError, ResNetWeightError, type ResNetConfig, type ResNetModel, type ResNetForwardOptions, type ResNetOutput,
+} from './resnet/index.ts';

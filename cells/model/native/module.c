@@ -95,6 +95,8 @@ NAPI_MODULE_INIT() {
     { "activation", NULL, activation, NULL, NULL, NULL, napi_default, NULL },
     { "activationGrad", NULL, activation_grad, NULL, NULL, NULL, napi_default, NULL },
     { "adamUpdate", NULL, adam_update, NULL, NULL, NULL, napi_default, NULL },
+    { "conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL },
+    { "depthwiseConv2d", NULL, depthwise_conv2d, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

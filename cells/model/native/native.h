@@ -30,3 +30,5 @@ napi_value column_sums(napi_env env, napi_callback_info info);
 napi_value activation(napi_env env, napi_callback_info info);
 napi_value activation_grad(napi_env env, napi_callback_info info);
 napi_value adam_update(napi_env env, napi_callback_info info);
+napi_value conv2d(napi_env env, napi_callback_info info);
+napi_value depthwise_conv2d(napi_env env, napi_callback_info info);

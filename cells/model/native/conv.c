@@ -1,0 +1,171 @@
+// 2-D convolutions on NHWC float32 tensors in the wasm heap, for tfjs's Conv2D family (kernels in
+// conv-kernels.ts). Dense convolutions become matrix products through im2col: the patches of a chunk of
+// images are laid out as rows [pixels, fh·fw·cin] in a scratch buffer, in the order of tfjs's filter layout
+// [fh, fw, cin, cout], so the filter is already the right-hand matrix. Depthwise convolutions are direct
+// loops (each output channel reads one input channel: there is no product to hand to BLAS).
+//
+// Calling convention: conv2d(heap, p) and depthwiseConv2d(heap, p) with p a Float64Array(19):
+//   [mode, batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, dilationH, dilationW,
+//    padTop, padLeft, xOff, wOff, yOff]
+// offsets in floats into the heap. mode 0: y = conv(x, w). mode 1 (input gradient): reads dy at yOff and
+// w, writes dx at xOff. mode 2 (filter gradient): reads x and dy, writes dw at wOff. The depthwise
+// filter is [fH, fW, inC, multiplier] with outC = inC·multiplier and output channel c·multiplier + q, as
+// in tfjs. Every tensor's range is checked against the heap before anything is written.
+#include "native.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  int64_t mode, batch, ih, iw, ic, oh, ow, oc, fh, fw, sh, sw, dh, dw, pt, pl, x, w, y;
+} Geometry;
+
+// Scratch rows are bounded so that a chunk's patch matrix stays near 16 MB whatever the batch size.
+#define SCRATCH_FLOATS (4 * 1024 * 1024)
+
+static bool read_geometry(napi_env env, napi_callback_info info, float **heap, size_t *size, Geometry *g, bool depthwise) {
+  size_t argc = 2; napi_value argv[2]; const double *p = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+      !(*heap = floats(env, argv[0], size)) || !(p = doubles(env, argv[1], 19))) {
+    napi_throw_type_error(env, NULL, "native conv: expected (heap: ArrayBuffer, params: Float64Array(19))");
+    return false;
+  }
+  int64_t v[19];
+  bool ok = true;
+  for (int i = 0; i < 19; i++) {
+    // pads may be negative in principle (tfjs never makes them so), everything else is a count or offset
+    double lo = (i == 14 || i == 15) ? -2147483648.0 : 0;
+    ok = ok && p[i] >= lo && p[i] < 2147483648.0 && p[i] == (double)(int64_t)p[i];
+    v[i] = ok ? (int64_t)p[i] : 0;
+  }
+  memcpy(g, v, sizeof v);
+  ok = ok && g->mode <= 2 && g->batch > 0 && g->ih > 0 && g->iw > 0 && g->ic > 0 && g->oh > 0 && g->ow > 0 && g->oc > 0 &&
+       g->fh > 0 && g->fw > 0 && g->sh > 0 && g->sw > 0 && g->dh > 0 && g->dw > 0 && (!depthwise || g->oc % g->ic == 0);
+  int64_t wsize = depthwise ? g->fh * g->fw * g->oc : g->fh * g->fw * g->ic * g->oc;
+  ok = ok && (double)g->x + (double)g->batch * g->ih * g->iw * g->ic <= (double)*size &&
+       (double)g->w + (double)wsize <= (double)*size &&
+       (double)g->y + (double)g->batch * g->oh * g->ow * g->oc <= (double)*size;
+  if (!ok) {
+    napi_throw_range_error(env, NULL, "native conv: bad geometry, or a tensor outside the heap");
+    return false;
+  }
+  return true;
+}
+
+// Patch rows of images [b0, b1): col[r, (ky·fw + kx)·ic + c] = x[b, oy·sh − pt + ky·dh, ox·sw − pl + kx·dw, c]
+// (zero outside the image), r running over (b, oy, ox).
+static void im2col(const Geometry *g, const float *x, int64_t b0, int64_t b1, float *col) {
+  int64_t k = g->fh * g->fw * g->ic;
+  for (int64_t b = b0; b < b1; b++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        float *row = col + (((b - b0) * g->oh + oy) * g->ow + ox) * k;
+        for (int64_t ky = 0; ky < g->fh; ky++) {
+          int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+          for (int64_t kx = 0; kx < g->fw; kx++) {
+            int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+            float *dst = row + (ky * g->fw + kx) * g->ic;
+            if (iy < 0 || iy >= g->ih || ix < 0 || ix >= g->iw) memset(dst, 0, sizeof(float) * g->ic);
+            else memcpy(dst, x + ((b * g->ih + iy) * g->iw + ix) * g->ic, sizeof(float) * g->ic);
+          }
+        }
+      }
+}
+
+// The transpose of im2col: adds each patch row back onto the image positions it was read from.
+static void col2im_add(const Geometry *g, const float *col, int64_t b0, int64_t b1, float *dx) {
+  int64_t k = g->fh * g->fw * g->ic;
+  for (int64_t b = b0; b < b1; b++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        const float *row = col + (((b - b0) * g->oh + oy) * g->ow + ox) * k;
+        for (int64_t ky = 0; ky < g->fh; ky++) {
+          int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+          if (iy < 0 || iy >= g->ih) continue;
+          for (int64_t kx = 0; kx < g->fw; kx++) {
+            int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+            if (ix < 0 || ix >= g->iw) continue;
+            const float *src = row + (ky * g->fw + kx) * g->ic;
+            float *dst = dx + ((b * g->ih + iy) * g->iw + ix) * g->ic;
+            for (int64_t c = 0; c < g->ic; c++) dst[c] += src[c];
+          }
+        }
+      }
+}
+
+napi_value conv2d(napi_env env, napi_callback_info info) {
+  float *h; size_t size; Geometry g;
+  if (!read_geometry(env, info, &h, &size, &g, false)) return NULL;
+  if (!sgemm) { napi_throw_error(env, NULL, "native: no BLAS library is open"); return NULL; }
+  float *x = h + g.x, *w = h + g.w, *y = h + g.y;
+  int64_t k = g.fh * g.fw * g.ic, pixels = g.oh * g.ow;
+  // A 1×1, stride-1, unpadded convolution is already a product on the image rows: no patch copy.
+  bool direct = g.fh == 1 && g.fw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.ih && g.ow == g.iw;
+  int64_t chunk = direct ? g.batch : SCRATCH_FLOATS / (pixels * k);
+  if (chunk < 1) chunk = 1;
+  if (chunk > g.batch) chunk = g.batch;
+  float *col = direct ? NULL : malloc(sizeof(float) * chunk * pixels * k);
+  if (!direct && !col) { napi_throw_error(env, NULL, "native conv: out of memory for the patch buffer"); return NULL; }
+  if (g.mode == 1) memset(x, 0, sizeof(float) * g.batch * g.ih * g.iw * g.ic);
+  blas_threads_for((double)chunk * pixels * k * g.oc);
+  for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
+    int64_t b1 = b0 + chunk < g.batch ? b0 + chunk : g.batch, rows = (b1 - b0) * pixels;
+    float *patches = direct ? x + b0 * pixels * k : col;
+    float *dy = y + b0 * pixels * g.oc;
+    if (g.mode == 0) {
+      if (!direct) im2col(&g, x, b0, b1, col);
+      sgemm(RowMajor, NoTrans, NoTrans, (int)rows, (int)g.oc, (int)k, 1.0f, patches, (int)k, w, (int)g.oc, 0.0f, dy, (int)g.oc);
+    } else if (g.mode == 1) {
+      // dpatches = dy · wᵀ; written straight into dx when the patches are the image rows
+      sgemm(RowMajor, NoTrans, Trans, (int)rows, (int)k, (int)g.oc, 1.0f, dy, (int)g.oc, w, (int)g.oc, 0.0f, patches, (int)k);
+      if (!direct) col2im_add(&g, col, b0, b1, x);
+    } else {
+      if (!direct) im2col(&g, x, b0, b1, col);
+      // dw (+)= patchesᵀ · dy, accumulated over the chunks
+      sgemm(RowMajor, Trans, NoTrans, (int)k, (int)g.oc, (int)rows, 1.0f, patches, (int)k, dy, (int)g.oc, b0 == 0 ? 0.0f : 1.0f, w, (int)g.oc);
+    }
+  }
+  free(col);
+  return NULL;
+}
+
+// Depthwise: output channel o = c·m + q reads input channel c through filter w[ky, kx, c, q].
+napi_value depthwise_conv2d(napi_env env, napi_callback_info info) {
+  float *h; size_t size; Geometry g;
+  if (!read_geometry(env, info, &h, &size, &g, true)) return NULL;
+  float *x = h + g.x, *w = h + g.w, *y = h + g.y;
+  int64_t m = g.oc / g.ic, wsize = g.fh * g.fw * g.oc;
+  // The filter gradient sums over every pixel of the batch: accumulated in double, rounded once.
+  double *acc = g.mode == 2 ? calloc((size_t)wsize, sizeof(double)) : NULL;
+  if (g.mode == 2 && !acc) { napi_throw_error(env, NULL, "native conv: out of memory"); return NULL; }
+  if (g.mode == 0) memset(y, 0, sizeof(float) * g.batch * g.oh * g.ow * g.oc);
+  if (g.mode == 1) memset(x, 0, sizeof(float) * g.batch * g.ih * g.iw * g.ic);
+  for (int64_t b = 0; b < g.batch; b++)
+    for (int64_t oy = 0; oy < g.oh; oy++)
+      for (int64_t ox = 0; ox < g.ow; ox++) {
+        float *yo = y + ((b * g.oh + oy) * g.ow + ox) * g.oc;
+        for (int64_t ky = 0; ky < g.fh; ky++) {
+          int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+          if (iy < 0 || iy >= g.ih) continue;
+          for (int64_t kx = 0; kx < g.fw; kx++) {
+            int64_t ix = ox * g.sw - g.pl + kx * g.dw;
+            if (ix < 0 || ix >= g.iw) continue;
+            float *xi = x + ((b * g.ih + iy) * g.iw + ix) * g.ic;
+            const float *wk = w + (ky * g.fw + kx) * g.oc;
+            if (g.mode == 0) {
+              for (int64_t o = 0; o < g.oc; o++) yo[o] += xi[o / m] * wk[o];
+            } else if (g.mode == 1) {
+              if (m == 1) for (int64_t c = 0; c < g.ic; c++) xi[c] += yo[c] * wk[c];
+              else for (int64_t o = 0; o < g.oc; o++) xi[o / m] += yo[o] * wk[o];
+            } else {
+              double *ak = acc + (ky * g.fw + kx) * g.oc;
+              for (int64_t o = 0; o < g.oc; o++) ak[o] += (double)xi[o / m] * yo[o];
+            }
+          }
+        }
+      }
+  if (g.mode == 2) {
+    for (int64_t i = 0; i < wsize; i++) w[i] = (float)acc[i];
+    free(acc);
+  }
+  return NULL;
+}

@@ -1,0 +1,32 @@
+// `cli/pretrain.ts --model resnet`: ResNet pretraining as a long background command. Resumable: run the same
+// command again after an interruption. Exports to --out (default data/models/resnet-cifar10) when done.
+import { initBackend, currentBackend } from '../backend.ts';
+import { trainAndExportResNet } from './resnet.ts';
+import { DEFAULT_RESNET_TRAIN } from './resnet-train.ts';
+
+export async function runResNetCommand(argv: string[]): Promise<void> {
+  const arg = (name: string, def: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def;
+  };
+  const num = (name: string, def: number): number => {
+    const v = Number(arg(name, String(def)));
+    if (!Number.isFinite(v)) throw new Error(`--${name} must be a number, got "${arg(name, '')}"`);
+    return v;
+  };
+  await initBackend('wasm');
+  const log = (s: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${s}`);
+  const d = DEFAULT_RESNET_TRAIN;
+  const opts = {
+    seed: num('seed', d.seed), epochs: num('epochs', d.epochs), lr: num('lr', d.lr), batchSize: num('batch', d.batchSize),
+    warmupSteps: num('warmup', d.warmupSteps),
+    shape: { ...d.shape, depths: arg('depths', d.shape.depths.join(',')).split(',').map(Number), hidden_sizes: arg('widths', d.shape.hidden_sizes.join(',')).split(',').map(Number), embedding_size: num('stem', d.shape.embedding_size) },
+    maxMinutes: num('minutes', 600), checkpointEverySec: num('ckpt', 120), validateEverySteps: num('val', 200),
+    outDir: arg('out', '') || undefined,
+    testImages: argv.includes('--test-images') ? num('test-images', 10000) : undefined,
+    command: `nice -n 10 env PROMPTSCOPE_BLAS_THREADS=1 node --import tsx cli/pretrain.ts ${argv.join(' ')}`,
+  };
+  log(`backend ${currentBackend()}; options ${JSON.stringify(opts)}`);
+  const result = await trainAndExportResNet(arg('work', 'out/pretrain-resnet'), opts, { log });
+  log(`done: CIFAR-10 test accuracy ${(100 * result.metrics.testAccuracy).toFixed(2)}%, written to ${result.outDir}`);
+}
