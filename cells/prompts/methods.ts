@@ -6,3 +6,5 @@ import './vpt.ts';
 import './upt.ts';
 import './linearProbe.ts';
 import './visual-reprogramming.ts';
+import './protuning.ts';
+import './finetune.ts';

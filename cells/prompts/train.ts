@@ -58,6 +58,8 @@ export interface TrainedPrompt {
   resumedAfterEpoch: number;
   steps: number;
   msPerStep: number;
+  /** Parameters the method learned (trainable variables' sizes); absent in results cached before it was recorded. */
+  trainableParameters?: number;
   /** Linear probe only: the regularisation sweep. */
   sweep?: { lambda: number; valAcc: number; trainLoss: number }[];
 }
@@ -212,6 +214,11 @@ function fitDataOf(task: PromptTask): { train: { features: Float32Array; labels:
   return { train: { features: task.train.features, labels: task.train.labels }, val: { features: task.val.features, labels: task.val.labels }, dim: task.dim };
 }
 
+/** How many parameters a trainer learns: the sizes of its trainable variables (state it only holds, such as a label mapping, is not counted). */
+export function trainableParameterCount(trainer: PromptTrainer): number {
+  return trainer.variables().reduce((n, v) => n + (v.trainable ? v.size : 0), 0);
+}
+
 /** Builds and initialises a method's trainer (also used to evaluate a stored prompt). */
 export function makeTrainer(model: PromptBackbone, task: TaskClasses, method: string, config: Record<string, unknown>, seed: number, from?: PromptState): PromptTrainer {
   const trainer = getTrainer(method).create();
@@ -233,7 +240,7 @@ export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: 
   }
   return stage(
     {
-      name: 'trainPrompt', version: 1,
+      name: 'trainPrompt', version: 1, heavy: true,
       params: { method: opts.method, config, optim, epochs, seed, init: opts.init ? 'source' : null },
       inputs: [model.fingerprint, task.key, ...(opts.init ? [opts.init] : [])],
       files: getTrainer(opts.method).keyFiles?.(config) ?? [],
@@ -253,7 +260,7 @@ async function runTraining(
   try {
     const base = {
       method, config, optim, epochs, seed, task: task.name, classNames: task.classNames, shots: task.shots,
-      modelFingerprint: model.fingerprint, taskKey: task.key,
+      modelFingerprint: model.fingerprint, taskKey: task.key, trainableParameters: trainableParameterCount(trainer),
     };
     if (trainer.fit) {
       const t0 = Date.now();

@@ -219,6 +219,10 @@ export const EXTRA_TRAINERS: TrainerSpec[] = [
     design: 'padding', mapping: 'iterative', sourceTemplates: ['a photo of a {}.'],
     sourceLabels: ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'cat', 'dog', 'ship', 'truck'],
   }, 3, 5),
+  // Pro-tuning (blocks before every ViT layer + β + head) and full fine-tuning (a private copy of the
+  // vision tower + head): test/prompts/protuning-resume.test.ts.
+  promptSpec('protuning', 'protuning', {}, 3, 5),
+  promptSpec('finetune', 'finetune', {}, 3, 5),
 ];
 
 export function trainerNamed(name: string): TrainerSpec {
