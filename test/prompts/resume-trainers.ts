@@ -138,6 +138,44 @@ const multitask: TrainerSpec = {
   },
 };
 
+/**
+ * TaI-DPT's text-only training (trainTaIDPT's stage, its own loop over texts with the ranking loss, in a
+ * private cache) on fixture-tiny and a dozen real sentences plus templates: 4 steps per epoch.
+ */
+const taidpt: TrainerSpec = {
+  name: 'taidpt',
+  checkpoint: 'checkpoint.safetensors',
+  progressOf: promptCheckpointEpoch,
+  checkpointDirs: workDirs,
+  async run(io) {
+    const { initBackend } = await import('../../cells/model/backend.ts');
+    const { load } = await import('../../cells/model/index.ts');
+    const { textTrainingSet } = await import('../../cells/prompts/caption-labels.ts');
+    const { CIFAR10_SYNONYMS } = await import('../../cells/prompts/tai-synonyms.ts');
+    const { trainTaIDPT } = await import('../../cells/prompts/taidpt.ts');
+    const { testCell } = await import('./helpers.ts');
+    const { sharedPath } = await import('../support/shared.ts');
+    await initBackend('wasm');
+    const model = await load(sharedPath('clip/fixture-tiny'), { id: 'fixture-tiny' });
+    const set = textTrainingSet([
+      'transport by boat or aircraft', 'a speedy car', 'corral the horses', 'a young dog', 'a puppy chasing a kitten',
+      'small slender toads', 'a large owl of North America', 'a truck equipped to carry firemen', 'a deer grazing', 'a ship at sea',
+      'the act of crossing a river in a car or on a horse', 'a bird on a branch',
+    ], CIFAR10_SYNONYMS, ['a photo of a {}.', 'a picture of a {}.']);
+    const cell = testCell(io.root);
+    cell.ctx.progress = (u) => {
+      const m = /epoch (\d+)\/\d+ step (\d+)\//.exec(u.message ?? '');
+      if (m) io.step(`${m[1]}.${m[2]}`);
+    };
+    const trained = await cell.run(async () => {
+      io.ready();
+      return trainTaIDPT(model, set, { config: { nCtx: 4, maxTokens: 16 }, optim: { lr: 0.05, batchSize: 8 }, epochs: 4, seed: 1 });
+    });
+    io.info({ resumedAfterEpoch: trained.resumedAfterEpoch, workDirsLeft: workDirs(io.root).length });
+    return promptResult({ ...trained, config: { ...trained.config, optim: trained.optim }, taskKey: trained.textSetFingerprint });
+  },
+};
+
 /** The stored history without wall-clock fields (wallSec sums this sitting's time, not the run's). */
 function timeless(state: { history: { wallSec?: number }[] } & Record<string, unknown>): unknown {
   const { wallSec: _w, history, ...rest } = state as { wallSec?: number; history: { wallSec?: number }[] };
@@ -212,7 +250,7 @@ export const TRAINERS: TrainerSpec[] = [
   pretrain,
 ];
 
-/** Run by their own test files (test/prompts/label-mapping-resume.test.ts), not by resume.test.ts. */
+/** Run by their own test files (label-mapping-resume, protuning-resume, taidpt-resume), not by resume.test.ts. */
 export const EXTRA_TRAINERS: TrainerSpec[] = [
   // ILM: the label mapping is recomputed before every epoch from the prompt and checkpointed with it.
   promptSpec('visual-reprogramming-ilm', 'visual-reprogramming', {
@@ -223,6 +261,8 @@ export const EXTRA_TRAINERS: TrainerSpec[] = [
   // vision tower + head): test/prompts/protuning-resume.test.ts.
   promptSpec('protuning', 'protuning', {}, 3, 5),
   promptSpec('finetune', 'finetune', {}, 3, 5),
+  // TaI-DPT: trained on texts with its own loop (test/prompts/taidpt-resume.test.ts).
+  taidpt,
 ];
 
 export function trainerNamed(name: string): TrainerSpec {
