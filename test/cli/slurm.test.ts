@@ -110,6 +110,38 @@ test('on Slurm: same results and keys as in-process, each heavy stage a job on t
   await assertNothingTorn(join(dir, 'shared'));
 });
 
+test('two drivers on one notebook and one cache at once: each heavy stage is one job, computed once', async () => {
+  const { dir, env } = await setup();
+  const cacheRoot = join(dir, 'shared');
+  const before = jobIds(env).length;
+  // Long enough (1.5 s per square) that the two drivers overlap on every stage, not only on the first.
+  const args = (out: string) => [BIN, 'run', NOTEBOOK, '--trust', '--cache', cacheRoot, '--out', join(dir, out), '--executor', 'slurm', '--max-jobs', '2', '--set', 'workMs=1500'];
+  const drivers = ['a', 'b'].map((out) => {
+    const child = spawn(process.execPath, args(out), { env });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    return new Promise<{ code: number | null; stderr: string }>((r) => child.on('exit', (code) => r({ code, stderr })));
+  });
+  const [a, b] = await Promise.all(drivers);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const ma = await read<Manifest>(join(dir, 'a', 'manifest.json'));
+  const mb = await read<Manifest>(join(dir, 'b', 'manifest.json'));
+  assert.deepEqual(await read(join(dir, 'a', 'metrics.json')), await read(join(dir, 'b', 'metrics.json')));
+  // Per key: computed by exactly one job of one driver; the other driver read it from the cache.
+  const keys = [...new Set([...ma.stages, ...mb.stages].map((s) => s.key))];
+  assert.equal(keys.length, 4);
+  for (const key of keys) {
+    const records = [...ma.stages, ...mb.stages].filter((s) => s.key === key);
+    const computed = records.filter((s) => !s.hit);
+    assert.equal(computed.length, 1, `${records[0].stage} ${key.slice(0, 12)} computed ${computed.length} times: ${JSON.stringify(records)}`);
+    assert.equal(computed[0].ranOn?.node, cluster.node);
+  }
+  // No job was submitted only to wait on the other driver's job: a waiting job holds a node (a GPU) for nothing.
+  assert.equal(jobIds(env).length - before, 4, 'jobs submitted by both drivers together');
+  await assertNothingTorn(cacheRoot);
+});
+
 test('a stage that fails in its job fails the cell with the job\'s log tail; it is not resubmitted', async () => {
   const { dir, env } = await setup();
   const before = jobIds(env).length;

@@ -49,6 +49,13 @@ export interface NotebookSnapshot {
   backend?: string;
 }
 
+/**
+ * The lock a driver holds while a job of its computes `key` (see runStage). Distinct from the key's own
+ * lock, which the job takes on its node: a driver killed with -9 leaves its job running, and the next
+ * driver's job then waits on that job's lock instead of computing the entry a second time.
+ */
+export const submissionLockKey = (key: string) => `${key}.submit`;
+
 /** A counting semaphore: at most `n` holders at once. */
 class Slots {
   private free: number;
@@ -138,20 +145,30 @@ export class SlurmExecutor implements Executor {
     if (!job.spec.heavy) return inProcess.runStage(job, cell);
     const cached = await cell.cache.read(job.key, job.codec);
     if (cached.found) return { value: cached.value, hit: true };
-    const release = await this.slots.take(cell.signal);
-    try {
-      // Another job (this driver's or another's) may have stored it while this one waited for a slot.
-      const again = await cell.cache.read(job.key, job.codec);
-      if (again.found) return { value: again.value, hit: true };
-      const ran = await this.submitUntilDone(job, cell);
-      const stored = await cell.cache.read(job.key, job.codec, { repair: true });
-      if (!stored.found) {
-        throw new Error(`${job.spec.name}: Slurm job ${ran.jobId} on ${ran.node} stored its result, but this machine does not find it in ${cell.cache.root}. The cache directory must be one shared filesystem path that every node sees (see README, "Running on a Slurm cluster").`);
+    // The job takes the key's own lock on its node, but only once it runs: two drivers (or two units of
+    // one driver that share an upstream stage) that both miss would each submit a job, and the second job
+    // would hold a node, a GPU, while it waits on the first one's lock. So the driver first claims the
+    // key's submission (a second lock, held here for as long as its job is queued or running): whoever
+    // waits for a claim waits in its driver, at no cost to the cluster, and then finds the stored entry.
+    // The claim is taken before a job slot, so a waiting unit does not keep a slot from one that can run.
+    return cell.cache.withLock(submissionLockKey(job.key), async () => {
+      const claimed = await cell.cache.read(job.key, job.codec);
+      if (claimed.found) return { value: claimed.value, hit: true };
+      const release = await this.slots.take(cell.signal);
+      try {
+        // Another job (this driver's or another's) may have stored it while this one waited for a slot.
+        const again = await cell.cache.read(job.key, job.codec);
+        if (again.found) return { value: again.value, hit: true };
+        const ran = await this.submitUntilDone(job, cell);
+        const stored = await cell.cache.read(job.key, job.codec, { repair: true });
+        if (!stored.found) {
+          throw new Error(`${job.spec.name}: Slurm job ${ran.jobId} on ${ran.node} stored its result, but this machine does not find it in ${cell.cache.root}. The cache directory must be one shared filesystem path that every node sees (see README, "Running on a Slurm cluster").`);
+        }
+        return { value: stored.value, hit: ran.hit, ranOn: { node: ran.node, jobId: ran.jobId, attempts: ran.attempts } };
+      } finally {
+        release();
       }
-      return { value: stored.value, hit: ran.hit, ranOn: { node: ran.node, jobId: ran.jobId, attempts: ran.attempts } };
-    } finally {
-      release();
-    }
+    }, cell.signal);
   }
 
   /** scancels every job this driver has in the queue (the user stopped the run). */
