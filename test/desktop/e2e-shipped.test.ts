@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from './browser.ts';
+import { launchChromium, settled as settledIn } from './browser.ts';
 import { Cache } from '../../cells/exec/cache.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 
@@ -33,15 +33,7 @@ after(async () => {
 });
 
 const runs = async (id: number) => Number(await page.locator(`.cell[data-id="${id}"]`).getAttribute('data-runs'));
-async function settled(id: number, attr: 'runs' | 'status', value: string): Promise<void> {
-  await page.waitForFunction(
-    ([id, attr, value]) =>
-      [...document.querySelectorAll<HTMLElement>('.cell')].every((c) => ['fresh', 'cached', 'error', 'cancelled'].includes(c.dataset.status ?? '')) &&
-      document.querySelector<HTMLElement>(`.cell[data-id="${id}"]`)?.dataset[attr] === value,
-    [id, attr, value] as const,
-    { timeout: 30_000 },
-  );
-}
+const settled = (id: number, attr: 'runs' | 'status', value: string) => settledIn(page, id, attr, value);
 
 test('notebooks/hello.html: runs on open, reacts to an input, restarts from the cache', async () => {
   await page.goto(server.url);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from './browser.ts';
+import { launchChromium, settled as settledIn } from './browser.ts';
 import { Cache } from '../../cells/exec/cache.ts';
 import { notebookHash, parseNotebook } from '../../cells/engine/notebook.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
@@ -50,19 +50,7 @@ const cell = (id: number) => page.locator(`.cell[data-id="${id}"]`);
 const runs = async (id: number) => Number(await cell(id).getAttribute('data-runs'));
 const status = (id: number) => cell(id).getAttribute('data-status');
 
-/**
- * Waits until every cell has settled and cell `id` has `attr` = `value`. (A function, not a string: the
- * page's CSP forbids eval, which Playwright would need for a string predicate.)
- */
-async function settled(id: number, attr: 'runs' | 'status', value: string): Promise<void> {
-  await page.waitForFunction(
-    ([id, attr, value]) =>
-      [...document.querySelectorAll<HTMLElement>('.cell')].every((c) => ['fresh', 'cached', 'error', 'cancelled'].includes(c.dataset.status ?? '')) &&
-      document.querySelector<HTMLElement>(`.cell[data-id="${id}"]`)?.dataset[attr] === value,
-    [id, attr, value] as const,
-    { timeout: 20_000 },
-  );
-}
+const settled = (id: number, attr: 'runs' | 'status', value: string) => settledIn(page, id, attr, value, 20_000);
 
 test('a request without the token is refused', async () => {
   const base = `http://127.0.0.1:${server.port}`;
