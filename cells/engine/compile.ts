@@ -182,31 +182,3 @@ function findCycle(cells: CompiledCell[], definer: Map<string, CompiledCell>): C
   }
   return null;
 }
-
-/** The ids of every cell downstream of `ids` (inclusive), in notebook order. */
-export function downstreamOf(cells: CompiledCell[], ids: Iterable<number>): number[] {
-  // Readers of each cell, so the walk is linear in the graph rather than a rescan of every cell per step.
-  const definer = new Map<string, CompiledCell>();
-  for (const c of cells) for (const n of c.outputs) definer.set(n, c);
-  const readers = new Map<number, number[]>();
-  for (const c of cells) {
-    for (const n of c.inputs) {
-      const d = definer.get(n);
-      if (!d) continue;
-      const list = readers.get(d.cell.id);
-      if (list) list.push(c.cell.id);
-      else readers.set(d.cell.id, [c.cell.id]);
-    }
-  }
-  const out = new Set<number>(ids);
-  const todo = [...out];
-  while (todo.length) {
-    for (const r of readers.get(todo.pop()!) ?? []) {
-      if (!out.has(r)) {
-        out.add(r);
-        todo.push(r);
-      }
-    }
-  }
-  return cells.filter((c) => out.has(c.cell.id)).map((c) => c.cell.id);
-}

@@ -164,8 +164,3 @@ export function remapsAt(kind: MappingKind, epoch: number): boolean {
   if (kind === 'frequency') return epoch === 0;
   return false;
 }
-
-/** Whether the mapping needs the training data (FLM/ILM) rather than the label names alone. */
-export function isDataDriven(kind: MappingKind): boolean {
-  return kind === 'frequency' || kind === 'iterative';
-}

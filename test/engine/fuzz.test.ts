@@ -13,10 +13,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isValidName, MAX_CELL_ID, NotebookFormatError, parseNotebook, serializeNotebook, type CellMode, type Notebook } from '../../cells/engine/notebook.ts';
-import { compileNotebook, downstreamOf, NotebookError } from '../../cells/engine/compile.ts';
+import { compileNotebook, NotebookError } from '../../cells/engine/compile.ts';
 import { NotebookSession } from '../../cells/engine/session.ts';
 import { Cache } from '../../cells/exec/cache.ts';
-import { tempDir } from './helpers.ts';
+import { downstreamOf, tempDir } from './helpers.ts';
 
 const BUILTINS = new Set(['md', 'db', 'Inputs', 'view', 'display']);
 /** The slowest single parse + compile allowed; far above the ~1 ms a case takes, far below a hang. */
