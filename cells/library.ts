@@ -8,7 +8,7 @@ import { loadDataset, cachedFewShotSplit, cachedHoldOutPool } from './data/cache
 import { taskView } from './data/splits.ts';
 import { BUNDLED_NAMES, type BundledName } from './data/bundled.ts';
 import { openNodeDatabase, type Database } from './data/db.ts';
-import { currentBackend, load, DEFAULT_MODEL, pretrainMiniClip, extractFeatures, zeroShot, type BackendPreference } from './model/index.ts';
+import { currentBackend, load, DEFAULT_MODEL, pretrainMiniClip, pretrainResNet, extractFeatures, zeroShot, type BackendPreference } from './model/index.ts';
 import * as prompts from './prompts/index.ts';
 import * as studies from './studies/index.ts';
 import { loadCorpus } from './data/corpus.ts';
@@ -59,6 +59,7 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     zeroShot,
     backend: () => currentBackend(),
     pretrainMiniClip,
+    pretrainResNet,
     // prompt learners
     bundledSource: prompts.bundledSource,
     fewShotTask: prompts.fewShotTask,

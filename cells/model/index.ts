@@ -29,6 +29,7 @@ export { initBackend, currentBackend, type BackendName, type BackendPreference }
 export { verifyModel, formatVerify, type VerifyOptions, type VerifyResult } from './verify.ts';
 export { pullModel, listModels, defaultModelStore, HF_ENDPOINT, type PullOptions, type StoredModel } from './hub.ts';
 export { pretrainMiniClip, type PretrainMiniClipOptions, type PretrainMiniClipResult } from './pretrain/index.ts';
+export { pretrainResNet, type PretrainResNetOptions, type PretrainResNetResult } from './pretrain/resnet.ts';
 export {
   loadResNet, saveResNet, preprocessResNet, normalizePixels, parseResNetConfig, buildResNet, randomResNetWeights, DEFAULT_RESNET,
   ResNetConfigError, ResNetWeightError, type ResNetConfig, type ResNetModel, type ResNetForwardOptions, type ResNetOutput,

@@ -38,17 +38,34 @@ function gather(ds: Dataset, ids: number[], labels: Int32Array): LabelledImages 
   return out;
 }
 
-/** Every image of a dataset in row order (the CIFAR-10 test set for evaluation). */
-export function allImages(ds: Dataset): LabelledImages {
-  const ids = Array.from(ds.rows.getChild('id')!.toArray() as Int32Array);
-  return gather(ds, ids, labelsById(ds));
+/**
+ * Up to `limit` images of a dataset in row order, at most ⌈limit / classes⌉ of each class: every image
+ * when the limit covers the set, else a class-balanced subset. The CIFAR-10 test set is stored class by
+ * class, so its first N rows alone would be one class (and a "test accuracy" of whatever the model
+ * predicts most). Only the chosen images are decoded.
+ */
+export function balancedImages(ds: Dataset, limit = Infinity): LabelledImages {
+  const rows = Array.from(ds.rows.getChild('id')!.toArray() as Int32Array);
+  const labels = labelsById(ds);
+  if (limit >= rows.length) return gather(ds, rows, labels);
+  const perClass = Math.ceil(limit / ds.classNames.length);
+  const taken = new Array<number>(ds.classNames.length).fill(0);
+  const ids: number[] = [];
+  for (const id of rows) {
+    if (ids.length >= limit) break;
+    if (taken[labels[id]] < perClass) {
+      taken[labels[id]]++;
+      ids.push(id);
+    }
+  }
+  return gather(ds, ids, labels);
 }
 
-/** The CIFAR-10 test set (10,000 images), decoded. */
-export async function loadCifarTestImages(root = defaultDatasetsRoot()): Promise<{ images: LabelledImages; classNames: string[] }> {
+/** The CIFAR-10 test set (10,000 images), or a class-balanced `limit` of them, decoded. */
+export async function loadCifarTestImages(root = defaultDatasetsRoot(), limit = Infinity): Promise<{ images: LabelledImages; classNames: string[] }> {
   const ds = await loadCifarTest(root);
   try {
-    return { images: allImages(ds), classNames: ds.classNames };
+    return { images: balancedImages(ds, limit), classNames: ds.classNames };
   } finally {
     ds.images.close();
   }

@@ -168,10 +168,8 @@ export async function finalizeResNet(args: {
   try {
     if (model.fingerprint !== trainer.model.refreshFingerprint()) throw new Error(`finalizeResNet: ${outDir} does not reload to the trained weights`);
     log('decoding the CIFAR-10 test set…');
-    const test = await loadCifarTestImages();
-    const limit = Math.min(test.images.count, args.testImages ?? test.images.count);
-    const per = IMAGE_SIZE * IMAGE_SIZE * 3;
-    const set: LabelledImages = { pixels: test.images.pixels.subarray(0, limit * per), labels: test.images.labels.subarray(0, limit), count: limit };
+    const set = (await loadCifarTestImages(undefined, args.testImages)).images;
+    const limit = set.count;
     const testAccuracy = resNetAccuracy(model, set);
     log(`CIFAR-10 test accuracy ${(100 * testAccuracy).toFixed(2)}% on ${limit} images`);
     const st = trainer.state;

@@ -3,6 +3,7 @@
 // --model resnet). The work directory holds the image cache and the checkpoint, so an interrupted run (or
 // one that ended a sitting after `maxMinutes`) resumes where it stopped; only a finished run is cached.
 // When training ends the model goes to `outDir` (default data/models/resnet-cifar10/) with its card.
+import { resolve } from 'node:path';
 import { stage, jsonCodec } from '../../exec/index.ts';
 import { initBackend } from '../backend.ts';
 import { loadResNetPretrainData, channelStats } from './resnet-data.ts';
@@ -18,7 +19,7 @@ export interface PretrainResNetOptions extends Partial<ResNetTrainOptions> {
   validateEverySteps?: number;
   /** Use this directory for the image cache and the checkpoint instead of the stage's work directory. */
   workDir?: string;
-  /** Evaluate on the first N CIFAR-10 test images only (the notebook's quick setting); default all 10,000. */
+  /** Evaluate on N CIFAR-10 test images only, the same number of each class (a quick setting); default all 10,000. */
   testImages?: number;
   /** The command that reproduces the run, for the model card. */
   command?: string;
@@ -63,13 +64,16 @@ export async function trainAndExportResNet(workDir: string, opts: PretrainResNet
 
 export async function pretrainResNet(opts: PretrainResNetOptions = {}): Promise<PretrainResNetResult> {
   const { maxMinutes: _m, checkpointEverySec: _c, workDir: _w, command: _cmd, ...shaping } = opts;
+  // The output folder joins the key as an absolute path: a relative one names a different folder from
+  // another working directory, and a hit must mean the files are where the result says.
+  const outDir = resolve(opts.outDir ?? DEFAULT_RESNET_DIR);
   return stage(
-    { name: 'pretrainResNet', version: 1, params: { ...shaping, train: resNetTrainOptions(opts) } },
+    { name: 'pretrainResNet', version: 2, heavy: true, params: { ...shaping, outDir, train: resNetTrainOptions(opts) } },
     jsonCodec<PretrainResNetResult>(),
     async (ctx) => {
       await initBackend('wasm');
       const workDir = opts.workDir ?? (await ctx.workDir());
-      return trainAndExportResNet(workDir, opts, { log: ctx.log, progress: ctx.progress, signal: ctx.signal });
+      return trainAndExportResNet(workDir, { ...opts, outDir }, { log: ctx.log, progress: ctx.progress, signal: ctx.signal });
     },
   );
 }
