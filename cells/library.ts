@@ -73,6 +73,15 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     varianceCharts: prompts.varianceCharts,
     comparisonChart: prompts.comparisonChart,
     gainsFromRows: prompts.gainsFromRows,
+    // the variance explorer (notebooks/variance-explorer.html)
+    classExplorer: prompts.classExplorer,
+    classImages: prompts.classImages,
+    nearestClasses: prompts.nearestClasses,
+    perClassAccuracy: prompts.perClassAccuracy,
+    classSpreadChart: prompts.classSpreadChart,
+    projectionChart: prompts.projectionChart,
+    textSimilarityChart: prompts.textSimilarityChart,
+    classAccuracyChart: prompts.classAccuracyChart,
     // visual reprogramming and label mapping
     zeroShotTransfer: prompts.zeroShotTransfer,
     REPROGRAMMING_PRESETS: prompts.REPROGRAMMING_PRESETS,

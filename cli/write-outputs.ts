@@ -1,5 +1,5 @@
 // Writes a finished run's named values to --out: tables as CSV (+ Arrow IPC), charts as SVG + PNG (+ the
-// Vega-Lite spec), markdown as .md, numbers and plain JSON as metrics.json / NAME.json, and manifest.json
+// Vega-Lite spec), markdown as .md, image grids as NAME-1.png …, numbers and plain JSON as metrics.json / NAME.json, and manifest.json
 // with the provenance a collaborator needs to reproduce the numbers (model and dataset fingerprints).
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -126,6 +126,9 @@ async function writeOne(outDir: string, name: string, value: unknown, files: str
     await put(`${name}.svg`, async () => (svg = await renderSvg(value)));
     await put(`${name}.png`, () => svgToPng(svg));
     await put(`${name}.vl.json`, () => JSON.stringify(value.spec, null, 1));
+  } else if (isImageGrid(value)) {
+    // An image grid (imageGrid(): the explorer's thumbnails) as NAME-1.png, NAME-2.png, … in grid order.
+    for (const [i, item] of value.items.entries()) await put(`${name}-${i + 1}.png`, () => item.png);
   } else if (value && typeof value === 'object' && (value as { kind?: unknown }).kind === 'markdown') {
     await put(`${name}.md`, () => String((value as { text: unknown }).text));
   } else if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') {
@@ -134,4 +137,9 @@ async function writeOne(outDir: string, name: string, value: unknown, files: str
   } else if (value !== undefined && isPlainJson(value)) {
     await put(`${name}.json`, () => JSON.stringify(value, null, 1));
   }
+}
+
+function isImageGrid(v: unknown): v is { kind: 'images'; items: { png: Uint8Array }[] } {
+  const o = v as { kind?: unknown; items?: unknown } | null;
+  return !!o && typeof o === 'object' && o.kind === 'images' && Array.isArray(o.items) && o.items.every((i) => (i as { png?: unknown })?.png instanceof Uint8Array);
 }

@@ -1,9 +1,13 @@
 // Inputs a cell exposes, `viewof`-style: `const shots = view(Inputs.range([1, 16], {value: 4, step: 1}))`.
 // In the engine an input is a plain description plus its current value; the desktop UI renders it as a
 // widget and the CLI's `--set name=value` overrides it. Both drive the same variable, so changing it
-// re-runs exactly the cells downstream of it.
+// re-runs exactly the cells downstream of it. A chart is an input too (`view(Inputs.chart(chart))`, or
+// `view(chart)` for a chart that declares a selection param): what is clicked or brushed is its value.
+import { canonical, chartInput, selectionProblem, type ChartInputOptions, type ChartSelection } from './chart-input.ts';
 
-export type InputKind = 'range' | 'number' | 'select' | 'checkbox' | 'toggle' | 'text';
+export type { ChartSelection };
+
+export type InputKind = 'range' | 'number' | 'select' | 'checkbox' | 'toggle' | 'text' | 'chart';
 
 export interface InputSpec {
   kind: InputKind;
@@ -13,8 +17,11 @@ export interface InputSpec {
   min?: number;
   max?: number;
   step?: number;
-  /** select/checkbox: the choices (checkbox = multi-select, value is an array) */
+  /** select/checkbox: the choices (checkbox = multi-select, value is an array); chart: what a click may pick */
   options?: unknown[];
+  /** chart: the Vega-Lite spec (rows inline) the UI draws, and the selection in it that is the value */
+  chart?: Record<string, unknown>;
+  select?: ChartSelection;
 }
 
 export class InputValueError extends Error {}
@@ -44,11 +51,24 @@ export const Inputs = {
   text(opts: Common & { value?: string } = {}): InputSpec {
     return { kind: 'text', label: opts.label, value: opts.value ?? '' };
   },
+  /**
+   * A chart whose selection is the value: a click on a mark picks that mark's `field` (point, the default),
+   * or a drag along x picks [lo, hi] (`select: 'interval'`). Nothing picked is null.
+   */
+  chart(chart: unknown, opts: ChartInputOptions = {}): InputSpec {
+    const c = chartInput(chart, opts);
+    return { kind: 'chart', label: opts.label, chart: c.chart, select: c.select, ...(c.options ? { options: c.options } : {}), value: c.value };
+  },
   /** SQL cells end in `.then(Inputs.table)` when transpiled; in the engine a table is its own value. */
   table<T>(value: T): T {
     return value;
   },
 };
+
+/** True for a chart value ({kind: 'vega-lite', spec}): `view(chart)` makes it a chart input. */
+export function isChartValue(v: unknown): boolean {
+  return !!v && typeof v === 'object' && (v as { kind?: unknown }).kind === 'vega-lite';
+}
 
 /** Parses a `--set` string for an input: JSON when it parses ("4", "[\"a\"]", "true"), else the raw text. */
 export function parseSetting(raw: string): unknown {
@@ -90,5 +110,10 @@ export function coerceInput(name: string, spec: InputSpec, value: unknown): unkn
       throw fail(`expected true or false, got ${JSON.stringify(value)}`);
     case 'text':
       return String(value);
+    case 'chart': {
+      const problem = selectionProblem(spec.select!, spec.options, value);
+      if (problem) throw fail(problem);
+      return canonical(spec.select!, spec.options, value);
+    }
   }
 }

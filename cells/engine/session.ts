@@ -7,7 +7,7 @@ import { Runtime } from '@observablehq/runtime';
 import type { Cache } from '../exec/cache.ts';
 import { compileNotebook, NotebookError, type CompiledCell } from './compile.ts';
 import { transpiledDir } from './transpile.ts';
-import { coerceInput, Inputs, type InputSpec } from './inputs.ts';
+import { coerceInput, Inputs, isChartValue, type InputSpec } from './inputs.ts';
 import { nextCellId, type CellMode, type Notebook, type NotebookCell } from './notebook.ts';
 import { CancelledError, type CellContext, type Executor, type StageRecord } from '../exec/types.ts';
 import { runWithContext, currentContext } from '../exec/context.ts';
@@ -86,6 +86,8 @@ export class NotebookSession {
   private readonly builtinNames: Set<string>;
   private readonly errorOrigin = new WeakMap<object, number>();
   private readonly held: Map<number, string>;
+  /** Inputs whose setting has fitted the input at least once (see `view`). */
+  private readonly accepted = new Set<string>();
   /** Where transpiled cells are kept beside the cache, so the next process need not load the transpiler. */
   private readonly transpiled: string | undefined;
 
@@ -114,7 +116,8 @@ export class NotebookSession {
   private engineBuiltins(): Record<string, unknown> {
     return {
       Inputs,
-      view: (spec: InputSpec) => this.view(spec),
+      // `view(chart)`: a chart with a selection param is an input whose value is what is picked in it.
+      view: (spec: InputSpec | unknown) => this.view(isChartValue(spec) ? Inputs.chart(spec) : (spec as InputSpec)),
       display: (value: unknown) => this.display(value),
       md: (strings: TemplateStringsArray, ...values: unknown[]) => ({ kind: 'markdown', text: String.raw({ raw: strings }, ...values) }),
     };
@@ -237,6 +240,7 @@ export class NotebookSession {
       throw new NotebookError(`no input named "${name}" (inputs: ${known})`);
     }
     const v = coerceInput(name, slot.state.input!.spec, value);
+    this.accepted.add(name);
     if (JSON.stringify(slot.state.input!.spec.value) === JSON.stringify(v)) return;
     this.settings.set(name, v);
     this.redefine(slot);
@@ -364,7 +368,19 @@ export class NotebookSession {
     if (!slot) return spec.value;
     const name = slot.compiled.outputs[0];
     slot.state.input = { name, spec };
-    const value = this.settings.has(name) ? coerceInput(name, spec, this.settings.get(name)) : spec.value;
+    let value = spec.value;
+    if (this.settings.has(name)) {
+      try {
+        value = coerceInput(name, spec, this.settings.get(name));
+        this.accepted.add(name);
+      } catch (err) {
+        // A chart redrawn with other data (another dataset) may no longer hold what was picked in it: a
+        // pick that fitted before falls back to the chart's own initial value. A setting that never fitted
+        // (a mistyped --set) is an error.
+        if (spec.kind !== 'chart' || !this.accepted.has(name)) throw err;
+        this.settings.delete(name);
+      }
+    }
     slot.state.input = { name, spec: { ...spec, value } };
     return value;
   }

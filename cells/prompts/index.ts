@@ -26,6 +26,9 @@ export { trainPrompt, trainLoop, taskData, makeTrainer, trainableParameterCount,
 export { evaluatePrompt, zeroShotPrompt, DEFAULT_TEMPLATES, type EvalResult } from './evaluate.ts';
 export { fewShotProtocol, summarize, runsTable, type MethodSpec, type ProtocolOptions, type ProtocolResult, type ProtocolRow } from './protocol.ts';
 export { varianceStats, varianceOf, varianceCharts, gainsFromRows, perClassVarianceChart, type VarianceStats, type ClassVariance, type GainPoint } from './variance.ts';
+export { classExplorer, classImages, nearestClasses, perClassAccuracy, type ClassExplorer, type ProjectedImage, type NearClass, type ClassAccuracy, type ExplorerOptions } from './class-explorer.ts';
+export { classSpreadChart, projectionChart, textSimilarityChart, classAccuracyChart } from './class-explorer-charts.ts';
+export { pca, type Projection } from './pca.ts';
 export type { VegaLiteChart } from '../plots/vegalite.ts';
 export { comparisonChart, type SummaryRow } from './charts.ts';
 export { classTextFeatures } from './text-prompt.ts';

@@ -2,6 +2,7 @@
 // a committed value (slider released, select changed, Enter in a text box); the engine then re-runs the
 // input's downstream cells and nothing else.
 import type { InputSpec } from '../../protocol.ts';
+import { chartWidget } from './chart-input.ts';
 import { el } from './dom.ts';
 
 export interface InputWidget {
@@ -25,6 +26,14 @@ export function inputWidget(name: string, spec: InputSpec, commit: (value: unkno
   };
 
   switch (spec.kind) {
+    case 'chart': {
+      // In the inputs bar a chart would not fit: a point selection shows there as a choice of its values.
+      if (place === 'bar') {
+        if (spec.select?.type !== 'point') return { root: el('div', { hidden: '' }), update: () => undefined };
+        return inputWidget(name, { kind: 'select', label: spec.label, options: [null, ...(spec.options ?? [])], value: spec.value }, commit, place);
+      }
+      return { root, ...chartWidget(root, spec, commit) };
+    }
     case 'range':
     case 'number': {
       const slider = spec.kind === 'range';

@@ -1,11 +1,10 @@
 // Renders what a cell produced: charts (vega-embed), tables (virtualised), Markdown, metric tiles,
 // image grids and an expandable JSON inspector for everything else.
-import embed, { type VisualizationSpec } from 'vega-embed';
-import { expressionInterpreter } from 'vega-interpreter';
 import type { OutputView } from '../../protocol.ts';
 import { el, formatNumber } from './dom.ts';
 import { renderMarkdown } from './markdown.ts';
 import { virtualTable } from './table.ts';
+import { embedChart } from './vega.ts';
 
 export function renderOutput(o: OutputView): HTMLElement {
   const body = renderBody(o);
@@ -52,16 +51,7 @@ function chart(spec: unknown): HTMLElement {
   const div = el('div', { class: 'chart' });
   const target = el('div');
   div.append(target);
-  embed(target, spec as VisualizationSpec, {
-    actions: false,
-    renderer: 'svg',
-    // The interpreter evaluates Vega expressions without eval/new Function, as the CSP requires.
-    ast: true,
-    expr: expressionInterpreter,
-    defaultStyle: false,
-    tooltip: { disableDefaultStyle: true, theme: 'custom' },
-    config: { font: 'Inter, system-ui, sans-serif', view: { stroke: 'transparent' }, axis: { labelColor: '#55606e', titleColor: '#2a3340', gridColor: '#e8ecf1' } },
-  })
+  embedChart(target, spec)
     .then(() => div.setAttribute('data-rendered', 'true'))
     .catch((err: Error) => {
       div.replaceChildren(el('div', { class: 'output-error' }, [`chart failed: ${err.message}`]));
