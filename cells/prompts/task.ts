@@ -215,7 +215,7 @@ export async function imageFeatures(modelLike: ModelLike, source: TaskSource, po
   );
 }
 
-interface SplitIndex {
+export interface SplitIndex {
   train: Int32Array;
   val: Int32Array;
 }
@@ -250,6 +250,16 @@ export async function fewShotTask(modelLike: ModelLike, source: TaskSource, opts
   const pool = await promptPool(source, opts);
   const feats = await imageFeatures(model, source, pool);
   const split = await fewShotRows(pool, source.classNames.length, opts.shots, opts.seed, opts.valShots);
+  return taskFromPool(model, source, pool, feats, split, { shots: opts.shots, seed: opts.seed });
+}
+
+/**
+ * The task over a pool, its features and a choice of pool rows for training and validation (`split`, rows of
+ * the pool): what `fewShotTask` returns for a K-shot draw, and what a caller that trains on other rows of a
+ * pool (all of them, a long-tailed set) builds the same way. Its key is the pool's, the features' and the split's.
+ */
+export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Pool, feats: PoolFeatures, split: SplitIndex, meta: { shots: number; seed: number }): PromptTask {
+  const opts = meta;
   const S = model.config.vision.imageSize;
   const P = feats.dim;
   const testDs = source.test ?? source.train;

@@ -1,0 +1,59 @@
+// Class imbalance as the long-tailed CIFAR literature builds it (Cui et al. 2019, "Class-Balanced Loss";
+// Cao et al. 2019, LDAM): class c of C keeps n_c = ⌊n_max · ρ^(−c/(C−1))⌋ images, so class 0 keeps n_max,
+// the last class n_max/ρ, and the counts fall exponentially in between; ρ is the imbalance ratio. The
+// images kept per class are chosen by a seeded hash of their source (the same on every machine), and a
+// longer tail is a subset of a shorter one's for the same seed.
+import { createHash } from 'node:crypto';
+import type { Dataset } from './dataset.ts';
+import { subsetRows } from './assemble.ts';
+
+/** Images per class of an exponential long tail: class 0 first (the head), n_c = ⌊nMax · ratio^(−c/(C−1))⌋. */
+export function longTailCounts(nMax: number, classes: number, ratio: number): number[] {
+  if (!(Number.isInteger(nMax) && nMax >= 1)) throw new Error(`longTailCounts: nMax must be a positive integer, got ${nMax}`);
+  if (!(Number.isInteger(classes) && classes >= 2)) throw new Error(`longTailCounts: needs at least 2 classes, got ${classes}`);
+  if (!(Number.isFinite(ratio) && ratio >= 1)) throw new Error(`longTailCounts: the imbalance ratio is n_max / n_min and must be ≥ 1, got ${ratio}`);
+  const counts = Array.from({ length: classes }, (_, c) => Math.floor(nMax * Math.pow(1 / ratio, c / (classes - 1))));
+  if (counts[classes - 1] < 1) throw new Error(`longTailCounts: ratio ${ratio} leaves the last class ${counts[classes - 1]} images from nMax ${nMax}; raise nMax or lower the ratio`);
+  return counts;
+}
+
+export interface LongTailOptions {
+  /** Images of the head class (class 0). */
+  nMax: number;
+  /** Imbalance ratio n_max / n_min (the literature's ρ: 10, 50, 100). */
+  ratio: number;
+  /** Which images are kept (default 0). */
+  seed?: number;
+}
+
+/** A long-tailed subsample of a single-label dataset; a class with fewer images than its count is an error. */
+export function longTailDataset(dataset: Dataset, opts: LongTailOptions): Dataset {
+  if (dataset.multiLabel) throw new Error(`longTailDataset: "${dataset.name}" is multi-label`);
+  const seed = opts.seed ?? 0;
+  const C = dataset.classNames.length;
+  const counts = longTailCounts(opts.nMax, C, opts.ratio);
+  const labels = dataset.rows.getChild('label')!.toArray() as Int32Array;
+  const sources = dataset.rows.getChild('source')!.toArray() as string[];
+  const byClass: { pos: number; key: string }[][] = Array.from({ length: C }, () => []);
+  labels.forEach((l, pos) => byClass[l].push({ pos, key: createHash('sha256').update(`long-tail\0${seed}\0${sources[pos]}`).digest('hex') }));
+  const keep: number[] = [];
+  byClass.forEach((group, c) => {
+    if (group.length < counts[c]) throw new Error(`longTailDataset(${dataset.name}): class ${c} ("${dataset.classNames[c]}") has ${group.length} images, the tail asks for ${counts[c]}; lower nMax`);
+    group.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.pos - b.pos));
+    for (const g of group.slice(0, counts[c])) keep.push(g.pos);
+  });
+  keep.sort((a, b) => a - b);
+  const newLabels = Int32Array.from(keep, (p) => labels[p]);
+  const rows = subsetRows(dataset.rows, keep, { label: newLabels, className: Array.from(newLabels, (l) => dataset.classNames[l]) }, `longTailDataset(${dataset.name})`);
+  const fingerprint = createHash('sha256').update(JSON.stringify({ view: 'long-tail', parent: dataset.fingerprint, nMax: opts.nMax, ratio: opts.ratio, seed })).digest('hex');
+  return {
+    name: `${dataset.name}-lt${opts.ratio}`,
+    classNames: dataset.classNames,
+    fingerprint,
+    multiLabel: false,
+    rows,
+    images: dataset.images,
+    skipped: [],
+    origin: { kind: 'view', parent: dataset.fingerprint },
+  };
+}
