@@ -38,6 +38,12 @@ module.exports = {
     { name: 'server-not-ui-source', severity: 'error', comment: 'The server serves the built bundle; it does not import the page\'s code.',
       from: { path: '^desktop/(server|kernel)/' }, to: { path: '^desktop/ui/src/' } },
     { name: 'desktop-not-cli', severity: 'error', from: { path: '^desktop/' }, to: { path: '^(cli|bin)/' } },
+    // electron → server → kernel are processes started by file path (fork), which imports do not show:
+    // these keep the code from importing back up that chain.
+    { name: 'kernel-below-server', severity: 'error', comment: 'The kernel knows the server only through desktop/protocol.ts messages.',
+      from: { path: '^desktop/kernel/' }, to: { path: '^desktop/(server|electron)/' } },
+    { name: 'server-below-electron', severity: 'error', comment: 'The server runs without Electron (promptscope serve).',
+      from: { path: '^desktop/server/' }, to: { path: '^desktop/electron/' } },
     { name: 'product-not-tests', severity: 'error', comment: 'Code that only tests or benches use lives in test/ or bench/.',
       from: { path: '^(cells|desktop|cli|bin)/' }, to: { path: '^(test|bench)/' } },
   ],
