@@ -73,6 +73,12 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     varianceCharts: prompts.varianceCharts,
     comparisonChart: prompts.comparisonChart,
     gainsFromRows: prompts.gainsFromRows,
+    // UPT's comparison and its claims (notebooks/upt-paper.html)
+    summarize: prompts.summarize,
+    paperTable: prompts.paperTable,
+    uptClaim: prompts.uptClaim,
+    varianceClaims: prompts.varianceClaims,
+    pearson: prompts.pearson,
     // the variance explorer (notebooks/variance-explorer.html)
     classExplorer: prompts.classExplorer,
     classImages: prompts.classImages,

@@ -29,6 +29,8 @@ export { varianceStats, varianceOf, varianceCharts, gainsFromRows, perClassVaria
 export { classExplorer, classImages, nearestClasses, perClassAccuracy, type ClassExplorer, type ProjectedImage, type NearClass, type ClassAccuracy, type ExplorerOptions } from './class-explorer.ts';
 export { classSpreadChart, projectionChart, textSimilarityChart, classAccuracyChart } from './class-explorer-charts.ts';
 export { pca, type Projection } from './pca.ts';
+export { pearson, type Correlation } from './correlation.ts';
+export { paperTable, uptClaim, varianceClaims, type UptClaim, type VarianceClaim } from './upt-claims.ts';
 export type { VegaLiteChart } from '../plots/vegalite.ts';
 export { comparisonChart, type SummaryRow } from './charts.ts';
 export { classTextFeatures } from './text-prompt.ts';

@@ -1,0 +1,149 @@
+// UPT's comparison as the paper reports it, and its claims checked on whatever was run: the per-dataset
+// table (mean ± std and 95 % CI over seeds at the largest K each dataset ran) with the average row, whether
+// UPT at least matches the better of CoOp and VPT on average, and whether the gains correlate with the two
+// variances the way UPT's plots say. Input: the few-shot protocol's rows (protocol.ts).
+import { tableFromArrays, type Table } from 'apache-arrow';
+import { pearson, type Correlation } from './correlation.ts';
+import type { ProtocolRow } from './protocol.ts';
+import type { GainPoint, VarianceStats } from './variance.ts';
+
+/** Student-t 0.975 quantiles by degrees of freedom (1..10); more: 1.96 is close enough for a CI label. */
+const T975 = [NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+const t975 = (df: number) => (df < T975.length ? T975[df] : 1.96);
+
+interface Stat {
+  mean: number;
+  std: number;
+  ci95: number;
+  n: number;
+}
+
+function stat(xs: number[]): Stat {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const std = n > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)) : 0;
+  return { mean, std, ci95: n > 1 ? (t975(n - 1) * std) / Math.sqrt(n) : 0, n };
+}
+
+/** The largest K with rows for every method on `dataset` (the K its table row reports). */
+function reportedShots(rows: ProtocolRow[], dataset: string, methods: string[]): number | undefined {
+  const ks = [...new Set(rows.filter((r) => r.dataset === dataset && r.method !== 'zero-shot').map((r) => r.shots))].sort((a, b) => b - a);
+  return ks.find((k) => methods.every((m) => rows.some((r) => r.dataset === dataset && r.method === m && r.shots === k)));
+}
+
+const seedsOf = (rows: ProtocolRow[], dataset: string, method: string, shots: number) =>
+  rows.filter((r) => r.dataset === dataset && r.method === method && (method === 'zero-shot' || r.shots === shots));
+
+/**
+ * The paper's table: one row per dataset at its largest K run (16 unless a bundled subset is too small),
+ * each method's mean, std and 95 % CI half-width over seeds (fractions), and an "average" row: per seed, the
+ * mean over datasets; then mean ± std and CI of those per-seed averages (datasets enter each seed's average
+ * once, so the seeds stay the unit of replication).
+ */
+export function paperTable(rows: ProtocolRow[], methods: string[]): Table {
+  const datasets = [...new Set(rows.map((r) => r.dataset))];
+  const all = ['zero-shot', ...methods];
+  const cols: Record<string, unknown[]> = { dataset: [], shots: [] };
+  for (const m of all) for (const s of ['mean', 'std', 'ci95', 'n']) cols[`${m} ${s}`] = [];
+  const used: { dataset: string; shots: number }[] = [];
+  const push = (dataset: string, shots: number | null, stats: Stat[]) => {
+    cols.dataset.push(dataset);
+    cols.shots.push(shots);
+    all.forEach((m, i) => {
+      cols[`${m} mean`].push(stats[i].mean);
+      cols[`${m} std`].push(stats[i].std);
+      cols[`${m} ci95`].push(stats[i].ci95);
+      cols[`${m} n`].push(stats[i].n);
+    });
+  };
+  for (const dataset of datasets) {
+    const k = reportedShots(rows, dataset, methods);
+    if (k === undefined) continue;
+    used.push({ dataset, shots: k });
+    push(dataset, k, all.map((m) => stat(seedsOf(rows, dataset, m, k).map((r) => r.top1))));
+  }
+  if (!used.length) throw new Error(`paperTable: no dataset has rows for every method (${methods.join(', ')})`);
+  const seeds = [...new Set(rows.filter((r) => r.method !== 'zero-shot').map((r) => r.seed))].sort((a, b) => a - b);
+  const averages = all.map((m) => {
+    // zero-shot has one row per dataset (no seed): its average is one number.
+    if (m === 'zero-shot') return stat([used.reduce((a, u) => a + seedsOf(rows, u.dataset, m, u.shots)[0].top1, 0) / used.length]);
+    return stat(seeds.flatMap((seed) => {
+      const per = used.map((u) => seedsOf(rows, u.dataset, m, u.shots).find((r) => r.seed === seed)?.top1);
+      return per.every((x) => x !== undefined) ? [per.reduce((a, b) => a + b!, 0) / per.length] : [];
+    }));
+  });
+  push('average', null, averages);
+  return tableFromArrays(Object.fromEntries(Object.entries(cols).map(([k, v]) => [k, k === 'dataset' ? (v as string[]) : Float64Array.from(v as number[], (x) => x ?? NaN)]))) as unknown as Table;
+}
+
+export interface UptClaim {
+  /** The K each dataset is compared at. */
+  compared: { dataset: string; shots: number }[];
+  /** Per method, the mean top-1 over the compared datasets (mean over seeds first). */
+  average: Record<string, number>;
+  /** The better of CoOp and VPT on average. */
+  best: string;
+  /** UPT minus the better baseline on average, with a 95 % CI over seeds (per seed: the dataset average). */
+  difference: Stat & { lo: number; hi: number };
+  holds: 'yes' | 'no' | 'undecided';
+}
+
+/**
+ * UPT's headline: on average over datasets, UPT at least matches the better of CoOp and VPT. "yes": the
+ * CI of UPT − best lies above −1 point (at least a match), "no": it lies below, "undecided" otherwise
+ * (and with a single seed).
+ */
+export function uptClaim(rows: ProtocolRow[], labels: { coop: string; vpt: string; upt: string } = { coop: 'CoOp', vpt: 'VPT', upt: 'UPT' }): UptClaim {
+  const methods = [labels.coop, labels.vpt, labels.upt];
+  const datasets = [...new Set(rows.map((r) => r.dataset))];
+  const compared = datasets.flatMap((dataset) => {
+    const shots = reportedShots(rows, dataset, methods);
+    return shots === undefined ? [] : [{ dataset, shots }];
+  });
+  if (!compared.length) throw new Error(`uptClaim: no dataset has rows for all of ${methods.join(', ')}`);
+  const meanOf = (m: string, only?: number) => compared.reduce((a, c) => a + stat(seedsOf(rows, c.dataset, m, c.shots).filter((r) => only === undefined || r.seed === only).map((r) => r.top1)).mean, 0) / compared.length;
+  const average = Object.fromEntries(methods.map((m) => [m, meanOf(m)]));
+  const best = average[labels.coop] >= average[labels.vpt] ? labels.coop : labels.vpt;
+  const seeds = [...new Set(rows.filter((r) => r.method === labels.upt).map((r) => r.seed))].sort((a, b) => a - b);
+  const diffs = seeds.map((s) => meanOf(labels.upt, s) - meanOf(best, s)).filter(Number.isFinite);
+  const d = stat(diffs);
+  const difference = { ...d, lo: d.mean - d.ci95, hi: d.mean + d.ci95 };
+  const MATCH = 0.01;
+  // One seed gives no interval, and a single run's difference is within seed noise: no verdict.
+  const holds = diffs.length < 2 ? 'undecided' : difference.lo >= -MATCH ? 'yes' : difference.hi < -MATCH ? 'no' : 'undecided';
+  return { compared, average, best, difference, holds };
+}
+
+export interface VarianceClaim {
+  plot: string;
+  /** The sign UPT's reading predicts. */
+  expected: 'negative' | 'positive';
+  correlation: Correlation;
+  verdict: string;
+}
+
+/**
+ * UPT's two readings as correlations over datasets: CoOp's gain falls as intra-class image variance rises
+ * (expected r < 0); VPT's gain rises with inter-class text variance (expected r > 0).
+ */
+export function varianceClaims(stats: VarianceStats[], gains: GainPoint[]): VarianceClaim[] {
+  const byName = new Map(gains.map((g) => [g.dataset, g]));
+  const claim = (plot: string, expected: 'negative' | 'positive', pairs: [number, number | undefined][]): VarianceClaim => {
+    const ok = pairs.filter((p): p is [number, number] => p[1] !== undefined && Number.isFinite(p[1]));
+    // Two points always lie on a line (r = ±1): a correlation needs three.
+    if (ok.length < 3) return { plot, expected, correlation: { n: ok.length, r: NaN, lo: -1, hi: 1 }, verdict: `cannot be checked with ${ok.length} dataset${ok.length === 1 ? '' : 's'} (a correlation needs 3)` };
+    const c = pearson(ok.map((p) => p[0]), ok.map((p) => p[1]));
+    const sign = expected === 'negative' ? -1 : 1;
+    // The interval with the expected sign made positive: [near, far].
+    const [near, far] = sign > 0 ? [c.lo, c.hi] : [-c.hi, -c.lo];
+    const verdict = !Number.isFinite(c.r) ? 'a constant variable: no correlation'
+      : near > 0 ? `holds: r = ${c.r.toFixed(2)}, its 95 % CI excludes 0`
+      : far < 0 ? `is contradicted: r = ${c.r.toFixed(2)}, the opposite sign, CI excludes 0`
+      : `is not shown: r = ${c.r.toFixed(2)} (${sign * c.r > 0 ? 'the expected sign' : 'the opposite sign'}), but the 95 % CI [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}] includes 0 with ${c.n} datasets`;
+    return { plot, expected, correlation: c, verdict };
+  };
+  return [
+    claim('CoOp gain vs intra-class image variance', 'negative', stats.map((s) => [s.imageVariance, byName.get(s.dataset)?.coopGain])),
+    claim('VPT gain vs inter-class text variance', 'positive', stats.map((s) => [s.textVariance, byName.get(s.dataset)?.vptGain])),
+  ];
+}
