@@ -99,3 +99,17 @@ test('a pick the redrawn chart no longer holds falls back to its initial value',
   assert.equal(await session.value('picked'), 'cow');
   session.dispose();
 });
+
+test('view(chart) in a cell: the chart\'s own selection param makes it an input', async () => {
+  const spec = chart({ params: [{ name: 'clicked', select: { type: 'point', fields: ['className'] } }] }).spec;
+  const { session } = await startSession(notebookOf([
+    [1, `const picked = view({kind: "vega-lite", spec: ${JSON.stringify(spec)}});`],
+    [2, 'const shown = picked === null ? "nothing" : picked;'],
+  ]));
+  assert.equal(await session.value('shown'), 'nothing');
+  assert.deepEqual(session.inputs()[0].spec.select, { type: 'point', param: 'clicked', field: 'className' });
+  session.setInput('picked', 'dog');
+  await session.idle();
+  assert.equal(await session.value('shown'), 'dog');
+  session.dispose();
+});
