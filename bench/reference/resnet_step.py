@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""PyTorch reference for bench/resnet.ts: the CIFAR ResNet read from the same checkpoint folder
+(config.json + model.safetensors, the layout cells/model/resnet loads), the same batch, float32, timed the
+same way (best of N after a warm-up, wall clock and process CPU):
+
+  forward    frozen backbone, BatchNorm on running statistics, no autograd: pooled features of a batch
+  protuning  one training step of Pro-tuning as cells/prompts builds it: a prompt block before every stage
+             (parameter-free channel normalisation, 1x1 conv C->m + ReLU, 3x3 depthwise conv, squeeze-excitation
+             gate, 1x1 conv m->C; x + beta*block(x), beta = 0 at the start), a linear head on the L2-normalised
+             pooled feature; backbone frozen; cross-entropy; SGD momentum 0.9, weight decay 5e-4
+  finetune   one training step of full fine-tuning: every convolution and BatchNorm affine weight trains,
+             BatchNorm on running statistics (as the product's fine-tuning), same head, loss and optimiser
+
+Each block written the way a PyTorch user would (grouped Conv2d for the depthwise convolution, NCHW).
+With --convs, also each convolution of the network alone (forward, input and filter gradients), to show
+where the time of a step goes. Prints one JSON object.
+
+  OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/reference/resnet_step.py --model data/models/resnet-cifar10 --threads 1
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_safetensors(path):
+    with open(path, 'rb') as f:
+        raw = f.read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    body = raw[8 + n:]
+    dtypes = {'F32': np.float32, 'F64': np.float64, 'F16': np.float16}
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__' or info['dtype'] not in dtypes:
+            continue
+        a, b = info['data_offsets']
+        arr = np.frombuffer(body[a:b], dtype=dtypes[info['dtype']]).reshape(info['shape'])
+        out[name] = torch.from_numpy(arr.astype(np.float32))
+    return out
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride, eps):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout, eps=eps)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout, eps=eps)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential()
+            self.shortcut.add_module('conv', nn.Conv2d(cin, cout, 1, stride, 0, bias=False))
+            self.shortcut.add_module('bn', nn.BatchNorm2d(cout, eps=eps))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        return F.relu(h + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class Stage(nn.Module):
+    def __init__(self, blocks):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+
+class CifarResNet(nn.Module):
+    """Module names equal the checkpoint's tensor names, so load_state_dict takes the file as it is."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        eps = cfg.get('batch_norm_eps', 1e-5)
+        e = cfg['embedding_size']
+        self.stem = nn.Sequential()
+        self.stem.add_module('conv', nn.Conv2d(cfg.get('num_channels', 3), e, 3, 1, 1, bias=False))
+        self.stem.add_module('bn', nn.BatchNorm2d(e, eps=eps))
+        stages, cin = [], e
+        self.stage_channels = []
+        for s, (width, depth) in enumerate(zip(cfg['hidden_sizes'], cfg['depths'])):
+            self.stage_channels.append(cin)
+            blocks = []
+            for b in range(depth):
+                blocks.append(BasicBlock(cin, width, 2 if s > 0 and b == 0 else 1, eps))
+                cin = width
+            stages.append(Stage(blocks))
+        self.stages = nn.ModuleList(stages)
+        self.classifier = nn.Linear(cin, cfg['num_labels'])
+        self.width = cin
+
+    def pooled(self, x, before_stage=None):
+        x = F.relu(self.stem(x))
+        for s, stage in enumerate(self.stages):
+            if before_stage is not None:
+                x = before_stage(s, x)
+            x = stage(x)
+        return x.mean(dim=(2, 3))
+
+
+class PromptBlock(nn.Module):
+    def __init__(self, channels, ratio):
+        super().__init__()
+        m = max(4, math.ceil(channels * ratio))
+        self.reduce = nn.Conv2d(channels, m, 1)
+        self.depthwise = nn.Conv2d(m, m, 3, 1, 1, groups=m)
+        self.gate = nn.Linear(m, m)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+        self.expand = nn.Conv2d(m, channels, 1)
+        self.beta = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        mean = x.mean(1, keepdim=True)
+        var = x.var(1, unbiased=False, keepdim=True)
+        h = F.relu(self.reduce((x - mean) * torch.rsqrt(var + 1e-5)))
+        h = self.depthwise(h)
+        h = h * torch.sigmoid(self.gate(h.mean(dim=(2, 3))))[:, :, None, None]
+        return x + self.beta * self.expand(h)
+
+
+def head_logits(pooled, head):
+    return head(F.normalize(pooled, dim=-1))
+
+
+def best_of(fn, steps):
+    fn()  # warm-up
+    wall, cpu = [], []
+    for _ in range(steps):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return {'wall': min(wall), 'cpu': min(cpu)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--model', default='data/models/resnet-cifar10')
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--steps', type=int, default=5)
+    ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--ratio', type=float, default=0.25)
+    ap.add_argument('--classes', type=int, default=10)
+    ap.add_argument('--convs', default='', help='JSON list of single convolutions to time as well (bench/resnet.ts sends the network\'s own)')
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    with open(os.path.join(args.model, 'config.json')) as f:
+        cfg = json.load(f)
+    weights = read_safetensors(os.path.join(args.model, 'model.safetensors'))
+    gen = torch.Generator().manual_seed(1)
+    s = cfg['image_size']
+    x = torch.randn(args.batch, 3, s, s, generator=gen)
+    labels = torch.randint(0, args.classes, (args.batch,), generator=gen)
+
+    def backbone():
+        net = CifarResNet(cfg)
+        missing, unexpected = net.load_state_dict(weights, strict=False)
+        assert not unexpected and all(k.endswith('num_batches_tracked') for k in missing), (missing, unexpected)
+        return net.eval()
+
+    res = {'torch': torch.__version__, 'threads': args.threads, 'batch': args.batch,
+           'blas': os.path.realpath('/usr/lib/x86_64-linux-gnu/libblas.so.3'), 'ms': {}}
+
+    frozen = backbone().requires_grad_(False)
+
+    def forward():
+        with torch.no_grad():
+            frozen.pooled(x)
+    res['ms']['forward'] = best_of(forward, args.steps)
+
+    # Pro-tuning: blocks before every stage and the head train; the backbone is frozen.
+    torch.manual_seed(0)
+    blocks = nn.ModuleList(PromptBlock(c, args.ratio) for c in frozen.stage_channels)
+    head = nn.Linear(frozen.width, args.classes)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    params = list(blocks.parameters()) + list(head.parameters())
+    opt = torch.optim.SGD(params, lr=0.002, momentum=0.9, weight_decay=5e-4)
+
+    def protuning():
+        opt.zero_grad(set_to_none=True)
+        pooled = frozen.pooled(x, lambda s, h: blocks[s](h))
+        F.cross_entropy(head_logits(pooled, head), labels).backward()
+        opt.step()
+    res['ms']['protuning'] = best_of(protuning, args.steps)
+    res['params'] = {'protuning': sum(p.numel() for p in params)}
+
+    # Full fine-tuning: a trainable copy (convolutions and BatchNorm affine), running statistics, new head.
+    tuned = backbone()
+    tuned.classifier.requires_grad_(False)
+    head2 = nn.Linear(tuned.width, args.classes)
+    nn.init.zeros_(head2.weight)
+    nn.init.zeros_(head2.bias)
+    params2 = [p for p in tuned.parameters() if p.requires_grad] + list(head2.parameters())
+    opt2 = torch.optim.SGD(params2, lr=0.002, momentum=0.9, weight_decay=5e-4)
+
+    def finetune():
+        opt2.zero_grad(set_to_none=True)
+        F.cross_entropy(head_logits(tuned.pooled(x), head2), labels).backward()
+        opt2.step()
+    res['ms']['finetune'] = best_of(finetune, args.steps)
+    res['params']['finetune'] = sum(p.numel() for p in params2)
+    if args.convs:
+        res['convs'] = [time_conv(c, args.steps) for c in json.loads(args.convs)]
+    print(json.dumps(res))
+
+
+def time_conv(c, steps):
+    """One convolution of the network alone: forward, input gradient and filter gradient, as autograd runs them.
+    c: {batch, size, cin, cout, k, stride, groups}; NCHW, padding (k - 1) / 2, no bias."""
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(c['batch'], c['cin'], c['size'], c['size'], generator=gen)
+    w = torch.randn(c['cout'], c['cin'] // c['groups'], c['k'], c['k'], generator=gen)
+    pad = (c['k'] - 1) // 2
+    y = F.conv2d(x, w, None, c['stride'], pad, 1, c['groups'])
+    dy = torch.randn(y.shape, generator=gen)
+    back = torch.ops.aten.convolution_backward
+
+    def run(mask):
+        return lambda: back(dy, x, w, None, [c['stride']] * 2, [pad] * 2, [1, 1], False, [0, 0], c['groups'], mask)
+    with torch.no_grad():
+        return {'forward': best_of(lambda: F.conv2d(x, w, None, c['stride'], pad, 1, c['groups']), steps),
+                'dx': best_of(run([True, False, False]), steps), 'dw': best_of(run([False, True, False]), steps)}
+
+
+if __name__ == '__main__':
+    main()
