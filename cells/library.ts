@@ -15,6 +15,10 @@ import { loadCorpus } from './data/corpus.ts';
 import { imageGrid } from './plots/image-grid.ts';
 import { labelMappingRows } from './prompts/mapping-rows.ts';
 import { mosaicSet } from './data/mosaic.ts';
+import { corruptedDataset } from './data/corrupted.ts';
+import { longTailCounts, longTailDataset } from './data/long-tail.ts';
+import { CORRUPTIONS, CIFAR_C_CONSTANTS } from './data/corruptions.ts';
+import { loadResNet } from './model/index.ts';
 
 /** A bundled dataset by name ("cifar10", "mnist", "fashion-mnist", "gtsrb"), loaded through the cache. */
 export function bundled(name: BundledName, split = 'test') {
@@ -102,6 +106,13 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     TAIDPT_DEFAULTS: prompts.TAIDPT_DEFAULTS,
     TAIDPT_OPTIM: prompts.TAIDPT_OPTIM,
     imageGrid,
+    // Pro-tuning: the CNN backbone, CIFAR-10-C corruptions and long tails as dataset views (scenarios: studies)
+    loadResNet,
+    corruptedDataset,
+    longTailDataset,
+    longTailCounts,
+    CORRUPTIONS,
+    CIFAR_C_CONSTANTS,
     // multitask and transfer studies
     ...studies.studiesLibrary(),
   };

@@ -21,6 +21,8 @@ export {
 export { frechetDistance, gaussianOf, sqrtPsd, symmetricEigen, pearson } from './frechet.ts';
 export { transferHeatmap, multiSourceChart, matrixOrder, clusterOrder, gainGrid, type HeatmapOptions } from './heatmap.ts';
 export { loadStudyModel, STUDY_DEFAULT_MODEL, type StudyModel } from './study-model.ts';
+export { genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit, type Scenario, type ScenarioKind, type SplitOptions } from './scenarios.ts';
+export { scenarioTask } from './scenario-task.ts';
 
 import { defaultTaskSuite, selectTasks, makeTask, taskTable, DEFAULT_TASK_NAMES } from './tasks.ts';
 import { multitaskPrompt, transferGain, jointTuning } from './multitask.ts';
@@ -28,6 +30,8 @@ import { transferMatrix, multiSourceTransfer } from './transfer.ts';
 import { visualSimilarity, labelSimilarity, similarityScatter } from './similarity.ts';
 import { transferHeatmap, multiSourceChart } from './heatmap.ts';
 import { loadStudyModel } from './study-model.ts';
+import { genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit } from './scenarios.ts';
+import { scenarioTask } from './scenario-task.ts';
 
 /** The names notebook cells use (spread into cells/library.ts's builtins). */
 export function studiesLibrary(): Record<string, unknown> {
@@ -37,5 +41,7 @@ export function studiesLibrary(): Record<string, unknown> {
     multitaskPrompt, transferGain, jointTuning,
     transferMatrix, transferHeatmap, multiSourceTransfer, multiSourceChart,
     visualSimilarity, labelSimilarity, similarityScatter,
+    // Pro-tuning's scenarios: fingerprinted train/test views any method runs on, and the task over one
+    genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit, scenarioTask,
   };
 }
