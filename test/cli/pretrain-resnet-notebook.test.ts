@@ -110,5 +110,7 @@ test('pretrain-resnet notebook: a tiny headless run trains, exports a loadable m
   const stages = manifest.stages as Array<{ stage: string; hit: boolean }>;
   assert.deepEqual(stages.map((s) => `${s.stage}:${s.hit}`), ['pretrainResNet:true']);
   assert.equal(JSON.parse(readFileSync(join(dir, 'o2', 'metrics.json'), 'utf8')).testAccuracy, metrics.testAccuracy);
-  assert.ok(ms < 20_000, `cached re-run took ${ms} ms`);
+  // Mostly Node and tsx start-up (a few seconds idle); the bound leaves room for a loaded CI machine and still
+  // fails if anything outside the stage re-decoded the 30,000 training images or retrained.
+  assert.ok(ms < 30_000, `cached re-run took ${ms} ms`);
 });
