@@ -16,7 +16,7 @@ import { buildLibrary } from '../cells/library.ts';
 import { currentBackend } from '../cells/model/index.ts';
 import { SlurmExecutor, type NotebookSnapshot } from '../cells/exec/slurm/executor.ts';
 import type { Executor } from '../cells/exec/types.ts';
-import { fileURLToPath } from 'node:url';
+import { thisPromptscope } from '../cells/exec/slurm/launcher.ts';
 
 export interface RunOptions {
   notebook: string;
@@ -41,7 +41,7 @@ function makeExecutor(choice: ExecutorChoice | undefined, notebook: NotebookSnap
   return new SlurmExecutor({
     notebook: () => notebook,
     // The job runs this same checkout's promptscope with this same node: the nodes must see this path.
-    launcher: { node: process.execPath, entry: fileURLToPath(new URL('../bin/promptscope.js', import.meta.url)), cwd: process.cwd() },
+    launcher: thisPromptscope(),
     partition: choice.partition, gres: choice.gres, maxJobs: choice.maxJobs, cpusPerTask: choice.cpusPerTask, sbatchArgs: choice.sbatchArgs, pollMs: choice.pollMs,
   });
 }

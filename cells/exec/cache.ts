@@ -10,9 +10,15 @@
 //   - pid + the process's start time (Linux: /proc/<pid>/stat) + boot id: a pid that is alive but started
 //     at another time, or a lock from before a reboot, is stale. This needs no clock and no heartbeat, so a
 //     genuine holder that blocks its event loop for an hour in a long computation keeps its lock.
-//   - where the start time cannot be checked (another host on a shared disk, a platform without /proc, a
-//     lock written by an older Promptscope that wrote only a pid), the holder's heartbeat decides: a holder
-//     touches its lock's mtime every `lockStaleMs / 4`, and a lock untouched for `lockStaleMs` is stale.
+//   - a pid means something only on the machine, the boot and the pid namespace it came from: a lock
+//     written elsewhere (another node of a cluster on a shared disk, a container with its own pids, a
+//     twin host of the same name) is never judged by its pid, however the pid looks here.
+//   - where the start time cannot be checked (another machine as above, a platform without /proc, a lock
+//     written by an older Promptscope that wrote only a pid), the holder's heartbeat decides: a holder
+//     sets its lock's mtime every `lockStaleMs / 4`. A waiter on the holder's machine compares that mtime
+//     with its clock; a waiter elsewhere compares no clocks (nodes' clocks differ, and an NFS server may
+//     set mtimes by its own): it takes the lock over only after watching it unchanged for `lockStaleMs`
+//     of its own time. See "What the shared filesystem must provide" in the README.
 //   - a random token, so a holder only ever removes its own lock, and a takeover can check that the lock it
 //     removes is the one it judged stale (see `breakLock`).
 // The lock file is written completely before it appears (hard link of a finished temp file), so it is
@@ -20,7 +26,7 @@
 // file and writing its pid) is taken over once it is `lockGraceMs` old.
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { sha256, sha256File } from '../util/hash.ts';
@@ -73,6 +79,8 @@ interface Owner {
   pid: number;
   host?: string;
   boot?: string;
+  /** The pid namespace (`pid:[INODE]`): containers on one host share its name and boot id, not its pids. */
+  pidns?: string;
   start?: string;
   token: string;
   since?: string;
@@ -237,7 +245,10 @@ export class Cache {
         await rename(tmp, dir);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        // ENOENT with the entry in place: on NFS, a rename whose reply was lost is retried, and the retry
+        // no longer finds its source, because the first attempt moved it. The entry is ours; nothing to do.
+        const movedAlready = code === 'ENOENT' && !(await exists(tmp)) && (await this.readMeta(meta.key))?.key === meta.key;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && !movedAlready) throw err;
         // Another process stored the same key first: its entry is equivalent, keep it.
         await rm(tmp, { recursive: true, force: true });
       }
@@ -289,19 +300,31 @@ export class Cache {
 
   private async acquire(key: string, path: string, token: string, signal?: AbortSignal): Promise<void> {
     const me = self();
-    const owner: Owner = { pid: process.pid, host: me.host, boot: me.boot, start: me.start, token, since: new Date().toISOString() };
+    const owner: Owner = { pid: process.pid, host: me.host, boot: me.boot, pidns: me.pidns, start: me.start, token, since: new Date().toISOString() };
     const body = JSON.stringify(owner);
     // The draft carries its owner, so gc can tell a dead writer's draft from a live one's.
     const draft = `${path}.${me.tag}.${token}.tmp`;
     await writeFile(draft, body);
+    // The lock's first mtime by this machine's clock, as every heartbeat's will be (an NFS server would
+    // otherwise stamp the new file with its own clock).
+    const now = new Date();
+    await utimes(draft, now, now);
     try {
       let reported = false;
+      // What this waiter last saw of the lock, and since when by its own monotonic clock (see staleness).
+      let watched: { text: string; mtimeMs: number; since: number } | undefined;
       for (let wait = 20; ; wait = Math.min(wait * 1.5, 500)) {
         signal?.throwIfAborted();
         if (await createLock(draft, path, body)) return;
         const seen = await readLock(path);
         if (!seen) continue; // released between our attempt and our look
-        const stale = this.staleness(seen);
+        // Our own lock: the link was made but its reply was lost and the retried call said EEXIST (NFS
+        // retransmits a request whose answer did not come back). Waiting here would wait on ourselves.
+        if (seen.owner?.token === token) return;
+        if (!watched || watched.text !== seen.text || watched.mtimeMs !== seen.mtimeMs) {
+          watched = { text: seen.text, mtimeMs: seen.mtimeMs, since: performance.now() };
+        }
+        const stale = this.staleness(seen, performance.now() - watched.since);
         if (stale) {
           if (await breakLock(path, seen)) this.onWarning(`cache entry ${key}: ${stale}; taking its lock over`);
           continue;
@@ -319,18 +342,33 @@ export class Cache {
     }
   }
 
-  /** Why a lock may be taken over, or null while its holder may still be working. */
-  private staleness(seen: SeenLock): string | null {
+  /**
+   * Why a lock may be taken over, or null while its holder may still be working. `unchangedMs`: how long
+   * a waiter has watched this very lock (content and mtime) without a change, by its own clock; gc, which
+   * looks once, has no such observation.
+   */
+  private staleness(seen: SeenLock, unchangedMs?: number): string | null {
     const age = Date.now() - seen.mtimeMs;
     if (!seen.owner) {
-      return age > this.lockGraceMs ? 'its lock file is empty or unreadable (its writer was killed while creating it)' : null;
+      // Its writer is unknown, so is its clock: a waiter goes by what it watched.
+      const quiet = unchangedMs ?? age;
+      return quiet > this.lockGraceMs ? 'its lock file is empty or unreadable (its writer was killed while creating it)' : null;
     }
     const o = seen.owner;
-    const verdict = judge(o.pid, o.host === undefined || o.host === self().host, o.boot, o.start);
+    const local = sameMachine(o);
+    const verdict = judge(o.pid, local, o.start);
     if (verdict.alive === false) return `its lock was held by pid ${o.pid}, ${verdict.reason}`;
-    if (verdict.alive === 'unknown' && age > this.lockStaleMs) {
-      return `its lock was held by pid ${o.pid}${o.host ? ` on ${o.host}` : ''}, which has not renewed it for ${Math.round(age / 1000)} s`;
+    if (verdict.alive === true) return null;
+    const holder = `pid ${o.pid}${o.host && o.host !== self().host ? ` on ${o.host}` : ''}`;
+    // Written by this machine's clock: its age can be read directly.
+    if (local && age > this.lockStaleMs) return `its lock was held by ${holder}, which has not renewed it for ${Math.round(age / 1000)} s`;
+    // Written elsewhere: its mtime is another clock's, which may run minutes apart from ours. Only a
+    // heartbeat seen to stop counts; a clock that is off by hours cannot make a live holder look dead.
+    if (unchangedMs !== undefined && unchangedMs > this.lockStaleMs) {
+      return `its lock was held by ${holder}, which has not renewed it for ${Math.round(unchangedMs / 1000)} s (watched from here)`;
     }
+    // gc cannot watch: a foreign lock goes only when it is far older than any clock difference.
+    if (unchangedMs === undefined && !local && age > this.abandonedMs) return `its lock was held by ${holder} and is ${Math.round(age / 3600_000)} h old`;
     return null;
   }
 
@@ -382,7 +420,7 @@ export class Cache {
     let swept = 0;
     const abandoned = async (path: string, tag: string): Promise<boolean> => {
       const owner = parseTag(tag);
-      const verdict = owner ? judge(owner.pid, owner.local, undefined, owner.start) : ({ alive: 'unknown' } as const);
+      const verdict = owner ? judge(owner.pid, owner.local, owner.start) : ({ alive: 'unknown' } as const);
       if (verdict.alive === true) return false;
       if (verdict.alive === false) return true;
       return stat(path).then((s) => Date.now() - s.mtimeMs > this.abandonedMs, () => false);
@@ -414,7 +452,7 @@ export class Cache {
         // its owner (`KEY.lock.TAG.TOKEN.tmp`) and goes as soon as that owner is dead; one whose owner cannot be checked, after an hour.
         const tag = /\.lock\.([^.]+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1];
         const owner = tag ? parseTag(tag) : null;
-        const verdict = owner ? judge(owner.pid, owner.local, undefined, owner.start).alive : 'unknown';
+        const verdict = owner ? judge(owner.pid, owner.local, owner.start).alive : 'unknown';
         const dead = verdict === false
           || (verdict === 'unknown' && (await stat(path).then((st) => Date.now() - st.mtimeMs > 3600_000, () => false)));
         if (dead) {
@@ -457,12 +495,21 @@ async function createLock(draft: string, path: string, body: string): Promise<bo
 }
 
 async function readLock(path: string): Promise<SeenLock | null> {
+  let fh;
   try {
-    const [text, s] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-    return { text, owner: parseOwner(text), mtimeMs: s.mtimeMs };
+    fh = await open(path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
+  }
+  try {
+    // The mtime through the open file: an NFS client revalidates a file's attributes when it is opened
+    // (close-to-open consistency), while a plain stat may answer from its attribute cache for up to a minute.
+    const s = await fh.stat();
+    const text = await fh.readFile('utf8');
+    return { text, owner: parseOwner(text), mtimeMs: s.mtimeMs };
+  } finally {
+    await fh.close();
   }
 }
 
@@ -507,8 +554,13 @@ async function breakLock(path: string, seen: SeenLock): Promise<boolean> {
 interface Self {
   host: string;
   boot?: string;
+  pidns?: string;
   start?: string;
-  /** `<host hash>-<pid>-<start>`: names staging directories and graves so gc can find their owner. */
+  /**
+   * `<machine hash>-<pid>-<start>`: names staging directories and graves so gc can find their owner. The
+   * hash covers host name, boot id and pid namespace, so a pid in a tag is judged only where it means
+   * something (a name from before a restart, or from a twin host, is left to the age rule).
+   */
   tag: string;
 }
 
@@ -517,13 +569,26 @@ function self(): Self {
   if (me) return me;
   const host = hostname();
   const boot = readText('/proc/sys/kernel/random/boot_id');
+  const pidns = readLink('/proc/self/ns/pid');
   const start = processStart(process.pid);
-  me = { host, boot, start, tag: `${hostHash(host)}-${process.pid}-${start ?? 'x'}` };
+  me = { host, boot, pidns, start, tag: `${machineHash(host, boot, pidns)}-${process.pid}-${start ?? 'x'}` };
   return me;
 }
 
-function hostHash(host: string): string {
-  return sha256(host).slice(0, 8);
+function machineHash(host: string, boot: string | undefined, pidns: string | undefined): string {
+  return sha256(`${host}\n${boot ?? ''}\n${pidns ?? ''}`).slice(0, 8);
+}
+
+/**
+ * Whether a lock was written on this machine, since its last boot, in this pid namespace: only then may
+ * its pid be looked up here. Fields an older writer did not record are not held against it.
+ */
+function sameMachine(o: Owner): boolean {
+  const mine = self();
+  if (o.host !== undefined && o.host !== mine.host) return false;
+  if (o.boot && mine.boot && o.boot !== mine.boot) return false;
+  if (o.pidns && mine.pidns && o.pidns !== mine.pidns) return false;
+  return true;
 }
 
 function parseTag(tag: string): { pid: number; local: boolean; start?: string } | null {
@@ -531,16 +596,17 @@ function parseTag(tag: string): { pid: number; local: boolean; start?: string } 
   if (/^\d+$/.test(tag)) return { pid: Number(tag), local: true };
   const m = /^([0-9a-f]{8})-(\d+)-(\w+)$/.exec(tag);
   if (!m) return null;
-  return { pid: Number(m[2]), local: m[1] === hostHash(self().host), start: m[3] === 'x' ? undefined : m[3] };
+  const mine = self();
+  return { pid: Number(m[2]), local: m[1] === machineHash(mine.host, mine.boot, mine.pidns), start: m[3] === 'x' ? undefined : m[3] };
 }
 
 type Verdict = { alive: true } | { alive: false; reason: string } | { alive: 'unknown' };
 
 /** Whether the process that wrote an owner record still runs, as far as this machine can tell. */
-function judge(pid: number, local: boolean, boot: string | undefined, start: string | undefined): Verdict {
+function judge(pid: number, local: boolean, start: string | undefined): Verdict {
+  // Another node's pid 1234 says nothing about this node's pid 1234 (see sameMachine).
   if (!local) return { alive: 'unknown' };
   const mine = self();
-  if (boot && mine.boot && boot !== mine.boot) return { alive: false, reason: 'from before this machine restarted' };
   if (!processAlive(pid)) return { alive: false, reason: 'which has exited' };
   if (!start || !mine.start) return { alive: 'unknown' };
   const now = processStart(pid);
@@ -554,6 +620,14 @@ function processStart(pid: number): string | undefined {
   if (!stat) return undefined;
   // Field 2 (the command name) may hold spaces and parentheses; the fields after it follow the last ')'.
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function readText(path: string): string | undefined {

@@ -173,6 +173,40 @@ test('the lock of a live holder is never taken over, however old its heartbeat',
   assert.deepEqual(s.warnings, []);
 });
 
+test('a lock from another machine (another node, or a container with its own pids) is judged by its heartbeat seen changing, not by its pid or its clock', { skip: !LINUX && 'needs /proc', timeout: 20_000 }, async () => {
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  const owners = {
+    // A node of the cluster whose clock runs three hours behind ours: every mtime it writes looks old here.
+    'another node': { pid: 4194305, host: 'node-b', token: 'foreign' },
+    // Same host name and boot, another pid namespace: pid 4194305 does not exist here, but may well there.
+    'a container': { pid: 4194305, host: hostname(), boot, pidns: 'pid:[4026530001]', token: 'container' },
+  };
+  for (const [where, owner] of Object.entries(owners)) {
+    const s = await setup({ lockStaleMs: 400 });
+    const behind = Date.now() - 3 * 3600_000;
+    await writeLock(s.lock, JSON.stringify(owner), Date.now() - behind);
+    // Its holder beats every 100 ms, by its own (late) clock.
+    let beat = 0;
+    const heartbeat = setInterval(() => {
+      const t = new Date(behind + ++beat * 100);
+      void utimes(s.lock, t, t).catch(() => undefined);
+    }, 100);
+    const running = s.run();
+    try {
+      await sleep(1500);
+      assert.equal(s.calls(), 0, `the lock of a live holder on ${where} was taken over: ${s.warnings.join('; ')}`);
+    } finally {
+      // The holder dies: its heartbeat stops, and the waiter takes over after lockStaleMs of watching.
+      clearInterval(heartbeat);
+    }
+    const stopped = Date.now();
+    s.check(await running);
+    assert.equal(s.calls(), 1);
+    assert.ok(Date.now() - stopped >= 350, `${where}: taken over ${Date.now() - stopped} ms after its last beat`);
+    assert.match(s.warnings.join('\n'), new RegExp(`its lock was held by pid 4194305${owner.host === 'node-b' ? ' on node-b' : ''}, which has not renewed it for \\d+ s \\(watched from here\\)`));
+  }
+});
+
 test('a lock from a process that has exited is reported and taken over', { timeout: 10_000 }, async () => {
   const s = await setup();
   await writeLock(s.lock, JSON.stringify({ pid: 4194305, host: hostname(), token: 'gone' }));

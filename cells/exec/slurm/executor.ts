@@ -26,8 +26,8 @@ export interface SlurmExecutorOptions {
    * (a function: in the UI, cells and inputs change while the session lives).
    */
   notebook: () => NotebookSnapshot;
-  /** How a job starts promptscope on a node: `NODE ENTRY worker JOBDIR`, from `cwd`. */
-  launcher: { node: string; entry: string; cwd: string };
+  /** How a job starts promptscope on a node (see launcher.ts for this process's own). */
+  launcher: Launcher;
   partition?: string;
   gres?: string;
   cpusPerTask?: number;
@@ -39,7 +39,20 @@ export interface SlurmExecutorOptions {
   pollMs?: number;
   /** Submissions after the first for a job that ended without a result (default 2). */
   maxResubmits?: number;
+  /**
+   * How long a job that COMPLETED may take to show its result file here (default 90 s: more than Linux
+   * NFS's default acdirmax of 60 s, for which a client may keep answering "no such file").
+   */
+  resultVisibleMs?: number;
   commands?: SlurmCommands;
+}
+
+/** A job runs `NODE ENTRY worker JOBDIR` from `cwd`, with `env` exported first. */
+export interface Launcher {
+  node: string;
+  entry: string;
+  cwd: string;
+  env?: Record<string, string>;
 }
 
 export interface NotebookSnapshot {
@@ -131,12 +144,14 @@ export class SlurmExecutor implements Executor {
   private readonly slots: Slots;
   private readonly poller: StatusPoller;
   private readonly pollMs: number;
+  private readonly resultVisibleMs: number;
   /** Jobs submitted and not yet ended, for `cancelAll`. */
   private readonly live = new Set<string>();
 
   constructor(private readonly options: SlurmExecutorOptions) {
     this.commands = options.commands ?? new SlurmCommands();
     this.pollMs = options.pollMs ?? 2000;
+    this.resultVisibleMs = options.resultVisibleMs ?? 90_000;
     this.slots = new Slots(Math.max(1, options.maxJobs ?? 4));
     this.poller = new StatusPoller(this.commands, this.pollMs);
   }
@@ -160,7 +175,14 @@ export class SlurmExecutor implements Executor {
         const again = await cell.cache.read(job.key, job.codec);
         if (again.found) return { value: again.value, hit: true };
         const ran = await this.submitUntilDone(job, cell);
-        const stored = await cell.cache.read(job.key, job.codec, { repair: true });
+        // This driver looked the key up before submitting, and an NFS client may keep that "no such
+        // entry" for up to acdirmax (60 s by default) after the job's rename made it exist: look again
+        // until it shows, within the same patience as for the job's result file.
+        let stored = await cell.cache.read(job.key, job.codec, { repair: true });
+        for (const until = Date.now() + this.resultVisibleMs; !stored.found && Date.now() < until;) {
+          await sleep(this.pollMs, cell.signal);
+          stored = await cell.cache.read(job.key, job.codec, { repair: true });
+        }
         if (!stored.found) {
           throw new Error(`${job.spec.name}: Slurm job ${ran.jobId} on ${ran.node} stored its result, but this machine does not find it in ${cell.cache.root}. The cache directory must be one shared filesystem path that every node sees (see README, "Running on a Slurm cluster").`);
         }
@@ -202,11 +224,12 @@ export class SlurmExecutor implements Executor {
         settings: snapshot.settings, backend: snapshot.backend, cacheRoot: cell.cache.root, attempt,
       };
       await writeJson(jobFile(dir, 'job.json'), spec);
-      const { node, entry, cwd } = this.options.launcher;
+      const { node, entry, cwd, env } = this.options.launcher;
       const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+      const exports = Object.entries(env ?? {}).map(([k, v]) => `export ${k}=${quote(v)}\n`).join('');
       const jobId = await this.commands.submit({
         jobName: `promptscope:${job.spec.name}`,
-        script: `#!/bin/sh\ncd ${quote(cwd)} || exit 1\nexec ${quote(node)} ${quote(entry)} worker ${quote(dir)}\n`,
+        script: `#!/bin/sh\n${exports}cd ${quote(cwd)} || exit 1\nexec ${quote(node)} ${quote(entry)} worker ${quote(dir)}\n`,
         output: jobFile(dir, 'slurm.out'),
         partition: this.options.partition, gres: this.options.gres, cpusPerTask: this.options.cpusPerTask, extra: this.options.sbatchArgs,
       });
@@ -259,10 +282,16 @@ export class SlurmExecutor implements Executor {
           cell.progress({ fraction: 0, message: `${stage}: Slurm job ${jobId} ${status.state.toLowerCase()}${status.node ? ` on ${status.node}` : ''}` });
         }
         if (status?.phase === 'ended') {
-          // The result file may land just after the job leaves the queue (a shared filesystem's attribute
-          // cache): look once more, a poll later, before calling the job lost.
-          await sleep(this.pollMs);
-          return { status, result: await readJson<JobResult>(jobFile(dir, 'result.json')) };
+          // The result file may show up here after the job has left the queue: an NFS client caches what a
+          // directory holds (negative lookups included) for up to acdirmax, 60 s by default on Linux. A job
+          // that COMPLETED exited 0, which the worker does only after writing its result, so it is waited
+          // for that long; any other end (killed, node failure, preempted) gets one more look, a poll later.
+          const patience = status.state === 'COMPLETED' ? this.resultVisibleMs : this.pollMs;
+          for (const until = Date.now() + patience; ;) {
+            await sleep(this.pollMs);
+            const late = await readJson<JobResult>(jobFile(dir, 'result.json'));
+            if (late || Date.now() >= until) return { status, result: late };
+          }
         }
         await sleep(Math.min(this.pollMs, 500), cell.signal).catch(() => undefined);
       }
