@@ -1,11 +1,15 @@
 // The variance explorer's charts. The per-class charts declare a point selection on `className`, so each
-// is also an input: `view(classSpreadChart(explorer))` yields the class clicked in it (see
-// cells/engine/chart-input.ts), and the picked class is drawn opaque, the others faded.
+// can be an input: `view(classSpreadChart(explorer))` yields the class clicked in it (see
+// cells/engine/chart-input.ts). The picked class is drawn opaque, the others faded; the projection and the
+// similarity matrix take the pick as an argument and show it selected.
 import { vegaLite, type VegaLiteChart } from '../plots/vegalite.ts';
 import type { ClassAccuracy, ClassExplorer } from './class-explorer.ts';
 
 /** The selection every explorer chart declares: a click picks the class of the mark clicked. */
 const PICK = { name: 'pick', select: { type: 'point', fields: ['className'] } };
+
+/** The selection with `picked` already selected, so a chart drawn for a class shows it highlighted. */
+const pickOf = (picked: string | null | undefined) => (picked ? { ...PICK, value: [{ className: picked }] } : PICK);
 const FADE_UNPICKED = { condition: { param: 'pick', empty: true, value: 1 }, value: 0.25 };
 
 /** Past this many classes a colour legend is noise (GTSRB has 43): classes are told apart by tooltip. */
@@ -32,14 +36,17 @@ export function classSpreadChart(explorer: ClassExplorer): VegaLiteChart {
   });
 }
 
-/** The test images on the first two principal components of their features, coloured by class. */
-export function projectionChart(explorer: ClassExplorer): VegaLiteChart {
+/**
+ * The test images on the first two principal components of their features, coloured by class; `picked`
+ * (a class) is drawn highlighted, the rest faded. Clicking a point highlights its class.
+ */
+export function projectionChart(explorer: ClassExplorer, picked?: string | null): VegaLiteChart {
   const [a, b] = explorer.explained.map((e) => `${(e * 100).toFixed(1)} %`);
   const legend = explorer.classNames.length > MAX_LEGEND ? null : { title: null };
   return vegaLite({
     title: { text: `${explorer.dataset}: image features, first two principal components`, subtitle: `explaining ${a} and ${b} of the variance` },
     data: { values: explorer.points },
-    params: [PICK],
+    params: [pickOf(picked)],
     mark: { type: 'circle', size: 28, cursor: 'pointer' },
     encoding: {
       x: { field: 'pc1', type: 'quantitative', title: `PC1 (${a})`, axis: { labels: false, ticks: false } },
@@ -53,15 +60,15 @@ export function projectionChart(explorer: ClassExplorer): VegaLiteChart {
   });
 }
 
-/** Cosine similarity of the class names' text embeddings, as a heatmap (rows: the class; click one to pick it). */
-export function textSimilarityChart(explorer: ClassExplorer): VegaLiteChart {
+/** Cosine similarity of the class names' text embeddings, as a heatmap; `picked`'s row is highlighted. */
+export function textSimilarityChart(explorer: ClassExplorer, picked?: string | null): VegaLiteChart {
   const values = explorer.classNames.flatMap((className, c) =>
     explorer.classNames.map((other, o) => ({ className, other, similarity: explorer.textSimilarity[c][o] })));
   const many = explorer.classNames.length > 20;
   return vegaLite({
     title: { text: `${explorer.dataset}: class-name text similarity`, subtitle: `cosine of "${explorer.templates[0]}" embeddings` },
     data: { values },
-    params: [PICK],
+    params: [pickOf(picked)],
     mark: { type: 'rect', cursor: 'pointer' },
     encoding: {
       y: { field: 'className', type: 'nominal', title: null, sort: explorer.classNames },

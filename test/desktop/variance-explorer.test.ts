@@ -1,6 +1,7 @@
 // The variance explorer in Chromium with the real library: a click on a class's bar in the spread chart is
 // the `pickedClass` input, so the thumbnails switch to that class, and only the cells that read the pick
-// (the chart input itself, images, nearest classes, the accuracy chart) run again, counted per cell.
+// (the chart input itself, the projection and similarity charts that highlight it, images, nearest classes,
+// the accuracy chart) run again, counted per cell: not the model, the features, the training.
 // The shipped notebook runs on MNIST without trained methods (its defaults edited in a copy), so it
 // settles in seconds.
 import { test, before, after } from 'node:test';
@@ -20,7 +21,7 @@ const OUT = fileURLToPath(new URL('../../test-output/desktop/', import.meta.url)
 const CELLS = Array.from({ length: 18 }, (_, i) => i + 1);
 const PICKED_CELL = 10;
 /** The cells that read pickedClass, and so must re-run after a click, besides the input's own. */
-const DEPENDENT = [13, 14, 18];
+const DEPENDENT = [11, 12, 13, 14, 18];
 
 let dir: string;
 let server: RunningServer;
@@ -105,8 +106,8 @@ test('variance explorer: clicking a class in the spread chart shows its images a
   assert.ok(!((await cell(14).locator('.output').textContent()) ?? '').includes(`${target}\n`), 'a class is not its own neighbour');
   const runsAfter = await runsOf();
   const expected = Object.fromEntries(CELLS.map((id) => [id, runsBefore[id] + ([PICKED_CELL, ...DEPENDENT].includes(id) ? 1 : 0)]));
-  assert.deepEqual(runsAfter, expected, 'the pick, images, nearest classes and accuracy chart re-ran; nothing else did');
-  await page.waitForSelector(`.cell[data-id="18"] .chart[data-rendered="true"] svg`);
+  assert.deepEqual(runsAfter, expected, 'the pick, the projection and similarity charts, images, nearest classes and accuracy chart re-ran; nothing else did');
+  for (const id of [11, 12, 18]) await page.waitForSelector(`.cell[data-id="${id}"] .chart[data-rendered="true"] svg`);
   assert.match((await cell(18).locator('svg').textContent()) ?? '', new RegExp(`Accuracy on "${target}"`));
 
   mkdirSync(OUT, { recursive: true });
