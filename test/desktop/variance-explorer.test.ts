@@ -107,6 +107,10 @@ test('variance explorer: clicking a class in the spread chart shows its images a
   const runsAfter = await runsOf();
   const expected = Object.fromEntries(CELLS.map((id) => [id, runsBefore[id] + ([PICKED_CELL, ...DEPENDENT].includes(id) ? 1 : 0)]));
   assert.deepEqual(runsAfter, expected, 'the pick, the projection and similarity charts, images, nearest classes and accuracy chart re-ran; nothing else did');
+  // The inputs bar offers the same pick as a menu, now showing the clicked class.
+  const menu = page.locator('#inputs-bar [data-input="pickedClass"] select');
+  assert.equal(await menu.evaluate((s) => (s as HTMLSelectElement).selectedOptions[0]?.textContent), target);
+  assert.equal(await menu.locator('option').first().textContent(), '—', 'nothing picked is offered too');
   for (const id of [11, 12, 18]) await page.waitForSelector(`.cell[data-id="${id}"] .chart[data-rendered="true"] svg`);
   assert.match((await cell(18).locator('svg').textContent()) ?? '', new RegExp(`Accuracy on "${target}"`));
 

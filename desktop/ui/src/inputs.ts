@@ -59,7 +59,8 @@ export function inputWidget(name: string, spec: InputSpec, commit: (value: unkno
     }
     case 'select': {
       const options = spec.options ?? [];
-      const select = el('select', { id, name }, options.map((o, i) => el('option', { value: String(i) }, [String(o)])));
+      // null is a chart input's "nothing picked" (offered in the inputs bar), shown as a dash.
+      const select = el('select', { id, name }, options.map((o, i) => el('option', { value: String(i) }, [o === null ? '—' : String(o)])));
       select.value = String(Math.max(0, options.findIndex((o) => same(o, spec.value))));
       select.addEventListener('change', () => send(options[Number(select.value)]));
       root.append(select);
