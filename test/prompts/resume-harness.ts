@@ -17,6 +17,7 @@
 // readable (atomic writes: never torn), leftover temp files are counted (torn = not a complete safetensors
 // file), and the restarted run must replay the reference timeline from exactly the event after the last
 // checkpoint that reached the disk (so it resumed from the newest checkpoint, not an older one or the start).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -350,4 +351,23 @@ export function trialSeed(base: number, trainer: string, trial: number): number 
   let h = 2166136261 ^ base;
   for (const ch of `${trainer}#${trial}`) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
   return h >>> 0;
+}
+
+/**
+ * The kill test one trainer gets in its own file: two seeded kills (during a checkpoint write, after a
+ * step), each sitting resumed by the next, and a last sitting that must end bit-identical to the
+ * uninterrupted run, from a checkpoint, with no work directory left.
+ */
+export async function assertKillResume(spec: TrainerSpec, baseSeed: number): Promise<void> {
+  const seed = trialSeed(baseSeed, spec.name, 0);
+  const ref = await reference(spec, { inProcess: true });
+  const r = await killTrial(spec, ref, ['ckpt', 'step'], seed, { timersLast: true });
+  const where = `${spec.name}, trial seed ${seed} (KILL_SEED=${baseSeed}); kills: ${JSON.stringify(r.kills)}`;
+  assert.deepEqual(r.problems, [], where);
+  assert.ok(r.identical, `${where}\nresult differs from the uninterrupted run:\n${r.diff.join('\n')}`);
+  assert.equal(r.kills.length, 2, `${where}: both kills must land`);
+  assert.ok(r.kills.some((k) => k.mode === 'ckpt'), where);
+  const last = r.kills[r.kills.length - 1];
+  assert.ok(last.resumeAt > 0, `${where}: the last sitting must resume from a checkpoint, not from the start`);
+  assert.equal(r.info.workDirsLeft, 0, where);
 }

@@ -75,6 +75,25 @@ function promptResult(p: TrainedLike): Uint8Array {
   return serializeSafetensors(tensors, { metrics: JSON.stringify(metrics) });
 }
 
+/**
+ * One sitting of a cached prompt-training stage in a private cache under `io.root`: training steps (and the
+ * linear probe's fits) reported from the stage's progress, `ready` called by `train` once its inputs are
+ * built, and the trained prompt returned as a result file.
+ */
+async function promptSitting(io: ChildIO, train: (ready: () => void) => Promise<TrainedLike>): Promise<Uint8Array> {
+  const { testCell } = await import('./helpers.ts');
+  let fits = 0;
+  const cell = testCell(io.root);
+  cell.ctx.progress = (u) => {
+    const m = /epoch (\d+)\/\d+ step (\d+)\//.exec(u.message ?? '');
+    if (m) io.step(`${m[1]}.${m[2]}`);
+    else if (u.message?.startsWith('trainPrompt: λ=')) io.step(`fit ${++fits}`);
+  };
+  const trained = await cell.run(() => train(() => io.ready()));
+  io.info({ resumedAfterEpoch: trained.resumedAfterEpoch, workDirsLeft: workDirs(io.root).length });
+  return promptResult(trained);
+}
+
 /** Single-task prompt training (trainPrompt's stage, in a private cache) on fixture-tiny + MNIST. */
 function promptSpec(name: string, method: string, config: Record<string, unknown>, epochs: number, batchSize: number): TrainerSpec {
   return {
@@ -86,24 +105,15 @@ function promptSpec(name: string, method: string, config: Record<string, unknown
       const { initBackend } = await import('../../cells/model/backend.ts');
       const { fewShotTask } = await import('../../cells/prompts/task.ts');
       const { trainPrompt } = await import('../../cells/prompts/train.ts');
-      const { fixtureModel, mnistSmall, testCell } = await import('./helpers.ts');
+      const { fixtureModel, mnistSmall } = await import('./helpers.ts');
       await initBackend('wasm');
       const model = await fixtureModel();
       const source = await mnistSmall();
-      let fits = 0;
-      const cell = testCell(io.root);
-      cell.ctx.progress = (u) => {
-        const m = /epoch (\d+)\/\d+ step (\d+)\//.exec(u.message ?? '');
-        if (m) io.step(`${m[1]}.${m[2]}`);
-        else if (u.message?.startsWith('trainPrompt: λ=')) io.step(`fit ${++fits}`);
-      };
-      const trained = await cell.run(async () => {
+      return promptSitting(io, async (ready) => {
         const task = await fewShotTask(model, source, { shots: 2, seed: 4, poolPerClass: 6, testPerClass: 4 });
-        io.ready();
+        ready();
         return trainPrompt(model, task, { method, config, epochs, optim: { batchSize, lr: 0.01 } });
       });
-      io.info({ resumedAfterEpoch: trained.resumedAfterEpoch, workDirsLeft: workDirs(io.root).length });
-      return promptResult(trained);
     },
   };
 }
@@ -118,23 +128,16 @@ const multitask: TrainerSpec = {
     const { initBackend } = await import('../../cells/model/backend.ts');
     const { makeTask } = await import('../../cells/studies/tasks.ts');
     const { multitaskPrompt } = await import('../../cells/studies/multitask.ts');
-    const { fixtureModel, mnistSmall, testCell } = await import('./helpers.ts');
+    const { fixtureModel, mnistSmall } = await import('./helpers.ts');
     await initBackend('wasm');
     const model = await fixtureModel();
     const mnist = (await mnistSmall()).train;
     const low = makeTask(mnist, { name: 'digits 0-4', classes: [0, 1, 2, 3, 4], poolPerClass: 6 });
     const high = makeTask(mnist, { name: 'digits 5-9', classes: [5, 6, 7, 8, 9], poolPerClass: 6 });
-    const cell = testCell(io.root);
-    cell.ctx.progress = (u) => {
-      const m = /epoch (\d+)\/\d+ step (\d+)\//.exec(u.message ?? '');
-      if (m) io.step(`${m[1]}.${m[2]}`);
-    };
-    const trained = await cell.run(async () => {
-      io.ready();
+    return promptSitting(io, (ready) => {
+      ready();
       return multitaskPrompt(model, [low, high], { method: 'upt', config: { n: 2 }, epochs: 5, optim: { batchSize: 4, lr: 0.01 } }, { shots: 2, seed: 3, testPerClass: 4 });
     });
-    io.info({ resumedAfterEpoch: trained.resumedAfterEpoch, workDirsLeft: workDirs(io.root).length });
-    return promptResult(trained);
   },
 };
 
@@ -153,7 +156,6 @@ const taidpt: TrainerSpec = {
     const { textTrainingSet } = await import('../../cells/prompts/caption-labels.ts');
     const { CIFAR10_SYNONYMS } = await import('../../cells/prompts/tai-synonyms.ts');
     const { trainTaIDPT } = await import('../../cells/prompts/taidpt.ts');
-    const { testCell } = await import('./helpers.ts');
     const { sharedPath } = await import('../support/shared.ts');
     await initBackend('wasm');
     const model = await load(sharedPath('clip/fixture-tiny'), { id: 'fixture-tiny' });
@@ -162,17 +164,11 @@ const taidpt: TrainerSpec = {
       'small slender toads', 'a large owl of North America', 'a truck equipped to carry firemen', 'a deer grazing', 'a ship at sea',
       'the act of crossing a river in a car or on a horse', 'a bird on a branch',
     ], CIFAR10_SYNONYMS, ['a photo of a {}.', 'a picture of a {}.']);
-    const cell = testCell(io.root);
-    cell.ctx.progress = (u) => {
-      const m = /epoch (\d+)\/\d+ step (\d+)\//.exec(u.message ?? '');
-      if (m) io.step(`${m[1]}.${m[2]}`);
-    };
-    const trained = await cell.run(async () => {
-      io.ready();
-      return trainTaIDPT(model, set, { config: { nCtx: 4, maxTokens: 16 }, optim: { lr: 0.05, batchSize: 8 }, epochs: 4, seed: 1 });
+    return promptSitting(io, async (ready) => {
+      ready();
+      const t = await trainTaIDPT(model, set, { config: { nCtx: 4, maxTokens: 16 }, optim: { lr: 0.05, batchSize: 8 }, epochs: 4, seed: 1 });
+      return { ...t, config: { ...t.config, optim: t.optim }, taskKey: t.textSetFingerprint };
     });
-    io.info({ resumedAfterEpoch: trained.resumedAfterEpoch, workDirsLeft: workDirs(io.root).length });
-    return promptResult({ ...trained, config: { ...trained.config, optim: trained.optim }, taskKey: trained.textSetFingerprint });
   },
 };
 
