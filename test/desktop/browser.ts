@@ -23,11 +23,13 @@ export async function launchChromium(dir: string, viewport: { width: number; hei
 /**
  * Waits until every cell has settled (fresh, cached, error or cancelled) and cell `id` has `attr` = `value`.
  * (A function, not a string: the page's CSP forbids eval, which Playwright would need for a string predicate.)
+ * Cells are `.cell[data-id]`: Vega draws faceted and concatenated charts in `<g class="cell">` groups, which
+ * have no status and would keep a bare `.cell` query from ever settling.
  */
 export async function settled(page: Page, id: number, attr: 'runs' | 'status', value: string, timeout = 30_000): Promise<void> {
   await page.waitForFunction(
     ([id, attr, value]) =>
-      [...document.querySelectorAll<HTMLElement>('.cell')].every((c) => ['fresh', 'cached', 'error', 'cancelled'].includes(c.dataset.status ?? '')) &&
+      [...document.querySelectorAll<HTMLElement>('.cell[data-id]')].every((c) => ['fresh', 'cached', 'error', 'cancelled'].includes(c.dataset.status ?? '')) &&
       document.querySelector<HTMLElement>(`.cell[data-id="${id}"]`)?.dataset[attr] === value,
     [id, attr, value] as const,
     { timeout },
