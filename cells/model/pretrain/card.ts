@@ -143,7 +143,7 @@ caption of the image's class: **R@1 ${pct(c.retrieval.r1)}**, R@5 ${pct(c.retrie
 npx promptscope run notebooks/pretrain-mini-clip.html --out out/pretrain-mini-clip
 # or, headless and resumable (each command resumes from its work directory's last checkpoint):
 ${P.options.map((p, i) => `node --import tsx cli/pretrain.ts --work out/pretrain-mini-clip${i ? `-${i + 1}` : ''} --steps ${p.totalSteps} --warmup ${p.warmupSteps} --lr ${p.lr}${i ? ` --init out/pretrain-mini-clip${i > 1 ? `-${i}` : ''}/last.safetensors` : ''}`).join('\n')}
-node --import tsx cells/model/pretrain/finalize.ts --work out/pretrain-mini-clip${P.options.length > 1 ? `-${P.options.length}` : ''}
+node --import tsx cli/finalize-mini-clip.ts --work out/pretrain-mini-clip${P.options.length > 1 ? `-${P.options.length}` : ''}
 \`\`\`
 
 ## Licences

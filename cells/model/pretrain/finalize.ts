@@ -1,12 +1,11 @@
 // Checkpoint → shipped model: export data/models/mini-clip (HF layout), load it back through the HF path,
 // evaluate (zero-shot per dataset, retrieval), write the loss curve, metrics.json and the model card.
-//   node --import tsx cells/model/pretrain/finalize.ts --work out/pretrain-mini-clip [--out data/models/mini-clip] [--quick]
+//   (command line: cli/finalize-mini-clip.ts)
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '../backend.ts';
 import { load } from '../load.ts';
 import { bundledDataset } from '../../data/bundled.ts';
 import { loadManifest, readClassNamesCsv } from '../../data/load-manifest.ts';
@@ -120,14 +119,4 @@ export async function finalizeMiniClip(o: FinalizeOptions): Promise<Record<strin
     retrieval, vocabRows, params, fullTestSets: !o.quick, loadNote: o.loadNote ?? 'machine load not recorded', benchNote: o.benchNote,
   }));
   return metrics;
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const arg = (n: string) => { const i = process.argv.indexOf(`--${n}`); return i >= 0 ? process.argv[i + 1] : undefined; };
-  await initBackend('wasm');
-  const m = await finalizeMiniClip({
-    workDir: arg('work') ?? 'out/pretrain-mini-clip', outDir: arg('out'), quick: process.argv.includes('--quick'), loadNote: arg('load-note'), benchNote: arg('bench-note'),
-    log: (s) => console.log(`${new Date().toISOString().slice(11, 19)} ${s}`),
-  });
-  console.log(JSON.stringify({ zeroShot: m.zeroShot, retrieval: m.retrieval, temperature: m.temperature }, null, 1));
 }
