@@ -71,6 +71,14 @@ export interface KernelView {
   starts: number;
 }
 
+/**
+ * Where a notebook's heavy stages (training, feature extraction, `cached` code) run: in the kernel
+ * (`local`), or as Slurm jobs against the shared cache, as `promptscope run --executor slurm` does.
+ */
+export type RunSettings =
+  | { executor: 'local' }
+  | { executor: 'slurm'; partition?: string; gres?: string; maxJobs?: number };
+
 export interface NotebookView {
   path: string;
   file: string;
@@ -83,6 +91,7 @@ export interface NotebookView {
   cells: CellSource[];
   states: CellView[];
   kernel: KernelView;
+  run: RunSettings;
 }
 
 export interface Problem {
@@ -127,6 +136,8 @@ export interface ActionReplies {
   '/api/save': { ok: true; path: string; bytes: number };
   '/api/trust': { ok: true };
   '/api/cache/clear': { ok: true; cache: CacheInfo };
+  /** The new settings apply at once: running cells stop (their Slurm jobs are scancelled) and re-run. */
+  '/api/run-settings': { ok: true; run: RunSettings };
 }
 
 // ---- server ⇄ kernel (Node IPC, structured clone) -------------------------------------------------
@@ -146,6 +157,10 @@ export interface KernelInit {
   /** Absolute path of the module whose `buildLibrary()` gives the names cells can call. */
   library: string;
   held: HeldCell[];
+  /** Where heavy stages run (default: local). */
+  run?: RunSettings;
+  /** The notebook's file name, for Slurm job names and messages. */
+  name?: string;
 }
 
 /** The notebook as the kernel holds it after a call: edits are validated (compiled) there. */
@@ -166,6 +181,8 @@ export interface KernelCalls {
   /** Cancels every running cell. */
   interrupt: { args: Record<string, never>; result: { cancelled: number[] } };
   input: { args: { name: string; value: unknown }; result: null };
+  /** Switches where heavy stages run: the session restarts on the new executor (finished stages are cached). */
+  runSettings: { args: RunSettings; result: null };
   rows: { args: { handle: string; offset: number; limit: number }; result: TableRows };
   /** Answers once no cell is waiting or running. */
   idle: { args: Record<string, never>; result: null };

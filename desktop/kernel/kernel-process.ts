@@ -33,7 +33,7 @@ const handlers: Handlers = {
   async init(args) {
     if (kernel) throw new CallError('the kernel is already initialised', 409);
     const builtins = await loadLibrary(args.library);
-    kernel = new NotebookKernel({ notebook: args.notebook, cache: new Cache(args.cacheDir), builtins, settings: args.settings, held: args.held, send });
+    kernel = new NotebookKernel({ notebook: args.notebook, cache: new Cache(args.cacheDir), builtins, settings: args.settings, held: args.held, send, run: args.run, name: args.name });
     return kernel.snapshot();
   },
   edit: ({ id, value }) => need().edit(id, value),
@@ -44,6 +44,7 @@ const handlers: Handlers = {
   cancel: ({ id }) => ({ cancelled: need().cancel(id) }),
   interrupt: () => ({ cancelled: need().interrupt() }),
   input: ({ name, value }) => (need().input(name, value), null),
+  runSettings: (run) => (need().setRunSettings(run), null),
   rows: ({ handle, offset, limit }) => need().rows(handle, offset, limit),
   idle: async () => (await need().idle(), null),
   value: ({ name }) => need().value(name),

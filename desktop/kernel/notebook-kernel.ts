@@ -5,9 +5,12 @@
 import type { Cache } from '../../cells/exec/cache.ts';
 import { NotebookError } from '../../cells/engine/compile.ts';
 import type { InputSpec } from '../../cells/engine/inputs.ts';
-import { nextCellId, type CellMode, type Notebook } from '../../cells/engine/notebook.ts';
+import { nextCellId, serializeNotebook, type CellMode, type Notebook } from '../../cells/engine/notebook.ts';
 import { NotebookSession, type CellState, type CellStatus } from '../../cells/engine/session.ts';
-import type { CellView, HeldCell, KernelEvent, KernelSnapshot, OutputView, Problem, TableRows } from '../protocol.ts';
+import { SlurmExecutor } from '../../cells/exec/slurm/executor.ts';
+import { thisPromptscope } from '../../cells/exec/slurm/launcher.ts';
+import type { Executor } from '../../cells/exec/types.ts';
+import type { CellView, HeldCell, KernelEvent, KernelSnapshot, OutputView, Problem, RunSettings, TableRows } from '../protocol.ts';
 import { outputView, TableRegistry, toJsonSafe } from './output-views.ts';
 
 /** An error the server passes on to the UI with this HTTP status. */
@@ -27,6 +30,12 @@ export interface KernelOptions {
   settings: Record<string, unknown>;
   held: HeldCell[];
   send: (event: KernelEvent) => void;
+  /** Where heavy stages run (default: in this process). */
+  run?: RunSettings;
+  /** The notebook's file name, for Slurm job names and messages. */
+  name?: string;
+  /** Milliseconds between Slurm polls (tests poll faster than the default 2 s). */
+  slurmPollMs?: number;
 }
 
 export class NotebookKernel {
@@ -38,11 +47,45 @@ export class NotebookKernel {
   /** The sequence number of each cell's latest state: outputs of an older run are never sent after it. */
   private readonly latest = new Map<number, number>();
   private seq = 0;
+  private executor: Executor | undefined;
 
   constructor(options: KernelOptions) {
     this.options = options;
     this.notebook = options.notebook;
+    this.executor = this.makeExecutor(options.run ?? { executor: 'local' });
     this.startSession(options.settings, options.held);
+  }
+
+  /**
+   * The executor for `run`. A Slurm job re-runs the notebook as it is when the job is submitted — the
+   * cells after any edit, the inputs as the user has set them — so the job computes the very key the
+   * cell asked for.
+   */
+  private makeExecutor(run: RunSettings): Executor | undefined {
+    if (run.executor === 'local') return undefined;
+    const pollMs = this.options.slurmPollMs ?? (Number(process.env.PROMPTSCOPE_SLURM_POLL_MS) || undefined);
+    return new SlurmExecutor({
+      notebook: () => ({ text: serializeNotebook(this.notebook), name: this.options.name ?? 'notebook.html', settings: this.inputValues() }),
+      launcher: thisPromptscope(),
+      partition: run.partition, gres: run.gres, maxJobs: run.maxJobs, pollMs,
+    });
+  }
+
+  /** Every input's current value, as the session has it. */
+  private inputValues(): Record<string, unknown> {
+    return Object.fromEntries((this.session?.inputs() ?? []).map((i) => [i.name, i.spec.value]));
+  }
+
+  /**
+   * Runs heavy stages where `run` says from now on. The session is rebuilt on the new executor: cells
+   * that were running stop (a Slurm job of theirs is scancelled) and every cell runs again, finished
+   * stages from the cache, with the inputs as they were.
+   */
+  setRunSettings(run: RunSettings): void {
+    const settings = this.inputValues();
+    this.executor = this.makeExecutor(run);
+    // A notebook that does not compile has no session; the next edit that fixes it starts one on this executor.
+    if (this.session) this.startSession(settings);
   }
 
   snapshot(): KernelSnapshot {
@@ -53,7 +96,7 @@ export class NotebookKernel {
     this.session?.dispose();
     this.tables.clear();
     try {
-      this.session = new NotebookSession(this.notebook, { cache: this.options.cache, builtins: this.options.builtins, settings, held });
+      this.session = new NotebookSession(this.notebook, { cache: this.options.cache, builtins: this.options.builtins, settings, held, executor: this.executor });
       this.problem = undefined;
     } catch (err) {
       this.session = null;

@@ -15,7 +15,7 @@ import type { Cache } from '../../cells/exec/cache.ts';
 import { notebookHash, parseNotebook, serializeNotebook, type CellMode, type Notebook } from '../../cells/engine/notebook.ts';
 import type { TrustStore } from '../../cells/engine/trust.ts';
 import { writeFileAtomic } from '../../cells/util/atomic.ts';
-import type { CacheInfo, CellView, KernelCall, KernelCalls, KernelEvent, KernelSnapshot, KernelView, NotebookView, Problem, ServerEvent, TableRows } from '../protocol.ts';
+import type { CacheInfo, CellView, KernelCall, KernelCalls, KernelEvent, KernelSnapshot, KernelView, NotebookView, Problem, RunSettings, ServerEvent, TableRows } from '../protocol.ts';
 import { KernelCallError, KernelGone, KernelProcess, KernelTimeout, type KernelExit } from './kernel.ts';
 import { BadRequest } from './validate.ts';
 
@@ -27,6 +27,8 @@ export interface HostOptions {
   trustStore: TrustStore;
   /** Extra Node flags for kernel processes (tests give them a small heap). */
   kernelExecArgv?: string[];
+  /** Where heavy stages run until the UI's run settings change it (default: local). */
+  run?: RunSettings;
 }
 
 /** How long a cell has to obey Cancel/Interrupt before its kernel is replaced. */
@@ -61,6 +63,8 @@ export class NotebookHost {
   private readonly pending = new Map<number, CellView>();
   private flushTimer: NodeJS.Timeout | null = null;
   private disposed = false;
+  /** Where heavy stages run: kept here, so that a restarted kernel runs them in the same place. */
+  private run: RunSettings;
 
   private constructor(options: HostOptions, notebook: Notebook, diskHash: string | null, trusted: boolean) {
     this.options = options;
@@ -68,6 +72,7 @@ export class NotebookHost {
     this.notebook = notebook;
     this.diskHash = diskHash;
     this.trusted = trusted;
+    this.run = options.run ?? { executor: 'local' };
   }
 
   /**
@@ -131,6 +136,7 @@ export class NotebookHost {
       })),
       states: this.notebook.cells.map((c) => this.views.get(c.id) ?? idleView(c.id, c.mode)),
       kernel: { ...this.kernelView },
+      run: { ...this.run },
     };
   }
 
@@ -170,7 +176,7 @@ export class NotebookHost {
     this.broadcastNotebook();
     const held = [...this.held].map(([id, m]) => ({ id, message: m }));
     const ready = k
-      .call('init', { notebook: this.notebook, settings, cacheDir: this.options.cache.root, library: this.options.library, held }, START_TIMEOUT_MS)
+      .call('init', { notebook: this.notebook, settings, cacheDir: this.options.cache.root, library: this.options.library, held, run: this.run, name: basename(this.path) }, START_TIMEOUT_MS)
       .then(
         (snapshot) => {
           if (this.kernel !== k) throw new KernelGone('it was replaced while starting');
@@ -451,6 +457,17 @@ export class NotebookHost {
       `Interrupted: it did not stop within ${secs} s (synchronous code that never yields), so the kernel was restarted. Run it again to retry.`,
       `${cells} did not stop within ${secs} s of Interrupt, so the kernel was restarted. Finished cells come back from the cache; ${stuck.length > 1 ? 'those cells wait' : 'it waits'} until you run ${stuck.length > 1 ? 'them' : 'it'} again.`,
     );
+  }
+
+  /**
+   * Where heavy stages run from now on. A running kernel switches at once (its cells re-run, finished
+   * stages from the cache); without one, the next kernel starts with it.
+   */
+  async setRunSettings(run: RunSettings): Promise<void> {
+    this.requireTrusted('run settings');
+    this.run = run;
+    if (this.kernel) await this.call('run settings', 'runSettings', run);
+    this.broadcastNotebook();
   }
 
   async setInput(name: string, value: unknown): Promise<void> {

@@ -11,7 +11,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cache } from '../../cells/exec/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
-import type { ActionReplies, ServerEvent } from '../protocol.ts';
+import type { ActionReplies, RunSettings, ServerEvent } from '../protocol.ts';
 import { authenticate, hostAllowed, isLoopback, newToken, originAllowed, requestUrl, tokenCookie, TOKEN_HEADER } from './auth.ts';
 import { NotebookHost } from './host.ts';
 import * as v from './validate.ts';
@@ -27,6 +27,8 @@ export interface ServerOptions {
   library?: string;
   /** Extra Node flags for the kernel process, e.g. `--max-old-space-size=8192`. */
   kernelExecArgv?: string[];
+  /** Where heavy stages run until the UI's run settings change it (default: local). */
+  run?: RunSettings;
   /** Default 127.0.0.1. Anything else exposes the notebook (and its code execution) to the network. */
   host?: string;
   /** Default 0: a free port. */
@@ -88,6 +90,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     library: options.library ?? DEFAULT_LIBRARY,
     trustStore,
     kernelExecArgv: options.kernelExecArgv,
+    run: options.run,
   });
   const uiDir = await uiBundle();
   const streams = new Set<ServerResponse>();
@@ -194,6 +197,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       case '/api/cache/clear':
         await nb.clearCache();
         return { ok: true, cache: await nb.cacheInfo() };
+      case '/api/run-settings': {
+        const run = v.runSettings(body);
+        await nb.setRunSettings(run);
+        return { ok: true, run };
+      }
       default:
         throw new v.BadRequest(`no such action ${path}`, 404);
     }

@@ -1,6 +1,7 @@
 // Checks the JSON bodies the UI sends. Anything that does not fit becomes a 400 whose message names the
 // field and what was expected, so a client bug shows up as a readable error, not a crash in the engine.
 import { isValidName, MAX_CELL_ID, type CellMode } from '../../cells/engine/notebook.ts';
+import type { RunSettings } from '../protocol.ts';
 
 export class BadRequest extends Error {
   readonly status: number;
@@ -74,4 +75,32 @@ export function queryInt(url: URL, name: string, min: number, max: number, fallb
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new BadRequest(`query parameter "${name}" must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+/**
+ * The UI's run settings. Partition and gres become sbatch arguments (passed without a shell), so they
+ * are held to the characters Slurm's own names use; a typo then fails here, not as a job that never runs.
+ */
+export function runSettings(body: Body): RunSettings {
+  const what = 'run settings';
+  const executor = body.executor;
+  if (executor === 'local') return { executor: 'local' };
+  if (executor !== 'slurm') throw new BadRequest(`${what}: "executor" must be "local" or "slurm", got ${JSON.stringify(executor)}`);
+  const name = (field: 'partition' | 'gres'): string | undefined => {
+    const v = body[field];
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string' || v.length > 200 || !/^[A-Za-z0-9_.:,+=@/-]+$/.test(v)) {
+      throw new BadRequest(`${what}: "${field}" must be a Slurm ${field === 'gres' ? 'resource such as gpu:1' : 'partition name'} (letters, digits and _ . : , + = @ / -), got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  const raw = body.maxJobs;
+  let maxJobs: number | undefined;
+  if (raw !== undefined && raw !== null && raw !== '') {
+    if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > 10_000) throw new BadRequest(`${what}: "maxJobs" must be an integer from 1 to 10000, got ${JSON.stringify(raw)}`);
+    maxJobs = raw;
+  }
+  const partition = name('partition');
+  const gres = name('gres');
+  return { executor: 'slurm', ...(partition ? { partition } : {}), ...(gres ? { gres } : {}), ...(maxJobs ? { maxJobs } : {}) };
 }

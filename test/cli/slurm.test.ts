@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { copyFile, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../engine/helpers.ts';
@@ -16,6 +16,9 @@ import { parseNotebook } from '../../cells/engine/notebook.ts';
 import { NotebookSession } from '../../cells/engine/session.ts';
 import { SlurmExecutor } from '../../cells/exec/slurm/executor.ts';
 import { buildLibrary } from '../../cells/library.ts';
+import { TrustStore } from '../../cells/engine/trust.ts';
+import { startServer } from '../../desktop/server/server.ts';
+import type { NotebookView, ServerEvent } from '../../desktop/protocol.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/promptscope.js', import.meta.url));
 const NOTEBOOK = fileURLToPath(new URL('./fixtures-slurm.html', import.meta.url));
@@ -222,5 +225,62 @@ test('redefining a cell scancels its running job and submits one for the new def
   } finally {
     session.dispose();
     process.env.SLURM_CONF = previousConf;
+  }
+});
+
+test('the UI\'s run settings reach the kernel: heavy stages become Slurm jobs whose progress shows in the cell status; back to local, none', async () => {
+  const { dir, env } = await setup();
+  const path = join(dir, 'fixtures-slurm.html');
+  await copyFile(NOTEBOOK, path);
+  const trust = new TrustStore(join(dir, 'trusted.json'));
+  await trust.trust(await readFile(path, 'utf8'), path);
+  // The kernel process inherits this environment: the cluster's config and fast polling.
+  const previous = { conf: process.env.SLURM_CONF, poll: process.env.PROMPTSCOPE_SLURM_POLL_MS };
+  process.env.SLURM_CONF = env.SLURM_CONF;
+  process.env.PROMPTSCOPE_SLURM_POLL_MS = env.PROMPTSCOPE_SLURM_POLL_MS;
+  const server = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache')), trustStore: trust });
+  const post = async (route: string, body: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${server.port}${route}`, { method: 'POST', headers: { 'X-Promptscope-Token': server.token, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as { error?: string; run?: unknown } };
+  };
+  const notebook = async () => (await (await fetch(`http://127.0.0.1:${server.port}/api/notebook`, { headers: { 'X-Promptscope-Token': server.token } })).json()) as NotebookView;
+  const progress: string[] = [];
+  server.notebook.on((e: ServerEvent) => {
+    if (e.type === 'cell' && e.cell.progress?.message) progress.push(e.cell.progress.message);
+  });
+  try {
+    await server.notebook.idle(); // workMs 0, in the kernel: base and the squares are computed locally
+    assert.deepEqual((await notebook()).run, { executor: 'local' });
+    // Settings that sbatch would choke on are refused with the field named, before anything changes.
+    const bad = await post('/api/run-settings', { executor: 'slurm', partition: 'gpu; rm -rf ~' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error ?? '', /"partition" must be a Slurm partition name/);
+    assert.equal((await post('/api/run-settings', { executor: 'pbs' })).status, 400);
+    assert.deepEqual((await notebook()).run, { executor: 'local' });
+
+    const ok = await post('/api/run-settings', { executor: 'slurm', maxJobs: 2 });
+    assert.equal(ok.status, 200, ok.body.error);
+    assert.deepEqual((await notebook()).run, { executor: 'slurm', maxJobs: 2 });
+    await server.notebook.idle(); // the session re-ran on the new executor: all from the cache
+    const before = jobIds(env).length;
+    assert.equal((await post('/api/input', { name: 'workMs', value: 1500 })).status, 200);
+    await server.notebook.idle();
+    assert.equal(await server.notebook.value('total'), 29);
+    assert.equal(jobIds(env).length - before, 3, 'one job per new square (base was cached)');
+    const fromJobs = progress.filter((m) => new RegExp(`\\[job \\d+ on ${cluster.node}\\]`).test(m));
+    assert.ok(fromJobs.some((m) => /square: step \d+\/20/.test(m)), `no job progress reached the cell status: ${JSON.stringify(progress.slice(-10))}`);
+
+    assert.equal((await post('/api/run-settings', { executor: 'local' })).status, 200);
+    await server.notebook.idle();
+    assert.equal((await post('/api/input', { name: 'workMs', value: 300 })).status, 200);
+    await server.notebook.idle();
+    assert.equal(await server.notebook.value('total'), 29);
+    assert.equal(jobIds(env).length - before, 3, 'local runs submitted jobs');
+  } finally {
+    await server.close();
+    process.env.SLURM_CONF = previous.conf;
+    process.env.PROMPTSCOPE_SLURM_POLL_MS = previous.poll;
+    if (previous.conf === undefined) delete process.env.SLURM_CONF;
+    if (previous.poll === undefined) delete process.env.PROMPTSCOPE_SLURM_POLL_MS;
   }
 });

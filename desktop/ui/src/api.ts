@@ -1,8 +1,8 @@
 // The UI's only channel to the engine: JSON requests with the token header, and one event stream. The
 // wire types are desktop/protocol.ts's, shared with the server (the UI imports no server code).
-import type { ActionReplies, CacheInfo, CellMode, NotebookView, ServerEvent, TableRows } from '../../protocol.ts';
+import type { ActionReplies, CacheInfo, CellMode, NotebookView, RunSettings, ServerEvent, TableRows } from '../../protocol.ts';
 
-export type { CacheInfo, CellSource, CellView, KernelView, NotebookView, ServerEvent } from '../../protocol.ts';
+export type { CacheInfo, CellSource, CellView, KernelView, NotebookView, RunSettings, ServerEvent } from '../../protocol.ts';
 
 function meta(name: string): string {
   return document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? '';
@@ -46,6 +46,7 @@ export const api = {
   trust: () => act('/api/trust', {}),
   cache: () => call<CacheInfo>('GET', '/api/cache'),
   clearCache: () => act('/api/cache/clear', {}),
+  runSettings: (run: RunSettings) => act('/api/run-settings', run),
   rows: (handle: string, offset: number, limit: number) => call<TableRows>('GET', `/api/table?handle=${encodeURIComponent(handle)}&offset=${offset}&limit=${limit}`),
 };
 

@@ -1,7 +1,7 @@
 // The notebook page: top bar (run all, interrupt, restart, save, cache, the kernel's state), the trust
 // and kernel banners, the cells, and the cache panel. State comes from the engine's event stream; the
 // page keeps no state of its own beyond what the user is typing.
-import { api, events, type CellView, type KernelView, type NotebookView } from './api.ts';
+import { api, events, type CellView, type KernelView, type NotebookView, type RunSettings } from './api.ts';
 import { CellComponent } from './cell.ts';
 import { button, el, formatBytes } from './dom.ts';
 import { inputWidget, type InputWidget } from './inputs.ts';
@@ -26,6 +26,7 @@ const restartButton = button('↻ Restart', () => act(api.restart()), { id: 'res
 const kernelEl = el('span', { class: 'kernel', id: 'kernel-state', title: 'the kernel: the process that runs the cells' });
 const saveButton = button('Save', () => void save(), { id: 'save', title: 'Save (Ctrl/Cmd-S)' });
 const cacheButton = button('Cache', () => void toggleCache(), { id: 'cache-toggle' });
+const runButton = button('Run: local', () => toggleRunPanel(), { id: 'run-settings-toggle', title: 'Where heavy stages (training, features) run' });
 
 /** In the desktop app the preload script exposes file dialogs; in a browser there is none. */
 interface DesktopBridge {
@@ -65,6 +66,62 @@ const cachePanel = el('aside', { class: 'cache-panel', id: 'cache-panel', hidden
   button('Clear cache', () => void clearCache(), { class: 'danger', id: 'cache-clear' }),
 ]);
 
+// Run settings: where heavy stages run, as `promptscope run --executor` says on the command line. On
+// Slurm each heavy stage that misses the cache is a job; its progress shows in the cell as "[job N on NODE]".
+const runExecutor = el('select', { id: 'run-executor' }, [el('option', { value: 'local' }, ['here (local)']), el('option', { value: 'slurm' }, ['Slurm cluster'])]);
+const runPartition = el('input', { id: 'run-partition', placeholder: 'default partition', size: '14' });
+const runGres = el('input', { id: 'run-gres', placeholder: 'e.g. gpu:1', size: '14' });
+const runMaxJobs = el('input', { id: 'run-max-jobs', type: 'number', min: '1', max: '10000', placeholder: '4' });
+const slurmFields = el('div', { class: 'run-slurm' }, [
+  el('label', {}, ['Partition ', runPartition]),
+  el('label', {}, ['GPUs (gres) ', runGres]),
+  el('label', {}, ['Jobs at once ', runMaxJobs]),
+  el('div', { class: 'path' }, ['The cache directory must be on a filesystem every node sees.']),
+]);
+const runPanel = el('aside', { class: 'cache-panel', id: 'run-panel', hidden: '' }, [
+  el('h2', {}, ['Run heavy stages']),
+  el('label', {}, ['On ', runExecutor]),
+  slurmFields,
+  button('Apply', () => void applyRunSettings(), { class: 'primary', id: 'run-apply', title: 'Running cells stop and re-run on the new executor; finished stages come from the cache' }),
+]);
+runExecutor.addEventListener('change', () => (slurmFields.hidden = runExecutor.value !== 'slurm'));
+
+function runLabel(run: RunSettings): string {
+  if (run.executor === 'local') return 'Run: local';
+  return `Run: Slurm${run.partition ? ` ${run.partition}` : ''}${run.gres ? ` · ${run.gres}` : ''}${run.maxJobs ? ` · ≤${run.maxJobs} jobs` : ''}`;
+}
+
+/** Shows the settings in force (from the engine), unless the user is editing them in the open panel. */
+function showRunSettings(run: RunSettings): void {
+  runButton.textContent = runLabel(run);
+  if (!runPanel.hidden) return;
+  runExecutor.value = run.executor;
+  runPartition.value = run.executor === 'slurm' ? run.partition ?? '' : '';
+  runGres.value = run.executor === 'slurm' ? run.gres ?? '' : '';
+  runMaxJobs.value = run.executor === 'slurm' && run.maxJobs ? String(run.maxJobs) : '';
+  slurmFields.hidden = run.executor !== 'slurm';
+}
+
+function toggleRunPanel(): void {
+  if (runPanel.hidden && notebook) showRunSettings(notebook.run);
+  runPanel.hidden = !runPanel.hidden;
+  if (!runPanel.hidden) cachePanel.hidden = true;
+}
+
+async function applyRunSettings(): Promise<void> {
+  const run: RunSettings = runExecutor.value === 'slurm'
+    ? { executor: 'slurm', partition: runPartition.value.trim() || undefined, gres: runGres.value.trim() || undefined, maxJobs: runMaxJobs.value ? Number(runMaxJobs.value) : undefined }
+    : { executor: 'local' };
+  try {
+    const r = await api.runSettings(run);
+    runPanel.hidden = true;
+    showRunSettings(r.run);
+    report(r.run.executor === 'slurm' ? 'Heavy stages now run as Slurm jobs' : 'Heavy stages now run here', 'info');
+  } catch (e) {
+    report((e as Error).message);
+  }
+}
+
 const cellsEl = el('main', { class: 'cells', id: 'cells' });
 const addBar = el('div', { class: 'add-bar' }, [
   button('+ JavaScript', () => act(api.add('js', '', lastCellId())), { class: 'ghost', id: 'add-js' }),
@@ -102,11 +159,12 @@ document.body.append(
   el('header', { class: 'topbar' }, [
     el('div', { class: 'brand' }, [el('span', { class: 'logo' }, ['◆']), 'Promptscope']),
     el('div', { class: 'doc' }, [titleEl, el('div', { class: 'doc-meta' }, [fileEl, dirtyEl]), lastRunEl]),
-    el('div', { class: 'actions' }, [summaryEl, ...desktopButtons, runAllButton, interruptButton, restartButton, saveButton, cacheButton, kernelEl, connEl]),
+    el('div', { class: 'actions' }, [summaryEl, ...desktopButtons, runAllButton, interruptButton, restartButton, saveButton, runButton, cacheButton, kernelEl, connEl]),
     inputsBar,
   ]),
   el('div', { class: 'page' }, [trustBanner, kernelBanner, problemBanner, cellsEl, addBar]),
   cachePanel,
+  runPanel,
   toastEl,
 );
 
@@ -152,6 +210,7 @@ async function refreshCache(): Promise<void> {
 
 async function toggleCache(): Promise<void> {
   cachePanel.hidden = !cachePanel.hidden;
+  if (!cachePanel.hidden) runPanel.hidden = true;
   if (!cachePanel.hidden) await refreshCache().catch((e: Error) => report(e.message));
 }
 
@@ -171,8 +230,9 @@ function applyNotebook(nb: NotebookView): void {
   document.body.classList.toggle('untrusted', !nb.trusted);
   problemBanner.hidden = !nb.problem;
   problemBanner.textContent = nb.problem ? `This notebook cannot run: ${nb.problem.message}` : '';
-  for (const b of [runAllButton, restartButton, saveButton]) b.disabled = !nb.trusted;
+  for (const b of [runAllButton, restartButton, saveButton, runButton]) b.disabled = !nb.trusted;
   applyKernel(nb.kernel);
+  showRunSettings(nb.run);
   addBar.hidden = !nb.trusted;
 
   const keep = new Set(nb.cells.map((c) => c.id));
