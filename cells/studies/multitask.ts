@@ -111,7 +111,8 @@ const modelPin = (model: PromptBackbone) => ({ kind: 'model', name: model.name, 
 
 export function multitaskPromptSpec(model: PromptBackbone, tasks: readonly StudyTask[], r: ResolvedMethod, s: FewShotSetting): StageSpec {
   return {
-    name: 'multitaskPrompt', version: 1,
+    // A training run like trainPrompt's: on a cluster it is a job of its own, not work for the driver.
+    name: 'multitaskPrompt', version: 1, heavy: true,
     params: { ...r, shots: s.shots, seed: s.seed, testPerClass: s.testPerClass ?? DEFAULT_TEST_PER_CLASS, sampling: 'mvlpt-pooled', taskMask: true },
     inputs: [`clip:${model.fingerprint}`, ...tasks.map((t) => `task:${t.fingerprint}`)],
     pins: [modelPin(model)],
