@@ -71,16 +71,18 @@ const cachePanel = el('aside', { class: 'cache-panel', id: 'cache-panel', hidden
 const runExecutor = el('select', { id: 'run-executor' }, [el('option', { value: 'local' }, ['here (local)']), el('option', { value: 'slurm' }, ['Slurm cluster'])]);
 const runPartition = el('input', { id: 'run-partition', placeholder: 'default partition', size: '14' });
 const runGres = el('input', { id: 'run-gres', placeholder: 'e.g. gpu:1', size: '14' });
-const runMaxJobs = el('input', { id: 'run-max-jobs', type: 'number', min: '1', max: '10000', placeholder: '4' });
+const runMaxJobs = el('input', { id: 'run-max-jobs', type: 'number', min: '1', max: '10000', placeholder: '4', size: '6' });
+// One field per line (a div each): the panel shares the cache panel's look and needs no styles of its own.
+const field = (label: string, input: HTMLElement) => el('div', { class: 'cache-stage' }, [el('label', {}, [label]), input]);
 const slurmFields = el('div', { class: 'run-slurm' }, [
-  el('label', {}, ['Partition ', runPartition]),
-  el('label', {}, ['GPUs (gres) ', runGres]),
-  el('label', {}, ['Jobs at once ', runMaxJobs]),
-  el('div', { class: 'path' }, ['The cache directory must be on a filesystem every node sees.']),
+  field('Partition', runPartition),
+  field('GPUs (gres)', runGres),
+  field('Jobs at once', runMaxJobs),
+  el('p', {}, ['The cache directory must be on a filesystem every node sees.']),
 ]);
 const runPanel = el('aside', { class: 'cache-panel', id: 'run-panel', hidden: '' }, [
   el('h2', {}, ['Run heavy stages']),
-  el('label', {}, ['On ', runExecutor]),
+  field('On', runExecutor),
   slurmFields,
   button('Apply', () => void applyRunSettings(), { class: 'primary', id: 'run-apply', title: 'Running cells stop and re-run on the new executor; finished stages come from the cache' }),
 ]);
