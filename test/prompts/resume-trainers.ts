@@ -11,6 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, serializeSafetensors, type TensorToWrite } from '../../cells/util/safetensors.ts';
 import { syntheticImageSet } from '../support/synthetic-images.ts';
+import { resnetPretrain } from '../pretrain/resnet-resume-trainer.ts';
 
 export interface ChildIO {
   /** Directory the run keeps its state in (a cache directory, or pretraining's work directory). */
@@ -246,7 +247,7 @@ export const TRAINERS: TrainerSpec[] = [
   pretrain,
 ];
 
-/** Run by their own test files (label-mapping-resume, protuning-resume, taidpt-resume), not by resume.test.ts. */
+/** Run by their own test files (label-mapping-resume, protuning-resume, taidpt-resume, pretrain/resnet-resume), not by resume.test.ts. */
 export const EXTRA_TRAINERS: TrainerSpec[] = [
   // ILM: the label mapping is recomputed before every epoch from the prompt and checkpointed with it.
   promptSpec('visual-reprogramming-ilm', 'visual-reprogramming', {
@@ -259,6 +260,8 @@ export const EXTRA_TRAINERS: TrainerSpec[] = [
   promptSpec('finetune', 'finetune', {}, 3, 5),
   // TaI-DPT: trained on texts with its own loop (test/prompts/taidpt-resume.test.ts).
   taidpt,
+  // ResNet pretraining (the CNN backbone of Pro-tuning): test/pretrain/resnet-resume.test.ts.
+  resnetPretrain,
 ];
 
 export function trainerNamed(name: string): TrainerSpec {
