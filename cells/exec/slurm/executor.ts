@@ -293,7 +293,10 @@ export class SlurmExecutor implements Executor {
             if (late || Date.now() >= until) return { status, result: late };
           }
         }
-        await sleep(Math.min(this.pollMs, 500), cell.signal).catch(() => undefined);
+        // Each watched job costs the driver two small file reads per poll on the shared filesystem (its
+        // progress and result files), so they follow the poll interval: 100 jobs at the default 2 s are
+        // 100 opens a second, besides the one squeue call per poll for all of them.
+        await sleep(this.pollMs, cell.signal).catch(() => undefined);
       }
     } finally {
       this.poller.unwatch(jobId);
