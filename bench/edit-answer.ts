@@ -188,7 +188,7 @@ async function benchKernel(): Promise<string> {
       const k = new KernelProcess({ onEvent, onExit: () => undefined });
       const all = outputsOf(notebook.cells.map((c) => c.id));
       const t = Date.now();
-      await k.call('init', { notebook, settings: {}, cacheDir, library: join(ROOT, 'cells/library.ts'), held: [] });
+      await k.call('init', { notebook, settings: {}, cacheDir, held: [] });
       await all;
       return { k, ms: Date.now() - t };
     };

@@ -154,8 +154,6 @@ export interface KernelInit {
   /** Input values by name, carried over from the previous kernel. */
   settings: Record<string, unknown>;
   cacheDir: string;
-  /** Absolute path of the module whose `buildLibrary()` gives the names cells can call. */
-  library: string;
   held: HeldCell[];
   /** Where heavy stages run (default: local). */
   run?: RunSettings;

@@ -22,8 +22,8 @@ import { BadRequest } from './validate.ts';
 export interface HostOptions {
   notebookPath: string;
   cache: Cache;
-  /** The module whose `buildLibrary()` the kernel calls for the names cells can use. */
-  library: string;
+  /** The kernel's entry module; default desktop/kernel/kernel-process.ts, the full cell library. */
+  kernelEntry?: string;
   trustStore: TrustStore;
   /** Extra Node flags for kernel processes (tests give them a small heap). */
   kernelExecArgv?: string[];
@@ -159,6 +159,7 @@ export class NotebookHost {
   private startKernel(message?: string): Promise<KernelProcess> {
     const k = new KernelProcess({
       execArgv: this.options.kernelExecArgv,
+      entry: this.options.kernelEntry,
       onEvent: (e) => {
         if (this.kernel === k) this.onKernelEvent(e);
       },
@@ -176,7 +177,7 @@ export class NotebookHost {
     this.broadcastNotebook();
     const held = [...this.held].map(([id, m]) => ({ id, message: m }));
     const ready = k
-      .call('init', { notebook: this.notebook, settings, cacheDir: this.options.cache.root, library: this.options.library, held, run: this.run, name: basename(this.path) }, START_TIMEOUT_MS)
+      .call('init', { notebook: this.notebook, settings, cacheDir: this.options.cache.root, held, run: this.run, name: basename(this.path) }, START_TIMEOUT_MS)
       .then(
         (snapshot) => {
           if (this.kernel !== k) throw new KernelGone('it was replaced while starting');

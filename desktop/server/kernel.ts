@@ -44,6 +44,8 @@ export interface KernelProcessOptions {
   onExit: (exit: KernelExit) => void;
   /** Extra Node flags for the kernel, e.g. `--max-old-space-size=4096`. */
   execArgv?: string[];
+  /** The kernel's entry module (default desktop/kernel/kernel-process.ts; tests fork one with a small library). */
+  entry?: string;
 }
 
 const ENTRY = fileURLToPath(new URL('../kernel/kernel-process.ts', import.meta.url));
@@ -62,7 +64,7 @@ export class KernelProcess {
     const env = { ...process.env };
     // In the desktop app this runs inside Electron's utility process, whose execPath is Electron itself.
     if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
-    this.child = fork(ENTRY, [], {
+    this.child = fork(options.entry ?? ENTRY, [], {
       // The kernel is TypeScript too; tsx is resolved from here, so it loads from any working directory.
       execArgv: ['--import', import.meta.resolve('tsx'), ...(options.execArgv ?? [])],
       serialization: 'advanced',

@@ -21,10 +21,10 @@ export interface ServerOptions {
   notebookPath: string;
   cache: Cache;
   /**
-   * The module the kernel loads the names cells can call from: it exports `buildLibrary()`. Default:
-   * cells/library.ts, the full library.
+   * The kernel's entry module. Default: desktop/kernel/kernel-process.ts, whose cells see cells/library.ts;
+   * tests fork test/desktop/test-kernel.ts, which serves a small library.
    */
-  library?: string;
+  kernelEntry?: string;
   /** Extra Node flags for the kernel process, e.g. `--max-old-space-size=8192`. */
   kernelExecArgv?: string[];
   /** Where heavy stages run until the UI's run settings change it (default: local). */
@@ -52,7 +52,6 @@ export interface RunningServer {
 
 const MAX_BODY = 8 * 1024 * 1024;
 const MAX_ROWS_PER_REQUEST = 1000;
-export const DEFAULT_LIBRARY = fileURLToPath(new URL('../../cells/library.ts', import.meta.url));
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
@@ -87,7 +86,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const nb = await NotebookHost.open({
     notebookPath: options.notebookPath,
     cache: options.cache,
-    library: options.library ?? DEFAULT_LIBRARY,
+    kernelEntry: options.kernelEntry,
     trustStore,
     kernelExecArgv: options.kernelExecArgv,
     run: options.run,

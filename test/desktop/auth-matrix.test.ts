@@ -16,7 +16,7 @@ import { Cache } from '../../cells/exec/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
 import { cookieName } from '../../desktop/server/auth.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
-import { TEST_LIBRARY } from './builtins.ts';
+import { TEST_KERNEL } from './builtins.ts';
 
 const NOTEBOOK = '<!doctype html>\n<notebook theme="air">\n  <title>matrix</title>\n  <script id="1" type="module">\n    const a = 1\n  </script>\n</notebook>\n';
 let dir: string;
@@ -30,7 +30,7 @@ before(async () => {
   writeFileSync(path, NOTEBOOK);
   const trust = new TrustStore(join(dir, 'trusted.json'));
   await trust.trust(NOTEBOOK, path);
-  server = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache')), library: TEST_LIBRARY, trustStore: trust });
+  server = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache')), kernelEntry: TEST_KERNEL, trustStore: trust });
   port = server.port;
 });
 
@@ -228,7 +228,7 @@ test('path traversal with a valid token reaches nothing outside the UI bundle', 
 test('bound to 0.0.0.0: still refuses every request without the token', async () => {
   const path = join(dir, 'open.html');
   writeFileSync(path, NOTEBOOK);
-  const open = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache-open')), library: TEST_LIBRARY, trustStore: join(dir, 'trusted.json'), host: '0.0.0.0' });
+  const open = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache-open')), kernelEntry: TEST_KERNEL, trustStore: join(dir, 'trusted.json'), host: '0.0.0.0' });
   try {
     assert.equal(open.host, '0.0.0.0');
     assert.equal(open.url, `http://127.0.0.1:${open.port}/?token=${open.token}`, 'the printed URL is one this machine can open');

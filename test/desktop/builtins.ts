@@ -1,6 +1,6 @@
 // The few library functions the desktop tests' notebook uses, standing in for cells/library.ts so the
-// UI tests do not depend on datasets or models. The kernel loads it by path (TEST_LIBRARY) and calls
-// buildLibrary(), as it does with the real library.
+// UI tests do not depend on datasets or models. Servers under test fork test-kernel.ts (TEST_KERNEL), which
+// serves this library as desktop/kernel/kernel-process.ts serves the real one.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,5 +60,5 @@ export const testBuiltins: Record<string, unknown> = {
 
 export const buildLibrary = async (): Promise<Record<string, unknown>> => testBuiltins;
 
-/** What tests pass as the server's `library`. */
-export const TEST_LIBRARY = fileURLToPath(import.meta.url);
+/** What tests pass as the server's `kernelEntry`. */
+export const TEST_KERNEL = fileURLToPath(new URL('./test-kernel.ts', import.meta.url));

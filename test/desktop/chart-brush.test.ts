@@ -11,7 +11,7 @@ import { launchChromium } from './browser.ts';
 import { Cache } from '../../cells/exec/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
-import { TEST_LIBRARY } from './builtins.ts';
+import { TEST_KERNEL } from './builtins.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/chart-brush.html', import.meta.url));
 
@@ -26,7 +26,7 @@ before(async () => {
   copyFileSync(FIXTURE, notebookPath);
   const trustStore = new TrustStore(join(dir, 'trusted.json'));
   await trustStore.trust(readFileSync(notebookPath, 'utf8'), notebookPath);
-  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), library: TEST_LIBRARY, trustStore });
+  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), kernelEntry: TEST_KERNEL, trustStore });
   ({ context, page } = await launchChromium(dir, { width: 1000, height: 900 }));
 });
 

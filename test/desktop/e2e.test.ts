@@ -13,7 +13,7 @@ import { launchChromium, settled as settledIn } from './browser.ts';
 import { Cache } from '../../cells/exec/cache.ts';
 import { notebookHash, parseNotebook } from '../../cells/engine/notebook.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
-import { TEST_LIBRARY } from './builtins.ts';
+import { TEST_KERNEL } from './builtins.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo.html', import.meta.url));
 const OUT = fileURLToPath(new URL('../../test-output/desktop/', import.meta.url));
@@ -30,7 +30,7 @@ before(async () => {
   notebookPath = join(dir, 'demo.html');
   trustPath = join(dir, 'trusted.json');
   copyFileSync(FIXTURE, notebookPath);
-  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), library: TEST_LIBRARY, trustStore: trustPath });
+  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), kernelEntry: TEST_KERNEL, trustStore: trustPath });
   ({ context, page } = await launchChromium(dir, { width: 1200, height: 900 }));
   page.on('console', (m) => {
     // CSP violations and script errors would otherwise pass silently.

@@ -12,7 +12,7 @@ import { Cache } from '../../cells/exec/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 import { launchChromium } from './browser.ts';
-import { TEST_LIBRARY } from './builtins.ts';
+import { TEST_KERNEL } from './builtins.ts';
 
 const TRAINING = `<!doctype html>
 <notebook theme="air">
@@ -48,7 +48,7 @@ async function serveText(name: string, text: string, kernelExecArgv?: string[]):
   const path = join(dir, name);
   writeFileSync(path, text);
   await trust.trust(text, path);
-  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache')), library: TEST_LIBRARY, trustStore: trust, kernelExecArgv });
+  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache')), kernelEntry: TEST_KERNEL, trustStore: trust, kernelExecArgv });
   servers.push(s);
   return s;
 }

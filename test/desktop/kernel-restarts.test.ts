@@ -13,7 +13,7 @@ import { Cache } from '../../cells/exec/cache.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
 import { launchChromium } from './browser.ts';
-import { TEST_LIBRARY } from './builtins.ts';
+import { TEST_KERNEL } from './builtins.ts';
 import { processAlive } from '../../cells/util/process.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo.html', import.meta.url));
@@ -30,7 +30,7 @@ before(async () => {
   copyFileSync(FIXTURE, path);
   const trust = new TrustStore(join(dir, 'trusted.json'));
   await trust.trust((await import('node:fs')).readFileSync(path, 'utf8'), path);
-  server = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache')), library: TEST_LIBRARY, trustStore: trust });
+  server = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache')), kernelEntry: TEST_KERNEL, trustStore: trust });
   ({ context, page } = await launchChromium(dir, { width: 1200, height: 900 }));
 });
 

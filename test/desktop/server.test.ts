@@ -12,7 +12,7 @@ import { Cache } from '../../cells/exec/cache.ts';
 import { notebookHash, parseNotebook } from '../../cells/engine/notebook.ts';
 import { TrustStore } from '../../cells/engine/trust.ts';
 import { startServer, type RunningServer } from '../../desktop/server/server.ts';
-import { TEST_LIBRARY } from './builtins.ts';
+import { TEST_KERNEL } from './builtins.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo.html', import.meta.url));
 let dir: string;
@@ -26,7 +26,7 @@ before(async () => {
   notebookPath = join(dir, 'demo.html');
   copyFileSync(FIXTURE, notebookPath);
   trust = new TrustStore(join(dir, 'trusted.json'));
-  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), library: TEST_LIBRARY, trustStore: trust });
+  server = await startServer({ notebookPath, cache: new Cache(join(dir, 'cache')), kernelEntry: TEST_KERNEL, trustStore: trust });
   base = `http://127.0.0.1:${server.port}`;
 });
 
@@ -213,7 +213,7 @@ test('add, edit, remove and save: atomic, refuses to clobber a file changed on d
 
 test('a path that does not exist starts a new trusted notebook that Save creates', async () => {
   const path = join(dir, 'fresh.html');
-  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache2')), library: TEST_LIBRARY, trustStore: trust });
+  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache2')), kernelEntry: TEST_KERNEL, trustStore: trust });
   try {
     const res = await fetch(`http://127.0.0.1:${s.port}/api/save`, { method: 'POST', headers: { 'X-Promptscope-Token': s.token }, body: '{}' });
     assert.equal(res.status, 200);
@@ -230,7 +230,7 @@ test('a trusted notebook that does not compile opens with the problem named, and
   const text = '<!doctype html>\n<notebook theme="air">\n  <title>broken</title>\n  <script id="1" type="module">\n    const a = 1\n  </script>\n  <script id="2" type="module">\n    const b = a + missing\n  </script>\n</notebook>\n';
   writeFileSync(path, text);
   await trust.trust(text, path);
-  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache3')), library: TEST_LIBRARY, trustStore: trust });
+  const s = await startServer({ notebookPath: path, cache: new Cache(join(dir, 'cache3')), kernelEntry: TEST_KERNEL, trustStore: trust });
   const call = (p: string, body: unknown) =>
     fetch(`http://127.0.0.1:${s.port}${p}`, { method: p.startsWith('/api/notebook') ? 'GET' : 'POST', headers: { 'X-Promptscope-Token': s.token }, body: p.startsWith('/api/notebook') ? undefined : JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
   try {
