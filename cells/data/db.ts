@@ -1,9 +1,9 @@
 // One small database interface for SQL cells, with a Node implementation over @duckdb/node-api.
-// (The page implementation over duckdb-wasm is in db-wasm.ts; the same SQL runs on both.)
+// (test/support/db-wasm.ts runs the same SQL on duckdb-wasm, so these types stay reproducible in a page.)
 //
 // Why not Arrow end to end: node-api has no `arrow` extension offline, so results come back as JS columns
 // (getColumnsObjectJS) and are rebuilt as Arrow vectors with types derived from DuckDB's column types;
-// tables go in through an appender. Type mapping, kept identical on both engines (see db-wasm.ts):
+// tables go in through an appender. Type mapping, kept identical on both engines (test/support/db-wasm.ts):
 //   BOOLEAN→Bool, TINYINT..BIGINT and unsigned→Int8..Int64/Uint8..Uint64, FLOAT→Float32, DOUBLE→Float64,
 //   DECIMAL and HUGEINT→Float64 (e.g. sum(int) is HUGEINT in DuckDB), VARCHAR/ENUM/UUID→Utf8,
 //   BLOB→Binary, DATE→DateDay, TIMESTAMP*→TimestampMillisecond, LIST/ARRAY→List.

@@ -145,15 +145,6 @@ function decodePnm(bytes: Uint8Array): DecodedImage {
   return { width, height, channels, data };
 }
 
-/** Writes a binary PPM (RGB) or PGM (gray), e.g. for test images. */
-export function encodePnm(image: DecodedImage): Uint8Array {
-  const header = new TextEncoder().encode(`${image.channels === 3 ? 'P6' : 'P5'}\n${image.width} ${image.height}\n255\n`);
-  const out = new Uint8Array(header.length + image.data.length);
-  out.set(header);
-  out.set(image.data, header.length);
-  return out;
-}
-
 /** Gray → RGB by replication; RGB images are returned as they are. */
 export function toRGB(image: DecodedImage): DecodedImage {
   if (image.channels === 3) return image;

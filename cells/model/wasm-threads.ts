@@ -67,9 +67,3 @@ export function finishWasmThreads(): void {
   pending?.();
   pending = undefined;
 }
-
-/** Threads XNNPACK actually uses (1 when the plain single-threaded build runs). */
-export async function wasmThreadCount(): Promise<number> {
-  const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  return wasm.getThreadsCount();
-}

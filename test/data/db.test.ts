@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Table, tableFromArrays, tableFromJSON, makeVector, vectorFromArray, Utf8, List, Field, Int32 } from 'apache-arrow';
 import { openNodeDatabase, type Database } from '../../cells/data/db.ts';
-import { openWasmDatabaseInNode } from '../../cells/data/db-wasm.ts';
+import { openWasmDatabaseInNode } from '../support/db-wasm.ts';
 
 /** A small dataset listing and a model's predictions, with a multi-label column and a null. */
 function fixtures(): { rows: Table; preds: Table } {

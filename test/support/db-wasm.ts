@@ -1,6 +1,7 @@
-// The Database interface over duckdb-wasm, so notebook SQL can run in a page (UI, exported notebooks). No page
-// opens one yet (the UI queries the server); test/data/db.test.ts runs the query set through the blocking
-// build in Node so SQL stays identical on both engines.
+// The Database interface (cells/data/db.ts) over duckdb-wasm. Nothing in the product uses it: SQL cells run
+// in the kernel on DuckDB node-api and the page receives their tables. test/data/db.test.ts runs the same
+// query set on both engines through duckdb-wasm's blocking build in Node, so db.ts's type mapping stays one
+// that a page-only build could reproduce; the adapter lives with the tests until such a build exists.
 //
 // duckdb-wasm bundles its own apache-arrow; Arrow objects do not cross versions (instanceof checks fail
 // and tables are dropped silently). So everything crosses as Arrow IPC bytes: tables go in with
@@ -12,7 +13,7 @@
 // returns as Decimal) become Float64, so the same SQL yields identical tables on both engines.
 
 import { Decimal, Float64, Table, Type, makeVector, tableFromIPC, tableToIPC, type Vector } from 'apache-arrow';
-import { quoteIdent, type Database, type SqlParam } from './db.ts';
+import { quoteIdent, type Database, type SqlParam } from '../../cells/data/db.ts';
 
 type MaybePromise<T> = T | Promise<T>;
 
