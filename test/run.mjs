@@ -27,11 +27,21 @@ if (only.length === 0) {
 }
 const files = only.length ? only : collect(new URL('.', import.meta.url).pathname);
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-// A test file that deadlocks (a lock never released, a promise never settled) fails with its name after
-// this long instead of hanging until CI's own limit. Node 20 applies it to each file as a whole; the
-// slowest file takes about two minutes on 2 cores.
+// A test that deadlocks (a lock never released, a promise never settled) fails after this long instead of
+// hanging until CI's own limit. Measured on Node 20.20: --test-timeout is *not* applied per test; the
+// runner applies it to each test file as a whole and kills the file's process, so TAP says only
+// "not ok - FILE … test timed out after Nms" and the test inside never reports. A second reporter
+// (test/support/report-timeouts.mjs, on stderr) names the test the file was running then. The limit is
+// per file: the slowest file takes about two minutes on 2 cores.
 const timeoutMs = process.env.TEST_TIMEOUT_MS ?? '480000';
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, ...files], { stdio: ['inherit', 'pipe', 'inherit'] });
+const reporters = ['--test-reporter=tap', '--test-reporter-destination=stdout', `--test-reporter=${new URL('./support/report-timeouts.mjs', import.meta.url).href}`, '--test-reporter-destination=stderr'];
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, ...reporters, ...files], { stdio: ['inherit', 'pipe', 'pipe'] });
+// The timeout reporter's lines go to stderr as they come, and are kept to repeat them after the summary.
+let timedOut = '';
+child.stderr.on('data', (chunk) => {
+  process.stderr.write(chunk);
+  timedOut += chunk.toString('utf8').split('\n').filter((l) => l.startsWith('timed out: ')).map((l) => `${l}\n`).join('');
+});
 
 // The runner's own summary is passed through; its counts are read so that a skipped test fails the run
 // (a skipped test is not a passing one) and the run ends on one plain "N passed, N failed" line.
@@ -49,6 +59,7 @@ child.stdout.on('data', (chunk) => {
 child.on('close', (code) => {
   const failed = (counts.fail ?? 0) + (counts.cancelled ?? 0);
   const skipped = counts.skipped ?? 0;
+  if (timedOut) process.stderr.write(timedOut);
   if (skipped > 0) console.error(`${skipped} test(s) were skipped: a skipped test is not a pass; make it run or fail saying what is missing`);
   console.log(`${counts.pass ?? 0} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exit(code !== 0 || skipped > 0 ? code || 1 : 0);

@@ -1,4 +1,4 @@
-// A test that never settles: test/runner.test.ts checks that the runner's per-test timeout fails it by name.
+// A test that never settles: test/runner.test.ts checks that the runner's timeout fails it, naming the file and this test.
 import { test } from 'node:test';
 
 test('a deadlocked wait', async () => {
