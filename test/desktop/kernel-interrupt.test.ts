@@ -89,9 +89,18 @@ async function notebook(): Promise<{ ms: number; body: Nb }> {
 }
 const cell = (id: number) => page.locator(`.cell[data-id="${id}"]`);
 
-test('the server prints its URL and answers within a second while the cell spins in the kernel', async () => {
-  console.log(`promptscope serve: URL printed ${printedAt - spawnedAt} ms after spawn`);
+// Measured from spawning `promptscope serve` (the user pressing Enter), not from the URL being printed:
+// spawn → URL 0.75–1.5 s and spawn → first answer 0.78–1.67 s (8 runs on the shared 2-core build machine at
+// load average 9–13, i.e. busier than idle; the time is Node + tsx loading the CLI, then the server
+// listening, no cell code). The 4 s bound leaves room for a loaded CI machine; each answer after that
+// must take under a second while the cell spins.
+const SPAWN_TO_ANSWER_MS = 4_000;
+
+test('the server answers within seconds of spawn, and within a second each time while the cell spins in the kernel', async () => {
   const first = await notebook();
+  const sinceSpawn = Date.now() - spawnedAt;
+  console.log(`promptscope serve: URL printed ${printedAt - spawnedAt} ms after spawn, first answer ${sinceSpawn} ms after spawn`);
+  assert.ok(sinceSpawn < SPAWN_TO_ANSWER_MS, `first answer came ${sinceSpawn} ms after spawn`);
   assert.ok(first.ms < 1000, `first answer took ${first.ms} ms`);
   // Wait until the kernel is inside the loop, then keep asking: every answer must still be quick.
   let nb = first.body;
