@@ -3,27 +3,7 @@
 import { clipWeightSpecs } from './weight-spec.ts';
 import type { RawTensor } from './weight-spec.ts';
 import type { CLIPConfig } from './config.ts';
-
-/** Deterministic PRNG (mulberry32) → standard normals (Box–Muller), for seeded random weights. */
-function normalSampler(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) { const r = spare; spare = undefined; return r; }
-    const u = uniform() || 1e-12;
-    const v = uniform();
-    const m = Math.sqrt(-2 * Math.log(u));
-    spare = m * Math.sin(2 * Math.PI * v);
-    return m * Math.cos(2 * Math.PI * v);
-  };
-}
+import { mulberry32, normalPairs } from '../util/random.ts';
 
 /**
  * Seeded random weights in HF layout following transformers' CLIP initialisation (std 0.02 embeddings,
@@ -31,7 +11,7 @@ function normalSampler(seed: number): () => number {
  * the starting point of pretraining.
  */
 export function randomCLIPWeights(config: CLIPConfig, seed = 0): Record<string, RawTensor> {
-  const rand = normalSampler(seed);
+  const rand = normalPairs(mulberry32(seed));
   const out: Record<string, RawTensor> = {};
   const fill = (shape: number[], std: number, mean = 0) => {
     const n = shape.reduce((a, b) => a * b, 1);

@@ -7,6 +7,7 @@ export function rng(seed: number): () => number {
   return mulberry32((seed >>> 0) ^ 0x9e3779b9);
 }
 
+/** Normals ·std in Box–Muller pairs; kept apart from util's normalPairs for its rounding order (see there). */
 export function normalArray(n: number, std: number, rand: () => number): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {

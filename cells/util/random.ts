@@ -48,3 +48,30 @@ export function murmurMixSeed(...parts: number[]): number {
   h ^= h >>> 13;
   return (h ^ (h >>> 16)) >>> 0;
 }
+
+// Box–Muller normals. Three samplers exist, and only one shape is shared, because each one's exact
+// numbers are relied on (shipped checkpoints, cached prompts, the README's figures):
+//   normalPairs (here)       — cos then sin of one (u, v) pair, one normal per call: random CLIP weights
+//                              (model/random-init.ts, mini-CLIP's starting point).
+//   normalArray (prompts/random.ts) — the same pairs, but scaled as (√(−2 ln u)·std)·cos: prompt and head
+//                              initialisations. Not routed through normalPairs, whose std·(√(−2 ln u)·cos)
+//                              rounds in another order (no float32 difference in 10⁶ draws, but no proof).
+//   normal (model/pretrain/rng.ts) — cos only, the sine discarded: two uniforms per normal, so a different
+//                              stream from the same generator; pretraining's noise and the shipped
+//                              mini-CLIP depend on it.
+/** Standard normals from a uniform generator, in (cos, sin) pairs of one Box–Muller draw. */
+export function normalPairs(uniform: () => number): () => number {
+  let spare: number | undefined;
+  return () => {
+    if (spare !== undefined) {
+      const r = spare;
+      spare = undefined;
+      return r;
+    }
+    const u = uniform() || 1e-12;
+    const v = uniform();
+    const m = Math.sqrt(-2 * Math.log(u));
+    spare = m * Math.sin(2 * Math.PI * v);
+    return m * Math.cos(2 * Math.PI * v);
+  };
+}

@@ -19,7 +19,7 @@ export function shuffleInPlace<T>(a: T[] | Int32Array, rand: () => number): void
   }
 }
 
-/** Standard normal sampler (Box–Muller) over a uniform generator. */
+/** Standard normal sampler (Box–Muller, cosine only) over a uniform generator; not util's normalPairs: see there. */
 export function normal(rand: () => number): () => number {
   return () => {
     const u = rand() || 1e-12;
