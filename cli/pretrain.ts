@@ -23,7 +23,7 @@ function initFromArg(): { path: string; sha256: string } | undefined {
 }
 
 if (arg('model', 'mini-clip') === 'resnet') {
-  const { runResNetCommand } = await import('../cells/model/pretrain/resnet-cli.ts');
+  const { runResNetCommand } = await import('./pretrain-resnet.ts');
   await runResNetCommand(process.argv.slice(2));
   process.exit(0);
 }

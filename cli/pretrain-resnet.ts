@@ -1,8 +1,8 @@
 // `cli/pretrain.ts --model resnet`: ResNet pretraining as a long background command. Resumable: run the same
 // command again after an interruption. Exports to --out (default data/models/resnet-cifar10) when done.
-import { initBackend, currentBackend } from '../backend.ts';
-import { trainAndExportResNet } from './resnet.ts';
-import { DEFAULT_RESNET_TRAIN } from './resnet-train.ts';
+import { initBackend, currentBackend } from '../cells/model/backend.ts';
+import { trainAndExportResNet } from '../cells/model/pretrain/resnet.ts';
+import { DEFAULT_RESNET_TRAIN } from '../cells/model/pretrain/resnet-train.ts';
 
 export async function runResNetCommand(argv: string[]): Promise<void> {
   const arg = (name: string, def: string): string => {
