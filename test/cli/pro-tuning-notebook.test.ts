@@ -46,10 +46,10 @@ test('pro-tuning notebook: reduced headless run writes its tables, charts and me
   const rows = [...tableFromIPC(readFileSync(join(o1, 'results.arrow')))].map((r) => r.toJSON() as unknown as Row);
   const scenarios = ['cifar10', 'cifar10 long-tailed ρ=2', 'cifar10-C contrast 3', 'mnist', 'mnist → contrast 5'];
   const expected = [
-    ...['linear probe', 'full fine-tuning', 'Pro-tuning', 'VPT'].map((m) => `mini-clip|${m}`),
+    ...['linear probe', 'full fine-tuning', 'Pro-tuning', 'VPT', 'CoOp'].map((m) => `mini-clip|${m}`),
     ...['linear probe', 'full fine-tuning', 'Pro-tuning'].map((m) => `resnet-cifar10|${m}`),
   ].flatMap((bm) => scenarios.map((s) => `${bm}|${s}`)).sort();
-  assert.deepEqual(rows.map((r) => `${r.backbone}|${r.method}|${r.scenario}`).sort(), expected, 'every method × backbone × scenario once (VPT on the ViT only)');
+  assert.deepEqual(rows.map((r) => `${r.backbone}|${r.method}|${r.scenario}`).sort(), expected, 'every method × backbone × scenario once (VPT and CoOp on the ViT only)');
   for (const r of rows) assert.ok(r.top1 >= 0 && r.top1 <= 1, `${r.backbone} ${r.method} ${r.scenario}: top-1 ${r.top1}`);
 
   // Parameter counts by hand: the linear head on the pooled feature (mini-CLIP: 128 → 10; ResNet: 64 → 10);
@@ -69,7 +69,7 @@ test('pro-tuning notebook: reduced headless run writes its tables, charts and me
     if (r.kind === 'ood') assert.equal(r.trainedOn, 'mnist');
   }
   const metrics = JSON.parse(readFileSync(join(o1, 'metrics.json'), 'utf8'));
-  assert.equal(metrics.trainedRuns, 7 * 3, '7 method-backbone pairs × 3 training views');
+  assert.equal(metrics.trainedRuns, 8 * 3, '8 method-backbone pairs × 3 training views');
   const gap = (b: string) => 100 * rows.filter((r) => r.backbone === b && r.method === 'Pro-tuning')
     .reduce((a, r) => a + r.top1 - rows.find((f) => f.backbone === b && f.method === 'full fine-tuning' && f.scenario === r.scenario)!.top1, 0) / scenarios.length;
   assert.ok(Math.abs(metrics.proTuningMinusFineTuningViT - gap('mini-clip')) < 1e-9);
@@ -79,7 +79,7 @@ test('pro-tuning notebook: reduced headless run writes its tables, charts and me
 
   const stagesOf = (m: { stages: { stage: string; hit: boolean }[] }) => m.stages.map((s) => `${s.stage}:${s.hit ? 'hit' : 'miss'}`);
   const firstStages = stagesOf(cold.manifest);
-  assert.equal(firstStages.filter((s) => s === 'trainPrompt:miss').length, 21, 'each training computed once');
+  assert.equal(firstStages.filter((s) => s === 'trainPrompt:miss').length, 24, 'each training computed once');
   // A new process on the same cache: every stage is a hit.
   const o2 = join(dir, 'o2');
   const warm = run(o2, env);
