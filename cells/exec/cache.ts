@@ -7,9 +7,10 @@
 // get killed, so a lock must be taken over when its holder is gone, and never while its holder is alive.
 // "Alive" is more than `kill(pid, 0)`: after a crash the pid may have been reused by an unrelated process
 // that would hold the lock forever. So the lock file records who wrote it (see `Owner`):
-//   - pid + the process's start time (Linux: /proc/<pid>/stat) + boot id: a pid that is alive but started
-//     at another time, or a lock from before a reboot, is stale. This needs no clock and no heartbeat, so a
-//     genuine holder that blocks its event loop for an hour in a long computation keeps its lock.
+//   - pid + the process's start time (Linux: /proc/<pid>/stat) + boot id: a pid that is gone, or alive but
+//     started at another time, is stale. This needs no clock and no heartbeat, so a genuine holder that
+//     blocks its event loop for an hour in a long computation keeps its lock. (A lock from before a
+//     reboot cannot be told from one of a twin host with the same name: the heartbeat rule below decides.)
 //   - a pid means something only on the machine, the boot and the pid namespace it came from: a lock
 //     written elsewhere (another node of a cluster on a shared disk, a container with its own pids, a
 //     twin host of the same name) is never judged by its pid, however the pid looks here.
