@@ -19,7 +19,8 @@ import { initBackend, currentBackend } from '../cells/model/backend.ts';
 import { useNativeKernels, dropNativeKernels } from '../cells/model/native/kernels.ts';
 import { nativeConvKernel } from '../cells/model/native/conv-kernels.ts';
 import { nativeAddon } from '../cells/model/native/index.ts';
-import { loadResNet, blockPlan, type ResNetConfig } from '../cells/model/resnet/index.ts';
+import { blockPlan, type ResNetConfig } from '../cells/model/resnet/index.ts';
+import { load } from '../cells/model/load.ts';
 import { cnnBackbone } from '../cells/model/backbone.ts';
 import { softmaxCrossEntropy } from '../cells/model/ops/index.ts';
 import { ProTuningTrainer, PROTUNING_DEFAULTS } from '../cells/prompts/protuning.ts';
@@ -183,7 +184,7 @@ function stepOf(trainer: PromptTrainer, pixels: tf.Tensor4D, labels: Int32Array)
 
 async function child(): Promise<void> {
   await initBackend('wasm');
-  const resnet = await loadResNet(modelDir);
+  const resnet = await load(modelDir, { type: 'resnet' });
   const backbone = cnnBackbone(resnet);
   const { pixels, labels } = makeBatch(resnet.config.image_size);
   const task = { name: 'bench', classNames: Array.from({ length: CLASSES }, (_, i) => `c${i}`) };

@@ -18,7 +18,6 @@ import { mosaicSet } from './data/mosaic.ts';
 import { corruptedDataset } from './data/corrupted.ts';
 import { longTailCounts, longTailDataset } from './data/long-tail.ts';
 import { CORRUPTIONS, CIFAR_C_CONSTANTS } from './data/corruptions.ts';
-import { loadResNet } from './model/index.ts';
 
 /** A bundled dataset by name ("cifar10", "mnist", "fashion-mnist", "gtsrb"), loaded through the cache. */
 export function bundled(name: BundledName, split = 'test') {
@@ -27,12 +26,13 @@ export function bundled(name: BundledName, split = 'test') {
 }
 
 /**
- * A CLIP checkpoint by the name the notebook uses (bundled, pulled repo id, or folder). A notebook's first
- * model starts the fastest backend ('auto', or --backend / $PROMPTSCOPE_BACKEND), and results name the model
- * exactly as the notebook wrote it.
+ * A model by the name the notebook uses (bundled, pulled repo id, or folder): CLIP, or the CIFAR ResNet
+ * ("resnet-cifar10"), as its config.json's model_type says. A notebook's first model starts the fastest
+ * backend ('auto', or --backend / $PROMPTSCOPE_BACKEND), and results name the model exactly as the notebook
+ * wrote it.
  */
 export function loadModel(name: string = DEFAULT_MODEL, opts: { backend?: BackendPreference } = {}) {
-  return load(name, { backend: opts.backend ?? 'auto', id: name });
+  return load(name, { backend: opts.backend ?? 'auto', id: name, type: 'any' });
 }
 
 export async function buildLibrary(): Promise<Record<string, unknown>> {
@@ -106,8 +106,7 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     TAIDPT_DEFAULTS: prompts.TAIDPT_DEFAULTS,
     TAIDPT_OPTIM: prompts.TAIDPT_OPTIM,
     imageGrid,
-    // Pro-tuning: the CNN backbone, CIFAR-10-C corruptions and long tails as dataset views (scenarios: studies)
-    loadResNet,
+    // Pro-tuning: CIFAR-10-C corruptions and long tails as dataset views (scenarios: studies; the CNN backbone: loadModel)
     corruptedDataset,
     longTailDataset,
     longTailCounts,

@@ -31,6 +31,6 @@ export { pullModel, listModels, defaultModelStore, HF_ENDPOINT, type PullOptions
 export { pretrainMiniClip, type PretrainMiniClipOptions, type PretrainMiniClipResult } from './pretrain/index.ts';
 export { pretrainResNet, type PretrainResNetOptions, type PretrainResNetResult } from './pretrain/resnet.ts';
 export {
-  loadResNet, saveResNet, preprocessResNet, normalizePixels, parseResNetConfig, buildResNet, randomResNetWeights, DEFAULT_RESNET,
+  saveResNet, preprocessResNet, normalizePixels, parseResNetConfig, buildResNet, randomResNetWeights, DEFAULT_RESNET,
   ResNetConfigError, ResNetWeightError, type ResNetConfig, type ResNetModel, type ResNetForwardOptions, type ResNetOutput,
 } from './resnet/index.ts';

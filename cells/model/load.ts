@@ -1,20 +1,27 @@
-// The one way to get a CLIP model: `load(source, options)`. A source is a bundled model name
-// ("mini-clip"), a Hugging Face repo id pulled into the model store ("openai/clip-vit-base-patch16"), a
-// checkpoint folder (HF `config.json` + `model.safetensors`), or a config with weights already in memory.
+// The one way to get a model: `load(source, options)`. A source is a bundled model name ("mini-clip",
+// "resnet-cifar10"), a Hugging Face repo id pulled into the model store ("openai/clip-vit-base-patch16"), a
+// checkpoint folder (HF `config.json` + `model.safetensors`), or a CLIP config with weights already in memory.
+// Two families load here, told apart by config.json's model_type: CLIP ("clip") and the CIFAR ResNet
+// ("cifar-resnet", cells/model/resnet). The caller says which it expects (`type`, default 'clip'), and the
+// result is typed to match (overloads); `type: 'any'` returns whichever the checkpoint is (`instanceof CLIPModel`
+// tells them apart).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { CLIPModel } from './clip.ts';
 import { buildCLIP } from './build.ts';
 import { parseCLIPConfig } from './config.ts';
 import type { CLIPConfig } from './config.ts';
 import type { WeightSource } from './weight-spec.ts';
 import { initBackend, type BackendPreference } from './backend.ts';
-import { bundledModelsDir, defaultModelStore, listModels } from './hub.ts';
+import { defaultModelStore } from './hub.ts';
+import { DEFAULT_MODEL, resolveNamed } from './resolve.ts';
+import { DEFAULT_RESNET, readResNetCheckpoint } from './resnet/load.ts';
+import { RESNET_MODEL_TYPE } from './resnet/config.ts';
+import type { ResNetModel } from './resnet/model.ts';
 import { readSafetensors } from '../util/safetensors.ts';
 
-/** The default model: the project's own mini-CLIP, shipped in data/models. */
-export const DEFAULT_MODEL = 'mini-clip';
+export { DEFAULT_MODEL, resolveModel, type ResolvedModel } from './resolve.ts';
 
 /** A checkpoint that exists only in memory: config as the parsed `config.json` object or a CLIPConfig. */
 export interface InMemoryCheckpoint {
@@ -35,42 +42,45 @@ export interface LoadOptions {
    * the repo id it was pulled as, else the folder's name; 'clip' for weights in memory.
    */
   id?: string;
+  /**
+   * The family the caller expects: 'clip' (default) or 'resnet'; a checkpoint of the other family fails
+   * with its config's model_type named. 'any': whatever the checkpoint's model_type says.
+   */
+  type?: ModelType | 'any';
 }
 
-export interface ResolvedModel {
-  name: string;
-  dir: string;
-}
+export type ModelType = 'clip' | 'resnet';
+/** What `load(source, {type: 'any'})` returns. */
+export type AnyModel = CLIPModel | ResNetModel;
 
-/** Where a model name points: the store (pulled repos and bundled models), else a folder. */
-export async function resolveModel(name: string = DEFAULT_MODEL): Promise<ResolvedModel> {
-  return (await resolve1(name)).resolved;
-}
-
-/** `byName`: the name is a repo id or bundled name (not a folder path), so it names the model. */
-async function resolve1(name: string): Promise<{ resolved: ResolvedModel; byName: boolean }> {
-  const models = await listModels(defaultModelStore());
-  const hit = models.find((m) => m.repo === name || m.dir === name);
-  if (hit) return { resolved: { name, dir: hit.dir }, byName: hit.repo === name };
-  const isPath = isAbsolute(name) || name.startsWith('.') || name.includes('/');
-  const bundled = join(bundledModelsDir(), name);
-  // A bare name is a bundled model; failing that, a folder of that name (`model verify --model ckpt`).
-  if (!isPath && (existsSync(join(bundled, 'config.json')) || !existsSync(join(name, 'config.json')))) {
-    return { resolved: { name, dir: bundled }, byName: true };
+/** The family a config.json declares: "cifar-resnet" is the ResNet, anything else is read as CLIP. */
+async function modelTypeOf(cfgPath: string): Promise<ModelType> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(cfgPath, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read model config ${cfgPath}: ${(e as Error).message}`);
   }
-  return { resolved: { name, dir: name }, byName: false };
+  return (raw as { model_type?: unknown } | null)?.model_type === RESNET_MODEL_TYPE ? 'resnet' : 'clip';
 }
 
-export async function load(source: string | InMemoryCheckpoint = DEFAULT_MODEL, opts: LoadOptions = {}): Promise<CLIPModel> {
+export function load(source: string | undefined, opts: LoadOptions & { type: 'resnet' }): Promise<ResNetModel>;
+export function load(source: string | undefined, opts: LoadOptions & { type: 'any' }): Promise<AnyModel>;
+export function load(source?: string | InMemoryCheckpoint, opts?: LoadOptions & { type?: 'clip' }): Promise<CLIPModel>;
+export async function load(source?: string | InMemoryCheckpoint, opts: LoadOptions = {}): Promise<AnyModel> {
   if (opts.backend) await initBackend(opts.backend);
-  if (typeof source !== 'string') {
+  const want = opts.type ?? 'clip';
+  if (source !== undefined && typeof source !== 'string') {
     const config = isParsedConfig(source.config) ? source.config : parseCLIPConfig(source.config);
     return buildCLIP(config, source.weights, { trainable: opts.trainable, id: opts.id });
   }
-  const { resolved: { dir }, byName } = await resolve1(source);
+  source ??= want === 'resnet' ? DEFAULT_RESNET : DEFAULT_MODEL;
+  const { resolved: { dir }, byName } = await resolveNamed(source);
+  const family = want === 'any' && existsSync(join(dir, 'config.json')) ? await modelTypeOf(join(resolve(dir), 'config.json')) : want;
+  if (family === 'resnet') return readResNetCheckpoint(dir, opts.id ?? (source.includes('/') ? basename(resolve(dir)) : source), source);
   if (!existsSync(join(dir, 'config.json'))) {
     // Both readings of the name in one message: a folder without a config, or a name the store lacks.
-    throw new Error(`no CLIP model "${source}": cannot read CLIP config ${join(resolve(dir), 'config.json')}; it is not in the model store (${defaultModelStore()}) nor a folder with config.json and model.safetensors. ` +
+    throw new Error(`no ${want === 'any' ? 'model' : 'CLIP model'} "${source}": cannot read ${want === 'any' ? 'model' : 'CLIP'} config ${join(resolve(dir), 'config.json')}; it is not in the model store (${defaultModelStore()}) nor a folder with config.json and model.safetensors. ` +
       'Pull one with `promptscope model pull <repo>`, or give a checkpoint folder.');
   }
   return readCheckpoint(dir, { trainable: opts.trainable, id: opts.id ?? (byName ? source : undefined) });

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { tableFromIPC } from 'apache-arrow';
 import { tempDir } from '../engine/helpers.ts';
 import { initBackend } from '../../cells/model/backend.ts';
-import { loadResNet } from '../../cells/model/resnet/index.ts';
+import { load } from '../../cells/model/load.ts';
 import { DEFAULT_RESNET_TRAIN } from '../../cells/model/pretrain/resnet-train.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/promptscope.js', import.meta.url));
@@ -95,7 +95,7 @@ test('pretrain-resnet notebook: a tiny headless run trains, exports a loadable m
   // The exported checkpoint loads through the ordinary loader and is the one the metrics describe.
   for (const f of ['config.json', 'model.safetensors', 'README.md', 'metrics.json', 'training-curve.png']) assert.ok(existsSync(join(model, f)), `${f} written`);
   await initBackend('cpu');
-  const loaded = await loadResNet(model);
+  const loaded = await load(model, { type: 'resnet' });
   assert.equal(loaded.fingerprint, result.metrics.fingerprint);
   assert.deepEqual(loaded.classNames, CIFAR10);
   loaded.dispose();

@@ -18,7 +18,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../cells/model/backend.ts';
-import { loadResNet, normalizePixels, ResNetConfigError, ResNetWeightError, type ResNetModel } from '../../cells/model/resnet/index.ts';
+import { load } from '../../cells/model/load.ts';
+import { CLIPModel } from '../../cells/model/clip.ts';
+import { normalizePixels, ResNetConfigError, ResNetWeightError, type ResNetModel } from '../../cells/model/resnet/index.ts';
 import { readSafetensors, serializeSafetensors } from '../../cells/util/safetensors.ts';
 import { tempDir } from '../engine/helpers.ts';
 
@@ -63,7 +65,7 @@ function fixtureInput(model: ResNetModel): tf.Tensor4D {
 for (const backend of ['wasm', 'cpu'] as const) {
   test(`ResNet forward on ${backend} matches the float64 PyTorch reference: every stage input, pooled features, logits`, async () => {
     await initBackend(backend);
-    const model = await loadResNet(FIXTURE);
+    const model = await load(FIXTURE, { type: 'resnet' });
     try {
       assert.deepEqual(model.stageChannels, [4, 5, 6]);
       const x = fixtureInput(model);
@@ -87,7 +89,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
 
   test(`ResNet training-mode pass on ${backend} (batch statistics) and the running statistics it updates match the reference`, async () => {
     await initBackend(backend);
-    const model = await loadResNet(FIXTURE);
+    const model = await load(FIXTURE, { type: 'resnet' });
     try {
       const x = fixtureInput(model);
       const evalLogits = model.forward(x).logits;
@@ -126,25 +128,38 @@ async function edited(opts: { config?: (c: Record<string, unknown>) => unknown; 
   return dir;
 }
 
-test('loadResNet: the fixture itself loads (so the failures below come from the edits)', async () => {
+test('load (ResNet): the fixture itself loads (so the failures below come from the edits)', async () => {
   await initBackend('cpu');
-  const m = await loadResNet(await edited({}));
+  const m = await load(await edited({}), { type: 'resnet' });
   assert.equal(m.config.hidden_sizes.join(), '5,6,8');
   m.dispose();
 });
 
-test('loadResNet: missing config.json or model.safetensors fails with the path', async () => {
+test('one load(): the model_type of the checkpoint picks the family; the wrong expected family is named', async () => {
   await initBackend('cpu');
-  const empty = await tempDir('ps-resnet-empty-');
-  await assert.rejects(loadResNet(empty), (e: Error) => /config\.json does not exist/.test(e.message) && e.message.includes(empty));
-  const noWeights = await edited({ weights: false });
-  await assert.rejects(loadResNet(noWeights), (e: Error) => e.message.includes(join(noWeights, 'model.safetensors')));
-  const badJson = await edited({});
-  writeFileSync(join(badJson, 'config.json'), '{"model_type": "cifar-resnet",');
-  await assert.rejects(loadResNet(badJson), /cannot read ResNet config .*config\.json/);
+  const resnet = await load(FIXTURE, { type: 'any' });
+  assert.ok(!(resnet instanceof CLIPModel), 'a "cifar-resnet" config loads the ResNet');
+  assert.equal((resnet as ResNetModel).config.hidden_sizes.join(), '5,6,8');
+  resnet.dispose();
+  const clip = await load('mini-clip', { type: 'any' });
+  assert.ok(clip instanceof CLIPModel, 'a "clip" config loads CLIP');
+  clip.dispose();
+  await assert.rejects(load(FIXTURE), /model_type is "cifar-resnet", expected "clip"/);
+  await assert.rejects(load('mini-clip', { type: 'resnet' }), /model_type is "clip"; a ResNet checkpoint here has "model_type": "cifar-resnet"/);
 });
 
-test('loadResNet: tensors that do not match config.json are named, with the file', async () => {
+test('load (ResNet): missing config.json or model.safetensors fails with the path', async () => {
+  await initBackend('cpu');
+  const empty = await tempDir('ps-resnet-empty-');
+  await assert.rejects(load(empty, { type: 'resnet' }), (e: Error) => /config\.json does not exist/.test(e.message) && e.message.includes(empty));
+  const noWeights = await edited({ weights: false });
+  await assert.rejects(load(noWeights, { type: 'resnet' }), (e: Error) => e.message.includes(join(noWeights, 'model.safetensors')));
+  const badJson = await edited({});
+  writeFileSync(join(badJson, 'config.json'), '{"model_type": "cifar-resnet",');
+  await assert.rejects(load(badJson, { type: 'resnet' }), /cannot read ResNet config .*config\.json/);
+});
+
+test('load (ResNet): tensors that do not match config.json are named, with the file', async () => {
   await initBackend('cpu');
   const cases: Array<[string, Parameters<typeof edited>[0], RegExp]> = [
     ['a conv kernel of the wrong shape',
@@ -171,7 +186,7 @@ test('loadResNet: tensors that do not match config.json are named, with the file
   ];
   for (const [what, edit, message] of cases) {
     const dir = await edited(edit);
-    await assert.rejects(loadResNet(dir), (e: Error) => {
+    await assert.rejects(load(dir, { type: 'resnet' }), (e: Error) => {
       assert.ok(e instanceof ResNetWeightError, `${what}: ${e.name}: ${e.message}`);
       assert.match(e.message, message, what);
       assert.ok(e.message.includes(join(dir, 'model.safetensors')), `${what}: names the file: ${e.message}`);
@@ -180,7 +195,7 @@ test('loadResNet: tensors that do not match config.json are named, with the file
   }
 });
 
-test('loadResNet: bad config.json values fail with the key and the file', async () => {
+test('load (ResNet): bad config.json values fail with the key and the file', async () => {
   await initBackend('cpu');
   const cases: Array<[string, (c: Record<string, unknown>) => unknown, RegExp]> = [
     ['not an object', () => [1, 2], /is not a JSON object/],
@@ -195,7 +210,7 @@ test('loadResNet: bad config.json values fail with the key and the file', async 
   ];
   for (const [what, config, message] of cases) {
     const dir = await edited({ config });
-    await assert.rejects(loadResNet(dir), (e: Error) => {
+    await assert.rejects(load(dir, { type: 'resnet' }), (e: Error) => {
       assert.ok(e instanceof ResNetConfigError, `${what}: ${e.name}: ${e.message}`);
       assert.match(e.message, message, what);
       assert.ok(e.message.startsWith(join(dir, 'config.json')), `${what}: names the file: ${e.message}`);

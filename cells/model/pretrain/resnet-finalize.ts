@@ -9,7 +9,9 @@ import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { vegaLite, renderSvg, svgToPng } from '../../plots/vegalite.ts';
 import { currentBackend } from '../backend.ts';
-import { loadResNet, saveResNet } from '../resnet/load.ts';
+import { saveResNet } from '../resnet/load.ts';
+import { load } from '../load.ts';
+import type { ResNetModel } from '../resnet/model.ts';
 import { resNetAccuracy, type ResNetRunOptions, type ResNetTrainer, type ResNetTrainState } from './resnet-train.ts';
 import { loadCifarTestImages, type LabelledImages, type ResNetPretrainData } from './resnet-data.ts';
 import { IMAGE_SIZE } from './data.ts';
@@ -43,7 +45,7 @@ export interface ResNetMetrics {
   command: string;
 }
 
-function perClass(model: Awaited<ReturnType<typeof loadResNet>>, set: LabelledImages, names: string[]): Record<string, number> {
+function perClass(model: ResNetModel, set: LabelledImages, names: string[]): Record<string, number> {
   const hit = new Array(names.length).fill(0), n = new Array(names.length).fill(0);
   const per = IMAGE_SIZE * IMAGE_SIZE * 3;
   for (let a = 0; a < set.count; a += 250) {
@@ -108,7 +110,8 @@ metrics: [accuracy]
 
 A small CIFAR-style ResNet pretrained in Promptscope, from scratch, on the CIFAR-10 training images of
 \`../shared/datasets/cifar10/train.tar\`, as the frozen CNN backbone for Pro-tuning and its baselines. Load it
-with \`loadResNet('resnet-cifar10')\` (cells/model/resnet); any checkpoint of this layout loads the same way.
+with \`loadModel('resnet-cifar10')\` in a notebook, or \`load('resnet-cifar10', { type: 'resnet' })\` (cells/model/load.ts); any
+checkpoint of this layout loads the same way.
 
 | | |
 |---|---|
@@ -164,7 +167,7 @@ export async function finalizeResNet(args: {
   const { trainer, options: o, data, outDir, log } = args;
   await saveResNet(trainer.model, outDir);
   // Evaluate what was written, through the ordinary loader.
-  const model = await loadResNet(outDir);
+  const model = await load(outDir, { type: 'resnet' });
   try {
     if (model.fingerprint !== trainer.model.refreshFingerprint()) throw new Error(`finalizeResNet: ${outDir} does not reload to the trained weights`);
     log('decoding the CIFAR-10 test set…');

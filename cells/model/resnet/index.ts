@@ -4,5 +4,5 @@ export { parseResNetConfig, classNamesOf, resNetConfigJSON, ResNetConfigError, R
 export { buildResNet, type ResNetModel, type ResNetForwardOptions, type ResNetOutput, type ResNetRawTensor } from './model.ts';
 export { resNetTensorSpecs, blockPlan, ResNetWeightError, type ResNetTensorSpec, type BlockPlan } from './weights.ts';
 export { preprocessResNet, normalizePixels } from './preprocess.ts';
-export { loadResNet, saveResNet, resNetSafetensors, DEFAULT_RESNET, type InMemoryResNet } from './load.ts';
+export { saveResNet, resNetSafetensors, DEFAULT_RESNET } from './load.ts';
 export { randomResNetWeights } from './random-init.ts';

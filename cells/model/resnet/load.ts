@@ -1,10 +1,9 @@
-// Loading a CIFAR ResNet: `loadResNet(source)` with a bundled name ('resnet-cifar10', in data/models), a
-// pulled repo id, a checkpoint folder (config.json + model.safetensors), or a config with weights in memory.
-// Saving writes the same layout atomically, so any checkpoint of that layout round-trips.
+// Reading a CIFAR ResNet checkpoint folder (config.json + model.safetensors); callers use the model layer's
+// one `load(source, {type: 'resnet'})` (cells/model/load.ts), which resolves names and lands here. Saving
+// writes the same layout atomically, so any checkpoint of that layout round-trips.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
-import { resolveModel } from '../load.ts';
+import { join, resolve } from 'node:path';
 import { readSafetensors, serializeSafetensors, type SafetensorsFile } from '../../util/safetensors.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { parseResNetConfig, resNetConfigJSON } from './config.ts';
@@ -13,13 +12,6 @@ import { ResNetWeightError } from './weights.ts';
 
 /** The bundled ResNet, pretrained in the project on CIFAR-10 (data/models/resnet-cifar10/README.md). */
 export const DEFAULT_RESNET = 'resnet-cifar10';
-
-export interface InMemoryResNet {
-  /** Parsed config.json (checked here). */
-  config: unknown;
-  weights: Map<string, ResNetRawTensor>;
-  id?: string;
-}
 
 /** Every tensor of a safetensors file as float32 (the error names a tensor that is not a float). */
 function rawTensors(file: SafetensorsFile, source: string): Map<string, ResNetRawTensor> {
@@ -33,9 +25,8 @@ function rawTensors(file: SafetensorsFile, source: string): Map<string, ResNetRa
   return out;
 }
 
-export async function loadResNet(source: string | InMemoryResNet = DEFAULT_RESNET): Promise<ResNetModel> {
-  if (typeof source !== 'string') return buildResNet(parseResNetConfig(source.config, 'config'), source.weights, source.id ?? 'resnet');
-  const { dir: found } = await resolveModel(source);
+/** The ResNet in checkpoint folder `found` (what `source` resolved to), named `id`. */
+export async function readResNetCheckpoint(found: string, id: string, source = id): Promise<ResNetModel> {
   const dir = resolve(found);
   const cfgPath = join(dir, 'config.json');
   if (!existsSync(cfgPath)) {
@@ -51,7 +42,7 @@ export async function loadResNet(source: string | InMemoryResNet = DEFAULT_RESNE
   const wPath = join(dir, 'model.safetensors');
   const file = await readSafetensors(wPath);
   try {
-    return buildResNet(config, rawTensors(file, wPath), source.includes('/') ? basename(dir) : source);
+    return buildResNet(config, rawTensors(file, wPath), id);
   } catch (e) {
     if (e instanceof ResNetWeightError && !e.message.startsWith(wPath)) throw new ResNetWeightError(`${wPath}: ${e.message}`);
     throw e;
