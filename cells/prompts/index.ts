@@ -15,7 +15,7 @@ export { CoOpTrainer, COOP_DEFAULTS, type CoOpConfig } from './coop.ts';
 export { VPTTrainer, VPT_DEFAULTS, type VPTConfig } from './vpt.ts';
 export { UPTTrainer, UPT_DEFAULTS, MVLPT_UPT_DEFAULTS, type UPTConfig } from './upt.ts';
 export { LinearProbeTrainer, LINEAR_PROBE_DEFAULTS, type LinearProbeConfig } from './linearProbe.ts';
-export { ProTuningTrainer, PROTUNING_DEFAULTS, promptSites, proTuningParamCount, type ProTuningConfig } from './protuning.ts';
+export { ProTuningTrainer, PROTUNING_DEFAULTS, promptSites, type ProTuningConfig } from './protuning.ts';
 export { FineTuneTrainer, FINETUNE_DEFAULTS, type FineTuneConfig } from './finetune.ts';
 export { promptBlock, promptedMap, promptedTokens, promptBlockParamCount, bottleneckWidth, initPromptBlock, depthwise3x3, type PromptBlockParams, type PromptBlockShape } from './prompt-block.ts';
 export { OPTIM_DEFAULTS, epochsForShots, learningRate, type OptimConfig } from './optim.ts';

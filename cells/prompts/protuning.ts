@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { isCNNBackbone, type ImageSite, type PromptBackbone } from '../model/index.ts';
 import { registerTrainer } from './registry.ts';
 import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
-import { blockVariables, initPromptBlock, promptBlockParamCount, promptedMap, promptedTokens, type PromptBlockParams } from './prompt-block.ts';
+import { blockVariables, initPromptBlock, promptedMap, promptedTokens, type PromptBlockParams } from './prompt-block.ts';
 import { createHead, headLogits, type TaskHead } from './task-head.ts';
 import { loadState, saveState } from './state.ts';
 
@@ -123,13 +123,6 @@ export class ProTuningTrainer implements PromptTrainer<ProTuningConfig> {
     tf.dispose(this.variables());
     this.blocks.clear();
   }
-}
-
-/** Trainable parameters of Pro-tuning on a backbone (blocks with their β, plus the head), without building it. */
-export function proTuningParamCount(model: PromptBackbone, classes: number, config: Partial<ProTuningConfig> = {}): number {
-  const c = { ...PROTUNING_DEFAULTS, ...config };
-  const blocks = chosenSites(promptSites(model), c.sites).reduce((n, s) => n + promptBlockParamCount({ channels: s.channels, ratio: c.ratio }), 0);
-  return blocks + model.config.projectionDim * classes + classes;
 }
 
 registerTrainer<ProTuningConfig>('protuning', {

@@ -11,7 +11,7 @@ import { softmaxCrossEntropy } from '../../cells/model/ops/index.ts';
 import { fewShotTask, type PromptTask } from '../../cells/prompts/task.ts';
 import { makeTrainer, trainPrompt, trainableParameterCount } from '../../cells/prompts/train.ts';
 import { resolveConfig } from '../../cells/prompts/registry.ts';
-import { ProTuningTrainer, proTuningParamCount, promptSites } from '../../cells/prompts/protuning.ts';
+import { ProTuningTrainer, promptSites } from '../../cells/prompts/protuning.ts';
 import { depthwise3x3, promptBlockParamCount, bottleneckWidth } from '../../cells/prompts/prompt-block.ts';
 import type { Batch } from '../../cells/prompts/trainer.ts';
 import { fixtureModel, mnistSmall, testCell } from './helpers.ts';
@@ -134,7 +134,9 @@ for (const [kind, model] of backbones) {
       const betas = Object.entries(pro.state).filter(([k]) => k.endsWith('.beta'));
       assert.equal(betas.length, promptSites(model).length);
       assert.ok(betas.every(([, t]) => t.data[0] !== 0), `${kind}: every β moved off 0 (${betas.map(([, t]) => t.data[0])})`);
-      assert.equal(pro.trainableParameters, proTuningParamCount(model, 10), `${kind}: recorded parameter count`);
+      // Every block with its β (all sites, ratio 0.25: the defaults) plus the 10-class head.
+      const blocks = promptSites(model).reduce((n, s) => n + promptBlockParamCount({ channels: s.channels, ratio: 0.25 }), 0);
+      assert.equal(pro.trainableParameters, blocks + model.config.projectionDim * 10 + 10, `${kind}: recorded parameter count`);
       const ft = await trainPrompt(model, task, { method: 'finetune', epochs: 1, optim: { batchSize: 5, lr: 0.01, warmupEpochs: 0 } });
       const after = bytes(model.weights());
       assert.deepEqual([...after.keys()], [...before.keys()]);
