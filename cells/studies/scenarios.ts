@@ -110,7 +110,10 @@ export function imbalanceScenario(ds: Dataset, opts: { nMax: number; ratio: numb
     tail, test, { ratio: opts.ratio, nMax: opts.nMax });
 }
 
-/** The generic scenario's training set; its test set corrupted as CIFAR-10-C at one severity. */
+/**
+ * The generic scenario's training set; its test set corrupted as CIFAR-10-C at one severity. `seed` picks the
+ * split (so the training view is the generic scenario's with the same seed) and seeds the noise.
+ */
 export function corruptionScenario(ds: Dataset, opts: SplitOptions & CorruptionSpec): Scenario {
   const { train, test } = trainTestSplit(ds, opts);
   const spec = { corruption: opts.corruption, severity: opts.severity, seed: opts.seed ?? 0 };
