@@ -21,6 +21,7 @@ export {
 export { frechetDistance, gaussianOf, sqrtPsd, symmetricEigen, pearson } from './frechet.ts';
 export { transferHeatmap, multiSourceChart, matrixOrder, clusterOrder, gainGrid, type HeatmapOptions } from './heatmap.ts';
 export { loadStudyModel, STUDY_DEFAULT_MODEL, type StudyModel } from './study-model.ts';
+export { transferFindings, ASYMMETRY_MARGIN, type TransferFindings, type AsymmetryFinding, type SimilarityFinding, type Verdict } from './findings.ts';
 export { genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit, type Scenario, type ScenarioKind, type SplitOptions } from './scenarios.ts';
 export { scenarioTask } from './scenario-task.ts';
 
@@ -30,6 +31,7 @@ import { transferMatrix, multiSourceTransfer } from './transfer.ts';
 import { visualSimilarity, labelSimilarity, similarityScatter } from './similarity.ts';
 import { transferHeatmap, multiSourceChart } from './heatmap.ts';
 import { loadStudyModel } from './study-model.ts';
+import { transferFindings } from './findings.ts';
 import { genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit } from './scenarios.ts';
 import { scenarioTask } from './scenario-task.ts';
 
@@ -40,7 +42,7 @@ export function studiesLibrary(): Record<string, unknown> {
     defaultTaskSuite, selectTasks, makeTask, taskTable, DEFAULT_TASK_NAMES,
     multitaskPrompt, transferGain, jointTuning,
     transferMatrix, transferHeatmap, multiSourceTransfer, multiSourceChart,
-    visualSimilarity, labelSimilarity, similarityScatter,
+    visualSimilarity, labelSimilarity, similarityScatter, transferFindings,
     // Pro-tuning's scenarios: fingerprinted train/test views any method runs on, and the task over one
     genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit, scenarioTask,
   };
