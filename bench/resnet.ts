@@ -26,7 +26,7 @@ import { softmaxCrossEntropy } from '../cells/model/ops/index.ts';
 import { ProTuningTrainer, PROTUNING_DEFAULTS } from '../cells/prompts/protuning.ts';
 import { bottleneckWidth, depthwise3x3 } from '../cells/prompts/prompt-block.ts';
 import { FineTuneTrainer, FINETUNE_DEFAULTS } from '../cells/prompts/finetune.ts';
-import { MomentumSGD } from '../cells/prompts/sgd.ts';
+import { PromptOptimizer } from '../cells/prompts/optimizer.ts';
 import { OPTIM_DEFAULTS } from '../cells/prompts/optim.ts';
 import type { PromptTrainer } from '../cells/prompts/trainer.ts';
 
@@ -167,7 +167,7 @@ function makeBatch(size: number): { pixels: tf.Tensor4D; labels: Int32Array } {
 /** The training loop's step (cells/prompts/train.ts trainLoop), without its bookkeeping. */
 function stepOf(trainer: PromptTrainer, pixels: tf.Tensor4D, labels: Int32Array): { run: () => Promise<void>; dispose: () => void; params: number } {
   const vars = trainer.variables();
-  const sgd = new MomentumSGD(vars);
+  const sgd = new PromptOptimizer(vars, OPTIM_DEFAULTS);
   return {
     params: vars.reduce((a, v) => a + v.size, 0),
     run: async () => {

@@ -31,11 +31,11 @@ import type { MosaicSet } from '../data/mosaic.ts';
 import { sha256 } from '../util/hash.ts';
 import { mixSeed } from '../util/random.ts';
 import { frozenPromptParts, assemblePrompts, classTextFeatures, type FrozenPromptParts } from './text-prompt.ts';
-import { learningRate, type OptimConfig } from './optim.ts';
+import { checkOptim, learningRate, type OptimConfig } from './optim.ts';
 import { normalArray, rng, shuffled } from './random.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
 import { checkFinite } from './train.ts';
-import { MomentumSGD, type CurvePoint } from './sgd.ts';
+import { PromptOptimizer, type CurvePoint } from './optimizer.ts';
 import type { PromptState } from './trainer.ts';
 import type { TextTrainingSet } from './caption-labels.ts';
 import { cosine, localScores, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
@@ -190,7 +190,9 @@ function resolve(opts: TaIDPTOptions): { config: TaIDPTConfig; optim: OptimConfi
   for (const k of Object.keys(opts.config ?? {})) if (!(k in TAIDPT_DEFAULTS)) throw new Error(`taidpt: unknown config key "${k}" (known: ${Object.keys(TAIDPT_DEFAULTS).join(', ')})`);
   const epochs = opts.epochs ?? 20;
   if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`taidpt: epochs must be a positive integer, got ${epochs}`);
-  return { config: { ...TAIDPT_DEFAULTS, ...opts.config }, optim: { ...TAIDPT_OPTIM, ...opts.optim }, epochs, seed: opts.seed ?? 1 };
+  const optim: OptimConfig = { ...TAIDPT_OPTIM, ...opts.optim };
+  checkOptim(optim);
+  return { config: { ...TAIDPT_DEFAULTS, ...opts.config }, optim, epochs, seed: opts.seed ?? 1 };
 }
 
 /**
@@ -229,7 +231,7 @@ export async function runTaIDPT(
   const feats = await captionFeatures(model, set.texts, config.maxTokens, ctx.signal);
   const prompts = new TaIDPTPrompts(backbone, set.classNames, config, seed);
   const vars = prompts.variables();
-  const sgd = new MomentumSGD(vars);
+  const sgd = new PromptOptimizer(vars, optim);
   const curve: CurvePoint[] = [];
   let start = 0, resumedAfterEpoch = -1;
   try {

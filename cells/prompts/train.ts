@@ -15,11 +15,11 @@ import { initBackend, currentBackend, backboneOf, type BackendPreference, type M
 import { softmaxCrossEntropy } from '../model/ops/index.ts';
 import { getTrainer, resolveConfig } from './registry.ts';
 import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
-import { OPTIM_DEFAULTS, epochsForShots, learningRate, type OptimConfig } from './optim.ts';
+import { OPTIM_DEFAULTS, checkOptim, epochsForShots, learningRate, type OptimConfig } from './optim.ts';
 import type { PromptTask } from './task.ts';
 import { rng, shuffled } from './random.ts';
 import { mixSeed } from '../util/random.ts';
-import { MomentumSGD, type CurvePoint } from './sgd.ts';
+import { PromptOptimizer, type CurvePoint } from './optimizer.ts';
 import './methods.ts';
 
 export interface TrainOptions {
@@ -37,7 +37,7 @@ export interface TrainOptions {
   init?: TrainedPrompt;
 }
 
-export type { CurvePoint } from './sgd.ts';
+export type { CurvePoint } from './optimizer.ts';
 
 /** A trained prompt: valueCodec-friendly (plain objects, Float32Arrays). */
 export interface TrainedPrompt {
@@ -135,7 +135,7 @@ export function checkFinite(label: string, epoch: number, step: number, loss: nu
  */
 export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: LoopOptions): Promise<LoopResult> {
   const vars = trainer.variables();
-  const sgd = new MomentumSGD(vars);
+  const sgd = new PromptOptimizer(vars, o.optim);
   const curve: CurvePoint[] = [];
   let start = 0;
   let resumedAfterEpoch = -1;
@@ -232,6 +232,7 @@ export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: 
   if (opts.backend) await initBackend(opts.backend);
   const config = resolveConfig(opts.method, opts.config);
   const optim: OptimConfig = { ...OPTIM_DEFAULTS, ...opts.optim };
+  checkOptim(optim);
   const epochs = opts.epochs ?? epochsForShots(task.shots);
   const seed = opts.seed ?? task.seed;
   if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`trainPrompt(${opts.method}): epochs must be a positive integer, got ${epochs}`);

@@ -53,14 +53,14 @@ export const VISUAL_REPROGRAMMING_DEFAULTS: VisualReprogrammingConfig = {
 };
 
 /**
- * Named training recipes for this method (pass as `trainPrompt`'s `optim`/`epochs`). Bahng et al.'s: SGD
- * lr 40, momentum 0.9, no weight decay, cosine; their 1,000-step linear warm-up becomes the shared loop's
+ * Named training recipes for this method (pass as `trainPrompt`'s `optim` and `epochs`). Bahng et al.'s:
+ * SGD lr 40, momentum 0.9, no weight decay, cosine; their 1,000-step linear warm-up becomes the shared loop's
  * constant warm-up epoch at lr 0.4 (the loop has no linear ramp), and their 1,000 epochs are yours to set.
- * ILM-VP's recipe (Adam lr 0.01, step decay at 50 % / 72 % of 200 epochs) needs Adam in the shared loop,
- * which it does not have yet: not offered as a preset (see cells/prompts/README.md, *Visual reprogramming*).
+ * ILM-VP's (Chen et al.): Adam lr 0.01, no weight decay, no warm-up, lr × 0.1 at 50 % and 72 % of 200 epochs.
  */
-export const REPROGRAMMING_PRESETS: Record<'bahng', { optim: Partial<OptimConfig> }> = {
+export const REPROGRAMMING_PRESETS: Record<'bahng' | 'ilmvp', { optim: Partial<OptimConfig>; epochs?: number }> = {
   bahng: { optim: { lr: 40, momentum: 0.9, weightDecay: 0, warmupEpochs: 1, warmupLr: 0.4 } },
+  ilmvp: { optim: { optimizer: 'adam', lr: 0.01, weightDecay: 0, warmupEpochs: 0, schedule: 'step', milestones: [0.5, 0.72], gamma: 0.1 }, epochs: 200 },
 };
 
 /** Source-label text features per (model, labels, templates): 1,000 names × 7 templates is worth computing once. */

@@ -8,3 +8,7 @@ import { assertKillResume } from './resume-harness.ts';
 test('visual-reprogramming (padding, ILM): killed with SIGKILL, resumed, ends bit-identical', async () => {
   await assertKillResume(trainerNamed('visual-reprogramming-ilm'), Number(process.env.KILL_SEED ?? 16));
 });
+
+test('visual-reprogramming (padding, ILM) with ILM-VP\'s Adam + step decay: killed with SIGKILL, resumed, ends bit-identical', async () => {
+  await assertKillResume(trainerNamed('visual-reprogramming-ilm-adam'), Number(process.env.KILL_SEED ?? 16));
+});

@@ -96,7 +96,7 @@ async function promptSitting(io: ChildIO, train: (ready: () => void) => Promise<
 }
 
 /** Single-task prompt training (trainPrompt's stage, in a private cache) on fixture-tiny + MNIST. */
-function promptSpec(name: string, method: string, config: Record<string, unknown>, epochs: number, batchSize: number): TrainerSpec {
+function promptSpec(name: string, method: string, config: Record<string, unknown>, epochs: number, batchSize: number, optim: Record<string, unknown> = {}): TrainerSpec {
   return {
     name,
     checkpoint: 'checkpoint.safetensors',
@@ -113,7 +113,7 @@ function promptSpec(name: string, method: string, config: Record<string, unknown
       return promptSitting(io, async (ready) => {
         const task = await fewShotTask(model, source, { shots: 2, seed: 4, poolPerClass: 6, testPerClass: 4 });
         ready();
-        return trainPrompt(model, task, { method, config, epochs, optim: { batchSize, lr: 0.01 } });
+        return trainPrompt(model, task, { method, config, epochs, optim: { batchSize, lr: 0.01, ...optim } });
       });
     },
   };
@@ -254,6 +254,11 @@ export const EXTRA_TRAINERS: TrainerSpec[] = [
     design: 'padding', mapping: 'iterative', sourceTemplates: ['a photo of a {}.'],
     sourceLabels: ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'cat', 'dog', 'ship', 'truck'],
   }, 3, 5),
+  // ILM-VP's optimiser (Adam, step decay): Adam's two moments and step count are checkpointed with the prompt.
+  promptSpec('visual-reprogramming-ilm-adam', 'visual-reprogramming', {
+    design: 'padding', mapping: 'iterative', sourceTemplates: ['a photo of a {}.'],
+    sourceLabels: ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'cat', 'dog', 'ship', 'truck'],
+  }, 3, 5, { optimizer: 'adam', weightDecay: 0, warmupEpochs: 0, schedule: 'step', milestones: [0.5], gamma: 0.1 }),
   // Pro-tuning (blocks before every ViT layer + β + head) and full fine-tuning (a private copy of the
   // vision tower + head): test/prompts/protuning-resume.test.ts.
   promptSpec('protuning', 'protuning', {}, 3, 5),

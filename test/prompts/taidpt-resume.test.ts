@@ -1,5 +1,5 @@
 // kill -9 during TaI-DPT training (issue #17): its own loop over texts checkpoints the two prompts and their
-// momentum every epoch (sgd.ts); killed twice at seeded points — once while a checkpoint is being written,
+// momentum every epoch (optimizer.ts); killed twice at seeded points — once while a checkpoint is being written,
 // once after a step — and resumed through the cached stage's checkpoint, the result (both prompts and the
 // loss curve) must be bit-identical to an uninterrupted run, with no work directory left behind.
 import { test } from 'node:test';
