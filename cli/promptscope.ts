@@ -94,7 +94,8 @@ function executorChoice(values: Record<string, string | boolean | string[] | und
     cpusPerTask: positiveInt('cpus-per-task', values['cpus-per-task'] as string | undefined),
     maxJobs: positiveInt('max-jobs', values['max-jobs'] as string | undefined),
     sbatchArgs: values['sbatch-arg'] as string[] | undefined,
-    pollMs: process.env.PROMPTSCOPE_SLURM_POLL_MS ? Number(process.env.PROMPTSCOPE_SLURM_POLL_MS) : undefined,
+    // How often the driver polls Slurm (tests shorten it); anything but a positive number keeps the default.
+    pollMs: Number(process.env.PROMPTSCOPE_SLURM_POLL_MS) > 0 ? Number(process.env.PROMPTSCOPE_SLURM_POLL_MS) : undefined,
   };
 }
 

@@ -12,7 +12,6 @@ import { jobFile, readJson, writeJson, type JobProgress, type JobResult, type Jo
 import type { ProgressUpdate } from '../cells/exec/types.ts';
 import { CliError } from './errors.ts';
 
-
 export async function runWorker(dir: string): Promise<number> {
   const spec = await readJson<JobSpec>(jobFile(dir, 'job.json'));
   if (!spec) throw new CliError(`${dir} has no job.json: a worker runs only in a job directory its driver wrote`);

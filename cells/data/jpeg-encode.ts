@@ -183,7 +183,7 @@ export function encodeJpeg(image: DecodedImage, quality: number): Uint8Array {
   const planes = full.map((p, c) => {
     const sub = color && c > 0;
     const factor = sub ? 2 : 1;
-    const compW = Math.ceil(W / factor), compH = Math.ceil(H / factor);
+    const compW = Math.ceil(W / factor);
     const blocksW = Math.ceil(compW / 8);
     let q: Plane;
     if (sub) {

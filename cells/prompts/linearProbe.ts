@@ -117,6 +117,8 @@ export class LinearProbeTrainer implements PromptTrainer<LinearProbeConfig> {
 
   fit(data: FitData, signal: AbortSignal, progress: (fraction: number, message: string) => void): FitReport {
     const D = data.dim;
+    // Every λ would score 0 on no images and the tie rule would pick the strongest: say so instead.
+    if (data.val.labels.length === 0 && this.config.lambdas.length > 1) throw new Error('linear-probe: the task has no validation images to choose λ on; use a task with validation shots (fewShotTask) or a single λ (config.lambdas: [λ])');
     const sweep: FitReport['sweep'] = [];
     const lambdas = this.config.lambdas;
     lambdas.forEach((lambda, i) => {

@@ -258,8 +258,7 @@ export async function fewShotTask(modelLike: ModelLike, source: TaskSource, opts
  * the pool): what `fewShotTask` returns for a K-shot draw, and what a caller that trains on other rows of a
  * pool (all of them, a long-tailed set) builds the same way. Its key is the pool's, the features' and the split's.
  */
-export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Pool, feats: PoolFeatures, split: SplitIndex, meta: { shots: number; seed: number }): PromptTask {
-  const opts = meta;
+export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Pool, feats: PoolFeatures, split: SplitIndex, opts: { shots: number; seed: number }): PromptTask {
   const S = model.config.vision.imageSize;
   const P = feats.dim;
   const testDs = source.test ?? source.train;

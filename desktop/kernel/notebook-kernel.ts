@@ -263,6 +263,13 @@ export class NotebookKernel {
     this.session?.dispose();
     this.session = null;
   }
+
+  /** Before the process ends: scancel this kernel's Slurm jobs (no one will read their results), then dispose. */
+  async shutdown(): Promise<void> {
+    const executor = this.executor;
+    this.dispose();
+    if (executor instanceof SlurmExecutor) await executor.cancelAll();
+  }
 }
 
 function stateView(s: CellState): CellView {

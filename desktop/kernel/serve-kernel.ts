@@ -65,8 +65,11 @@ export function serveKernel(buildLibrary: BuildLibrary): void {
     if (m.call === 'edit' || m.call === 'add' || m.call === 'remove') queueMicrotask(() => kernel && send({ type: 'notebook', snapshot: kernel.snapshot() }));
   });
 
+  // The server went away (closed, crashed): cancel this kernel's cluster jobs, waiting at most 10 s for
+  // scancel, then end.
   process.on('disconnect', () => {
-    kernel?.dispose();
-    process.exit(0);
+    const done = () => process.exit(0);
+    setTimeout(done, 10_000).unref();
+    (kernel ? kernel.shutdown() : Promise.resolve()).then(done, done);
   });
 }

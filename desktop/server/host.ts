@@ -466,8 +466,9 @@ export class NotebookHost {
    */
   async setRunSettings(run: RunSettings): Promise<void> {
     this.requireTrusted('run settings');
-    this.run = run;
+    // Kept only once the kernel took them: a refused change must not be reported as the one in force.
     if (this.kernel) await this.call('run settings', 'runSettings', run);
+    this.run = run;
     this.broadcastNotebook();
   }
 

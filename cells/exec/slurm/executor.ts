@@ -80,8 +80,18 @@ class Slots {
     while (this.free === 0) {
       signal.throwIfAborted();
       await new Promise<void>((resolve) => {
-        this.waiting.push(resolve);
-        signal.addEventListener('abort', () => resolve(), { once: true });
+        // An aborted waiter leaves the queue, so a later release wakes a live one instead of the dead one.
+        const wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          const i = this.waiting.indexOf(wake);
+          if (i >= 0) this.waiting.splice(i, 1);
+          resolve();
+        };
+        this.waiting.push(wake);
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     }
     signal.throwIfAborted();
@@ -287,11 +297,13 @@ export class SlurmExecutor implements Executor {
           // that COMPLETED exited 0, which the worker does only after writing its result, so it is waited
           // for that long; any other end (killed, node failure, preempted) gets one more look, a poll later.
           const patience = status.state === 'COMPLETED' ? this.resultVisibleMs : this.pollMs;
-          for (const until = Date.now() + patience; ;) {
-            await sleep(this.pollMs);
+          // A cancel ends the wait at once (the loop's top handles it: the job is over, scancel is a no-op).
+          for (const until = Date.now() + patience; !cell.signal.aborted;) {
+            await sleep(this.pollMs, cell.signal).catch(() => undefined);
             const late = await readJson<JobResult>(jobFile(dir, 'result.json'));
             if (late || Date.now() >= until) return { status, result: late };
           }
+          continue;
         }
         // Each watched job costs the driver two small file reads per poll on the shared filesystem (its
         // progress and result files), so they follow the poll interval: 100 jobs at the default 2 s are

@@ -55,10 +55,17 @@ export class WorkerExecutor implements Executor {
     return { value, hit: false };
   }
 
-  /** Every unit is tried in order; the ones that need another job's stage stop and are skipped. */
+  /**
+   * Every unit is tried in order; the ones that need another job's stage stop and are skipped. Any other
+   * error is the job's own failure and is thrown, so its message reaches the driver.
+   */
   async runAll<T>(units: readonly WorkUnit<T>[]): Promise<BatchResult<T>> {
     const results: T[] = [];
-    for (const u of units) results.push(await u.run().catch(() => undefined as T));
+    const skipOthers = (err: unknown): T => {
+      if (err instanceof NotThisJobsStage) return undefined as T;
+      throw err;
+    };
+    for (const u of units) results.push(await u.run().catch(skipOthers));
     return { results, computed: [], timings: [] };
   }
 }

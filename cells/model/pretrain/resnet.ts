@@ -63,12 +63,15 @@ export async function trainAndExportResNet(workDir: string, opts: PretrainResNet
 }
 
 export async function pretrainResNet(opts: PretrainResNetOptions = {}): Promise<PretrainResNetResult> {
-  const { maxMinutes: _m, checkpointEverySec: _c, workDir: _w, command: _cmd, ...shaping } = opts;
+  // The key holds what shapes the result: the recipe with its defaults filled in (so `{epochs: 14}` and `{}`
+  // are one run), validation and test settings. How a sitting runs (its time limit, checkpoint interval,
+  // folder, the command recorded on the card) is not in it, so changing those resumes the same run.
+  const { maxMinutes: _m, checkpointEverySec: _c, workDir: _w, command: _cmd, outDir: _o, validateEverySteps = 200, testImages, ...train } = opts;
   // The output folder joins the key as an absolute path: a relative one names a different folder from
   // another working directory, and a hit must mean the files are where the result says.
   const outDir = resolve(opts.outDir ?? DEFAULT_RESNET_DIR);
   return stage(
-    { name: 'pretrainResNet', version: 2, heavy: true, params: { ...shaping, outDir, train: resNetTrainOptions(opts) } },
+    { name: 'pretrainResNet', version: 3, heavy: true, params: { outDir, validateEverySteps, testImages: testImages ?? null, train: resNetTrainOptions(train) } },
     jsonCodec<PretrainResNetResult>(),
     async (ctx) => {
       await initBackend('wasm');
