@@ -53,7 +53,12 @@ export function pca(x: ArrayLike<number>, n: number, d: number, k = 2): Projecti
         for (let j = 0; j < d; j++) w[j] -= dot * u[j];
       }
       const norm = Math.hypot(...w);
-      if (norm === 0) break; // no variance left: the remaining components are zero
+      if (norm === 0) {
+        // No variance left: this and the remaining components are zero (coordinates 0), not the start vector.
+        v = new Float64Array(d);
+        lambda = 0;
+        break;
+      }
       lambda = norm;
       v = w.map((x) => x / norm);
     }

@@ -1,5 +1,6 @@
 // The few-shot protocol (CoOp's): methods × K shots × seeds on each dataset, trained and evaluated on the
 // same splits, summarised as mean ± std with a 95% CI in tidy Arrow tables.
+import { seedStat } from './stats.ts';
 import { tableFromArrays, type Table } from 'apache-arrow';
 import { cellLog } from '../exec/index.ts';
 import { backboneOf, type ModelLike } from '../model/index.ts';
@@ -79,10 +80,6 @@ export function runWarning(row: ProtocolRow, nClasses: number, zeroShot: number 
   return null;
 }
 
-/** Student-t 0.975 quantiles for small n (df = n-1); n ≥ 31 uses 1.96. */
-const T975 = [NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
-  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
-
 export function summarize(rows: ProtocolRow[]): Table {
   const groups = new Map<string, ProtocolRow[]>();
   for (const r of rows) {
@@ -92,11 +89,7 @@ export function summarize(rows: ProtocolRow[]): Table {
   }
   const out = { dataset: [] as string[], method: [] as string[], shots: [] as number[], n: [] as number[], mean: [] as number[], std: [] as number[], ci95: [] as number[], lo: [] as number[], hi: [] as number[] };
   for (const list of groups.values()) {
-    const n = list.length;
-    const mean = list.reduce((a, r) => a + r.top1, 0) / n;
-    const std = n > 1 ? Math.sqrt(list.reduce((a, r) => a + (r.top1 - mean) ** 2, 0) / (n - 1)) : 0;
-    const t = n > 1 ? (n - 1 < T975.length ? T975[n - 1] : 1.96) : 0;
-    const ci = n > 1 ? (t * std) / Math.sqrt(n) : 0;
+    const { n, mean, std, ci95: ci } = seedStat(list.map((r) => r.top1));
     out.dataset.push(list[0].dataset);
     out.method.push(list[0].method);
     out.shots.push(list[0].shots);

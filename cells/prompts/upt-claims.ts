@@ -5,25 +5,8 @@
 import { tableFromArrays, type Table } from 'apache-arrow';
 import { pearson, type Correlation } from './correlation.ts';
 import type { ProtocolRow } from './protocol.ts';
+import { seedStat as stat, type SeedStat as Stat } from './stats.ts';
 import type { GainPoint, VarianceStats } from './variance.ts';
-
-/** Student-t 0.975 quantiles by degrees of freedom (1..10); more: 1.96 is close enough for a CI label. */
-const T975 = [NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
-const t975 = (df: number) => (df < T975.length ? T975[df] : 1.96);
-
-interface Stat {
-  mean: number;
-  std: number;
-  ci95: number;
-  n: number;
-}
-
-function stat(xs: number[]): Stat {
-  const n = xs.length;
-  const mean = xs.reduce((a, b) => a + b, 0) / n;
-  const std = n > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)) : 0;
-  return { mean, std, ci95: n > 1 ? (t975(n - 1) * std) / Math.sqrt(n) : 0, n };
-}
 
 /** The largest K with rows for every method on `dataset` (the K its table row reports). */
 function reportedShots(rows: ProtocolRow[], dataset: string, methods: string[]): number | undefined {
@@ -42,6 +25,8 @@ const seedsOf = (rows: ProtocolRow[], dataset: string, method: string, shots: nu
  */
 export function paperTable(rows: ProtocolRow[], methods: string[]): Table {
   const datasets = [...new Set(rows.map((r) => r.dataset))];
+  const missing = datasets.filter((d) => !rows.some((r) => r.dataset === d && r.method === 'zero-shot'));
+  if (missing.length) throw new Error(`paperTable: no zero-shot row for ${missing.join(', ')}; run fewShotProtocol with zero-shot (its default), the table's reference row`);
   const all = ['zero-shot', ...methods];
   const cols: Record<string, unknown[]> = { dataset: [], shots: [] };
   for (const m of all) for (const s of ['mean', 'std', 'ci95', 'n']) cols[`${m} ${s}`] = [];

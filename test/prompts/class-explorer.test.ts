@@ -37,6 +37,18 @@ test('pca: recovers the axes of an anisotropic cloud, orders them by variance, e
   assert.throws(() => pca(x, n, d, 5), /k must be an integer from 1 to 4/);
 });
 
+test('pca: a component with no variance left has zero coordinates (data on one axis, k = 2)', () => {
+  // Points (t, 0, 0): PC1 is the first axis; nothing is left for PC2, whose coordinates must be 0, not a
+  // second copy of PC1 through an unnormalised start vector.
+  const x = Float64Array.from([0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0]);
+  const p = pca(x, 5, 3, 2);
+  for (let i = 0; i < 5; i++) {
+    assert.ok(Math.abs(Math.abs(p.coords[2 * i]) - Math.abs(i - 2)) < 1e-12, `row ${i} on PC1`);
+    assert.equal(p.coords[2 * i + 1], 0, `row ${i} on PC2`);
+  }
+  assert.deepEqual(p.explained, [1, 0]);
+});
+
 const explorer: ClassExplorer = {
   dataset: 'toy',
   classNames: ['cat', 'dog', 'car'],

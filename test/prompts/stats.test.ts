@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { compile } from 'vega-lite';
 import { summarize, runsTable, type ProtocolRow } from '../../cells/prompts/protocol.ts';
+import { seedStat } from '../../cells/prompts/stats.ts';
 import { varianceOf, varianceCharts, perClassVarianceChart, gainsFromRows } from '../../cells/prompts/variance.ts';
 import { comparisonChart } from '../../cells/prompts/charts.ts';
 
@@ -97,4 +98,15 @@ test('gainsFromRows: mean over seeds at the largest K minus zero-shot, per datas
   assert.ok(Math.abs(g[0].vptGain! - 0.1) < 1e-12);
   assert.equal(g[1].coopGain, undefined, 'no zero-shot row for b: no gain');
   assert.ok(Math.abs(gainsFromRows(rows, { shots: 1 })[0].coopGain! - 0.7) < 1e-12);
+});
+
+test('seedStat: the protocol summary and the paper table share one t-table (df 14 → 2.145, past df 30 → 1.96)', () => {
+  const xs = Array.from({ length: 15 }, (_, i) => i / 10);
+  const s = seedStat(xs);
+  // Hand: mean 0.7, sample variance Σ(i/10 − 0.7)² / 14 = 2.8 / 14 = 0.2.
+  assert.ok(Math.abs(s.mean - 0.7) < 1e-12 && Math.abs(s.std - Math.sqrt(0.2)) < 1e-12);
+  assert.ok(Math.abs(s.ci95 - (2.145 * Math.sqrt(0.2)) / Math.sqrt(15)) < 1e-12);
+  const many = seedStat(Array.from({ length: 40 }, (_, i) => i % 2));
+  assert.ok(Math.abs(many.ci95 - (1.96 * many.std) / Math.sqrt(40)) < 1e-12);
+  assert.deepEqual(seedStat([]), { n: 0, mean: NaN, std: 0, ci95: 0 });
 });

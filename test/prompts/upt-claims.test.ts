@@ -46,6 +46,8 @@ test('paperTable: each dataset at its largest K, mean ± std ± CI over seeds, a
   close(rows[2]['UPT n'] as number, 2, 'two seeds');
   close(rows[2]['zero-shot mean'] as number, 0.3, 'zero-shot average');
   assert.throws(() => paperTable(ROWS, ['CoOp', 'Pro-tuning']), /no dataset has rows for every method \(CoOp, Pro-tuning\)/);
+  // A protocol run without zero-shot (fewShotProtocol({zeroShot: false})) has no reference row: say so.
+  assert.throws(() => paperTable(ROWS.filter((r) => r.method !== 'zero-shot'), ['CoOp', 'VPT', 'UPT']), /no zero-shot row for big, small/);
 });
 
 test('uptClaim: UPT against the better of CoOp and VPT on average, per-seed CI', () => {
