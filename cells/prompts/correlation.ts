@@ -30,3 +30,16 @@ export function pearson(xs: number[], ys: number[]): Correlation {
   const z = Math.atanh(Math.min(0.999999, Math.max(-0.999999, r))), se = 1 / Math.sqrt(n - 3);
   return { n, r, lo: Math.tanh(z - Z975 * se), hi: Math.tanh(z + Z975 * se) };
 }
+
+export type SignVerdict = 'holds' | 'contradicted' | 'not shown';
+
+/**
+ * Whether a claimed sign of correlation is borne out: 'holds' when the 95 % interval lies wholly on the
+ * expected side of 0, 'contradicted' when it lies wholly on the other, else 'not shown' (NaN r included).
+ */
+export function signVerdict(c: Correlation, expectedSign: 1 | -1): SignVerdict {
+  if (!Number.isFinite(c.r)) return 'not shown';
+  // The interval with the expected sign made positive: [near, far].
+  const [near, far] = expectedSign > 0 ? [c.lo, c.hi] : [-c.hi, -c.lo];
+  return near > 0 ? 'holds' : far < 0 ? 'contradicted' : 'not shown';
+}

@@ -3,7 +3,7 @@
 // UPT at least matches the better of CoOp and VPT on average, and whether the gains correlate with the two
 // variances the way UPT's plots say. Input: the few-shot protocol's rows (protocol.ts).
 import { tableFromArrays, type Table } from 'apache-arrow';
-import { pearson, type Correlation } from './correlation.ts';
+import { pearson, signVerdict, type Correlation } from './correlation.ts';
 import type { ProtocolRow } from './protocol.ts';
 import { seedStat as stat, type SeedStat as Stat } from './stats.ts';
 import type { GainPoint, VarianceStats } from './variance.ts';
@@ -119,11 +119,10 @@ export function varianceClaims(stats: VarianceStats[], gains: GainPoint[]): Vari
     if (ok.length < 3) return { plot, expected, correlation: { n: ok.length, r: NaN, lo: -1, hi: 1 }, verdict: `cannot be checked with ${ok.length} dataset${ok.length === 1 ? '' : 's'} (a correlation needs 3)` };
     const c = pearson(ok.map((p) => p[0]), ok.map((p) => p[1]));
     const sign = expected === 'negative' ? -1 : 1;
-    // The interval with the expected sign made positive: [near, far].
-    const [near, far] = sign > 0 ? [c.lo, c.hi] : [-c.hi, -c.lo];
+    const v = signVerdict(c, sign);
     const verdict = !Number.isFinite(c.r) ? 'a constant variable: no correlation'
-      : near > 0 ? `holds: r = ${c.r.toFixed(2)}, its 95 % CI excludes 0`
-      : far < 0 ? `is contradicted: r = ${c.r.toFixed(2)}, the opposite sign, CI excludes 0`
+      : v === 'holds' ? `holds: r = ${c.r.toFixed(2)}, its 95 % CI excludes 0`
+      : v === 'contradicted' ? `is contradicted: r = ${c.r.toFixed(2)}, the opposite sign, CI excludes 0`
       : `is not shown: r = ${c.r.toFixed(2)} (${sign * c.r > 0 ? 'the expected sign' : 'the opposite sign'}), but the 95 % CI [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}] includes 0 with ${c.n} datasets`;
     return { plot, expected, correlation: c, verdict };
   };

@@ -3,7 +3,7 @@
 // and (2) task similarity predicts transferability — gain rises with label similarity and falls with the
 // visual (Fréchet) distance. A study of a handful of tasks gives wide intervals, so a claim is called
 // "holds" only when the 95 % interval of its correlation excludes 0 on the predicted side.
-import { pearson, type Correlation } from '../prompts/correlation.ts';
+import { pearson, signVerdict, type Correlation, type SignVerdict } from '../prompts/correlation.ts';
 import type { SimilarityMatrix } from './similarity.ts';
 import type { TransferMatrix } from './transfer.ts';
 
@@ -23,7 +23,7 @@ export interface AsymmetryFinding {
   correlation: Correlation;
 }
 
-export type Verdict = 'holds' | 'contradicted' | 'not shown';
+export type Verdict = SignVerdict;
 
 export interface SimilarityFinding {
   kind: SimilarityMatrix['kind'];
@@ -42,13 +42,6 @@ export interface TransferFindings {
   seeds: number[];
   asymmetry: AsymmetryFinding;
   similarity: SimilarityFinding[];
-}
-
-function verdictOf(c: Correlation, expectedSign: 1 | -1): Verdict {
-  if (!Number.isFinite(c.r)) return 'not shown';
-  if (expectedSign > 0 ? c.lo > 0 : c.hi < 0) return 'holds';
-  if (expectedSign > 0 ? c.hi < 0 : c.lo > 0) return 'contradicted';
-  return 'not shown';
 }
 
 /** MVLPT's asymmetry and similarity findings on a transfer matrix, against each given similarity (or distance) matrix. */
@@ -86,7 +79,7 @@ export function transferFindings(matrix: TransferMatrix, similarities: Similarit
     // The label measure is a similarity; the visual one is a Fréchet distance (0 on the diagonal).
     const expectedSign = sim.kind === 'visual' ? -1 : 1;
     const correlation = pearson(xs, ys);
-    return { kind: sim.kind, measure: sim.measure, pairs: xs.length, expectedSign, correlation, verdict: verdictOf(correlation, expectedSign) };
+    return { kind: sim.kind, measure: sim.measure, pairs: xs.length, expectedSign, correlation, verdict: signVerdict(correlation, expectedSign) };
   });
   return { method: matrix.method, shots: matrix.shots, seeds: matrix.seeds, asymmetry, similarity };
 }
