@@ -29,6 +29,7 @@ import { FineTuneTrainer, FINETUNE_DEFAULTS } from '../cells/prompts/finetune.ts
 import { PromptOptimizer } from '../cells/prompts/optimizer.ts';
 import { OPTIM_DEFAULTS } from '../cells/prompts/optim.ts';
 import type { PromptTrainer } from '../cells/prompts/trainer.ts';
+import { bestOf, type Timing } from './support/timing.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
@@ -40,7 +41,6 @@ const CLASSES = 10;
 
 type Kind = 'forward' | 'protuning' | 'finetune';
 const KINDS: Kind[] = ['forward', 'protuning', 'finetune'];
-interface Timing { wall: number; cpu: number }
 /**
  * tfjs: tfjs-wasm's own kernels + the JS fallbacks for the gradients it lacks; native: as the product runs
  * (cells/model/native: conv.c gradients, OpenBLAS products; the forward convolution stays XNNPACK's);
@@ -141,19 +141,6 @@ async function profileOf(f: () => Promise<void>): Promise<Array<{ kernel: string
   return [...by].map(([kernel, e]) => ({ kernel, ...e })).sort((a, b) => b.ms - a.ms);
 }
 
-async function bestOf(f: () => Promise<void>, n: number): Promise<Timing> {
-  await f(); // warm-up: kernel set-up, allocator growth
-  let wall = Infinity, cpu = Infinity;
-  for (let i = 0; i < n; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    await f();
-    wall = Math.min(wall, performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    cpu = Math.min(cpu, (c.user + c.system) / 1000);
-  }
-  return { wall, cpu };
-}
 
 /** Deterministic CLIP-normalised pixels [B, 3, S, S] (what the loop's batches carry) and labels. */
 function makeBatch(size: number): { pixels: tf.Tensor4D; labels: Int32Array } {

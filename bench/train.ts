@@ -15,6 +15,7 @@ import { useNativeKernels, dropNativeKernels } from '../cells/model/native/kerne
 import { createDataParallel, splitBatch, type Batch } from './support/data-parallel/index.ts';
 import { VariablesAdam } from './support/adam.ts';
 import { towers, initParams, loss, encode, makeBatch, opsByName, type TowerConfig } from './tower.ts';
+import { bestOf, type Timing } from './support/timing.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
@@ -40,21 +41,6 @@ interface Row {
 }
 const rows: Row[] = [];
 
-/** Best wall-clock and best process-CPU milliseconds over n runs (after one warm-up run). */
-interface Timing { wall: number; cpu: number }
-async function bestOf(f: () => Promise<void> | void, n: number): Promise<Timing> {
-  await f(); // warm-up (kernel compilation, allocator growth)
-  let wall = Infinity, cpu = Infinity;
-  for (let i = 0; i < n; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    await f();
-    wall = Math.min(wall, performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    cpu = Math.min(cpu, (c.user + c.system) / 1000);
-  }
-  return { wall, cpu };
-}
 async function best(f: () => Promise<void> | void, n: number): Promise<number> {
   return (await bestOf(f, n)).wall;
 }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { initBackend } from '../../cells/model/backend.ts';
 import { nativeAddon } from '../../cells/model/native/index.ts';
 import { jsConvKernel, nativeConvKernel, type ConvKernelName } from '../../cells/model/native/conv-kernels.ts';
+import { lcgValues, sizeOf } from '../support/lcg-values.ts';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -34,17 +35,6 @@ const cases: Case[] = [
   { name: 'depthwise explicit pad', x: [2, 4, 5, 3], filter: [2, 3, 3, 1], strides: [1, 1], pad: [[0, 0], [0, 1], [2, 1], [0, 0]], dilations: [1, 1], depthwise: true },
 ];
 
-/** Deterministic values in [-1, 1) (an LCG), so a failure reproduces. */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-const count = (s: number[]) => s.reduce((p, d) => p * d, 1);
 const outShapeOf = (c: Case) => {
   const { oh, ow } = geometry(c);
   return [c.x[0], oh, ow, c.depthwise ? c.x[3] * c.filter[3] : c.filter[3]];
@@ -159,8 +149,8 @@ before(async () => {
 
 function checkAll(label: string): void {
   cases.forEach((c, i) => {
-    const x = values(count(c.x), 11 + i), w = values(count(c.filter), 101 + i);
-    const dy = values(count(outShapeOf(c)), 1001 + i);
+    const x = lcgValues(sizeOf(c.x), 11 + i), w = lcgValues(sizeOf(c.filter), 101 + i);
+    const dy = lcgValues(sizeOf(outShapeOf(c)), 1001 + i);
     const ref = reference(c, x, w, dy);
     const got = runCase(c, x, w, dy, ref.outShape);
     assert.ok(err(got.y, ref.y) < TOL, `${label} ${c.name}: forward error ${err(got.y, ref.y)}`);
@@ -188,9 +178,9 @@ test("wasm's conv kernels agree with tfjs's cpu backend", async () => {
   for (const backend of ['wasm', 'cpu']) {
     await tf.setBackend(backend);
     results[backend] = cases.map((c, i) => {
-      const x = values(count(c.x), 11 + i), w = values(count(c.filter), 101 + i);
+      const x = lcgValues(sizeOf(c.x), 11 + i), w = lcgValues(sizeOf(c.filter), 101 + i);
       const outShape = outShapeOf(c);
-      return runCase(c, x, w, values(count(outShape), 1001 + i), outShape);
+      return runCase(c, x, w, lcgValues(sizeOf(outShape), 1001 + i), outShape);
     });
   }
   await tf.setBackend('wasm');
@@ -209,10 +199,10 @@ test('a conv net’s gradients (tf.grads through conv2d, depthwiseConv2d) on was
   const grads = async (backend: string) => {
     await tf.setBackend(backend);
     return tf.tidy(() => {
-      const x = tf.tensor4d(values(2 * 9 * 9 * 3, 5), [2, 9, 9, 3]);
-      const w1 = tf.tensor4d(values(3 * 3 * 3 * 6, 6), [3, 3, 3, 6]);
-      const wd = tf.tensor4d(values(3 * 3 * 6 * 1, 7), [3, 3, 6, 1]);
-      const w2 = tf.tensor4d(values(6 * 4, 8), [1, 1, 6, 4]);
+      const x = tf.tensor4d(lcgValues(2 * 9 * 9 * 3, 5), [2, 9, 9, 3]);
+      const w1 = tf.tensor4d(lcgValues(3 * 3 * 3 * 6, 6), [3, 3, 3, 6]);
+      const wd = tf.tensor4d(lcgValues(3 * 3 * 6 * 1, 7), [3, 3, 6, 1]);
+      const w2 = tf.tensor4d(lcgValues(6 * 4, 8), [1, 1, 6, 4]);
       const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => {
         const h = tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'));
         const g = tf.depthwiseConv2d(h, c as tf.Tensor4D, 1, 'same');

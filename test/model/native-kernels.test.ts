@@ -17,6 +17,7 @@ import { nativeAddon, nativeStatus } from '../../cells/model/native/index.ts';
 import { HEAD_MATMUL, type HeadMatMulAttrs } from '../../cells/model/native/kernels.ts';
 import * as fast from '../../cells/model/ops/index.ts';
 import type { ChildReport } from './native-child.ts';
+import { lcgValues, sizeOf } from '../support/lcg-values.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,18 +27,7 @@ before(async () => {
   await initBackend('wasm');
 });
 
-/** Deterministic values in [-1, 1) (an LCG), so a failure reproduces. */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
-const count = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
 
 /** ‖got − want‖ / ‖want‖, in float64. */
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
@@ -73,8 +63,8 @@ function matMulReference(a: Float32Array, sa: number[], b: Float32Array, sb: num
   const [ra, ca] = sa.slice(-2), [rb, cb] = sb.slice(-2);
   const m = ta ? ca : ra, k = ta ? ra : ca, n = tb ? rb : cb;
   const sOut = strides(outer), sA = strides(pa), sB = strides(pb);
-  const data = new Float64Array(count(outer) * m * n);
-  for (let o = 0; o < count(outer); o++) {
+  const data = new Float64Array(sizeOf(outer) * m * n);
+  for (let o = 0; o < sizeOf(outer); o++) {
     let offA = 0, offB = 0;
     for (let d = 0; d < rank; d++) {
       const idx = Math.floor(o / sOut[d]) % outer[d];
@@ -97,7 +87,7 @@ function matMulReference(a: Float32Array, sa: number[], b: Float32Array, sb: num
 
 /** Runs tf.matMul on the active backend (wasm+blas) and checks value and shape against the reference. */
 function checkMatMul(sa: number[], sb: number[], ta: boolean, tb: boolean, seed: number): void {
-  const av = values(count(sa), seed), bv = values(count(sb), seed + 1);
+  const av = lcgValues(sizeOf(sa), seed), bv = lcgValues(sizeOf(sb), seed + 1);
   const want = matMulReference(av, sa, bv, sb, ta, tb);
   const y = tf.tidy(() => tf.matMul(tf.tensor(av, sa), tf.tensor(bv, sb), ta, tb));
   const label = `[${sa}]${ta ? 'ᵀ' : ''} · [${sb}]${tb ? 'ᵀ' : ''}`;
@@ -176,7 +166,7 @@ function headMatMulReference(
   const [rb, cb] = at.bLayout === 'heads' ? [sb[1], sb[3]] : [sb[2], sb[3]];
   const m = at.transposeA ? ca : ra, k = at.transposeA ? ra : ca, n = at.transposeB ? rb : cb;
   const shape = at.outLayout === 'heads' ? [batch, m, heads, n] : [batch, heads, m, n];
-  const data = new Float64Array(count(shape));
+  const data = new Float64Array(sizeOf(shape));
   for (let bi = 0; bi < batch; bi++) {
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < m; i++) {
@@ -210,7 +200,7 @@ test('HeadMatMul matches a float64 einsum for every transpose and layout combina
       const attrs: HeadMatMulAttrs = { transposeA, transposeB, aLayout, bLayout, outLayout, alpha: checked % 2 ? 0.375 : 1 };
       const sa = shapeIn(aLayout, batch, heads, stored(m, k, transposeA));
       const sb = shapeIn(bLayout, batch, heads, stored(k, n, transposeB));
-      const av = values(count(sa), seed += 2), bv = values(count(sb), seed + 1);
+      const av = lcgValues(sizeOf(sa), seed += 2), bv = lcgValues(sizeOf(sb), seed + 1);
       const want = headMatMulReference(av, sa, bv, sb, attrs, batch, heads);
       const y = tf.tidy(() => tf.engine().runKernel(HEAD_MATMUL, { a: tf.tensor(av, sa), b: tf.tensor(bv, sb) },
         attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
@@ -247,13 +237,13 @@ test('HeadMatMul rejects operands that do not multiply', () => {
 test('fast.multiHeadAttention runs its products, forward and backward, through HeadMatMul', async () => {
   const b = 2, t = 5, d = 12, heads = 3;
   let seed = 400;
-  const t2 = (r: number, c: number) => tf.tensor2d(values(r * c, seed++), [r, c]);
-  const t1 = (c: number) => tf.tensor1d(values(c, seed++));
+  const t2 = (r: number, c: number) => tf.tensor2d(lcgValues(r * c, seed++), [r, c]);
+  const t1 = (c: number) => tf.tensor1d(lcgValues(c, seed++));
   const w: fast.AttentionWeights = {
     qKernel: t2(d, d), qBias: t1(d), kKernel: t2(d, d), kBias: t1(d),
     vKernel: t2(d, d), vBias: t1(d), oKernel: t2(d, d), oBias: t1(d),
   };
-  const x = tf.tensor3d(values(b * t * d, seed++), [b, t, d]);
+  const x = tf.tensor3d(lcgValues(b * t * d, seed++), [b, t, d]);
   const forward = await tf.profile(() => fast.multiHeadAttention(x, w, heads, 'causal'));
   const calls = (p: Awaited<ReturnType<typeof tf.profile>>) => p.kernels.filter((kn) => kn.name === HEAD_MATMUL).length;
   assert.equal(calls(forward), 2, `forward kernels: ${forward.kernelNames.join(', ')}`);
@@ -270,7 +260,7 @@ const dataIds = () => tf.engine().backend.numDataIds();
 
 test('Identity by reference: clones outlive their source and ignore later assignments; no leaks', () => {
   const startBytes = tf.memory().numBytes, startIds = dataIds();
-  const data = values(24, 500);
+  const data = lcgValues(24, 500);
   const x = tf.tensor(data, [4, 6]);
   const c = tf.clone(x);
   x.dispose();
@@ -280,7 +270,7 @@ test('Identity by reference: clones outlive their source and ignore later assign
   const v = tf.variable(init);
   init.dispose();
   const cv = tf.clone(v);
-  const other = values(24, 501);
+  const other = lcgValues(24, 501);
   const next = tf.tensor(other, [4, 6]);
   v.assign(next);
   next.dispose();
