@@ -1,8 +1,10 @@
 // Reader and writer for the safetensors format (https://huggingface.co/docs/safetensors):
 // 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}}, then raw bytes.
 // Hugging Face checkpoints and our own prompt checkpoints both use it, so the model layer never needs Python.
+import { readdirSync, rmSync } from 'node:fs';
 import { readFile, rename, open, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
+import { processAlive } from './process.ts';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -292,5 +294,18 @@ export async function writeSafetensors(path: string, tensors: Record<string, Ten
   } catch (e) {
     await unlink(tmp).catch(() => {});
     throw new SafetensorsError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * A process killed between writing a checkpoint's temp file and renaming it leaves
+ * `.NAME.<pid>.<ms>.tmp` (writeSafetensors' naming), as large as the checkpoint: garbage once its writer is
+ * gone. Removes those in `dir` whose writer is dead, for the file names given (default: any).
+ */
+export function removeDeadSafetensorsTemps(dir: string, names?: readonly string[]): void {
+  for (const f of readdirSync(dir)) {
+    const m = /^\.(.+)\.(\d+)\.\d+\.tmp$/.exec(f);
+    if (!m || (names && !names.includes(m[1])) || processAlive(Number(m[2]))) continue;
+    rmSync(join(dir, f), { force: true });
   }
 }

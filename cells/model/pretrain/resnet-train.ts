@@ -8,10 +8,9 @@
 // backend), which test/pretrain/resnet-resume.test.ts checks with kill -9.
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../util/safetensors.ts';
-import { processAlive } from '../../util/process.ts';
+import { readSafetensors, removeDeadSafetensorsTemps, writeSafetensors, type TensorToWrite } from '../../util/safetensors.ts';
 import { buildResNet, type ResNetModel } from '../resnet/model.ts';
 import { parseResNetConfig, RESNET_MODEL_TYPE, type ResNetConfig } from '../resnet/config.ts';
 import { normalizePixels } from '../resnet/preprocess.ts';
@@ -20,6 +19,7 @@ import { mulberry32, murmurMixSeed } from '../../util/random.ts';
 import { stepRng, shuffleInPlace } from './rng.ts';
 import { IMAGE_SIZE } from './data.ts';
 import type { LabelledImages } from './resnet-data.ts';
+import type { RunCallbacks } from './train.ts';
 
 export interface ResNetShape {
   embedding_size: number;
@@ -73,12 +73,6 @@ export interface ResNetTrainState {
   val: ResNetValPoint[];
   bestStep: number;
   bestAccuracy: number;
-}
-
-export interface ResNetRunCallbacks {
-  log?: (line: string) => void;
-  progress?: (fraction: number, message: string) => void;
-  signal?: AbortSignal;
 }
 
 export function stepsPerEpoch(o: ResNetTrainOptions, trainCount: number): number {
@@ -185,22 +179,11 @@ export interface ResNetTrainer {
 
 const CHECKPOINT = 'last.safetensors';
 
-/**
- * A crash between writing a temp file and renaming it leaves `.last.safetensors.<pid>.<ms>.tmp`; when that
- * process is gone the file is garbage (the rename never happened).
- */
-function removeStaleTemps(dir: string): void {
-  for (const f of readdirSync(dir)) {
-    const m = /^\..+\.(\d+)\.\d+\.tmp$/.exec(f);
-    if (m && !processAlive(Number(m[1]))) rmSync(join(dir, f), { force: true });
-  }
-}
-
 /** Trains until the last step or the sitting's time limit; resumes from workDir/last.safetensors. */
-export async function runResNetPretraining(o: ResNetRunOptions, train: LabelledImages, val: LabelledImages, cb: ResNetRunCallbacks = {}): Promise<ResNetTrainer> {
+export async function runResNetPretraining(o: ResNetRunOptions, train: LabelledImages, val: LabelledImages, cb: RunCallbacks = {}): Promise<ResNetTrainer> {
   const log = cb.log ?? (() => undefined);
   mkdirSync(o.workDir, { recursive: true });
-  removeStaleTemps(o.workDir);
+  removeDeadSafetensorsTemps(o.workDir);
   const config = resNetConfigFor(o);
   const model = buildResNet(config, randomResNetWeights(config, o.seed), 'resnet-cifar10');
   model.setTrainable(true);

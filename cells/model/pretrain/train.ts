@@ -6,11 +6,10 @@
 // checkpoint holds the full optimizer state, so a run resumed from step k continues exactly as an
 // uninterrupted one would (on the same backend and worker count).
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { readSafetensors, writeSafetensors } from '../../util/safetensors.ts';
-import { processAlive } from '../../util/process.ts';
+import { readSafetensors, removeDeadSafetensorsTemps, writeSafetensors } from '../../util/safetensors.ts';
 import type { TensorToWrite } from '../../util/safetensors.ts';
 import { defaultTokenizer } from '../tokenizer.ts';
 import type { CLIPTokenizer } from '../tokenizer.ts';
@@ -335,19 +334,6 @@ export interface RunCallbacks {
   signal?: AbortSignal;
 }
 
-/**
- * A sitting killed mid-save leaves its temp file (.last.safetensors.<pid>.<ms>.tmp, as large as the
- * checkpoint) beside the checkpoints; the atomic rename never happened, so it is garbage. Remove those
- * whose writer process is gone.
- */
-function removeStaleTemps(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    const m = /^\.(?:last|best)\.safetensors\.(\d+)\.\d+\.tmp$/.exec(name);
-    if (!m || processAlive(Number(m[1]))) continue;
-    rmSync(join(dir, name), { force: true });
-  }
-}
-
 /** Train until totalSteps (or the sitting's time limit), checkpointing to workDir; resumes from workDir/last.safetensors. */
 export async function runPretraining(o: RunOptions, lex: Lexicon, train: ImageSet, val: ImageSet, cb: RunCallbacks = {}): Promise<Trainer> {
   const log = cb.log ?? (() => undefined);
@@ -355,7 +341,7 @@ export async function runPretraining(o: RunOptions, lex: Lexicon, train: ImageSe
   const trainer = createTrainer(o, lex, train);
   const last = join(o.workDir, 'last.safetensors');
   const best = join(o.workDir, 'best.safetensors');
-  removeStaleTemps(o.workDir);
+  removeDeadSafetensorsTemps(o.workDir, ['last.safetensors', 'best.safetensors']);
   if (existsSync(last)) {
     await trainer.load(last);
     log(`resumed from ${last} at step ${trainer.state.step} (${trainer.state.wallSec.toFixed(0)} s trained)`);
