@@ -240,3 +240,27 @@ export function openLazyStore(origin: DatasetOrigin, rows: Table): ImageStore {
   }
   throw new Error(`cannot reopen images of a dataset from ${origin.kind}: it keeps its pixels in memory`);
 }
+
+/**
+ * A view of a single-label dataset: the images at `positions` with their labels and classes unchanged,
+ * sharing the parent's image store (what the long tail and Pro-tuning's train/test splits are).
+ */
+export function datasetView(ds: Dataset, positions: readonly number[], name: string, fingerprint: string): Dataset {
+  const labels = ds.rows.getChild('label')!.toArray() as Int32Array;
+  const newLabels = Int32Array.from(positions, (p) => labels[p]);
+  const rows = subsetRows(ds.rows, positions, { label: newLabels, className: Array.from(newLabels, (l) => ds.classNames[l]) }, `view "${name}" of "${ds.name}"`);
+  return { name, classNames: ds.classNames, fingerprint, multiLabel: false, rows, images: ds.images, skipped: [], origin: { kind: 'view', parent: ds.fingerprint } };
+}
+
+/**
+ * Each class's row positions in a seeded order that does not depend on row order: by the hash of
+ * `salt`, `seed` and the image's source (ties by position). Taking a prefix per class picks the same images
+ * whatever else the dataset holds.
+ */
+export function seededClassOrder(ds: Dataset, salt: string, seed: number): number[][] {
+  const labels = ds.rows.getChild('label')!.toArray() as Int32Array;
+  const sources = ds.rows.getChild('source')!.toArray() as string[];
+  const byClass: { pos: number; key: string }[][] = ds.classNames.map(() => []);
+  labels.forEach((l, pos) => byClass[l].push({ pos, key: createHash('sha256').update(`${salt}\0${seed}\0${sources[pos]}`).digest('hex') }));
+  return byClass.map((g) => g.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.pos - b.pos)).map((x) => x.pos));
+}

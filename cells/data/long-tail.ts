@@ -5,7 +5,7 @@
 // longer tail is a subset of a shorter one's for the same seed.
 import { createHash } from 'node:crypto';
 import type { Dataset } from './dataset.ts';
-import { subsetRows } from './assemble.ts';
+import { datasetView, seededClassOrder } from './assemble.ts';
 
 /** Images per class of an exponential long tail: class 0 first (the head), n_c = ⌊nMax · ratio^(−c/(C−1))⌋. */
 export function longTailCounts(nMax: number, classes: number, ratio: number): number[] {
@@ -32,28 +32,13 @@ export function longTailDataset(dataset: Dataset, opts: LongTailOptions): Datase
   const seed = opts.seed ?? 0;
   const C = dataset.classNames.length;
   const counts = longTailCounts(opts.nMax, C, opts.ratio);
-  const labels = dataset.rows.getChild('label')!.toArray() as Int32Array;
-  const sources = dataset.rows.getChild('source')!.toArray() as string[];
-  const byClass: { pos: number; key: string }[][] = Array.from({ length: C }, () => []);
-  labels.forEach((l, pos) => byClass[l].push({ pos, key: createHash('sha256').update(`long-tail\0${seed}\0${sources[pos]}`).digest('hex') }));
+  const order = seededClassOrder(dataset, 'long-tail', seed);
   const keep: number[] = [];
-  byClass.forEach((group, c) => {
-    if (group.length < counts[c]) throw new Error(`longTailDataset(${dataset.name}): class ${c} ("${dataset.classNames[c]}") has ${group.length} images, the tail asks for ${counts[c]}; lower nMax`);
-    group.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.pos - b.pos));
-    for (const g of group.slice(0, counts[c])) keep.push(g.pos);
+  order.forEach((positions, c) => {
+    if (positions.length < counts[c]) throw new Error(`longTailDataset(${dataset.name}): class ${c} ("${dataset.classNames[c]}") has ${positions.length} images, the tail asks for ${counts[c]}; lower nMax`);
+    keep.push(...positions.slice(0, counts[c]));
   });
   keep.sort((a, b) => a - b);
-  const newLabels = Int32Array.from(keep, (p) => labels[p]);
-  const rows = subsetRows(dataset.rows, keep, { label: newLabels, className: Array.from(newLabels, (l) => dataset.classNames[l]) }, `longTailDataset(${dataset.name})`);
   const fingerprint = createHash('sha256').update(JSON.stringify({ view: 'long-tail', parent: dataset.fingerprint, nMax: opts.nMax, ratio: opts.ratio, seed })).digest('hex');
-  return {
-    name: `${dataset.name}-lt${opts.ratio}`,
-    classNames: dataset.classNames,
-    fingerprint,
-    multiLabel: false,
-    rows,
-    images: dataset.images,
-    skipped: [],
-    origin: { kind: 'view', parent: dataset.fingerprint },
-  };
+  return datasetView(dataset, keep, `${dataset.name}-lt${opts.ratio}`, fingerprint);
 }

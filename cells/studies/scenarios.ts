@@ -10,7 +10,7 @@
 // dataset and split settings share their training set exactly (same fingerprint): a method trained for the
 // generic scenario is the one the corruption scenarios test, and the cache trains it once.
 import { createHash } from 'node:crypto';
-import { subsetRows } from '../data/assemble.ts';
+import { datasetView, seededClassOrder } from '../data/assemble.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { corruptedDataset, type CorruptionSpec } from '../data/corrupted.ts';
 import { longTailDataset } from '../data/long-tail.ts';
@@ -43,13 +43,6 @@ export interface SplitOptions {
 
 const sha = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
-function view(ds: Dataset, positions: number[], name: string, fingerprint: string): Dataset {
-  const labels = ds.rows.getChild('label')!.toArray() as Int32Array;
-  const newLabels = Int32Array.from(positions, (p) => labels[p]);
-  const rows = subsetRows(ds.rows, positions, { label: newLabels, className: Array.from(newLabels, (l) => ds.classNames[l]) }, `scenario view "${name}"`);
-  return { name, classNames: ds.classNames, fingerprint, multiLabel: false, rows, images: ds.images, skipped: [], origin: { kind: 'view', parent: ds.fingerprint } };
-}
-
 function countsOf(ds: Dataset): number[] {
   const counts = new Array<number>(ds.classNames.length).fill(0);
   for (const l of ds.rows.getChild('label')!.toArray() as Int32Array) counts[l]++;
@@ -63,24 +56,19 @@ export function trainTestSplit(ds: Dataset, opts: SplitOptions): { train: Datase
   const { testPerClass, trainPerClass } = opts;
   if (!(Number.isInteger(testPerClass) && testPerClass >= 1)) throw new Error(`trainTestSplit: testPerClass must be a positive integer, got ${testPerClass}`);
   if (trainPerClass !== undefined && !(Number.isInteger(trainPerClass) && trainPerClass >= 1)) throw new Error(`trainTestSplit: trainPerClass must be a positive integer, got ${trainPerClass}`);
-  const labels = ds.rows.getChild('label')!.toArray() as Int32Array;
-  const sources = ds.rows.getChild('source')!.toArray() as string[];
-  const groups: { pos: number; key: string }[][] = ds.classNames.map(() => []);
-  labels.forEach((l, pos) => groups[l].push({ pos, key: createHash('sha256').update(`scenario-split\0${seed}\0${sources[pos]}`).digest('hex') }));
   const train: number[] = [], test: number[] = [];
-  groups.forEach((g, c) => {
+  seededClassOrder(ds, 'scenario-split', seed).forEach((g, c) => {
     const need = testPerClass + (trainPerClass ?? 1);
     if (g.length < need) throw new Error(`trainTestSplit(${ds.name}): class ${c} ("${ds.classNames[c]}") has ${g.length} images, fewer than ${testPerClass} to test plus ${trainPerClass ?? 1} to train`);
-    g.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.pos - b.pos));
-    test.push(...g.slice(0, testPerClass).map((x) => x.pos));
-    train.push(...g.slice(testPerClass, trainPerClass === undefined ? undefined : testPerClass + trainPerClass).map((x) => x.pos));
+    test.push(...g.slice(0, testPerClass));
+    train.push(...g.slice(testPerClass, trainPerClass === undefined ? undefined : testPerClass + trainPerClass));
   });
   train.sort((a, b) => a - b);
   test.sort((a, b) => a - b);
   const base = { parent: ds.fingerprint, testPerClass, trainPerClass: trainPerClass ?? 'rest', seed };
   return {
-    train: view(ds, train, `${ds.name}-train`, sha({ view: 'scenario-train', ...base })),
-    test: view(ds, test, `${ds.name}-test`, sha({ view: 'scenario-test', ...base })),
+    train: datasetView(ds, train, `${ds.name}-train`, sha({ view: 'scenario-train', ...base })),
+    test: datasetView(ds, test, `${ds.name}-test`, sha({ view: 'scenario-test', ...base })),
   };
 }
 
