@@ -50,7 +50,7 @@ type Kernels = 'tfjs' | 'native' | 'convc-forward';
 interface ChildResult {
   threads: number; backend: string; rows: Array<{ kind: Kind; kernels: Kernels; runs: number } & Timing>; params: Record<string, number>;
   convs: ConvTiming[];
-  /** The prompt blocks' 3×3 depthwise convolutions, forward + both gradients: as prompt-block.ts writes it and as one kernel. */
+  /** The prompt blocks' 3×3 depthwise convolutions, forward + both gradients: as nine slices (prompt-block.ts before) and as one kernel (prompt-block.ts now). */
   depthwise: Array<{ conv: Conv; nineSlices: Timing; oneKernel: Timing }>;
   /** Kernel time of one native step by kernel name (tf.profile), largest first. */
   profile: Record<string, Array<{ kernel: string; ms: number; calls: number }>>;
@@ -110,6 +110,25 @@ async function timeConv(c: Conv, n: number): Promise<ConvTiming> {
   return out;
 }
 
+/**
+ * The block's depthwise convolution as prompt-block.ts wrote it before it became one tf.depthwiseConv2d:
+ * nine shifted slices scaled per channel (only ops with gradient kernels on every backend). Kept here as the
+ * "before" of the comparison.
+ */
+function nineSliceDepthwise(h: tf.Tensor4D, kernel: tf.Tensor2D): tf.Tensor4D {
+  const [B, H, W, m] = h.shape;
+  const padded = tf.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  let out: tf.Tensor4D | undefined;
+  for (let dy = 0; dy < 3; dy++) {
+    for (let dx = 0; dx < 3; dx++) {
+      const tap = kernel.slice([dy * 3 + dx, 0], [1, m]).reshape([m]);
+      const term = padded.slice([0, dy, dx, 0], [B, H, W, m]).mul(tap) as tf.Tensor4D;
+      out = out ? (out.add(term) as tf.Tensor4D) : term;
+    }
+  }
+  return out!;
+}
+
 /** The 3×3 depthwise convolution of one prompt block, forward + gradients of input and taps. */
 async function timeDepthwise(c: Conv, n: number): Promise<{ conv: Conv; nineSlices: Timing; oneKernel: Timing }> {
   const x = randomTensor([c.batch, c.size, c.size, c.cin], 4) as tf.Tensor4D;
@@ -121,8 +140,8 @@ async function timeDepthwise(c: Conv, n: number): Promise<{ conv: Conv; nineSlic
   };
   const out = {
     conv: c,
-    nineSlices: await bestOf(both((a, t) => depthwise3x3(a, t)), n),
-    oneKernel: await bestOf(both((a, t) => tf.depthwiseConv2d(a, t.reshape([3, 3, c.cin, 1]) as tf.Tensor4D, 1, 'same')), n),
+    nineSlices: await bestOf(both((a, t) => nineSliceDepthwise(a, t)), n),
+    oneKernel: await bestOf(both((a, t) => depthwise3x3(a, t)), n),
   };
   tf.dispose([x, taps]);
   return out;
@@ -287,7 +306,7 @@ async function main(): Promise<void> {
     m.depthwise.forEach((d, j) => {
       const r = t?.[m.convs.length + j];
       const tr = r ? r.forward.cpu + r.dx.cpu + r.dw.cpu : undefined;
-      console.log(`prompt ${d.conv.name} (${d.conv.size}²×${d.conv.cin}), forward + both gradients, CPU ms: nine slices (prompt-block.ts) ${fmt(d.nineSlices.cpu)}, one depthwiseConv2d ${fmt(d.oneKernel.cpu)}, PyTorch grouped conv ${tr === undefined ? '–' : fmt(tr)}`);
+      console.log(`prompt ${d.conv.name} (${d.conv.size}²×${d.conv.cin}), forward + both gradients, CPU ms: nine slices (before) ${fmt(d.nineSlices.cpu)}, one depthwiseConv2d (prompt-block.ts) ${fmt(d.oneKernel.cpu)}, PyTorch grouped conv ${tr === undefined ? '–' : fmt(tr)}`);
     });
   });
   console.log(`\nload average at the end ${loadavg()[0].toFixed(1)}`);

@@ -9,9 +9,10 @@
 //   h = DWConv3×3(h) + b_dw               3×3 depthwise conv on m channels (spatial context, 9·m weights)
 //   h = h ⊙ σ(mean_hw(h) W_g + b_g)       channel gate (squeeze-excitation on the bottleneck)
 //   Block(x) = h W₂ + b₂                  1×1 conv m → C
-// The 1×1 convolutions are matmuls over [B·H·W, C] and the depthwise convolution is nine shifted,
-// per-channel-scaled slices: every op has a gradient kernel on tfjs-wasm, cpu and webgpu, so the block
-// trains on wasm without conv2d/depthwise backprop-filter kernels. Feature maps are NHWC.
+// The 1×1 convolutions are matmuls over [B·H·W, C]; the depthwise convolution is one tf.depthwiseConv2d
+// (tfjs-wasm lacks its two gradient kernels; cells/model/native/conv-kernels.ts registers them, native or
+// plain JS). It replaced nine shifted, per-channel-scaled slices, which cost 218 of a ResNet Pro-tuning
+// step's 493 ms CPU against 25 ms for the one op (bench/resnet.ts). Feature maps are NHWC.
 //
 // W₂ must not start at zero: with β = 0, ∂L/∂β = ⟨∂L/∂x′, Block(x)⟩ is the only gradient the block gets
 // at first (every block weight's gradient carries the factor β), so a zero W₂ would never move.
@@ -71,19 +72,11 @@ export function blockVariables(p: PromptBlockParams): tf.Variable[] {
 
 const t2 = (v: tf.Variable) => v as unknown as tf.Tensor2D;
 
-/** 3×3 depthwise convolution, stride 1, zero padding 1, as nine shifted slices scaled per channel. */
+/** 3×3 depthwise convolution, stride 1, zero padding 1; kernel [9, m]: tap dy·3 + dx, one weight per channel. */
 export function depthwise3x3(h: tf.Tensor4D, kernel: tf.Tensor2D): tf.Tensor4D {
-  const [B, H, W, m] = h.shape;
-  const padded = tf.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]]);
-  let out: tf.Tensor4D | undefined;
-  for (let dy = 0; dy < 3; dy++) {
-    for (let dx = 0; dx < 3; dx++) {
-      const tap = kernel.slice([dy * 3 + dx, 0], [1, m]).reshape([m]);
-      const term = padded.slice([0, dy, dx, 0], [B, H, W, m]).mul(tap) as tf.Tensor4D;
-      out = out ? (out.add(term) as tf.Tensor4D) : term;
-    }
-  }
-  return out!;
+  const m = h.shape[3];
+  if (kernel.shape[0] !== 9 || kernel.shape[1] !== m) throw new Error(`depthwise3x3: kernel must be [9, ${m}] for ${m} channels, got [${kernel.shape}]`);
+  return tf.depthwiseConv2d(h, kernel.reshape([3, 3, m, 1]) as tf.Tensor4D, 1, 'same');
 }
 
 /** Block(x) for a feature map [B, H, W, C] (see the file comment). */

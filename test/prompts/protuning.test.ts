@@ -1,7 +1,8 @@
 // Pro-tuning and full fine-tuning mechanics, on the tiny fixture CLIP's ViT and on a small random CIFAR
 // ResNet: with β = 0 the prompted backbone computes exactly what the frozen one does; gradients reach the
 // blocks, β and the head and nothing else; the frozen weights are bit-identical after training; fine-tuning
-// changes its private copy only; the depthwise convolution matches a direct loop; parameter counts.
+// changes its private copy only; the depthwise convolution and its gradients match direct float64 loops;
+// parameter counts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -48,7 +49,7 @@ function batchOf(task: PromptTask, n = 4): Batch {
   return { labels: task.train.labels.slice(0, n), pixels: tf.tensor4d(task.train.pixels(Array.from({ length: n }, (_, i) => i)), [n, 3, S, S]) };
 }
 
-test('depthwise3x3 (nine shifted slices) equals a direct zero-padded 3×3 depthwise convolution', () => {
+test('depthwise3x3 (one tf.depthwiseConv2d) equals a direct zero-padded 3×3 depthwise convolution', () => {
   const [B, H, W, m] = [2, 5, 4, 3];
   const x = Float32Array.from({ length: B * H * W * m }, (_, i) => Math.sin(i * 1.7) + (i % 3) * 0.1);
   const k = Float32Array.from({ length: 9 * m }, (_, i) => Math.cos(i * 0.9));
@@ -63,6 +64,34 @@ test('depthwise3x3 (nine shifted slices) equals a direct zero-padded 3×3 depthw
     const g = got[((b * H + i) * W + j) * m + c];
     assert.ok(Math.abs(g - s) < 1e-5, `(${b},${i},${j},${c}): ${g} vs ${s}`);
   }
+});
+
+test('depthwise3x3: gradients of input and taps equal float64 loops (the registered backprop kernels)', () => {
+  const [B, H, W, m] = [2, 5, 4, 3];
+  const x = Float64Array.from({ length: B * H * W * m }, (_, i) => Math.sin(i * 1.3) - (i % 4) * 0.05);
+  const k = Float64Array.from({ length: 9 * m }, (_, i) => Math.cos(i * 0.7 + 0.2));
+  const up = Float64Array.from({ length: B * H * W * m }, (_, i) => Math.cos(i * 0.37) + 0.1);
+  // L = Σ up ⊙ depthwise(x, k): ∂L/∂x[b,y,x',c] = Σ_taps up[b,y−dy,x'−dx,c]·k[tap,c], ∂L/∂k[tap,c] = Σ up·x(shifted).
+  const gx = new Float64Array(x.length), gk = new Float64Array(k.length);
+  const at = (b: number, i: number, j: number, c: number) => ((b * H + i) * W + j) * m + c;
+  for (let b = 0; b < B; b++) for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) for (let c = 0; c < m; c++) {
+    for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+      const y = i + dy, xx = j + dx;
+      if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
+      const tap = (dy + 1) * 3 + (dx + 1);
+      gx[at(b, y, xx, c)] += up[at(b, i, j, c)] * k[tap * m + c];
+      gk[tap * m + c] += up[at(b, i, j, c)] * x[at(b, y, xx, c)];
+    }
+  }
+  const [dx, dk] = tf.tidy(() => {
+    const u = tf.tensor4d(Float32Array.from(up), [B, H, W, m]);
+    const g = tf.grads((a: tf.Tensor, t: tf.Tensor) => depthwise3x3(a as tf.Tensor4D, t as tf.Tensor2D).mul(u).sum())(
+      [tf.tensor4d(Float32Array.from(x), [B, H, W, m]), tf.tensor2d(Float32Array.from(k), [9, m])]);
+    return [g[0].dataSync(), g[1].dataSync()];
+  });
+  for (let i = 0; i < gx.length; i++) assert.ok(Math.abs(dx[i] - gx[i]) < 1e-5, `∂L/∂x[${i}]: ${dx[i]} vs ${gx[i]}`);
+  for (let i = 0; i < gk.length; i++) assert.ok(Math.abs(dk[i] - gk[i]) < 1e-4, `∂L/∂k[${i}]: ${dk[i]} vs ${gk[i]}`);
+  assert.throws(() => depthwise3x3(tf.zeros([1, 3, 3, 2]) as tf.Tensor4D, tf.zeros([9, 3]) as tf.Tensor2D), /kernel must be \[9, 2\]/);
 });
 
 for (const [kind, model] of backbones) {
