@@ -27,27 +27,41 @@ export const IMAGE_SIZE = 32;
  */
 const MNIST_DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
-/** Where the real data lives: `<repo>/../shared/datasets` unless told otherwise. */
+/**
+ * Where the full datasets live: `$PROMPTSCOPE_DATASETS`, else `<repo>/../shared/datasets` (the layout of
+ * the build machine). Only pretraining and its full-test-set evaluation read them; the product ships test
+ * subsets in data/datasets and never needs this folder otherwise.
+ */
 export function defaultDatasetsRoot(): string {
-  return fileURLToPath(new URL('../../../../shared/datasets/', import.meta.url));
+  return process.env.PROMPTSCOPE_DATASETS || fileURLToPath(new URL('../../../../shared/datasets/', import.meta.url));
 }
 
-export function loadCifarTrain(root = defaultDatasetsRoot()): Promise<Dataset> {
-  return loadImageFolder(join(root, 'cifar10/train.tar'), { name: 'cifar10', split: 'train' });
+/** `root/relative`, or an error that says what pretraining needs and how to point at it. */
+function datasetFile(root: string, relative: string): string {
+  const path = join(root, relative);
+  if (!existsSync(path)) {
+    throw new Error(`${path} not found: pretraining reads the full ${relative.split('/')[0]} set, which is not shipped with Promptscope. ` +
+      `Put the datasets folder (cifar10/train.tar, cifar10/test.tar, fashion-mnist/*.gz, mnist/*.gz) somewhere and set PROMPTSCOPE_DATASETS to it.`);
+  }
+  return path;
 }
-export function loadCifarTest(root = defaultDatasetsRoot()): Promise<Dataset> {
-  return loadImageFolder(join(root, 'cifar10/test.tar'), { name: 'cifar10', split: 'test' });
+
+export async function loadCifarTrain(root = defaultDatasetsRoot()): Promise<Dataset> {
+  return loadImageFolder(datasetFile(root, 'cifar10/train.tar'), { name: 'cifar10', split: 'train' });
 }
-export function loadFashion(split: 'train' | 'test', root = defaultDatasetsRoot()): Promise<Dataset> {
+export async function loadCifarTest(root = defaultDatasetsRoot()): Promise<Dataset> {
+  return loadImageFolder(datasetFile(root, 'cifar10/test.tar'), { name: 'cifar10', split: 'test' });
+}
+export async function loadFashion(split: 'train' | 'test', root = defaultDatasetsRoot()): Promise<Dataset> {
   const p = split === 'train' ? 'train' : 't10k';
   return loadIdx({
-    images: join(root, `fashion-mnist/${p}-images-idx3-ubyte.gz`), labels: join(root, `fashion-mnist/${p}-labels-idx1-ubyte.gz`),
+    images: datasetFile(root, `fashion-mnist/${p}-images-idx3-ubyte.gz`), labels: datasetFile(root, `fashion-mnist/${p}-labels-idx1-ubyte.gz`),
     classNames: FASHION_MNIST_CLASSES, name: 'fashion-mnist', split,
   });
 }
-export function loadMnistTest(root = defaultDatasetsRoot()): Promise<Dataset> {
+export async function loadMnistTest(root = defaultDatasetsRoot()): Promise<Dataset> {
   return loadIdx({
-    images: join(root, 'mnist/t10k-images-idx3-ubyte.gz'), labels: join(root, 'mnist/t10k-labels-idx1-ubyte.gz'),
+    images: datasetFile(root, 'mnist/t10k-images-idx3-ubyte.gz'), labels: datasetFile(root, 'mnist/t10k-labels-idx1-ubyte.gz'),
     classNames: MNIST_DIGITS, name: 'mnist', split: 'test',
   });
 }
