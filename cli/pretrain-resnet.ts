@@ -14,13 +14,23 @@ export async function runResNetCommand(argv: string[]): Promise<void> {
     if (!Number.isFinite(v)) throw new Error(`--${name} must be a number, got "${arg(name, '')}"`);
     return v;
   };
+  // One positive integer per stage, and as many depths as widths (the stages' block counts and channels).
+  const ints = (name: string, def: number[]): number[] => {
+    const raw = arg(name, def.join(','));
+    const v = raw.split(',').map(Number);
+    if (!v.length || v.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`--${name} must be positive integers separated by commas (one per stage), got "${raw}"`);
+    return v;
+  };
+  const d = DEFAULT_RESNET_TRAIN;
+  const depths = ints('depths', d.shape.depths);
+  const widths = ints('widths', d.shape.hidden_sizes);
+  if (depths.length !== widths.length) throw new Error(`--depths has ${depths.length} stages but --widths has ${widths.length}; give one of each per stage`);
   await initBackend('wasm');
   const log = (s: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${s}`);
-  const d = DEFAULT_RESNET_TRAIN;
   const opts = {
     seed: num('seed', d.seed), epochs: num('epochs', d.epochs), lr: num('lr', d.lr), batchSize: num('batch', d.batchSize),
     warmupSteps: num('warmup', d.warmupSteps),
-    shape: { ...d.shape, depths: arg('depths', d.shape.depths.join(',')).split(',').map(Number), hidden_sizes: arg('widths', d.shape.hidden_sizes.join(',')).split(',').map(Number), embedding_size: num('stem', d.shape.embedding_size) },
+    shape: { ...d.shape, depths, hidden_sizes: widths, embedding_size: num('stem', d.shape.embedding_size) },
     maxMinutes: num('minutes', 600), checkpointEverySec: num('ckpt', 120), validateEverySteps: num('val', 200),
     outDir: arg('out', '') || undefined,
     testImages: argv.includes('--test-images') ? num('test-images', 10000) : undefined,
