@@ -46,14 +46,24 @@ export function chartWidget(root: HTMLElement, spec: InputSpec, commit: (value: 
   let finalize: (() => void) | null = null;
   const describe = (v: unknown) => (v === null ? 'nothing picked' : Array.isArray(v) ? v.map((x) => Number(x).toPrecision(3)).join(' – ') : String(v));
 
+  // A redraw may start while the previous embed is still pending: each draw takes a number, and an embed
+  // that resolves after a newer draw began finalizes its view at once (else its Vega view and listeners leak
+  // and it would mark the box rendered before the newer chart is).
+  let drawing = 0;
   const draw = (value: unknown) => {
     finalize?.();
+    finalize = null;
+    const mine = ++drawing;
     box.removeAttribute('data-rendered');
     shown.textContent = describe(value);
     const target = el('div');
     box.replaceChildren(target);
     embedChart(target, withPick(spec, value))
       .then((result) => {
+        if (mine !== drawing) {
+          result.finalize();
+          return;
+        }
         finalize = () => result.finalize();
         result.view.addSignalListener(spec.select!.param, (_name, signal) => {
           const value = pickOf(spec, signal);
@@ -69,7 +79,9 @@ export function chartWidget(root: HTMLElement, spec: InputSpec, commit: (value: 
         });
         box.setAttribute('data-rendered', 'true');
       })
-      .catch((err: Error) => box.replaceChildren(el('div', { class: 'output-error' }, [`chart failed: ${err.message}`])));
+      .catch((err: Error) => {
+        if (mine === drawing) box.replaceChildren(el('div', { class: 'output-error' }, [`chart failed: ${err.message}`]));
+      });
   };
   draw(current);
   return {
