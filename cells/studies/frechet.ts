@@ -124,17 +124,3 @@ export function frechetDistance(
   // Round-off can take a distance between identical distributions a hair below 0.
   return Math.max(0, d2 + tr - 2 * cross);
 }
-
-/** Pearson correlation (NaN when fewer than 3 points or no variance). */
-export function pearson(x: readonly number[], y: readonly number[]): number {
-  const n = x.length;
-  if (n < 3) return NaN;
-  const mx = x.reduce((a, b) => a + b, 0) / n, my = y.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) ** 2;
-    syy += (y[i] - my) ** 2;
-  }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN;
-}

@@ -18,7 +18,7 @@ export {
   visualSimilarity, labelSimilarity, similarityScatter, gainVsSimilarity, taskFeatureGaussian, classNameEmbeddings, labelSimilarityOf,
   type SimilarityMatrix, type FeatureGaussian, type LabelEmbeddings, type GainSimilarityPoint,
 } from './similarity.ts';
-export { frechetDistance, gaussianOf, sqrtPsd, symmetricEigen, pearson } from './frechet.ts';
+export { frechetDistance, gaussianOf, sqrtPsd, symmetricEigen } from './frechet.ts';
 export { transferHeatmap, multiSourceChart, matrixOrder, clusterOrder, gainGrid, type HeatmapOptions } from './heatmap.ts';
 export { loadStudyModel, STUDY_DEFAULT_MODEL, type StudyModel } from './study-model.ts';
 export { transferFindings, ASYMMETRY_MARGIN, type TransferFindings, type AsymmetryFinding, type SimilarityFinding, type Verdict } from './findings.ts';

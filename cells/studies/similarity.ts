@@ -13,7 +13,8 @@ import { classTextFeatures } from '../prompts/text-prompt.ts';
 import { DEFAULT_TEST_PER_CLASS } from './multitask.ts';
 import { taskSource, type StudyTask } from './tasks.ts';
 import type { TransferMatrix } from './transfer.ts';
-import { frechetDistance, gaussianOf, pearson, sqrtPsd } from './frechet.ts';
+import { frechetDistance, gaussianOf, sqrtPsd } from './frechet.ts';
+import { pearson } from '../prompts/correlation.ts';
 
 export interface FeatureGaussian {
   dim: number;
@@ -150,8 +151,11 @@ export function gainVsSimilarity(matrix: TransferMatrix, sim: SimilarityMatrix):
 /** Vega-Lite scatter of transfer gain against a similarity, with a least-squares line and Pearson r in the title. */
 export function similarityScatter(matrix: TransferMatrix, sim: SimilarityMatrix, opts: { width?: number; height?: number } = {}): VegaLiteChart {
   const points = gainVsSimilarity(matrix, sim);
-  const r = pearson(points.map((p) => p.similarity), points.map((p) => p.gain));
-  const title = `Transfer gain vs ${sim.kind} similarity (${matrix.method}, ${matrix.shots}-shot) — Pearson r = ${Number.isFinite(r) ? r.toFixed(2) : 'n/a'}, ${points.length} pairs`;
+  // Pearson's r with its Fisher 95 % interval (the same reading findings.ts judges MVLPT's claim by); fewer
+  // than 3 pairs say nothing.
+  const c = points.length >= 3 ? pearson(points.map((p) => p.similarity), points.map((p) => p.gain)) : null;
+  const r = !c || !Number.isFinite(c.r) ? 'n/a' : `${c.r.toFixed(2)}${c.n > 3 ? ` (95 % CI ${c.lo.toFixed(2)} to ${c.hi.toFixed(2)})` : ''}`;
+  const title = `Transfer gain vs ${sim.kind} similarity (${matrix.method}, ${matrix.shots}-shot) — Pearson r = ${r}, ${points.length} pairs`;
   const x = { field: 'similarity', type: 'quantitative', title: sim.measure, scale: { zero: false } };
   return vegaLite({
     title,

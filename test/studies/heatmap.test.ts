@@ -104,7 +104,7 @@ test('similarity scatter spec validates and renders', async () => {
   };
   const chart = similarityScatter(m, sim);
   assert.ok(validate(chart.spec), `scatter spec invalid: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
-  assert.match(String((chart.spec as { title?: unknown }).title), /Pearson r = -?\d\.\d\d, 12 pairs/);
+  assert.match(String((chart.spec as { title?: unknown }).title), /Pearson r = -?\d\.\d\d \(95 % CI -?\d\.\d\d to -?\d\.\d\d\), 12 pairs/);
   assert.match(await renderSvg(chart), /^<svg/);
   // An invalid spec is caught by the same validator (the check is not vacuous).
   assert.equal(validate({ ...chart.spec, mark: 'not-a-mark' }), false);
