@@ -34,7 +34,7 @@ const stats = (v: number[]) => {
 const cell = (b: string, m: string, sc: string) => rows.filter((r) => r.backbone === b && r.method === m && r.scenario === sc).map((r) => 100 * r.top1);
 console.log(`\n| backbone | method | ${order.join(' | ')} |\n|---|---|${order.map(() => '---:').join('|')}|`);
 for (const b of ['mini-clip', 'resnet-cifar10']) {
-  for (const m of ['linear probe', 'full fine-tuning', 'Pro-tuning', 'VPT', 'CoOp']) {
+  for (const m of ['linear probe', 'full fine-tuning', 'Pro-tuning', 'VPT', 'CoOp', 'UPT']) {
     if (!rows.some((r) => r.backbone === b && r.method === m)) continue;
     console.log(`| ${b} | ${m} | ${order.map((sc) => stats(cell(b, m, sc))).join(' | ')} |`);
   }

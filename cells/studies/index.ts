@@ -22,8 +22,9 @@ export { frechetDistance, gaussianOf, sqrtPsd, symmetricEigen } from './frechet.
 export { transferHeatmap, multiSourceChart, matrixOrder, clusterOrder, gainGrid, type HeatmapOptions } from './heatmap.ts';
 export { loadStudyModel, STUDY_DEFAULT_MODEL, type StudyModel } from './study-model.ts';
 export { transferFindings, ASYMMETRY_MARGIN, type TransferFindings, type AsymmetryFinding, type SimilarityFinding, type Verdict } from './findings.ts';
-export { genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit, type Scenario, type ScenarioKind, type SplitOptions } from './scenarios.ts';
+export { genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, adversarialScenario, trainTestSplit, type Scenario, type ScenarioKind, type SplitOptions } from './scenarios.ts';
 export { scenarioTask } from './scenario-task.ts';
+export { adversarialDataset, pgdImages, checkPGD, PGD_DEFAULTS, type PGDSpec, type AdversarialImages } from './adversarial.ts';
 
 import { defaultTaskSuite, selectTasks, makeTask, taskTable, DEFAULT_TASK_NAMES } from './tasks.ts';
 import { multitaskPrompt, transferGain, jointTuning } from './multitask.ts';
@@ -32,7 +33,8 @@ import { visualSimilarity, labelSimilarity, similarityScatter } from './similari
 import { transferHeatmap, multiSourceChart } from './heatmap.ts';
 import { loadStudyModel } from './study-model.ts';
 import { transferFindings } from './findings.ts';
-import { genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit } from './scenarios.ts';
+import { genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, adversarialScenario, trainTestSplit } from './scenarios.ts';
+import { adversarialDataset } from './adversarial.ts';
 import { scenarioTask } from './scenario-task.ts';
 
 /** The names notebook cells use (spread into cells/library.ts's builtins). */
@@ -44,6 +46,6 @@ export function studiesLibrary(): Record<string, unknown> {
     transferMatrix, transferHeatmap, multiSourceTransfer, multiSourceChart,
     visualSimilarity, labelSimilarity, similarityScatter, transferFindings,
     // Pro-tuning's scenarios: fingerprinted train/test views any method runs on, and the task over one
-    genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, trainTestSplit, scenarioTask,
+    genericScenario, imbalanceScenario, corruptionScenario, outOfDistributionScenario, adversarialScenario, adversarialDataset, trainTestSplit, scenarioTask,
   };
 }

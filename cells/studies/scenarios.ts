@@ -5,7 +5,10 @@
 //               test set balanced, as in the long-tailed CIFAR benchmarks;
 //   corruption  the generic training set, the test set corrupted as CIFAR-10-C (corruptions.ts);
 //   ood         train on one dataset, test on a shifted one with the same classes (e.g. MNIST → a corrupted
-//               MNIST).
+//               MNIST);
+//   adversarial the generic training set, the test set perturbed by an L∞ PGD transfer attack crafted against a
+//               fixed source model (adversarial.ts: one view every method is tested on, not a white-box attack
+//               on each tuned model).
 // Train and test come from one hash-ranked split per class (`trainTestSplit`), so scenarios built from the same
 // dataset and split settings share their training set exactly (same fingerprint): a method trained for the
 // generic scenario is the one the corruption scenarios test, and the cache trains it once.
@@ -14,8 +17,11 @@ import { datasetView, seededClassOrder } from '../data/assemble.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { corruptedDataset, type CorruptionSpec } from '../data/corrupted.ts';
 import { longTailDataset } from '../data/long-tail.ts';
+import type { ResNetModel } from '../model/resnet/index.ts';
+import type { CNNBackbone } from '../model/index.ts';
+import { adversarialDataset, checkPGD, type AdversarialImages, type PGDSpec } from './adversarial.ts';
 
-export type ScenarioKind = 'generic' | 'imbalance' | 'corruption' | 'ood';
+export type ScenarioKind = 'generic' | 'imbalance' | 'corruption' | 'ood' | 'adversarial';
 
 export interface Scenario {
   name: string;
@@ -120,4 +126,24 @@ export function outOfDistributionScenario(ds: Dataset, opts: SplitOptions & { sh
   const shifted = 'apply' in shift ? shift.apply(test) : corruptedDataset(test, shift);
   const shiftName = 'apply' in shift ? shift.name : `${shift.corruption} ${shift.severity}`;
   return scenario('ood', `${ds.name} → ${shiftName}`, `trained on clean ${ds.name}, tested on ${ds.name} shifted by ${shiftName}`, train, shifted, { shift: shiftName });
+}
+
+/**
+ * The generic scenario's training set; its test set perturbed by L∞ PGD against `source` (a CIFAR ResNet with
+ * its own head, e.g. resnet-cifar10) and quantised to uint8: a transfer attack every method is tested on.
+ * `seed` picks the split, as for the other scenarios; `attack.seed` seeds PGD's random start. Computes (or
+ * reads from the cache) the attack, so it is async.
+ */
+export async function adversarialScenario(
+  ds: Dataset, source: ResNetModel | CNNBackbone, opts: SplitOptions & { attack?: PGDSpec },
+): Promise<Scenario & { attack: AdversarialImages }> {
+  const spec = checkPGD(opts.attack ?? {});
+  const { train, test } = trainTestSplit(ds, opts);
+  const { dataset, attack } = await adversarialDataset(source, test, spec);
+  const eps = `${+(spec.epsilon * 255).toFixed(2)}/255`;
+  const sourceName = 'resnet' in source ? source.resnet.id : source.id;
+  const s = scenario('adversarial', `${ds.name} PGD ε=${eps}`,
+    `${ds.name}: clean training set, test set perturbed by L∞ PGD (ε = ${eps}, ${spec.steps} steps of ${+(spec.stepSize * 255).toFixed(2)}/255, random start) against ${sourceName} with its own head — a transfer attack (source top-1 ${(100 * attack.sourceTop1Clean).toFixed(1)} % clean, ${(100 * attack.sourceTop1Adversarial).toFixed(1)} % attacked)`,
+    train, dataset, { epsilon: eps, steps: spec.steps, source: sourceName });
+  return { ...s, attack };
 }

@@ -1,5 +1,5 @@
 // notebooks/pro-tuning.html runs headless with `promptscope run` on a reduced setting (3 training and 5 test
-// images per class, 1 epoch, one corruption): its tables come out as CSV + Arrow, its charts as SVG + PNG, its
+// images per class, 1 epoch, one corruption, the PGD transfer scenario): its tables come out as CSV + Arrow, its charts as SVG + PNG, its
 // numbers in metrics.json; every method × backbone × scenario has a row with a proportion for top-1 and the
 // trainable-parameter count the method implies; scenarios that share a training view share the trained
 // model; and a second run in a fresh process computes no stage at all.
@@ -44,12 +44,12 @@ test('pro-tuning notebook: reduced headless run writes its tables, charts and me
   assert.equal(spec.encoding.x.scale.type, 'log', 'parameters on a log axis');
 
   const rows = [...tableFromIPC(readFileSync(join(o1, 'results.arrow')))].map((r) => r.toJSON() as unknown as Row);
-  const scenarios = ['cifar10', 'cifar10 long-tailed ρ=2', 'cifar10-C contrast 3', 'mnist', 'mnist → contrast 5'];
+  const scenarios = ['cifar10', 'cifar10 long-tailed ρ=2', 'cifar10-C contrast 3', 'cifar10 PGD ε=8/255', 'mnist', 'mnist → contrast 5'];
   const expected = [
-    ...['linear probe', 'full fine-tuning', 'Pro-tuning', 'VPT', 'CoOp'].map((m) => `mini-clip|${m}`),
+    ...['linear probe', 'full fine-tuning', 'Pro-tuning', 'VPT', 'CoOp', 'UPT'].map((m) => `mini-clip|${m}`),
     ...['linear probe', 'full fine-tuning', 'Pro-tuning'].map((m) => `resnet-cifar10|${m}`),
   ].flatMap((bm) => scenarios.map((s) => `${bm}|${s}`)).sort();
-  assert.deepEqual(rows.map((r) => `${r.backbone}|${r.method}|${r.scenario}`).sort(), expected, 'every method × backbone × scenario once (VPT and CoOp on the ViT only)');
+  assert.deepEqual(rows.map((r) => `${r.backbone}|${r.method}|${r.scenario}`).sort(), expected, 'every method × backbone × scenario once (VPT, CoOp and UPT on the ViT only)');
   for (const r of rows) assert.ok(r.top1 >= 0 && r.top1 <= 1, `${r.backbone} ${r.method} ${r.scenario}: top-1 ${r.top1}`);
 
   // Parameter counts by hand: the linear head on the pooled feature (mini-CLIP: 128 → 10; ResNet: 64 → 10);
@@ -63,23 +63,26 @@ test('pro-tuning notebook: reduced headless run writes its tables, charts and me
     assert.ok(params(b, 'Pro-tuning') > params(b, 'linear probe') && params(b, 'Pro-tuning') < params(b, 'full fine-tuning') / 1.9, `${b}: Pro-tuning between the head and fine-tuning`);
   }
 
-  // The corruption scenario is scored on the model trained for the generic one; the OOD on clean MNIST's.
+  // The corruption and adversarial scenarios are scored on the model trained for the generic one; the OOD on
+  // clean MNIST's.
   for (const r of rows) {
-    if (r.kind === 'corruption') assert.equal(r.trainedOn, 'cifar10');
+    if (r.kind === 'corruption' || r.kind === 'adversarial') assert.equal(r.trainedOn, 'cifar10');
     if (r.kind === 'ood') assert.equal(r.trainedOn, 'mnist');
   }
   const metrics = JSON.parse(readFileSync(join(o1, 'metrics.json'), 'utf8'));
-  assert.equal(metrics.trainedRuns, 8 * 3, '8 method-backbone pairs × 3 training views');
+  assert.equal(metrics.trainedRuns, 9 * 3, '9 method-backbone pairs × 3 training views');
   const gap = (b: string) => 100 * rows.filter((r) => r.backbone === b && r.method === 'Pro-tuning')
     .reduce((a, r) => a + r.top1 - rows.find((f) => f.backbone === b && f.method === 'full fine-tuning' && f.scenario === r.scenario)!.top1, 0) / scenarios.length;
   assert.ok(Math.abs(metrics.proTuningMinusFineTuningViT - gap('mini-clip')) < 1e-9);
   assert.ok(Math.abs(metrics.proTuningMinusFineTuningResNet - gap('resnet-cifar10')) < 1e-9);
   const table = readFileSync(join(o1, 'accuracyTable.csv'), 'utf8').split('\n')[0];
-  assert.equal(table, `backbone,method,trainableParameters,${scenarios.join(',')}`);
+  // PIVOT orders the scenario columns by name.
+  assert.equal(table, `backbone,method,trainableParameters,${[...scenarios].sort().join(',')}`);
 
   const stagesOf = (m: { stages: { stage: string; hit: boolean }[] }) => m.stages.map((s) => `${s.stage}:${s.hit ? 'hit' : 'miss'}`);
   const firstStages = stagesOf(cold.manifest);
-  assert.equal(firstStages.filter((s) => s === 'trainPrompt:miss').length, 24, 'each training computed once');
+  assert.equal(firstStages.filter((s) => s === 'trainPrompt:miss').length, 27, 'each training computed once');
+  assert.equal(firstStages.filter((s) => s === 'pgdAttack:miss').length, 1, 'the attack computed once');
   // A new process on the same cache: every stage is a hit.
   const o2 = join(dir, 'o2');
   const warm = run(o2, env);
