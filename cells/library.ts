@@ -80,6 +80,7 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     // UPT's comparison and its claims (notebooks/upt-paper.html)
     summarize: prompts.summarize,
     paperTable: prompts.paperTable,
+    paperTableMarkdown: prompts.paperTableMarkdown,
     uptClaim: prompts.uptClaim,
     varianceClaims: prompts.varianceClaims,
     pearson: prompts.pearson,

@@ -30,7 +30,7 @@ export { classExplorer, classImages, nearestClasses, perClassAccuracy, type Clas
 export { classSpreadChart, projectionChart, textSimilarityChart, classAccuracyChart } from './class-explorer-charts.ts';
 export { pca, type Projection } from './pca.ts';
 export { pearson, type Correlation } from './correlation.ts';
-export { paperTable, uptClaim, varianceClaims, type UptClaim, type VarianceClaim } from './upt-claims.ts';
+export { paperTable, paperTableMarkdown, uptClaim, varianceClaims, type UptClaim, type VarianceClaim } from './upt-claims.ts';
 export type { VegaLiteChart } from '../plots/vegalite.ts';
 export { comparisonChart, type SummaryRow } from './charts.ts';
 export { classTextFeatures } from './text-prompt.ts';

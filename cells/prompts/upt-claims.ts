@@ -61,6 +61,32 @@ export function paperTable(rows: ProtocolRow[], methods: string[]): Table {
   return tableFromArrays(Object.fromEntries(Object.entries(cols).map(([k, v]) => [k, k === 'dataset' ? (v as string[]) : Float64Array.from(v as number[], (x) => x ?? NaN)]))) as unknown as Table;
 }
 
+/**
+ * `paperTable`'s result as the Markdown table the README shows: one row per method (zero-shot first), one
+ * column per dataset (with the K it reports) and the average, top-1 in % with one decimal, "± std" where
+ * more than one seed ran. Notebooks emit it as a cell so `bench/readme-figures.ts` can put a run's table
+ * in the README without anyone copying numbers by hand.
+ */
+export function paperTableMarkdown(table: Table): string {
+  const names = table.schema.fields.map((f) => f.name);
+  if (!names.includes('dataset') || !names.includes('shots')) throw new Error('paperTableMarkdown: expects paperTable\'s result (columns dataset, shots, "<method> mean", ...)');
+  const methods = names.filter((n) => n.endsWith(' mean')).map((n) => n.slice(0, -' mean'.length));
+  const rows = table.toArray() as Record<string, unknown>[];
+  const pct = (x: number) => (x * 100).toFixed(1);
+  const cell = (r: Record<string, unknown>, m: string) => {
+    const mean = Number(r[`${m} mean`]);
+    const std = Number(r[`${m} std`]);
+    if (!Number.isFinite(mean)) return '—';
+    return Number(r[`${m} n`]) > 1 && Number.isFinite(std) ? `${pct(mean)} ± ${pct(std)}` : pct(mean);
+  };
+  const head = rows.map((r) => (r.dataset === 'average' ? 'average' : `${String(r.dataset)} (K = ${Number(r.shots)})`));
+  return [
+    `| | ${head.join(' | ')} |`,
+    `|---|${head.map(() => '---:').join('|')}|`,
+    ...methods.map((m) => `| ${m} | ${rows.map((r) => cell(r, m)).join(' | ')} |`),
+  ].join('\n');
+}
+
 export interface UptClaim {
   /** The K each dataset is compared at. */
   compared: { dataset: string; shots: number }[];

@@ -23,6 +23,7 @@ test('upt-paper notebook: a tiny run writes the table, the sweep, the variance p
   const [head, ...lines] = readFileSync(join(out, 'paperResults.csv'), 'utf8').trimEnd().split('\n');
   assert.match(head, /^dataset,shots,zero-shot mean,zero-shot std,zero-shot ci95,zero-shot n,CoOp mean,.*,UPT n$/);
   assert.deepEqual(lines.map((l) => l.split(',').slice(0, 2).join(',')), ['mnist,1', 'average,NaN']);
+  assert.match(readFileSync(join(out, 'paperMarkdown.md'), 'utf8'), /^\| \| mnist \(K = 1\) \| average \|\n\|---\|---:\|---:\|\n\| zero-shot \| 9\.6 \| 9\.6 \|\n\| CoOp \| /, 'the README\'s table, zero-shot first');
   for (const chart of ['shotSweep', 'coopVsImageVariance', 'vptVsTextVariance']) assert.match(readFileSync(join(out, `${chart}.svg`), 'utf8'), /^<svg/, chart);
   const verdict = readFileSync(join(out, 'verdict.md'), 'utf8');
   assert.match(verdict, /UPT at least matches the better of CoOp and VPT on average: undecided\.\*\*/, 'one seed gives no verdict');

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pearson } from '../../cells/prompts/correlation.ts';
-import { paperTable, uptClaim, varianceClaims } from '../../cells/prompts/upt-claims.ts';
+import { paperTable, paperTableMarkdown, uptClaim, varianceClaims } from '../../cells/prompts/upt-claims.ts';
 import type { ProtocolRow } from '../../cells/prompts/protocol.ts';
 import type { VarianceStats } from '../../cells/prompts/variance.ts';
 
@@ -77,4 +77,18 @@ test('varianceClaims: the sign UPT predicts, and whether the interval excludes 0
   assert.match(vpt.verdict, /^holds: r = 1\.00/);
   const [few] = varianceClaims(stats([0.1, 0.2, 0.3, 0.4], [1, 1, 1, 1]), gains.slice(0, 4).map((g, i) => ({ ...g, coopGain: [0.1, 0.3, 0.2, 0.25][i] })));
   assert.match(few.verdict, /is not shown: r = 0\.\d+ \(the opposite sign\), but the 95 % CI \[-?\d\.\d+, \d\.\d+\] includes 0 with 4 datasets/);
+});
+
+test('paperTableMarkdown: methods as rows, datasets (with K) and the average as columns, % with ± std over seeds', () => {
+  // The same ROWS, worked by hand: big K = 16 CoOp 0.5/0.7 → 60.0 ± 14.1, UPT 0.62/0.66 → 64.0 ± 2.8; the
+  // average row per seed, e.g. VPT (0.55 + 0.2)/2 and (0.55 + 0.3)/2 → 40.0 ± 3.5. Zero-shot ran once: no ±.
+  assert.equal(paperTableMarkdown(paperTable(ROWS, ['CoOp', 'VPT', 'UPT'])), [
+    '| | big (K = 16) | small (K = 4) | average |',
+    '|---|---:|---:|---:|',
+    '| zero-shot | 40.0 | 20.0 | 30.0 |',
+    '| CoOp | 60.0 ± 14.1 | 30.0 ± 0.0 | 45.0 ± 7.1 |',
+    '| VPT | 55.0 ± 0.0 | 25.0 ± 7.1 | 40.0 ± 3.5 |',
+    '| UPT | 64.0 ± 2.8 | 34.0 ± 0.0 | 49.0 ± 1.4 |',
+  ].join('\n'));
+  assert.throws(() => paperTableMarkdown(paperTable(ROWS, ['CoOp']).select(['CoOp mean'])), /expects paperTable/);
 });
