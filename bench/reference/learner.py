@@ -4,7 +4,7 @@ write it with the CoOp/VPT code: read mini-CLIP's safetensors, read the task (th
 Promptscope used, exported by bench/learners.ts), extract frozen image features, train, evaluate. The
 learners follow cells/prompts: class-specific CoOp (cosine logits against the text tower's prompt
 features), deep VPT (prompt tokens after CLS, before ln_pre at layer 0, replaced at every later layer),
-the linear probe (full-batch Adam on L2-regularised cross-entropy, lambda chosen on validation, refit).
+the linear probe (full-batch Adam on L2-regularised cross-entropy, every lambda at once, lambda chosen on validation).
 SGD with momentum and weight decay, cosine schedule per epoch, reshuffled each epoch, last partial batch
 dropped. Prints one JSON line: wall time split into phases, and test top-1.
 
@@ -136,24 +136,26 @@ def batched(fn, x, bs=64):
 
 
 def linear_probe(xtr, ytr, xval, yval, lambdas, iterations):
-    """Full-batch Adam (lr 0.05) on the L2-regularised cross-entropy in float64, as cells/prompts/linearProbe.ts."""
-    def fit(lam):
-        W = torch.zeros(xtr.shape[1], int(ytr.max()) + 1, dtype=torch.float64, requires_grad=True)
-        b = torch.zeros(W.shape[1], dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.Adam([W, b], lr=0.05)
-        x = xtr.double()
-        for _ in range(iterations):
-            opt.zero_grad()
-            loss = F.cross_entropy(x @ W + b, ytr.long()) + 0.5 * lam * (W * W).sum()
-            loss.backward()
-            opt.step()
-        return W.detach(), b.detach()
-
-    def acc(Wb, x, y):
-        return ((x.double() @ Wb[0] + Wb[1]).argmax(-1) == y).float().mean().item()
-    scored = [(acc(fit(lam), xval, yval), lam) for lam in lambdas]
-    best = max(scored, key=lambda s: (s[0], s[1]))  # ties → the stronger regularisation, as linearProbe.ts
-    return fit(best[1])
+    """Full-batch Adam (lr 0.05) on the L2-regularised cross-entropy, every lambda at once in float32, as
+    cells/prompts/linearProbe.ts: the lambdas' weights side by side [L, D, C], one batched product per
+    step; the chosen lambda's fit is kept (it is the refit: same split, same zero start)."""
+    L, D, C = len(lambdas), xtr.shape[1], int(ytr.max()) + 1
+    lam = torch.tensor(lambdas, dtype=torch.float32).view(L, 1, 1)
+    W = torch.zeros(L, D, C, requires_grad=True)
+    b = torch.zeros(L, 1, C, requires_grad=True)
+    opt = torch.optim.Adam([W, b], lr=0.05)
+    y = ytr.long().repeat(L)
+    for _ in range(iterations):
+        opt.zero_grad()
+        z = torch.matmul(xtr.float(), W) + b  # [L, N, C]
+        # Each lambda's mean cross-entropy, summed over lambdas: the gradients stay separate.
+        loss = F.cross_entropy(z.reshape(-1, C), y, reduction='sum') / xtr.shape[0] + 0.5 * (lam * W * W).sum()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        acc = ((torch.matmul(xval.float(), W) + b).argmax(-1) == yval.view(1, -1)).float().mean(1)
+    best = max(range(L), key=lambda i: (acc[i].item(), lambdas[i]))  # ties → the stronger regularisation
+    return W[best].detach(), b[best, 0].detach()
 
 
 def main():
@@ -212,7 +214,7 @@ def main():
         pred = batched(lambda x: cosine_logits(model.image(x, prompts[0], prompts[1:]), txt, scale), split['test'][0]).argmax(-1)
     else:
         W, b = linear_probe(feats['train'], split['train'][1], feats['val'], split['val'][1], meta['linearProbe']['lambdas'], meta['linearProbe']['iterations'])
-        pred = (feats['test'].double() @ W + b).argmax(-1)
+        pred = (feats['test'].float() @ W + b).argmax(-1)
     phases['train+eval'] = time.perf_counter() - t
     top1 = (pred == split['test'][1]).float().mean().item()
     print(json.dumps({'method': method, 'top1': top1, 'steps': steps, 'phases': phases, 'wall': time.perf_counter() - T0, 'threads': a.threads, 'torch': torch.__version__}))
