@@ -4,7 +4,9 @@
 // measured 0.8 s of a 3 s `promptscope run` of hello.html (bench/edit-answer.ts). The result depends
 // only on the cell's text, so it is kept by content: in memory, so a session's edits re-transpile only the
 // cell that changed, and on disk beside the cache, so a process that opens a notebook it has run before
-// never loads notebook-kit at all.
+// never loads notebook-kit at all. A second store belongs to the installation (node_modules/.cache), so
+// a run on a new, empty cache (a fresh --cache folder, `cache clear`, bench/learners.ts) does not pay
+// for notebook-kit either once any run on this install has transpiled the same cell text (#22).
 import { mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -43,6 +45,9 @@ function kit(): typeof kitTranspile {
 }
 
 const memory = new Map<string, Transpiled>();
+
+/** The installation's store, shared by every cache: results depend only on the cell text and the kit's version. */
+export const INSTALL_STORE = fileURLToPath(new URL('../../node_modules/.cache/promptscope/transpiled/', import.meta.url));
 
 function keyOf(cell: NotebookCell): string {
   return sha256(JSON.stringify([FORMAT, KIT_VERSION, cell.id, cell.mode, cell.output ?? null, cell.value]));
@@ -86,16 +91,23 @@ function remember(key: string, t: Transpiled): Transpiled {
  * `transpiled` folder); without it only this process remembers them. Syntax errors are thrown as
  * notebook-kit throws them, and never stored.
  */
-export function transpileCell(cell: NotebookCell, dir?: string): Transpiled {
+export function transpileCell(cell: NotebookCell, dir?: string, installStore: string | null = INSTALL_STORE): Transpiled {
   const key = keyOf(cell);
   const known = memory.get(key);
   if (known) return known;
   const file = dir ? join(dir, key.slice(0, 2), `${key}.json`) : undefined;
   const stored = file ? readStored(file) : undefined;
   if (stored) return remember(key, stored);
+  const shared = installStore ? join(installStore, key.slice(0, 2), `${key}.json`) : undefined;
+  const fromInstall = shared ? readStored(shared) : undefined;
+  if (fromInstall) {
+    if (file) store(file, fromInstall);
+    return remember(key, fromInstall);
+  }
   const t = kit()({ id: cell.id, value: cell.value, mode: cell.mode, pinned: false, hidden: false, output: cell.output });
   const kept: Transpiled = { body: t.body, inputs: t.inputs ?? [], outputs: t.outputs, output: t.output };
   if (file) store(file, kept);
+  if (shared) store(shared, kept);
   return remember(key, kept);
 }
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// Builds the CLI into one ES module (plus lazily loaded chunks) so `promptscope` starts without tsx's loader:
+// a warm `promptscope run` spent most of its start-up there (loader hooks on a second thread, per-module
+// transforms and source maps; bench/edit-answer.ts). Run by `npm ci` (postinstall) and `npm run build`.
+// Packages stay external (loaded from node_modules as before); only this repository's TypeScript is bundled.
+// Each source file's `import.meta.url` is rewritten to that file's own URL, so the paths the code finds
+// relative to itself (data/, workers, the native addon, the kernel process) are the same as under tsx.
+// The inputs and their hashes go to bin/dist/inputs.json; bin/bundle.mjs refuses a bundle whose inputs
+// changed, and bin/promptscope.js then runs the sources through tsx.
+import { createRequire } from 'node:module';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import { BUNDLE_DIR, INPUTS_FORMAT, ROOT, sha256File } from './bundle.mjs';
+
+const quiet = process.argv.includes('--quiet');
+let esbuild;
+try {
+  // tsx (a dependency) brings esbuild; resolving it through tsx also works with `npm ci --omit=dev`.
+  esbuild = createRequire(createRequire(import.meta.url).resolve('tsx/package.json'))('esbuild');
+} catch (err) {
+  console.error(`bin/build.mjs: esbuild not found (${err.message}); promptscope will run its sources through tsx (slower start-up)`);
+  process.exit(0);
+}
+
+const toPosix = (p) => p.split(sep).join('/');
+const rewriteMetaUrl = {
+  name: 'own-import-meta-url',
+  setup(build) {
+    build.onLoad({ filter: /\.(ts|mts|js|mjs)$/ }, (args) => {
+      if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      // The bundle lives in bin/dist: the file's URL relative to it, resolved at run time (the checkout may move).
+      const rel = toPosix(relative(BUNDLE_DIR, args.path));
+      const own = `new URL(${JSON.stringify(rel)}, import.meta.url).href`;
+      return { contents: text.replace(/import\.meta\.url/g, own), loader: args.path.endsWith('.ts') || args.path.endsWith('.mts') ? 'ts' : 'js' };
+    });
+  },
+};
+
+const staging = `${BUNDLE_DIR}.tmp-${process.pid}`;
+rmSync(staging, { recursive: true, force: true });
+const t0 = performance.now();
+try {
+  const result = await esbuild.build({
+    entryPoints: { promptscope: join(ROOT, 'cli/promptscope.ts') },
+    outdir: staging,
+    bundle: true,
+    splitting: true, // a command's modules (run, serve, model) stay in chunks loaded only when it runs
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    outExtension: { '.js': '.mjs' },
+    chunkNames: '[name]-[hash]', // beside the entry: the rewritten import.meta.url are relative to this folder
+    metafile: true,
+    logLevel: 'error',
+    plugins: [rewriteMetaUrl],
+  });
+  const files = {};
+  const inputs = [...Object.keys(result.metafile.inputs).map((p) => join(ROOT, p)), join(ROOT, 'tsconfig.json'), join(ROOT, 'bin/build.mjs'), join(ROOT, 'package.json')];
+  for (const path of inputs) {
+    const rel = toPosix(relative(ROOT, path));
+    if (rel.startsWith('node_modules/')) continue;
+    const st = statSync(path);
+    files[rel] = { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256File(path) };
+  }
+  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), files }, null, 1));
+  // Swap the whole folder in: a reader sees the old bundle with its inputs or the new one with its own.
+  mkdirSync(dirname(BUNDLE_DIR), { recursive: true });
+  rmSync(BUNDLE_DIR, { recursive: true, force: true });
+  renameSync(staging, BUNDLE_DIR);
+  if (!quiet) console.error(`bin/build.mjs: bundled ${Object.keys(files).length} source files into ${toPosix(relative(ROOT, BUNDLE_DIR))}/ in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+} catch (err) {
+  rmSync(staging, { recursive: true, force: true });
+  // Not fatal: without the bundle promptscope runs its sources through tsx, as it did before.
+  console.error(`bin/build.mjs: the bundle was not built (${err.message}); promptscope will run its sources through tsx`);
+  process.exit(0);
+}

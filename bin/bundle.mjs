@@ -1,0 +1,54 @@
+// The prebuilt CLI (bin/build.mjs writes it at install) and the check that it was built from the sources
+// as they are now. bin/promptscope.js runs the bundle only when this check passes and otherwise runs the
+// TypeScript sources through tsx, so an edited checkout never runs old code: it only starts slower until
+// `npm run build` (or the next `npm ci`) rebuilds the bundle.
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Where the bundle and its list of inputs are written (ignored by git: built on each machine). */
+export const BUNDLE_DIR = join(ROOT, 'bin', 'dist');
+export const BUNDLE_ENTRY = join(BUNDLE_DIR, 'promptscope.mjs');
+export const INPUTS_FILE = join(BUNDLE_DIR, 'inputs.json');
+/** Bump when the form of inputs.json changes. */
+export const INPUTS_FORMAT = 1;
+
+export function sha256File(path) {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/**
+ * Why the bundle in `dir` cannot stand for the sources under `root` right now, or undefined when it can:
+ * every file it was built from (recorded with size, mtime and SHA-256) must still exist with the same
+ * contents. Size and mtime unchanged are taken as unchanged (stat only, ~1 ms for the whole tree); any
+ * other file is hashed, so a touched but unchanged file still counts as fresh and an edit that kept the
+ * size and mtime is the only one missed (as make would miss it).
+ */
+export function bundleStaleness(root = ROOT, dir = BUNDLE_DIR) {
+  let manifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8'));
+  } catch {
+    return 'no bundle has been built (npm run build)';
+  }
+  if (manifest?.format !== INPUTS_FORMAT || typeof manifest.files !== 'object') return 'the bundle was written by another version of bin/build.mjs';
+  try {
+    statSync(join(dir, 'promptscope.mjs'));
+  } catch {
+    return 'the bundle file is missing';
+  }
+  for (const [rel, rec] of Object.entries(manifest.files)) {
+    const path = join(root, rel);
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      return `${rel} is gone`;
+    }
+    if (st.size === rec.size && st.mtimeMs === rec.mtimeMs) continue;
+    if (st.size !== rec.size || sha256File(path) !== rec.sha256) return `${rel} changed since the bundle was built`;
+  }
+  return undefined;
+}

@@ -1,0 +1,75 @@
+// The prebuilt CLI (bin/build.mjs, run by `npm ci`) may run only while the sources it was built from are
+// unchanged (bin/bundle.mjs); otherwise bin/promptscope.js runs the sources through tsx. Checked on a
+// made-up tree (every way a source can change), then end to end: build, and run a notebook through the
+// bundle with PROMPTSCOPE_BUNDLE=require (which refuses to fall back to tsx).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+// @ts-expect-error: a plain .mjs module of bin/ (no type declarations); its exports are used as below.
+import { bundleStaleness, INPUTS_FORMAT, sha256File } from '../../bin/bundle.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const staleness = bundleStaleness as (root: string, dir: string) => string | undefined;
+
+function tree(t: { after: (f: () => void) => void }) {
+  const root = mkdtempSync(join(tmpdir(), 'bundle-check-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'dist');
+  mkdirSync(join(root, 'src'), { recursive: true });
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'promptscope.mjs'), 'export {}');
+  const a = join(root, 'src/a.ts'), b = join(root, 'src/b.ts');
+  writeFileSync(a, 'export const a = 1;\n');
+  writeFileSync(b, 'export const b = 2;\n');
+  const record = (p: string) => ({ size: statSync(p).size, mtimeMs: statSync(p).mtimeMs, sha256: (sha256File as (p: string) => string)(p) });
+  const manifest = { format: INPUTS_FORMAT as number, files: { 'src/a.ts': record(a), 'src/b.ts': record(b) } };
+  writeFileSync(join(dir, 'inputs.json'), JSON.stringify(manifest));
+  return { root, dir, a, b, manifest };
+}
+
+test('the bundle is fresh only while every input has its recorded contents', (t) => {
+  const { root, dir, a, b, manifest } = tree(t);
+  assert.equal(staleness(root, dir), undefined);
+  // Touched, same contents (a checkout, a copy): still fresh, found by hashing.
+  utimesSync(a, new Date(), new Date(Date.now() + 5000));
+  assert.equal(staleness(root, dir), undefined);
+  // Same size, other contents, new mtime: stale.
+  writeFileSync(a, 'export const a = 3;\n');
+  assert.match(staleness(root, dir) ?? '', /src\/a\.ts changed/);
+  writeFileSync(a, 'export const a = 1;\n');
+  assert.equal(staleness(root, dir), undefined);
+  // Longer: stale without hashing.
+  writeFileSync(b, 'export const b = 22;\n');
+  assert.match(staleness(root, dir) ?? '', /src\/b\.ts changed/);
+  rmSync(b);
+  assert.match(staleness(root, dir) ?? '', /src\/b\.ts is gone/);
+  writeFileSync(b, 'export const b = 2;\n');
+  assert.equal(staleness(root, dir), undefined);
+  // The bundle itself, or its list of inputs, missing or from another format.
+  writeFileSync(join(dir, 'inputs.json'), JSON.stringify({ ...manifest, format: -1 }));
+  assert.match(staleness(root, dir) ?? '', /another version/);
+  rmSync(join(dir, 'inputs.json'));
+  assert.match(staleness(root, dir) ?? '', /no bundle has been built/);
+  writeFileSync(join(dir, 'inputs.json'), JSON.stringify(manifest));
+  rmSync(join(dir, 'promptscope.mjs'));
+  assert.match(staleness(root, dir) ?? '', /bundle file is missing/);
+});
+
+test('the built bundle runs a notebook, and PROMPTSCOPE_BUNDLE takes only auto, off or require', (t) => {
+  const build = spawnSync(process.execPath, ['bin/build.mjs', '--quiet'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  assert.equal(build.stderr, '', 'the build reports no failure');
+  const work = mkdtempSync(join(tmpdir(), 'bundle-run-'));
+  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const run = spawnSync(process.execPath, ['bin/promptscope.js', 'run', 'notebooks/hello.html', '--trust', '--cache', join(work, 'cache'), '--out', join(work, 'out')],
+    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PROMPTSCOPE_BUNDLE: 'require' } });
+  assert.equal(run.status, 0, run.stderr);
+  assert.ok(existsSync(join(work, 'out', 'chart.svg')), 'the chart was written');
+  const bad = spawnSync(process.execPath, ['bin/promptscope.js', '--help'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PROMPTSCOPE_BUNDLE: 'yes' } });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /PROMPTSCOPE_BUNDLE="yes" is not one of auto, off, require/);
+});
