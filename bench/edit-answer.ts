@@ -1,6 +1,8 @@
 // bench/edit-answer: how long the user waits for a notebook (issue #22, part 2), median of N.
 //   node --import tsx bench/edit-answer.ts [--reps 5] [--cache DIR] [--notebooks hello,quickstart,transferability]
-//        [--no-run] [--no-probe] [--no-kernel]
+//        [--no-run] [--no-probe] [--no-kernel] [--bundle auto|off|require]
+// --bundle sets PROMPTSCOPE_BUNDLE for the `promptscope run` processes: `off` times the sources through tsx,
+// `require` the prebuilt CLI (bin/build.mjs; `npm run build` first), to compare the two start-ups.
 // 1. `promptscope run NOTEBOOK --out DIR` on a warm cache (one untimed run first fills it; that one is cold
 //    when DIR is empty, and can take minutes): the whole process's wall time, split by the run's own
 //    manifest (startedAt, elapsedMs, its mtime) into start-up (Node, imports, parse, compile, library),
@@ -33,6 +35,7 @@ const flag = (name: string) => args.includes(`--${name}`);
 const reps = Number(opt('reps', '5'));
 const cacheDir = opt('cache', join(homedir(), '.cache', 'promptscope-bench-edit-answer'));
 const notebooks = opt('notebooks', 'hello,quickstart,transferability').split(',');
+const bundle = opt('bundle', 'auto');
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -50,7 +53,7 @@ function table(header: string[], rows: (string | number)[][]): string {
 function child(argv: string[]): Promise<{ code: number | null; ms: number; stderr: string; exitAt: number }> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PROMPTSCOPE_BUNDLE: bundle } });
     let stderr = '';
     p.stderr.on('data', (d) => (stderr += d));
     p.on('close', (code) => resolve({ code, ms: Date.now() - t0, stderr, exitAt: Date.now() }));
@@ -235,7 +238,7 @@ async function benchKernel(): Promise<string> {
 if (flag('probe')) {
   await probe();
 } else {
-  const head = `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; medians of ${reps}; cache ${cacheDir}`;
+  const head = `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; medians of ${reps}; cache ${cacheDir}; PROMPTSCOPE_BUNDLE=${bundle}`;
   const parts = [head];
   if (!flag('no-run')) parts.push(await benchRuns());
   if (!flag('no-probe')) parts.push(benchProbe());
