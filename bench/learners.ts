@@ -13,6 +13,8 @@
 //
 //   node --import tsx bench/learners.ts [--methods coop,vpt,linear-probe] [--dataset cifar10] [--shots 16]
 //        [--epochs 30] [--test-per-class 50] [--reps 1] [--threads 1,2] [--python /usr/bin/python3]
+//        [--bundle auto|off|require]   (PROMPTSCOPE_BUNDLE for the runs: `require` times the prebuilt CLI
+//                                       and fails if it is stale — `npm run build` first; `off` the tsx path)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -40,6 +42,7 @@ const reps = Number(opt('reps', '1'));
 // PyTorch's thread counts to try; the best is reported (on a loaded 2-core machine one thread often wins).
 const threadCounts = opt('threads', '1,2').split(',').map(Number);
 const python = opt('python', '/usr/bin/python3');
+const bundle = opt('bundle', 'auto');
 const SEED = 1;
 
 interface Recipe { method: string; epochs: number; seed: number; config: Record<string, unknown>; optim: Record<string, unknown>; steps: number }
@@ -52,7 +55,7 @@ function runPromptscope(method: string): { wall: number; top1: number; recipe: R
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/promptscope.js'), 'run', join(ROOT, 'bench/learner.html'), '--trust',
       '--cache', join(work, 'cache'), '--out', join(work, 'out'),
       '--set', `method=${method}`, '--set', `dataset=${dataset}`, '--set', `shots=${shots}`, '--set', `epochs=${epochs}`, '--set', `testPerClass=${testPerClass}`],
-    { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
+    { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26, env: { ...process.env, PROMPTSCOPE_BUNDLE: bundle } });
     const wall = (performance.now() - t0) / 1000;
     if (r.status !== 0) throw new Error(`promptscope run (${method}) exited ${r.status}:\n${(r.stderr || r.stdout).slice(-3000)}`);
     const metrics = JSON.parse(readFileSync(join(work, 'out/metrics.json'), 'utf8')) as { top1: number };
@@ -119,7 +122,7 @@ function runReference(taskDir: string, method: string, threads: number): { wall:
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 console.log(`# learners end to end: ${dataset}, K=${shots}, ${epochs} epochs, ${testPerClass} test images/class, ${reps} rep(s)`);
-console.log(`# machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start`);
+console.log(`# machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start; PROMPTSCOPE_BUNDLE=${bundle}`);
 const rows: string[] = [];
 const recipes: Record<string, Recipe> = {};
 const ours: Record<string, { walls: number[]; top1: number }> = {};
