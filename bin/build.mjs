@@ -38,6 +38,41 @@ const rewriteMetaUrl = {
   },
 };
 
+// A package that is CommonJS only (no "import" condition) is loaded with require() from the bundle, as
+// `import` would load the very same module (Node keeps one CommonJS instance) but first runs Node's
+// CommonJS export lexer over it and every file it re-exports: 1.2 of the 3.5 CPU seconds of a warm
+// quickstart run went there (tfjs re-exports core, layers, converter, data, backends), measured with
+// --cpu-prof. Dual packages (apache-arrow, entities) keep `import`: their two builds are two instances.
+const cjsOnly = new Map();
+function isCommonJsOnly(name, resolveDir) {
+  if (!cjsOnly.has(name)) {
+    let verdict = false;
+    try {
+      const pkg = JSON.parse(readFileSync(createRequire(join(resolveDir, 'x.js')).resolve(`${name}/package.json`), 'utf8'));
+      verdict = pkg.type !== 'module' && !JSON.stringify(pkg.exports ?? {}).includes('"import"') && !String(pkg.main ?? '').endsWith('.mjs');
+    } catch {
+      verdict = false; // package.json not exported or not found: leave it to Node's import
+    }
+    cjsOnly.set(name, verdict);
+  }
+  return cjsOnly.get(name);
+}
+const requireCommonJs = {
+  name: 'require-commonjs-packages',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:') || args.kind === 'entry-point') return undefined;
+      const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
+      if (!isCommonJsOnly(name, args.resolveDir || ROOT)) return undefined;
+      return { path: args.path, namespace: 'node-require' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'node-require' }, (args) => ({
+      contents: `module.exports = __promptscopeRequire(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 const staging = `${BUNDLE_DIR}.tmp-${process.pid}`;
 rmSync(staging, { recursive: true, force: true });
 const t0 = performance.now();
@@ -55,10 +90,13 @@ try {
     chunkNames: '[name]-[hash]', // beside the entry: the rewritten import.meta.url are relative to this folder
     metafile: true,
     logLevel: 'error',
-    plugins: [rewriteMetaUrl],
+    plugins: [rewriteMetaUrl, requireCommonJs],
+    // Every output file gets its own require() for the CommonJS packages above (resolved from bin/dist).
+    banner: { js: "import { createRequire as __promptscopeCreateRequire } from 'node:module';\nconst __promptscopeRequire = __promptscopeCreateRequire(import.meta.url);" },
   });
   const files = {};
-  const inputs = [...Object.keys(result.metafile.inputs).map((p) => join(ROOT, p)), join(ROOT, 'tsconfig.json'), join(ROOT, 'bin/build.mjs'), join(ROOT, 'package.json')];
+  // Inputs from the require() shims are named `node-require:<package>`, not files.
+  const inputs = [...Object.keys(result.metafile.inputs).filter((p) => !p.startsWith('node-require:')).map((p) => join(ROOT, p)), join(ROOT, 'tsconfig.json'), join(ROOT, 'bin/build.mjs'), join(ROOT, 'package.json')];
   for (const path of inputs) {
     const rel = toPosix(relative(ROOT, path));
     if (rel.startsWith('node_modules/')) continue;
