@@ -2,7 +2,7 @@
 //   node --import tsx bench/edit-answer.ts [--reps 5] [--cache DIR] [--notebooks hello,quickstart,transferability]
 //        [--no-run] [--no-probe] [--no-kernel] [--bundle auto|off|require]
 // --bundle sets PROMPTSCOPE_BUNDLE for the `promptscope run` processes: `off` times the sources through tsx,
-// `require` the prebuilt CLI (bin/build.mjs; `npm run build` first), to compare the two start-ups.
+// `require` the prebuilt CLI (bin/build.mjs, rebuilt from the current sources before each timed run, untimed).
 // 1. `promptscope run NOTEBOOK --out DIR` on a warm cache (one untimed run first fills it; that one is cold
 //    when DIR is empty, and can take minutes): the whole process's wall time, split by the run's own
 //    manifest (startedAt, elapsedMs, its mtime) into start-up (Node, imports, parse, compile, library),
@@ -66,6 +66,8 @@ interface RunSample { wall: number; startup: number; cells: number; outputs: num
 
 async function runOnce(nb: string, out: string): Promise<RunSample> {
   rmSync(out, { recursive: true, force: true });
+  // The checkout may change under a long bench: build the bundle from the sources as they are now (untimed).
+  if (bundle === 'require') spawnSync(process.execPath, [join(ROOT, 'bin/build.mjs'), '--quiet'], { cwd: ROOT, stdio: 'inherit' });
   const t0 = Date.now();
   const r = await child([join(ROOT, 'bin/promptscope.js'), 'run', `notebooks/${nb}.html`, '--cache', cacheDir, '--out', out]);
   if (r.code !== 0) throw new Error(`promptscope run ${nb} exited ${r.code}:\n${r.stderr.slice(-2000)}`);
@@ -81,6 +83,7 @@ async function benchRuns(): Promise<string> {
   const rows: (string | number)[][] = [];
   for (const nb of notebooks) {
     process.stderr.write(`run ${nb}: filling the cache (untimed)…\n`);
+    if (bundle === 'require') spawnSync(process.execPath, [join(ROOT, 'bin/build.mjs'), '--quiet'], { cwd: ROOT, stdio: 'inherit' });
     const fill = await child([join(ROOT, 'bin/promptscope.js'), 'run', `notebooks/${nb}.html`, '--cache', cacheDir, '--out', join(out, 'fill')]);
     if (fill.code !== 0) throw new Error(`promptscope run ${nb} exited ${fill.code}:\n${fill.stderr.slice(-2000)}`);
     const samples: RunSample[] = [];

@@ -13,8 +13,8 @@
 //
 //   node --import tsx bench/learners.ts [--methods coop,vpt,linear-probe] [--dataset cifar10] [--shots 16]
 //        [--epochs 30] [--test-per-class 50] [--reps 1] [--threads 1,2] [--python /usr/bin/python3]
-//        [--bundle auto|off|require]   (PROMPTSCOPE_BUNDLE for the runs: `require` times the prebuilt CLI
-//                                       and fails if it is stale — `npm run build` first; `off` the tsx path)
+//        [--bundle auto|off|require]   (PROMPTSCOPE_BUNDLE for the runs: `require` times the prebuilt CLI,
+//                                       rebuilt from the current sources before each run, untimed; `off` the tsx path)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -51,6 +51,8 @@ interface Recipe { method: string; epochs: number; seed: number; config: Record<
 function runPromptscope(method: string): { wall: number; top1: number; recipe: Recipe } {
   const work = mkdtempSync(join(tmpdir(), 'bench-learners-'));
   try {
+    // The checkout may change under a long bench: build the bundle from the sources as they are now (untimed).
+    if (bundle === 'require') spawnSync(process.execPath, [join(ROOT, 'bin/build.mjs'), '--quiet'], { cwd: ROOT, stdio: 'inherit' });
     const t0 = performance.now();
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/promptscope.js'), 'run', join(ROOT, 'bench/learner.html'), '--trust',
       '--cache', join(work, 'cache'), '--out', join(work, 'out'),
