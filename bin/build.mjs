@@ -8,8 +8,8 @@
 // The inputs and their hashes go to bin/dist/inputs.json; bin/bundle.mjs refuses a bundle whose inputs
 // changed, and bin/promptscope.js then runs the sources through tsx.
 import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, relative, sep } from 'node:path';
 import { BUNDLE_DIR, INPUTS_FORMAT, ROOT, sha256File } from './bundle.mjs';
 
 const quiet = process.argv.includes('--quiet');
@@ -61,7 +61,10 @@ const requireCommonJs = {
   name: 'require-commonjs-packages',
   setup(build) {
     build.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith('node:') || args.kind === 'entry-point') return undefined;
+      // Static imports only: a chunk made for a dynamic import() of a CommonJS module would export only
+      // `default` (esbuild cannot know the names), where Node's import() gives named exports too. Those
+      // stay imports, and stay lazy (DuckDB).
+      if (args.path.startsWith('node:') || args.kind !== 'import-statement') return undefined;
       const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
       if (!isCommonJsOnly(name, args.resolveDir || ROOT)) return undefined;
       return { path: args.path, namespace: 'node-require' };
@@ -79,6 +82,7 @@ const t0 = performance.now();
 try {
   const result = await esbuild.build({
     entryPoints: { promptscope: join(ROOT, 'cli/promptscope.ts') },
+    absWorkingDir: ROOT, // the metafile's paths are relative to the repository, wherever this runs from
     outdir: staging,
     bundle: true,
     splitting: true, // a command's modules (run, serve, model) stay in chunks loaded only when it runs
@@ -87,6 +91,7 @@ try {
     target: 'node20',
     packages: 'external',
     outExtension: { '.js': '.mjs' },
+    entryNames: '[name]-[hash]', // a new build never overwrites a file a running process may still import
     chunkNames: '[name]-[hash]', // beside the entry: the rewritten import.meta.url are relative to this folder
     metafile: true,
     logLevel: 'error',
@@ -103,11 +108,27 @@ try {
     const st = statSync(path);
     files[rel] = { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256File(path) };
   }
-  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), files }, null, 1));
-  // Swap the whole folder in: a reader sees the old bundle with its inputs or the new one with its own.
-  mkdirSync(dirname(BUNDLE_DIR), { recursive: true });
-  rmSync(BUNDLE_DIR, { recursive: true, force: true });
-  renameSync(staging, BUNDLE_DIR);
+  // Lazily imported modules are entry points of their own chunks too; the CLI's is cli/promptscope.ts.
+  const entry = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'cli/promptscope.ts')?.[0];
+  if (!entry) throw new Error('esbuild reported no entry output');
+  // Move the new files in beside the old ones (names carry content hashes, so a process started on the
+  // old build can still load its lazily imported chunks), then replace inputs.json in one rename: it names
+  // the entry, so a reader sees the old build with its inputs or the new one with its own, never a mix.
+  mkdirSync(BUNDLE_DIR, { recursive: true });
+  const written = new Set(['inputs.json']);
+  for (const name of readdirSync(staging)) {
+    renameSync(join(staging, name), join(BUNDLE_DIR, name));
+    written.add(name);
+  }
+  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), entry: basename(entry), files }, null, 1));
+  renameSync(join(staging, 'inputs.json'), join(BUNDLE_DIR, 'inputs.json'));
+  rmSync(staging, { recursive: true, force: true });
+  // Files of earlier builds go after a week (a process running that long has loaded what it needs).
+  const weekAgo = Date.now() - 7 * 24 * 3600 * 1000;
+  for (const name of readdirSync(BUNDLE_DIR)) {
+    const path = join(BUNDLE_DIR, name);
+    if (!written.has(name) && statSync(path).mtimeMs < weekAgo) rmSync(path, { recursive: true, force: true });
+  }
   if (!quiet) console.error(`bin/build.mjs: bundled ${Object.keys(files).length} source files into ${toPosix(relative(ROOT, BUNDLE_DIR))}/ in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 } catch (err) {
   rmSync(staging, { recursive: true, force: true });

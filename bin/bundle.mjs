@@ -8,36 +8,40 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** Where the bundle and its list of inputs are written (ignored by git: built on each machine). */
+/** Where the bundle's files and its list of inputs are written (ignored by git: built on each machine). */
 export const BUNDLE_DIR = join(ROOT, 'bin', 'dist');
-export const BUNDLE_ENTRY = join(BUNDLE_DIR, 'promptscope.mjs');
 export const INPUTS_FILE = join(BUNDLE_DIR, 'inputs.json');
 /** Bump when the form of inputs.json changes. */
-export const INPUTS_FORMAT = 1;
+export const INPUTS_FORMAT = 2;
 
 export function sha256File(path) {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 /**
- * Why the bundle in `dir` cannot stand for the sources under `root` right now, or undefined when it can:
- * every file it was built from (recorded with size, mtime and SHA-256) must still exist with the same
+ * The bundle in `dir` if it can stand for the sources under `root` right now ({ entry }: the file to
+ * import), else why not ({ stale }). inputs.json names the entry (its file name carries a content hash)
+ * and every source file it was built from, with size, mtime and SHA-256; all must still exist with the same
  * contents. Size and mtime unchanged are taken as unchanged (stat only, ~1 ms for the whole tree); any
  * other file is hashed, so a touched but unchanged file still counts as fresh and an edit that kept the
- * size and mtime is the only one missed (as make would miss it).
+ * size and mtime is the only one missed (as make would miss it). One read of inputs.json decides both, and
+ * a rebuild replaces it last and in one rename, so entry and inputs always belong to the same build.
  */
-export function bundleStaleness(root = ROOT, dir = BUNDLE_DIR) {
+export function checkBundle(root = ROOT, dir = BUNDLE_DIR) {
   let manifest;
   try {
     manifest = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8'));
   } catch {
-    return 'no bundle has been built (npm run build)';
+    return { stale: 'no bundle has been built (npm run build)' };
   }
-  if (manifest?.format !== INPUTS_FORMAT || typeof manifest.files !== 'object') return 'the bundle was written by another version of bin/build.mjs';
+  if (manifest?.format !== INPUTS_FORMAT || typeof manifest.files !== 'object' || typeof manifest.entry !== 'string') {
+    return { stale: 'the bundle was written by another version of bin/build.mjs' };
+  }
+  const entry = join(dir, manifest.entry);
   try {
-    statSync(join(dir, 'promptscope.mjs'));
+    statSync(entry);
   } catch {
-    return 'the bundle file is missing';
+    return { stale: 'the bundle file is missing' };
   }
   for (const [rel, rec] of Object.entries(manifest.files)) {
     const path = join(root, rel);
@@ -45,10 +49,15 @@ export function bundleStaleness(root = ROOT, dir = BUNDLE_DIR) {
     try {
       st = statSync(path);
     } catch {
-      return `${rel} is gone`;
+      return { stale: `${rel} is gone` };
     }
     if (st.size === rec.size && st.mtimeMs === rec.mtimeMs) continue;
-    if (st.size !== rec.size || sha256File(path) !== rec.sha256) return `${rel} changed since the bundle was built`;
+    if (st.size !== rec.size || sha256File(path) !== rec.sha256) return { stale: `${rel} changed since the bundle was built` };
   }
-  return undefined;
+  return { entry };
+}
+
+/** Why the bundle cannot be used, or undefined when it can. */
+export function bundleStaleness(root = ROOT, dir = BUNDLE_DIR) {
+  return checkBundle(root, dir).stale;
 }

@@ -6,21 +6,21 @@
 // PROMPTSCOPE_BUNDLE: unset or `auto` as above; `off` always runs the sources; `require` refuses to run
 // without a fresh bundle (tests and benches that must time the bundled path).
 import { pathToFileURL } from 'node:url';
-import { bundleStaleness, BUNDLE_ENTRY } from './bundle.mjs';
+import { checkBundle } from './bundle.mjs';
 
 const mode = process.env.PROMPTSCOPE_BUNDLE ?? 'auto';
 if (!['auto', 'off', 'require'].includes(mode)) {
   console.error(`promptscope: PROMPTSCOPE_BUNDLE="${mode}" is not one of auto, off, require`);
   process.exit(2);
 }
-const stale = mode === 'off' ? 'PROMPTSCOPE_BUNDLE=off' : bundleStaleness();
+const { entry, stale } = mode === 'off' ? { stale: 'PROMPTSCOPE_BUNDLE=off' } : checkBundle();
 if (stale && mode === 'require') {
   console.error(`promptscope: PROMPTSCOPE_BUNDLE=require but the bundle cannot be used: ${stale}; run npm run build`);
   process.exit(2);
 }
 let main;
-if (!stale) {
-  ({ main } = await import(pathToFileURL(BUNDLE_ENTRY).href));
+if (entry) {
+  ({ main } = await import(pathToFileURL(entry).href));
 } else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,7 @@ function tree(t: { after: (f: () => void) => void }) {
   writeFileSync(a, 'export const a = 1;\n');
   writeFileSync(b, 'export const b = 2;\n');
   const record = (p: string) => ({ size: statSync(p).size, mtimeMs: statSync(p).mtimeMs, sha256: (sha256File as (p: string) => string)(p) });
-  const manifest = { format: INPUTS_FORMAT as number, files: { 'src/a.ts': record(a), 'src/b.ts': record(b) } };
+  const manifest = { format: INPUTS_FORMAT as number, entry: 'promptscope.mjs', files: { 'src/a.ts': record(a), 'src/b.ts': record(b) } };
   writeFileSync(join(dir, 'inputs.json'), JSON.stringify(manifest));
   return { root, dir, a, b, manifest };
 }
@@ -59,15 +59,33 @@ test('the bundle is fresh only while every input has its recorded contents', (t)
   assert.match(staleness(root, dir) ?? '', /bundle file is missing/);
 });
 
+// A JS cell, a SQL cell over it (DuckDB: node-api is CommonJS and loaded lazily, which the bundle must keep
+// working) and a chart (vega, resvg).
+const NOTEBOOK = `<!doctype html>
+<notebook>
+  <script id="1" type="module">
+    const rows = [{k: "a", v: 1}, {k: "b", v: 2}, {k: "a", v: 3}];
+  </script>
+  <script id="2" type="application/sql" output="sums">
+    SELECT k, sum(v)::INTEGER AS total FROM rows GROUP BY k ORDER BY k
+  </script>
+  <script id="3" type="module">
+    const chart = vegaLite({data: {values: sums}, mark: "bar", encoding: {x: {field: "k", type: "nominal"}, y: {field: "total", type: "quantitative"}}});
+  </script>
+</notebook>
+`;
+
 test('the built bundle runs a notebook, and PROMPTSCOPE_BUNDLE takes only auto, off or require', (t) => {
   const build = spawnSync(process.execPath, ['bin/build.mjs', '--quiet'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(build.status, 0, build.stderr);
   assert.equal(build.stderr, '', 'the build reports no failure');
   const work = mkdtempSync(join(tmpdir(), 'bundle-run-'));
   t.after(() => rmSync(work, { recursive: true, force: true }));
-  const run = spawnSync(process.execPath, ['bin/promptscope.js', 'run', 'notebooks/hello.html', '--trust', '--cache', join(work, 'cache'), '--out', join(work, 'out')],
+  writeFileSync(join(work, 'sums.html'), NOTEBOOK);
+  const run = spawnSync(process.execPath, ['bin/promptscope.js', 'run', join(work, 'sums.html'), '--trust', '--cache', join(work, 'cache'), '--out', join(work, 'out')],
     { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PROMPTSCOPE_BUNDLE: 'require' } });
   assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(readFileSync(join(work, 'out', 'sums.csv'), 'utf8').trim().split(/\r?\n/), ['k,total', 'a,4', 'b,2']);
   assert.ok(existsSync(join(work, 'out', 'chart.svg')), 'the chart was written');
   const bad = spawnSync(process.execPath, ['bin/promptscope.js', '--help'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PROMPTSCOPE_BUNDLE: 'yes' } });
   assert.equal(bad.status, 2);
