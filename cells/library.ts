@@ -6,7 +6,9 @@ import { cached } from './exec/memo.ts';
 import { notebookDatabase, type NotebookDatabase } from './engine/sql.ts';
 import { loadDataset, cachedFewShotSplit, cachedHoldOutPool } from './data/cached.ts';
 import { taskView } from './data/splits.ts';
-import { BUNDLED_NAMES, type BundledName } from './data/bundled.ts';
+import { join } from 'node:path';
+import { BUNDLED_NAMES, CIFAR10_CLASSES, type BundledName } from './data/bundled.ts';
+import { defaultDatasetsRoot } from './model/pretrain/data.ts';
 import { openNodeDatabase, type Database } from './data/db.ts';
 import { currentBackend, load, DEFAULT_MODEL, pretrainMiniClip, pretrainResNet, extractFeatures, zeroShot, type BackendPreference } from './model/index.ts';
 import * as prompts from './prompts/index.ts';
@@ -14,7 +16,7 @@ import * as studies from './studies/index.ts';
 import { loadCorpus } from './data/corpus.ts';
 import { imageGrid } from './plots/image-grid.ts';
 import { labelMappingRows } from './prompts/mapping-rows.ts';
-import { mosaicSet } from './data/mosaic.ts';
+import { mosaicSet, multiLabelImageSet } from './data/mosaic.ts';
 import { corruptedDataset } from './data/corrupted.ts';
 import { longTailCounts, longTailDataset } from './data/long-tail.ts';
 import { CORRUPTIONS, CIFAR_C_CONSTANTS } from './data/corruptions.ts';
@@ -23,6 +25,14 @@ import { CORRUPTIONS, CIFAR_C_CONSTANTS } from './data/corruptions.ts';
 export function bundled(name: BundledName, split = 'test') {
   if (!BUNDLED_NAMES.includes(name)) throw new Error(`no bundled dataset "${name}"; choose one of ${BUNDLED_NAMES.join(', ')}`);
   return loadDataset({ kind: 'bundled', name, split });
+}
+
+/**
+ * CIFAR-10's train split from ../shared/datasets (30,000 JPEGs), through the cache: TaI-DPT's notebook draws
+ * its image-trained prompt's pool from it, disjoint from the bundled test images it evaluates on.
+ */
+export function cifar10Train() {
+  return loadDataset({ kind: 'folder', path: join(defaultDatasetsRoot(), 'cifar10/train.tar'), options: { name: 'cifar10-train', split: 'train', classes: CIFAR10_CLASSES } });
 }
 
 /**
@@ -101,9 +111,13 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     loadCorpus,
     textTrainingSet: prompts.textTrainingSet,
     CIFAR10_SYNONYMS: prompts.CIFAR10_SYNONYMS,
+    COCO_SYNONYMS: prompts.COCO_SYNONYMS,
+    multiLabelImageSet,
     mosaicSet,
     trainTaIDPT: prompts.trainTaIDPT,
     evaluateTaIDPT: prompts.evaluateTaIDPT,
+    trainImageMultiLabel: prompts.trainImageMultiLabel,
+    cifar10Train,
     TAIDPT_DEFAULTS: prompts.TAIDPT_DEFAULTS,
     TAIDPT_OPTIM: prompts.TAIDPT_OPTIM,
     imageGrid,

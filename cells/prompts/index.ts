@@ -7,6 +7,7 @@
 //   const { summary } = await fewShotProtocol(model, sources, { methods, shots: [1, 2, 4], seeds: [1, 2, 3] });
 //   comparisonChart(summary)                                      // → { kind: 'vega-lite', spec }
 import './methods.ts';
+import './multilabel-methods.ts';
 
 export { backboneOf, type PromptBackbone, type VisualPrompts, type ModelLike } from '../model/index.ts';
 export { cosineLogits } from './cosine-logits.ts';
@@ -20,7 +21,7 @@ export { FineTuneTrainer, FINETUNE_DEFAULTS, type FineTuneConfig } from './finet
 export { promptBlock, promptedMap, promptedTokens, promptBlockParamCount, bottleneckWidth, initPromptBlock, depthwise3x3, type PromptBlockParams, type PromptBlockShape } from './prompt-block.ts';
 export { OPTIM_DEFAULTS, epochsForShots, learningRate, type OptimConfig } from './optim.ts';
 export type { ClassTokenPosition } from './text-prompt.ts';
-export { registerTrainer, getTrainer, listTrainers, resolveConfig } from './registry.ts';
+export { registerTrainer, getTrainer, listTrainers, resolveConfig, registerMultiLabelMethod, getMultiLabelMethod, listMultiLabelMethods, type MultiLabelEntry } from './registry.ts';
 export { fewShotTask, bundledSource, promptPool, imageFeatures, fewShotRows, pixelsOf, type TaskSource, type PromptTask, type FewShotOptions, type PoolOptions } from './task.ts';
 export { trainPrompt, trainLoop, taskData, makeTrainer, trainableParameterCount, TrainingDivergedError, type TrainOptions, type TrainedPrompt, type CurvePoint, type TrainData } from './train.ts';
 export { evaluatePrompt, zeroShotPrompt, DEFAULT_TEMPLATES, type EvalResult } from './evaluate.ts';
@@ -47,7 +48,11 @@ export { sourceLabelNames, sourceTemplates, type SourceLabelSpec, type SourceTem
 export {
   trainTaIDPT, evaluateTaIDPT, mosaicFeatures, taidptScores, TaIDPTPrompts, TAIDPT_DEFAULTS, TAIDPT_OPTIM, TAIDPT_METHOD_LABELS,
   type TaIDPTConfig, type TaIDPTOptions, type TrainedTaIDPT, type TaIDPTEvaluation, type TaIDPTScores,
+  FUSION_R, dualPromptScores, fitDualPrompts, type TaIDPTEvaluateOptions,
 } from './taidpt.ts';
+export {
+  trainImageMultiLabel, IMAGE_PROMPT_DEFAULTS, IMAGE_PROMPT_OPTIM, type ImagePromptConfig, type ImagePromptOptions, type TrainedImagePrompt,
+} from './multilabel-image.ts';
 export { textTrainingSet, labelDeriver, TAI_TEMPLATES, type TextTrainingSet, type ClassSynonyms } from './caption-labels.ts';
-export { CIFAR10_SYNONYMS } from './tai-synonyms.ts';
+export { CIFAR10_SYNONYMS, COCO_SYNONYMS } from './tai-synonyms.ts';
 export { rankingLoss, localScores, averagePrecision, meanAveragePrecision, fuseScores, minMaxNormalize } from './multilabel.ts';

@@ -10,14 +10,17 @@
 //             loss = rank(s_glob) + rank(s_loc), rank = mean_b Σ_pos Σ_neg max(0, 1 − s_p + s_n)
 //   test:     the same with g = image embedding, H = patch features, τ = 40; final = ½·global + ½·local.
 //
-// Why its own stage and loop instead of a registered PromptTrainer: the shared loop (train.ts) takes a
-// softmax cross-entropy over one integer label per *image* from cached image features; TaI-DPT's batches are
-// texts with label *sets* and a ranking loss on two score heads, and its evaluation is mAP on multi-label
-// images. Registering it would let the few-shot protocol train it on images with the wrong loss. So it keeps
-// the loop's recipe and pieces — `learningRate` (warm-up + cosine), PyTorch SGD with momentum and weight
-// decay, per-epoch safetensors checkpoints of prompts *and* momentum (a killed run resumes from its last
-// epoch, shuffles seeded per epoch), progress with ETA, cancellation between steps, `TrainingDivergedError`
-// on a NaN/Inf loss (that step's update not applied, the last checkpoint kept) — in a loop over texts.
+// Why a multi-label method of the registry (registerMultiLabelMethod, at the end) and not a PromptTrainer: the
+// shared loop (train.ts) takes a softmax cross-entropy over one integer label per *image* from cached image
+// features; TaI-DPT's batches are texts with label *sets* and a ranking loss on two score heads, and its
+// evaluation is mAP on multi-label images. As a PromptTrainer the few-shot protocol would train it on images
+// with the wrong loss; as a multi-label method getTrainer refuses it by name. Its loop, `fitDualPrompts`
+// (shared with the image-trained prompt, multilabel-image.ts), keeps the shared recipe's pieces —
+// `learningRate` (warm-up + cosine), PyTorch SGD with momentum and weight decay, per-epoch safetensors
+// checkpoints of prompts *and* momentum (a killed run resumes from its last epoch, shuffles seeded per epoch),
+// progress with ETA, cancellation between steps, `TrainingDivergedError` on a NaN/Inf loss (that step's
+// update not applied, the last checkpoint kept). Evaluation can add the image-trained prompt and the paper's
+// fusion, (1 − r)·minmax(TaI-DPT) + r·minmax(image-trained).
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { tableFromArrays, type Table } from 'apache-arrow';
@@ -27,7 +30,7 @@ import {
 } from '../model/index.ts';
 import { HELDOUT_TEMPLATES } from '../model/pretrain/index.ts';
 import { preprocessInto } from '../data/preprocess.ts';
-import type { MosaicSet } from '../data/mosaic.ts';
+import type { MultiLabelImageSet } from '../data/mosaic.ts';
 import { sha256 } from '../util/hash.ts';
 import { mixSeed } from '../util/random.ts';
 import { frozenPromptParts, assemblePrompts, classTextFeatures, type FrozenPromptParts } from './text-prompt.ts';
@@ -38,7 +41,8 @@ import { checkFinite } from './train.ts';
 import { PromptOptimizer, type CurvePoint } from './optimizer.ts';
 import type { PromptState } from './trainer.ts';
 import type { TextTrainingSet } from './caption-labels.ts';
-import { cosine, localScores, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
+import { cosine, fuseScores, localScores, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
+import { registerMultiLabelMethod } from './registry.ts';
 
 export interface TaIDPTConfig {
   /** Context tokens per prompt (global and local each). */
@@ -65,7 +69,7 @@ export class TaIDPTPrompts {
   readonly ctxLocal: tf.Variable;
   private parts: FrozenPromptParts;
 
-  constructor(private readonly model: PromptBackbone, classNames: string[], readonly config: TaIDPTConfig, seed: number, state?: PromptState) {
+  constructor(private readonly model: PromptBackbone, classNames: string[], readonly config: Pick<TaIDPTConfig, 'nCtx' | 'initStd'>, seed: number, state?: PromptState) {
     const D = model.config.text.hiddenSize, M = config.nCtx;
     this.ctxGlobal = variableFrom(tf.tensor(normalArray(M * D, config.initStd, rng(mixSeed(seed, 1))), [M, D]));
     this.ctxLocal = variableFrom(tf.tensor(normalArray(M * D, config.initStd, rng(mixSeed(seed, 2))), [M, D]));
@@ -230,6 +234,57 @@ export async function runTaIDPT(
   ctx.progress(0, 'encoding the training texts');
   const feats = await captionFeatures(model, set.texts, config.maxTokens, ctx.signal);
   const prompts = new TaIDPTPrompts(backbone, set.classNames, config, seed);
+  try {
+    const fit = await fitDualPrompts(prompts, { ...feats, L: feats.T, local: feats.tokens, labels: set.labels, C }, config.tauText,
+      { optim, epochs, seed }, ctx, { label, checkpoint, format: 'promptscope-taidpt-checkpoint' });
+    return {
+      method: 'taidpt', config, optim, epochs, seed, classNames: set.classNames, modelFingerprint: model.fingerprint,
+      textSetFingerprint: fp, texts: feats.n, state: prompts.save(), backend: currentBackend(), ...fit,
+    };
+  } finally {
+    prompts.dispose();
+  }
+}
+
+/**
+ * What the two prompts are fitted to: per sample a global feature [n, P], local features [n, L, P] with a
+ * validity mask [n, L] (null: every position valid, as for image patches), and 0/1 labels [n, C].
+ */
+export interface RankingTrainingData {
+  n: number;
+  L: number;
+  P: number;
+  C: number;
+  global: Float32Array;
+  local: Float32Array;
+  mask: Float32Array | null;
+  labels: ArrayLike<number>;
+}
+
+export interface FitResult {
+  curve: CurvePoint[];
+  resumedAfterEpoch: number;
+  steps: number;
+  msPerStep: number;
+}
+
+/**
+ * The multi-label loop shared by TaI-DPT (texts play the images) and the image-trained prompt
+ * (multilabel-image.ts): ranking loss on the global and on the local score, the shared recipe's pieces —
+ * warm-up + cosine `learningRate`, `PromptOptimizer` (PyTorch SGD with momentum and weight decay), a
+ * per-epoch safetensors checkpoint of prompts and momentum (a killed run resumes after its last epoch; the
+ * shuffle is seeded per epoch, so the resumed run is bit-identical), progress with ETA, cancellation between
+ * steps, `TrainingDivergedError` on a NaN/Inf loss (that step not applied, the last checkpoint kept).
+ */
+export async function fitDualPrompts(
+  prompts: TaIDPTPrompts, data: RankingTrainingData, tau: number, r: { optim: OptimConfig; epochs: number; seed: number },
+  ctx: Pick<StageContext, 'signal' | 'progress' | 'log'>, io: { label: string; checkpoint?: string; format: string },
+): Promise<FitResult> {
+  const { optim, epochs, seed } = r;
+  const { label, checkpoint } = io;
+  const { n, L, P, C } = data;
+  if (n === 0) throw new Error(`${label}: no training samples`);
+  if (data.labels.length !== n * C) throw new Error(`${label}: labels hold ${data.labels.length} values, expected ${n} × ${C}`);
   const vars = prompts.variables();
   const sgd = new PromptOptimizer(vars, optim);
   const curve: CurvePoint[] = [];
@@ -242,7 +297,7 @@ export async function runTaIDPT(
       resumedAfterEpoch = resumed.epoch;
       ctx.log(`${label}: resumed after epoch ${start} from its checkpoint`);
     }
-    const n = feats.n, B = optim.batchSize, T = feats.T, P = feats.P;
+    const B = optim.batchSize;
     const perEpoch = optim.dropLast && n >= B ? Math.floor(n / B) : Math.ceil(n / B);
     const total = (epochs - start) * perEpoch;
     let done = 0, stepMs = 0;
@@ -255,22 +310,23 @@ export async function runTaIDPT(
       for (let step = 0; step < perEpoch; step++) {
         if (ctx.signal.aborted) throw new CancelledError(`${label}: cancelled at epoch ${epoch + 1}, step ${step + 1}`);
         const rows = order.slice(step * B, Math.min(n, (step + 1) * B));
-        const tk = new Float32Array(rows.length * T * P), gl = new Float32Array(rows.length * P), mk = new Float32Array(rows.length * T), lb = new Float32Array(rows.length * C);
+        const lc = new Float32Array(rows.length * L * P), gl = new Float32Array(rows.length * P), lb = new Float32Array(rows.length * C);
+        const mk = data.mask ? new Float32Array(rows.length * L) : null;
         rows.forEach((row, i) => {
-          tk.set(feats.tokens.subarray(row * T * P, (row + 1) * T * P), i * T * P);
-          gl.set(feats.global.subarray(row * P, (row + 1) * P), i * P);
-          mk.set(feats.mask.subarray(row * T, (row + 1) * T), i * T);
-          for (let c = 0; c < C; c++) lb[i * C + c] = set.labels[row * C + c];
+          lc.set(data.local.subarray(row * L * P, (row + 1) * L * P), i * L * P);
+          gl.set(data.global.subarray(row * P, (row + 1) * P), i * P);
+          if (mk) mk.set(data.mask!.subarray(row * L, (row + 1) * L), i * L);
+          for (let c = 0; c < C; c++) lb[i * C + c] = data.labels[row * C + c];
         });
         const s0 = Date.now();
-        const H = tf.tensor3d(tk, [rows.length, T, P]), g = tf.tensor2d(gl, [rows.length, P]);
-        const mask = tf.tensor2d(mk, [rows.length, T]), labels = tf.tensor2d(lb, [rows.length, C]);
+        const H = tf.tensor3d(lc, [rows.length, L, P]), g = tf.tensor2d(gl, [rows.length, P]);
+        const mask = mk ? tf.tensor2d(mk, [rows.length, L]) : null, labels = tf.tensor2d(lb, [rows.length, C]);
         const { value, grads } = tf.variableGrads(() => {
-          const s = prompts.scores(g, H, mask, config.tauText);
+          const s = prompts.scores(g, H, mask, tau);
           return rankingLoss(s.global, labels).add(rankingLoss(s.local, labels)) as tf.Scalar;
         }, vars);
         const loss = (await value.data())[0];
-        tf.dispose([value, H, g, mask, labels]);
+        tf.dispose([value, H, g, labels, ...(mask ? [mask] : [])]);
         if (!Number.isFinite(loss)) {
           tf.dispose(grads);
           checkFinite(label, epoch, step, loss, checkpoint, epoch - 1);
@@ -284,20 +340,15 @@ export async function runTaIDPT(
         await new Promise((res) => setImmediate(res));
       }
       curve.push({ epoch: epoch + 1, lr, loss: lossSum / seen, acc: NaN, ms: Date.now() - e0 });
-      if (checkpoint) await sgd.save(checkpoint, epoch, curve, 'promptscope-taidpt-checkpoint');
+      if (checkpoint) await sgd.save(checkpoint, epoch, curve, io.format);
     }
-    return {
-      method: 'taidpt', config, optim, epochs, seed, classNames: set.classNames, modelFingerprint: model.fingerprint,
-      textSetFingerprint: fp, texts: n, state: prompts.save(), curve, backend: currentBackend(), resumedAfterEpoch,
-      steps: epochs * perEpoch, msPerStep: done ? stepMs / done : 0,
-    };
+    return { curve, resumedAfterEpoch, steps: epochs * perEpoch, msPerStep: done ? stepMs / done : 0 };
   } finally {
     sgd.dispose();
-    prompts.dispose();
   }
 }
 
-/** Frozen features of a mosaic set: image embeddings [N, P] and patch features [N, L, P], both normalised. */
+/** Frozen features of a multi-label image set (mosaics or COCO): image embeddings [N, P] and patch features [N, L, P], both normalised. */
 export interface DenseImageSet {
   n: number;
   L: number;
@@ -306,8 +357,8 @@ export interface DenseImageSet {
   patches: Float32Array;
 }
 
-/** Stage: the image tower once over a mosaic set (global + dense features); keyed by the set's fingerprint and the model. */
-export async function mosaicFeatures(model: CLIPModel, set: MosaicSet, batchSize = 64): Promise<DenseImageSet> {
+/** Stage: the image tower once over a multi-label image set (global + dense features); keyed by the set's fingerprint and the model. */
+export async function mosaicFeatures(model: CLIPModel, set: MultiLabelImageSet, batchSize = 64): Promise<DenseImageSet> {
   return stage(
     { name: 'mosaicFeatures', version: 1, heavy: true, params: { batchSize }, inputs: [model.fingerprint, set.fingerprint],
       pins: [{ kind: 'model', name: model.id, fingerprint: model.fingerprint }] },
@@ -336,33 +387,80 @@ export async function mosaicFeatures(model: CLIPModel, set: MosaicSet, batchSize
   );
 }
 
-/** Score matrices [N, C] (row-major) of every compared method. */
+/** Score matrices [N, C] (row-major) of every compared method; the last two only with an image-trained prompt. */
 export interface TaIDPTScores {
   zeroShot: Float32Array;
   global: Float32Array;
   local: Float32Array;
   taidpt: Float32Array;
+  /** The image-trained multi-label prompt (multilabel-image.ts). */
+  image?: Float32Array;
+  /** (1 − r)·minmax(TaI-DPT) + r·minmax(image-trained), the paper's fusion. */
+  fused?: Float32Array;
 }
 
-/** Zero-shot CLIP and the trained prompts' scores on a dense image set (no stage: cheap matrix products). */
-export async function taidptScores(model: CLIPModel, trained: TrainedTaIDPT, images: DenseImageSet, zeroShotTemplates: readonly string[] = HELDOUT_TEMPLATES): Promise<TaIDPTScores> {
+/** The final score of two trained prompts on a dense image set: (1 − w)·global + w·local, and both parts. */
+export async function dualPromptScores(
+  model: CLIPModel, classNames: string[], config: Pick<TaIDPTConfig, 'nCtx' | 'initStd'>, seed: number, state: PromptState,
+  images: DenseImageSet, tau: number, localWeight: number,
+): Promise<{ global: Float32Array; local: Float32Array; final: Float32Array }> {
   const backbone = await backboneOf(model);
-  const prompts = new TaIDPTPrompts(backbone, trained.classNames, trained.config, trained.seed, trained.state);
+  const prompts = new TaIDPTPrompts(backbone, classNames, config, seed, state);
   try {
     const out = tf.tidy(() => {
       const g = tf.tensor2d(images.global, [images.n, images.P]);
       const p = tf.tensor3d(images.patches, [images.n, images.L, images.P]);
-      const zs = cosine(g, classTextFeatures(backbone, trained.classNames, [...zeroShotTemplates]));
-      const s = prompts.scores(g, p, null, trained.config.tauImage);
-      const w = trained.config.localWeight;
-      return [zs, s.global, s.local, s.global.mul(1 - w).add(s.local.mul(w))];
+      const s = prompts.scores(g, p, null, tau);
+      return [s.global, s.local, s.global.mul(1 - localWeight).add(s.local.mul(localWeight))];
     });
-    const [zeroShot, global, local, taidpt] = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
+    const [global, local, final] = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
     tf.dispose(out);
-    return { zeroShot, global, local, taidpt };
+    return { global, local, final };
   } finally {
     prompts.dispose();
   }
+}
+
+/** Zero-shot CLIP and the trained prompts' scores on a dense image set (no stage: cheap matrix products). */
+export async function taidptScores(
+  model: CLIPModel, trained: TrainedTaIDPT, images: DenseImageSet, opts: TaIDPTEvaluateOptions = {},
+): Promise<TaIDPTScores> {
+  const backbone = await backboneOf(model);
+  const zsT = tf.tidy(() => cosine(tf.tensor2d(images.global, [images.n, images.P]), classTextFeatures(backbone, trained.classNames, [...(opts.zeroShotTemplates ?? HELDOUT_TEMPLATES)])));
+  const zeroShot = (await zsT.data()) as Float32Array;
+  zsT.dispose();
+  const t = await dualPromptScores(model, trained.classNames, trained.config, trained.seed, trained.state, images, trained.config.tauImage, trained.config.localWeight);
+  const scores: TaIDPTScores = { zeroShot, global: t.global, local: t.local, taidpt: t.final };
+  const ip = opts.imagePrompt;
+  if (ip) {
+    if (ip.classNames.join('\n') !== trained.classNames.join('\n')) throw new Error(`evaluateTaIDPT: the image-trained prompt's classes (${ip.classNames.join(', ')}) differ from TaI-DPT's (${trained.classNames.join(', ')})`);
+    const r = opts.r ?? FUSION_R;
+    if (!(r >= 0 && r <= 1)) throw new Error(`evaluateTaIDPT: the fusion weight r must be in [0, 1], got ${r}`);
+    const im = await dualPromptScores(model, ip.classNames, ip.config, ip.seed, ip.state, images, ip.config.tau, ip.config.localWeight);
+    scores.image = im.final;
+    scores.fused = Float32Array.from(fuseScores(t.final, im.final, r));
+  }
+  return scores;
+}
+
+/** The paper's fusion weight with an image-trained prompt (DualCoOp): 0.9. */
+export const FUSION_R = 0.9;
+
+/** What scoring needs of an image-trained prompt (multilabel-image.ts's TrainedImagePrompt; structural, so no import cycle). */
+export interface ImagePromptForScoring {
+  classNames: string[];
+  config: { nCtx: number; initStd: number; tau: number; localWeight: number };
+  seed: number;
+  state: PromptState;
+}
+
+export interface TaIDPTEvaluateOptions {
+  /** Zero-shot templates (default mini-CLIP's held-out ones). */
+  zeroShotTemplates?: readonly string[];
+  /** An image-trained multi-label prompt: adds its rows and the fused ensemble's. */
+  imagePrompt?: ImagePromptForScoring;
+  /** Fusion weight: (1 − r)·TaI-DPT + r·image-trained, each min–max normalised (default FUSION_R). */
+  r?: number;
 }
 
 export interface TaIDPTEvaluation {
@@ -371,25 +469,30 @@ export interface TaIDPTEvaluation {
   summary: Table;
   /** Tidy per-class AP: method, className, ap (0–100), positives. */
   perClass: Table;
-  mAP: Record<keyof TaIDPTScores, number>;
+  mAP: Partial<Record<keyof TaIDPTScores, number>> & Record<'zeroShot' | 'global' | 'local' | 'taidpt', number>;
 }
 
 export const TAIDPT_METHOD_LABELS: Record<keyof TaIDPTScores, string> = {
   zeroShot: 'zero-shot CLIP', global: 'TaI global only', local: 'TaI local only', taidpt: 'TaI-DPT',
+  image: 'image-trained prompt', fused: 'fused TaI-DPT + image',
 };
 
-/** mAP and per-class AP of zero-shot CLIP, TaI global only, TaI local only and TaI-DPT on a mosaic set. */
-export async function evaluateTaIDPT(model: CLIPModel, trained: TrainedTaIDPT, set: MosaicSet, zeroShotTemplates?: readonly string[]): Promise<TaIDPTEvaluation> {
+/**
+ * mAP and per-class AP on a mosaic set of zero-shot CLIP, TaI global only, TaI local only and TaI-DPT, and,
+ * given an image-trained prompt, of it and of the fused ensemble. The test-time settings (τ, the local
+ * weight, r) are read here only, so changing them never re-trains.
+ */
+export async function evaluateTaIDPT(model: CLIPModel, trained: TrainedTaIDPT, set: MultiLabelImageSet, opts: TaIDPTEvaluateOptions = {}): Promise<TaIDPTEvaluation> {
   const images = await mosaicFeatures(model, set);
-  const scores = await taidptScores(model, trained, images, zeroShotTemplates);
+  const scores = await taidptScores(model, trained, images, opts);
   const C = set.classNames.length;
-  const methods = Object.keys(TAIDPT_METHOD_LABELS) as (keyof TaIDPTScores)[];
-  const mAP = {} as Record<keyof TaIDPTScores, number>;
+  const methods = (Object.keys(TAIDPT_METHOD_LABELS) as (keyof TaIDPTScores)[]).filter((m) => scores[m]);
+  const mAP = {} as TaIDPTEvaluation['mAP'];
   const sm: string[] = [], sv: number[] = [];
   const pm: string[] = [], pc: string[] = [], pa: number[] = [], pp: number[] = [];
   const positives = set.classNames.map((_, c) => { let k = 0; for (let i = 0; i < set.count; i++) k += set.labels[i * C + c]; return k; });
   for (const m of methods) {
-    const r = meanAveragePrecision(scores[m], set.labels, set.count, C);
+    const r = meanAveragePrecision(scores[m]!, set.labels, set.count, C);
     mAP[m] = r.mAP * 100;
     sm.push(TAIDPT_METHOD_LABELS[m]); sv.push(r.mAP * 100);
     r.perClass.forEach((ap, c) => { pm.push(TAIDPT_METHOD_LABELS[m]); pc.push(set.classNames[c]); pa.push(ap * 100); pp.push(positives[c]); });
@@ -400,3 +503,9 @@ export async function evaluateTaIDPT(model: CLIPModel, trained: TrainedTaIDPT, s
     perClass: tableFromArrays({ method: pm, className: pc, ap: Float64Array.from(pa), positives: Int32Array.from(pp) }) as unknown as Table,
   };
 }
+
+registerMultiLabelMethod<TextTrainingSet, TaIDPTOptions, TrainedTaIDPT>('taidpt', {
+  trainsOn: 'texts',
+  describe: 'TaI-DPT: a global and a local prompt trained on labelled texts with a ranking loss, applied to images',
+  train: trainTaIDPT,
+});

@@ -1,7 +1,7 @@
 // notebooks/texts-as-images.html (TaI-DPT) runs headless through `promptscope run` on a tiny setting
-// (1 epoch, 1 seed) and writes its mAP table (CSV + Arrow), charts (SVG + PNG) and metrics; a second run that
-// changes only the fusion weight r re-trains nothing (the training stage is a hit) and changes only the fused
-// score; a run with a narrower corpus filter re-trains. Beside it, the API rule the notebook relies on:
+// (1 epoch, 1 seed, a 100-mosaic image pool) and writes its mAP table (CSV + Arrow), charts (SVG + PNG) and
+// metrics; a second run that changes only the fusion weight r re-trains nothing (both training stages are hits)
+// and changes only the fused score; a run with a narrower corpus filter re-trains TaI-DPT only. Beside it, the API rule the notebook relies on:
 // trainTaIDPT's key leaves out the test-time settings (tauImage, localWeight).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +20,7 @@ import { FIXTURE, testCell } from '../prompts/helpers.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/promptscope.js', import.meta.url));
 const NOTEBOOK = fileURLToPath(new URL('../../notebooks/texts-as-images.html', import.meta.url));
-const METHODS = ['zero-shot CLIP', 'TaI global only', 'TaI local only', 'TaI-DPT'];
+const METHODS = ['zero-shot CLIP', 'TaI global only', 'TaI local only', 'TaI-DPT', 'image-trained prompt', 'fused TaI-DPT + image'];
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string; ms: number }> {
   const t0 = Date.now();
@@ -44,7 +44,7 @@ function csvRows(file: string): Record<string, string>[] {
 test('texts-as-images notebook: tiny run writes its outputs; changing r re-trains nothing, the corpus filter re-trains', async (t) => {
   const dir = await tempDir('ps-tai-');
   const env = { PROMPTSCOPE_CACHE: join(dir, 'cache'), PROMPTSCOPE_TRUST_STORE: join(dir, 'trust.json') };
-  const tiny = ['--set', 'epochs=1', '--set', 'seeds=[1]'];
+  const tiny = ['--set', 'epochs=1', '--set', 'seeds=[1]', '--set', 'poolSize=100'];
 
   const o1 = join(dir, 'o1');
   const first = await cli(['run', NOTEBOOK, ...tiny, '--out', o1], env);
@@ -55,14 +55,15 @@ test('texts-as-images notebook: tiny run writes its outputs; changing r re-train
   assert.match(readFileSync(join(o1, 'mAPChart.svg'), 'utf8'), /<svg[\s>]/);
   assert.deepEqual([...readFileSync(join(o1, 'mAPChart.png')).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   assert.deepEqual(hitsOf(o1, 'trainTaIDPT'), [false]);
-  assert.deepEqual(hitsOf(o1, 'mosaicFeatures'), [false]);
+  assert.deepEqual(hitsOf(o1, 'trainImageMultiLabel'), [false]);
+  assert.deepEqual(hitsOf(o1, 'mosaicFeatures'), [false, false], 'the image pool and the test mosaics');
 
-  // The mAP table: the four methods in order, one seed, values in (chance − 15, 100]; CSV and Arrow agree.
+  // The mAP table: the six methods in order, one seed, values in (chance − 15, 100]; CSV and Arrow agree.
   const m1 = metricsOf(o1);
   const table = csvRows(join(o1, 'mAPTable.csv'));
   assert.deepEqual(table.map((r) => r.method), METHODS);
   const arrow = tableFromIPC(readFileSync(join(o1, 'mAPTable.arrow')));
-  assert.equal(arrow.numRows, 4);
+  assert.equal(arrow.numRows, 6);
   for (const [i, r] of table.entries()) {
     const mAP = Number(r.meanMAP);
     assert.ok(mAP > m1.chanceMAP - 15 && mAP <= 100, `${r.method}: mAP ${mAP}`);
@@ -80,24 +81,29 @@ test('texts-as-images notebook: tiny run writes its outputs; changing r re-train
   for (const c of counts) assert.ok(Number(c.texts) === Number(c.corpusTexts) + 8, `${c.className}: 8 template texts`);
   assert.equal(csvRows(join(o1, 'perClassAP.csv')).length, 10);
 
-  // Only r changes: training and the image features come from the cache; only the fused score moves.
+  // Only r and τ change: training and the image features come from the cache; TaI-DPT's local branch and the
+  // fused score move, zero-shot, the global prompt and the image-trained prompt (global only) do not.
   const o2 = join(dir, 'o2');
-  const second = await cli(['run', NOTEBOOK, ...tiny, '--set', 'r=0.25', '--out', o2], env);
+  const second = await cli(['run', NOTEBOOK, ...tiny, '--set', 'r=0.25', '--set', 'tau=20', '--out', o2], env);
   assert.equal(second.code, 0, second.stderr);
   assert.deepEqual(hitsOf(o2, 'trainTaIDPT'), [true], 'changing r re-trains nothing');
-  assert.deepEqual(hitsOf(o2, 'mosaicFeatures'), [true]);
+  assert.deepEqual(hitsOf(o2, 'trainImageMultiLabel'), [true], 'changing r re-trains nothing');
+  assert.deepEqual(hitsOf(o2, 'mosaicFeatures'), [true, true]);
   assert.ok(manifestOf(o2).stages.every((s) => s.hit), 'nothing recomputed');
   const m2 = metricsOf(o2);
   assert.equal(m2.r, 0.25);
-  for (const k of ['zeroShotMAP', 'globalMAP', 'localMAP']) assert.equal(m2[k], m1[k], k);
-  assert.notEqual(m2.taidptMAP, m1.taidptMAP, 'the fused score depends on r');
+  assert.equal(m2.tau, 20);
+  for (const k of ['zeroShotMAP', 'globalMAP', 'imageMAP']) assert.equal(m2[k], m1[k], k);
+  assert.notEqual(m2.localMAP, m1.localMAP, 'τ re-weights the local branch');
+  assert.notEqual(m2.fusedMAP, m1.fusedMAP, 'the fused score depends on r');
 
   // A narrower corpus filter changes the training texts: the prompts re-train.
   const o3 = join(dir, 'o3');
   const third = await cli(['run', NOTEBOOK, ...tiny, '--set', 'maxWords=10', '--out', o3], env);
   assert.equal(third.code, 0, third.stderr);
   assert.deepEqual(hitsOf(o3, 'trainTaIDPT'), [false], 'a new corpus filter re-trains');
-  assert.deepEqual(hitsOf(o3, 'mosaicFeatures'), [true]);
+  assert.deepEqual(hitsOf(o3, 'trainImageMultiLabel'), [true], 'the image-trained prompt does not read the corpus');
+  assert.deepEqual(hitsOf(o3, 'mosaicFeatures'), [true, true]);
   assert.ok(metricsOf(o3).trainingTexts < m1.trainingTexts);
   t.diagnostic(`cold ${(first.ms / 1000).toFixed(1)} s, r only ${(second.ms / 1000).toFixed(1)} s, corpus filter ${(third.ms / 1000).toFixed(1)} s`);
 });
