@@ -36,6 +36,14 @@ export function cifar10Train() {
 }
 
 /**
+ * A COCO-format multi-label set (`annotations/instances_<split>.json` + `<split>/` images, a folder or a tar)
+ * through the cache; an empty path reads ../shared/datasets/coco-mini/coco-mini.tar (splits train2017, val2017).
+ */
+export function cocoDataset(path: string, split: string) {
+  return loadDataset({ kind: 'coco', path: path || join(defaultDatasetsRoot(), 'coco-mini/coco-mini.tar'), split });
+}
+
+/**
  * A model by the name the notebook uses (bundled, pulled repo id, or folder): CLIP, or the CIFAR ResNet
  * ("resnet-cifar10"), as its config.json's model_type says. A notebook's first model starts the fastest
  * backend ('auto', or --backend / $PROMPTSCOPE_BACKEND), and results name the model exactly as the notebook
@@ -105,6 +113,7 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     classAccuracyChart: prompts.classAccuracyChart,
     // visual reprogramming and label mapping
     zeroShotTransfer: prompts.zeroShotTransfer,
+    evaluationTask: prompts.evaluationTask,
     REPROGRAMMING_PRESETS: prompts.REPROGRAMMING_PRESETS,
     labelMappingRows,
     // TaI-DPT (texts as images): corpus, labels from text, mosaics, training and evaluation
@@ -118,6 +127,7 @@ export async function buildLibrary(): Promise<Record<string, unknown>> {
     evaluateTaIDPT: prompts.evaluateTaIDPT,
     trainImageMultiLabel: prompts.trainImageMultiLabel,
     cifar10Train,
+    cocoDataset,
     TAIDPT_DEFAULTS: prompts.TAIDPT_DEFAULTS,
     TAIDPT_OPTIM: prompts.TAIDPT_OPTIM,
     imageGrid,

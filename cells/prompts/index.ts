@@ -39,6 +39,8 @@ export {
   VisualReprogrammingTrainer, VISUAL_REPROGRAMMING_DEFAULTS, REPROGRAMMING_PRESETS, zeroShotTransfer, mappingTable, nameSimilarity, initialMapping,
   type VisualReprogrammingConfig, type ReprogrammingDesign, type ZeroShotTransferResult, type ZeroShotTransferOptions,
 } from './visual-reprogramming.ts';
+export { evaluationTask, type EvaluationSet } from './evaluation-sets.ts';
+export { sourceNamesFor, nameEncoderFor, type NameEncoderSpec } from './source-model.ts';
 export {
   greedyAssignment, frequencyCounts, frequencyMapping, identityMapping, randomMapping, semanticMapping, mappingMatrix, mappingFromMatrix, remapsAt,
   MAPPING_KINDS, type LabelMapping, type MappingKind,

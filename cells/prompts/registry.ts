@@ -20,6 +20,12 @@ export interface TrainerEntry<C = unknown> {
    * so editing one re-trains instead of reusing prompts learned against the old file.
    */
   keyFiles?(config: C): string[];
+  /**
+   * Key training on the task's training and validation rows (`PromptTask.trainKey`) instead of the whole
+   * task: for a method whose training reads nothing else, so changing only the evaluation set never re-trains.
+   * (Opt-in so the other methods' cached prompts keep their keys.)
+   */
+  keyOnTrainingRows?: boolean;
 }
 
 const entries = new Map<string, TrainerEntry>();

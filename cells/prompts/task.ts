@@ -78,6 +78,12 @@ export interface PromptTask extends TaskClasses {
   key: string;
   /** Key of the test subset and its features alone (zero-shot does not depend on K or the seed). */
   testKey: string;
+  /**
+   * Key of what training reads and nothing of the test subset: the training and validation rows' dataset,
+   * image ids, labels and frozen features. A method registered with `keyOnTrainingRows` is keyed on it, so
+   * evaluating on another test subset (its size, a corrupted copy, another folder) does not re-train it.
+   */
+  trainKey: string;
   modelFingerprint: string;
   shots: number;
   seed: number;
@@ -293,18 +299,22 @@ export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Po
       },
     };
   };
+  const train = view(split.train, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train');
+  const val = view(split.val, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train');
+  const rowsKey = (rows: Int32Array, v: TaskSplitData): string => keyOf({ ids: Int32Array.from(rows, (r) => pool.trainIds[r]), labels: v.labels, features: v.features });
   return {
     name: source.name,
     classNames: source.classNames,
     key: keyOf({ pool: keyOf(pool), features: keyOf(feats), split: keyOf(split) }),
+    trainKey: keyOf({ dataset: source.train.fingerprint, train: rowsKey(split.train, train), val: rowsKey(split.val, val) }),
     testKey: keyOf({ pool: keyOf(pool), features: keyOf(feats) }),
     modelFingerprint: model.fingerprint,
     shots: opts.shots,
     seed: opts.seed,
     dim: P,
     imageSize: S,
-    train: view(split.train, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train'),
-    val: view(split.val, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train'),
+    train,
+    val,
     test: view(null, testDs, pool.testIds, pool.testLabels, feats.test, 'test'),
   };
 }

@@ -50,6 +50,7 @@ export interface TrainedPrompt {
   classNames: string[];
   shots: number;
   modelFingerprint: string;
+  /** The key training was cached under: the task's key, or its training rows' (`PromptTask.trainKey`) for a method keyed on them. */
   taskKey: string;
   state: PromptState;
   curve: CurvePoint[];
@@ -239,21 +240,22 @@ export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: 
   if (opts.init && opts.init.method !== opts.method) {
     throw new Error(`trainPrompt(${opts.method}): cannot start from a ${opts.init.method} prompt`);
   }
+  const trainKey = getTrainer(opts.method).keyOnTrainingRows ? task.trainKey : task.key;
   return stage(
     {
       name: 'trainPrompt', version: 1, heavy: true,
       params: { method: opts.method, config, optim, epochs, seed, init: opts.init ? 'source' : null },
-      inputs: [model.fingerprint, task.key, ...(opts.init ? [opts.init] : [])],
+      inputs: [model.fingerprint, trainKey, ...(opts.init ? [opts.init] : [])],
       files: getTrainer(opts.method).keyFiles?.(config) ?? [],
       pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }],
     },
     valueCodec<TrainedPrompt>(),
-    (ctx) => runTraining(model, task, opts.method, config, optim, epochs, seed, opts.init?.state, ctx),
+    (ctx) => runTraining(model, task, trainKey, opts.method, config, optim, epochs, seed, opts.init?.state, ctx),
   );
 }
 
 async function runTraining(
-  model: PromptBackbone, task: PromptTask, method: string, config: Record<string, unknown>, optim: OptimConfig,
+  model: PromptBackbone, task: PromptTask, taskKey: string, method: string, config: Record<string, unknown>, optim: OptimConfig,
   epochs: number, seed: number, from: PromptState | undefined, ctx: StageContext,
 ): Promise<TrainedPrompt> {
   const trainer = makeTrainer(model, task, method, config, seed, from);
@@ -261,7 +263,7 @@ async function runTraining(
   try {
     const base = {
       method, config, optim, epochs, seed, task: task.name, classNames: task.classNames, shots: task.shots,
-      modelFingerprint: model.fingerprint, taskKey: task.key, trainableParameters: trainableParameterCount(trainer),
+      modelFingerprint: model.fingerprint, taskKey, trainableParameters: trainableParameterCount(trainer),
     };
     if (trainer.fit) {
       const t0 = Date.now();

@@ -7,9 +7,13 @@
 // The mapping lives in a non-trainable variable [source × downstream] beside the prompt, so the shared loop
 // checkpoints it with the prompt and a resumed run (kill -9) continues with the mapping it had: FLM is
 // computed once before epoch 0, ILM before every epoch (`beforeEpoch`, from the prompt as it stands).
+//
+// The source may also be a supervised CNN (resnet-cifar10 with its own head; source-model.ts): pixel prompts
+// only, and the semantic mapping embeds names with another model's text encoder (`nameEncoder`), loaded
+// asynchronously, so for it the semantic mapping is set in `beforeEpoch` too (before epoch 0).
 import * as tf from '@tensorflow/tfjs';
 import { stage, valueCodec } from '../exec/index.ts';
-import { backboneOf, currentBackend, type ModelLike, type PromptBackbone } from '../model/index.ts';
+import { backboneOf, currentBackend, isCNNBackbone, type ModelLike, type PromptBackbone } from '../model/index.ts';
 import { cosineLogits } from './cosine-logits.ts';
 import {
   frequencyMapping, identityMapping, mappingFromMatrix, mappingMatrix, randomMapping, remapsAt,
@@ -18,7 +22,8 @@ import {
 import { makePixelPrompt, type PixelPrompt } from './pixel-prompts.ts';
 import { rng, uniformArray } from './random.ts';
 import { registerTrainer } from './registry.ts';
-import { IMAGENET_FILE, sourceLabelNames, sourceTemplates, type SourceLabelSpec, type SourceTemplateSpec } from './source-labels.ts';
+import { IMAGENET_FILE, sourceTemplates, type SourceLabelSpec, type SourceTemplateSpec } from './source-labels.ts';
+import { checkNameEncoder, cnnSourceLogits, nameEncoderFiles, nameEncoderFor, sourceNamesFor, type NameEncoderSpec } from './source-model.ts';
 import { loadState, saveState, variableFrom } from './state.ts';
 import type { PromptTask } from './task.ts';
 import { classTextFeatures } from './text-prompt.ts';
@@ -32,12 +37,17 @@ export interface VisualReprogrammingConfig {
   design: ReprogrammingDesign;
   /** Source → downstream labels (label-mapping.ts). */
   mapping: MappingKind;
-  /** The frozen classifier's label space: 'imagenet1k' (CLIP's curated names) or a list of names. */
-  sourceLabels: SourceLabelSpec;
+  /**
+   * The frozen classifier's label space: for a CLIP 'imagenet1k' (CLIP's curated names) or a list of names;
+   * for a supervised CNN 'model' (its own head's labels, e.g. resnet-cifar10's 10).
+   */
+  sourceLabels: SourceLabelSpec | 'model';
   /** Templates for the source labels' text features (and the downstream names' in semantic matching). */
   sourceTemplates: SourceTemplateSpec;
   /** Semantic mapping: source labels per downstream class (1: one-to-one; m > 1: one-to-many, mean of logits). */
   semanticPerClass: number;
+  /** Semantic mapping: whose text encoder embeds the names — 'own' (a CLIP source's) or a CLIP's name, e.g. 'mini-clip' for a CNN source. */
+  nameEncoder: NameEncoderSpec;
   /** frame: border width in pixels; 0 = 30 px scaled to the model's input (4 on 32 px). */
   frameSize: number;
   /** padding: the image's size inside the input; 0 = 128/224 of the input (18 on 32 px). */
@@ -48,7 +58,7 @@ export interface VisualReprogrammingConfig {
 }
 
 export const VISUAL_REPROGRAMMING_DEFAULTS: VisualReprogrammingConfig = {
-  design: 'padding', mapping: 'semantic', sourceLabels: 'imagenet1k', sourceTemplates: 'clip7', semanticPerClass: 1,
+  design: 'padding', mapping: 'semantic', sourceLabels: 'imagenet1k', sourceTemplates: 'clip7', semanticPerClass: 1, nameEncoder: 'own',
   frameSize: 0, innerSize: 0, vptTokens: 8, vptDepth: 'shallow',
 };
 
@@ -85,14 +95,30 @@ export function nameSimilarity(model: PromptBackbone, classNames: string[], sour
   });
 }
 
-/** The mapping a config gives before any data is seen (data-driven kinds start at identity until `beforeEpoch`). */
-export function initialMapping(model: PromptBackbone, classNames: string[], config: VisualReprogrammingConfig, seed: number): LabelMapping {
-  const names = sourceLabelNames(config.sourceLabels);
+/** `nameSimilarity` with the config's name encoder (the model's own, or another CLIP's for a CNN source). */
+export async function nameSimilarityFor(model: PromptBackbone, classNames: string[], sourceNames: string[], templates: string[], nameEncoder: NameEncoderSpec): Promise<Float32Array> {
+  return nameSimilarity(await nameEncoderFor(model, nameEncoder), classNames, sourceNames, templates);
+}
+
+/**
+ * The mapping a config gives before any data is seen (data-driven kinds start at identity until
+ * `beforeEpoch`). A semantic mapping through another model's name encoder cannot be computed here (loading
+ * it is asynchronous): `undefined`, after the same size checks, and the trainer sets it before epoch 0.
+ */
+export function initialMapping(model: PromptBackbone, classNames: string[], config: VisualReprogrammingConfig, seed: number): LabelMapping | undefined {
+  const names = sourceNamesFor(model, config.sourceLabels);
   const C = classNames.length, Ns = names.length;
   switch (config.mapping) {
     case 'identity': return identityMapping(C, Ns);
     case 'random': return randomMapping(C, Ns, seed);
-    case 'semantic': return semanticMapping(nameSimilarity(model, classNames, names, sourceTemplates(config.sourceTemplates)), C, Ns, config.semanticPerClass);
+    case 'semantic':
+      checkNameEncoder(model, config.nameEncoder);
+      if (config.nameEncoder !== 'own') {
+        // The size checks semanticMapping makes, on a similarity matrix of zeros (it has no names yet).
+        semanticMapping(new Float32Array(C * Ns), C, Ns, config.semanticPerClass);
+        return undefined;
+      }
+      return semanticMapping(nameSimilarity(model, classNames, names, sourceTemplates(config.sourceTemplates)), C, Ns, config.semanticPerClass);
     case 'frequency': case 'iterative': return { ...identityMapping(C, Ns), kind: config.mapping };
     default: throw new Error(`visual-reprogramming: unknown mapping "${config.mapping as string}"; known: ${MAPPING_KINDS.join(', ')}`);
   }
@@ -110,6 +136,8 @@ export class VisualReprogrammingTrainer implements PromptTrainer<VisualReprogram
   private deep: tf.Variable[] = [];
   private map!: tf.Variable;
   private nClasses = 0;
+  /** A semantic mapping still to compute with an external name encoder (before the first epoch). */
+  private pendingNames?: string[];
   /** Source labels per downstream class as last computed (for reports; the variable is the truth). */
   current!: LabelMapping;
 
@@ -117,9 +145,16 @@ export class VisualReprogrammingTrainer implements PromptTrainer<VisualReprogram
     this.model = model;
     this.config = config;
     this.seed = seed;
-    this.names = sourceLabelNames(config.sourceLabels);
-    sourceTemplates(config.sourceTemplates);
+    this.names = sourceNamesFor(model, config.sourceLabels);
+    // The source labels' text features, computed here, outside any gradient tape: first computed inside
+    // the training step's tape, 1,000 names × 7 templates kept every text activation for backprop and
+    // aborted the wasm heap (a run whose zero-shot transfer had not filled the memo first).
+    const templates = sourceTemplates(config.sourceTemplates);
+    if (!isCNNBackbone(model)) sourceText(model, this.names, templates);
     const S = model.config.vision.imageSize;
+    if (config.design === 'vpt' && isCNNBackbone(model)) {
+      throw new Error(`visual-reprogramming: the VPT design inserts tokens into a ViT, and ${model.name} is a CNN; use design 'frame' or 'padding'`);
+    }
     if (config.design === 'frame' || config.design === 'padding') {
       this.pixel = makePixelPrompt(config.design, { imageSize: S, frameSize: config.frameSize, innerSize: config.innerSize, seed });
     } else if (config.design === 'vpt') {
@@ -143,7 +178,11 @@ export class VisualReprogrammingTrainer implements PromptTrainer<VisualReprogram
     if (task.classNames.length !== this.nClasses) {
       throw new Error(`visual-reprogramming: the label mapping has ${this.nClasses} downstream classes, task "${task.name}" has ${task.classNames.length}`);
     }
-    this.setMapping(initialMapping(this.model, task.classNames, this.config, this.seed));
+    const m = initialMapping(this.model, task.classNames, this.config, this.seed);
+    this.pendingNames = m ? undefined : task.classNames;
+    // Until then the mapping is all zeros (every downstream logit 0): nothing trains on it.
+    if (m) this.setMapping(m);
+    else this.map.assign(tf.zeros([this.names.length, this.nClasses]));
   }
 
   private setMapping(m: LabelMapping): void {
@@ -155,6 +194,12 @@ export class VisualReprogrammingTrainer implements PromptTrainer<VisualReprogram
 
   /** FLM before epoch 0, ILM before every epoch: the prompted model's source argmax over the training images. */
   async beforeEpoch(epoch: number, data: EpochData, signal: AbortSignal): Promise<void> {
+    if (this.pendingNames) {
+      const c = this.config;
+      const sim = await nameSimilarityFor(this.model, this.pendingNames, this.names, sourceTemplates(c.sourceTemplates), c.nameEncoder);
+      this.setMapping(semanticMapping(sim, this.nClasses, this.names.length, c.semanticPerClass));
+      this.pendingNames = undefined;
+    }
     if (!remapsAt(this.config.mapping, epoch)) return;
     const pred = await this.sourcePredictions(data, signal);
     this.setMapping(frequencyMapping(pred, data.labels, this.nClasses, this.names.length, this.config.mapping as 'frequency' | 'iterative'));
@@ -185,6 +230,8 @@ export class VisualReprogrammingTrainer implements PromptTrainer<VisualReprogram
   /** Logits over the source labels [B, nSource]. */
   sourceLogits(batch: Batch): tf.Tensor2D {
     if (!batch.pixels) throw new Error('visual-reprogramming: batches must carry pixel_values');
+    const model = this.model;
+    if (isCNNBackbone(model)) return tf.tidy(() => cnnSourceLogits(model, this.pixel!.apply(batch.pixels!)));
     return tf.tidy(() => {
       const img = this.pixel
         ? this.model.encodeImage(this.pixel.apply(batch.pixels!))
@@ -214,6 +261,7 @@ export class VisualReprogrammingTrainer implements PromptTrainer<VisualReprogram
 
   load(state: PromptState): void {
     loadState('visual-reprogramming', state, this.named());
+    this.pendingNames = undefined;
     this.current = mappingFromMatrix(this.config.mapping, this.map.dataSync(), this.names.length, this.nClasses);
   }
 
@@ -226,9 +274,14 @@ export class VisualReprogrammingTrainer implements PromptTrainer<VisualReprogram
 registerTrainer<VisualReprogrammingConfig>('visual-reprogramming', {
   create: () => new VisualReprogrammingTrainer(),
   defaults: VISUAL_REPROGRAMMING_DEFAULTS,
-  describe: 'Visual reprogramming: a pixel frame / padding / VPT prompt on the frozen CLIP as a source-label classifier, with an output label mapping (identity, random, FLM, ILM, semantic)',
-  // The config names the shipped list ('imagenet1k', 'clip7'): its bytes, not its name, belong in the key.
-  keyFiles: (c) => (typeof c.sourceLabels === 'string' || typeof c.sourceTemplates === 'string' ? [IMAGENET_FILE] : []),
+  describe: 'Visual reprogramming: a pixel frame / padding / VPT prompt on a frozen source classifier (a CLIP over source label names, or a CNN\'s own head), with an output label mapping (identity, random, FLM, ILM, semantic)',
+  // The config names the shipped list ('imagenet1k', 'clip7') and maybe a name encoder: their bytes, not their names, belong in the key.
+  keyFiles: (c) => [
+    ...(c.sourceLabels === 'imagenet1k' || typeof c.sourceTemplates === 'string' ? [IMAGENET_FILE] : []),
+    ...(c.mapping === 'semantic' ? nameEncoderFiles(c.nameEncoder) : []),
+  ],
+  // Training reads the few-shot training images only: evaluating on another test subset reuses the prompt.
+  keyOnTrainingRows: true,
 });
 
 /** A mapping as a table: per downstream class, its source label names. */
@@ -247,9 +300,12 @@ export interface ZeroShotTransferResult {
 }
 
 export interface ZeroShotTransferOptions {
-  sourceLabels?: SourceLabelSpec;
+  /** Default: 'imagenet1k' for a CLIP, 'model' (its own head) for a CNN. */
+  sourceLabels?: SourceLabelSpec | 'model';
   sourceTemplates?: SourceTemplateSpec;
   semanticPerClass?: number;
+  /** Default 'own' for a CLIP, 'mini-clip' for a CNN (which has no text encoder). */
+  nameEncoder?: NameEncoderSpec;
 }
 
 /**
@@ -259,25 +315,45 @@ export interface ZeroShotTransferOptions {
  */
 export async function zeroShotTransfer(modelLike: ModelLike, task: PromptTask, opts: ZeroShotTransferOptions = {}): Promise<ZeroShotTransferResult> {
   const model = await backboneOf(modelLike);
-  const sourceLabels = opts.sourceLabels ?? VISUAL_REPROGRAMMING_DEFAULTS.sourceLabels;
+  const cnn = isCNNBackbone(model);
+  const sourceLabels = opts.sourceLabels ?? (cnn ? 'model' : VISUAL_REPROGRAMMING_DEFAULTS.sourceLabels);
   const templates = opts.sourceTemplates ?? VISUAL_REPROGRAMMING_DEFAULTS.sourceTemplates;
   const semanticPerClass = opts.semanticPerClass ?? 1;
+  const nameEncoder = opts.nameEncoder ?? (cnn ? 'mini-clip' : 'own');
+  // Version 1's params had no nameEncoder; its keys (CLIP, 'own') are unchanged by leaving it out there.
+  const params: Record<string, unknown> = { sourceLabels, templates, semanticPerClass, classNames: task.classNames, ...(nameEncoder === 'own' ? {} : { nameEncoder }) };
   return stage(
     {
-      name: 'zeroShotTransfer', version: 1, heavy: true, params: { sourceLabels, templates, semanticPerClass, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey],
-      files: typeof sourceLabels === 'string' || typeof templates === 'string' ? [IMAGENET_FILE] : [],
+      name: 'zeroShotTransfer', version: 1, heavy: true, params, inputs: [model.fingerprint, task.testKey],
+      files: [...(sourceLabels === 'imagenet1k' || typeof templates === 'string' ? [IMAGENET_FILE] : []), ...nameEncoderFiles(nameEncoder)],
     },
     valueCodec<ZeroShotTransferResult>(),
-    async () => {
-      const names = sourceLabelNames(sourceLabels);
+    async (ctx) => {
+      const names = sourceNamesFor(model, sourceLabels);
       const tpl = sourceTemplates(templates);
       const C = task.classNames.length;
-      const m = semanticMapping(nameSimilarity(model, task.classNames, names, tpl), C, names.length, semanticPerClass);
-      const w = mappingMatrix(m);
-      const pred = tf.tidy(() => {
-        const img = tf.tensor2d(task.test.features, [task.test.count, task.dim]);
-        return cosineLogits(img, sourceText(model, names, tpl), model.logitScale).matMul(tf.tensor2d(w, [names.length, C])).argMax(-1).dataSync();
-      });
+      const m = semanticMapping(await nameSimilarityFor(model, task.classNames, names, tpl, nameEncoder), C, names.length, semanticPerClass);
+      const w = tf.tensor2d(mappingMatrix(m), [names.length, C]);
+      let pred: Int32Array;
+      if (isCNNBackbone(model)) {
+        // A CNN's source logits come from its head, which the cached (pooled) features do not include: run it on the test images.
+        pred = new Int32Array(task.test.count);
+        const S = task.imageSize;
+        for (let s = 0; s < task.test.count; s += 64) {
+          ctx.signal.throwIfAborted();
+          const rows = Array.from({ length: Math.min(64, task.test.count - s) }, (_, i) => s + i);
+          const px = tf.tensor4d(task.test.pixels(rows), [rows.length, 3, S, S]);
+          const p = tf.tidy(() => cnnSourceLogits(model, px).matMul(w).argMax(-1));
+          pred.set(await p.data(), s);
+          tf.dispose([p, px]);
+        }
+      } else {
+        pred = tf.tidy(() => {
+          const img = tf.tensor2d(task.test.features, [task.test.count, task.dim]);
+          return cosineLogits(img, sourceText(model, names, tpl), model.logitScale).matMul(w).argMax(-1).dataSync() as Int32Array;
+        });
+      }
+      w.dispose();
       const hit = new Array<number>(C).fill(0), count = new Array<number>(C).fill(0);
       let ok = 0;
       task.test.labels.forEach((l, i) => {

@@ -1,7 +1,8 @@
 // notebooks/label-mapping.html runs headless with `promptscope run` on a tiny setting (one dataset, 1 shot,
 // 1 epoch, the frame design, two mappings): its tables come out as CSV + Arrow, its charts as SVG + PNG, its
 // numbers in metrics.json; the accuracies are proportions and the zero-shot-transfer row is there beside the
-// model's own zero-shot head; and a second run in a fresh process computes no stage at all.
+// model's own zero-shot head; a second run in a fresh process computes no stage at all; and another
+// evaluation set (held-out images) evaluates again without training anything.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,9 +16,9 @@ const BIN = fileURLToPath(new URL('../../bin/promptscope.js', import.meta.url));
 const NOTEBOOK = fileURLToPath(new URL('../../notebooks/label-mapping.html', import.meta.url));
 const TINY = ['datasetNames=["mnist"]', 'shots=1', 'epochs=1', 'designs=["frame"]', 'mappings=["frequency","semantic"]'];
 
-function run(out: string, env: Record<string, string>) {
+function run(out: string, env: Record<string, string>, extra: string[] = []) {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [BIN, 'run', NOTEBOOK, ...TINY.flatMap((s) => ['--set', s]), '--out', out], {
+  const r = spawnSync(process.execPath, [BIN, 'run', NOTEBOOK, ...[...TINY, ...extra].flatMap((s) => ['--set', s]), '--out', out], {
     encoding: 'utf8', env: { ...process.env, ...env },
   });
   assert.equal(r.status, 0, `promptscope run exited ${r.status}:\n${r.stderr}`);
@@ -105,5 +106,15 @@ test('label-mapping notebook: tiny headless run writes its tables, charts and me
   const runsCell = warm.manifest.cells.find((c: { names: string[] }) => c.names.includes('runs'));
   assert.equal(runsCell.status, 'cached');
   assert.equal(readFileSync(join(o2, 'results.csv'), 'utf8'), readFileSync(join(o1, 'results.csv'), 'utf8'), 'same numbers');
+
+  // Another evaluation set: 3 held-out images per class instead of the task's 50. The training stages are
+  // all hits (a prompt is keyed on the images it trained on); the evaluations are new.
+  const o3 = join(dir, 'o3');
+  const other = run(o3, env, ['evaluationKind="held-out images"', 'evaluationPerClass=3']);
+  const third = stagesOf(other.manifest);
+  assert.ok(third.filter((s) => s.startsWith('trainPrompt:')).length === 2 && !third.includes('trainPrompt:miss'), `no training: ${third.join(' ')}`);
+  assert.ok(third.includes('evaluatePrompt:miss'), 'the new evaluation set is evaluated');
+  assert.match(readFileSync(join(o3, 'summary.csv'), 'utf8'), /mnist,frame,frequency,1,/);
+
   t.diagnostic(`cold ${(cold.ms / 1000).toFixed(1)} s (${firstStages.filter((s) => s.endsWith(':miss')).length} stages computed), warm ${(warm.ms / 1000).toFixed(1)} s`);
 });

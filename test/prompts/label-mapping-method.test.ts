@@ -140,3 +140,19 @@ test('registry, cache key (mapping, design, source labels) and a stored prompt r
     assert.equal(zst.n, 40);
   });
 });
+
+test('the source labels\' text features are computed at init, never inside a training step\'s gradient tape', async () => {
+  // Computed first inside the tape, 1,000 names × 7 templates kept every text activation for backprop and
+  // aborted the wasm heap; at init they are computed once, outside it.
+  const model = await fixtureModel();
+  const t = new VisualReprogrammingTrainer();
+  const before = model.calls.text;
+  t.init(model, { name: 'mnist', classNames: MNIST_NAMES }, small({ design: 'frame', mapping: 'random', sourceLabels: [...SOURCE, 'tape'] }), 1);
+  assert.ok(model.calls.text > before, 'init encodes the source labels');
+  const atInit = model.calls.text;
+  const pixels = tf.randomNormal([2, 3, 32, 32], 0, 1, 'float32', 4) as tf.Tensor4D;
+  const { grads, value } = tf.variableGrads(() => t.logits({ labels: Int32Array.from([0, 1]), pixels }).sum() as tf.Scalar, t.variables().filter((v) => v.trainable));
+  assert.equal(model.calls.text, atInit, 'no text encoder call inside the tape');
+  tf.dispose([pixels, value, ...Object.values(grads)]);
+  t.dispose();
+});
