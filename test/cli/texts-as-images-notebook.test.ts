@@ -1,7 +1,8 @@
 // notebooks/texts-as-images.html (TaI-DPT) runs headless through `promptscope run` on a tiny setting
 // (1 epoch, 1 seed, a 100-mosaic image pool) and writes its mAP table (CSV + Arrow), charts (SVG + PNG) and
-// metrics; a second run that changes only the fusion weight r re-trains nothing (both training stages are hits)
-// and changes only the fused score; a run with a narrower corpus filter re-trains TaI-DPT only. Beside it, the API rule the notebook relies on:
+// metrics; a second run that changes only the fusion weight r and τ re-trains nothing (both training stages are
+// hits); a run with a narrower corpus filter re-trains TaI-DPT only; a run on COCO-mini with the tiny fixture
+// CLIP (any checkpoint by path) goes end to end over COCO's 80 classes (pipeline only). Beside it, the API rule the notebook relies on:
 // trainTaIDPT's key leaves out the test-time settings (tauImage, localWeight).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -105,7 +106,17 @@ test('texts-as-images notebook: tiny run writes its outputs; changing r re-train
   assert.deepEqual(hitsOf(o3, 'trainImageMultiLabel'), [true], 'the image-trained prompt does not read the corpus');
   assert.deepEqual(hitsOf(o3, 'mosaicFeatures'), [true, true]);
   assert.ok(metricsOf(o3).trainingTexts < m1.trainingTexts);
-  t.diagnostic(`cold ${(first.ms / 1000).toFixed(1)} s, r only ${(second.ms / 1000).toFixed(1)} s, corpus filter ${(third.ms / 1000).toFixed(1)} s`);
+
+  // The COCO path with another CLIP checkpoint (the tiny random fixture: pipeline only, no accuracy): COCO-mini's
+  // val2017 as test images, its train2017 as the image pool, COCO's 80 classes.
+  const o4 = join(dir, 'o4');
+  const fourth = await cli(['run', NOTEBOOK, ...tiny, '--set', 'testSet="COCO"', '--set', `modelName=${JSON.stringify(FIXTURE)}`, '--out', o4], env);
+  assert.equal(fourth.code, 0, fourth.stderr);
+  assert.deepEqual(csvRows(join(o4, 'mAPTable.csv')).map((r) => r.method), METHODS);
+  assert.equal(csvRows(join(o4, 'perClassAP.csv')).length, 80, 'one row per COCO class');
+  assert.ok(metricsOf(o4).trainingTexts >= 80 * 8, "8 template sentences for each of the 80 classes");
+  assert.deepEqual(hitsOf(o4, 'trainTaIDPT'), [false]);
+  t.diagnostic(`cold ${(first.ms / 1000).toFixed(1)} s, r only ${(second.ms / 1000).toFixed(1)} s, corpus filter ${(third.ms / 1000).toFixed(1)} s, COCO ${(fourth.ms / 1000).toFixed(1)} s`);
 });
 
 test('trainTaIDPT: the test-time settings (tauImage, localWeight) are not part of the training key', async () => {
