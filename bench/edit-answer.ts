@@ -1,6 +1,7 @@
 // bench/edit-answer: how long the user waits for a notebook (issue #22, part 2), median of N.
 //   node --import tsx bench/edit-answer.ts [--reps 5] [--cache DIR] [--notebooks hello,quickstart,transferability]
-//        [--no-run] [--no-probe] [--no-kernel] [--bundle auto|off|require]
+//        [--no-run] [--no-probe] [--no-kernel] [--bundle auto|off|require] [--edits promptLength,shots]
+//        [--answer-timeout SECONDS]
 // --bundle sets PROMPTSCOPE_BUNDLE for the `promptscope run` processes: `off` times the sources through tsx,
 // `require` the prebuilt CLI (bin/build.mjs, rebuilt from the current sources before each timed run, untimed).
 // 1. `promptscope run NOTEBOOK --out DIR` on a warm cache (one untimed run first fills it; that one is cold
@@ -36,6 +37,10 @@ const reps = Number(opt('reps', '5'));
 const cacheDir = opt('cache', join(homedir(), '.cache', 'promptscope-bench-edit-answer'));
 const notebooks = opt('notebooks', 'hello,quickstart,transferability').split(',');
 const bundle = opt('bundle', 'auto');
+// Which inputs the warm-session part edits (default: all of EDITS), and how long one answer may take before
+// the bench stops and says which cells never answered and in what state they were.
+const onlyEdits = args.includes('--edits') ? opt('edits', '').split(',') : undefined;
+const answerTimeoutS = Number(opt('answer-timeout', '1800'));
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -177,8 +182,10 @@ async function benchKernel(): Promise<string> {
     const runs = new Map<number, number>();
     let computed = false;
     let waiters: { after: Map<number, number>; done: () => void }[] = [];
+    const statuses = new Map<number, string>();
     const onEvent = (e: KernelEvent) => {
       if (e.type !== 'cell') return;
+      statuses.set(e.cell.id, `${e.cell.status}${e.cell.error ? `: ${String(e.cell.error).slice(0, 200)}` : ''}`);
       if (e.cell.misses > 0) computed = true;
       if (!e.cell.outputs) return;
       runs.set(e.cell.id, e.cell.runs);
@@ -209,14 +216,22 @@ async function benchKernel(): Promise<string> {
       else kernel = s.k;
     }
     rows.push([`${nb}: kernel start → every cell shown`, sec(median(starts)), '', '']);
-    for (const edit of EDITS.filter((e) => e.notebook === nb)) {
+    for (const edit of EDITS.filter((e) => e.notebook === nb && (!onlyEdits || onlyEdits.includes(e.input)))) {
       const ids = Object.values(edit.answer);
       const set = async (value: unknown) => {
         const shown = outputsOf(ids);
         computed = false;
         const t = Date.now();
         await kernel!.call('input', { name: edit.input, value });
-        await shown;
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${nb}: ${edit.input}=${JSON.stringify(value)}: no answer within ${answerTimeoutS} s; cells ${ids.map((id) => `${id} (${statuses.get(id) ?? 'no event'})`).join(', ')}`)), answerTimeoutS * 1000);
+        });
+        try {
+          await Promise.race([shown, late]);
+        } finally {
+          clearTimeout(timer);
+        }
         const answer = Date.now() - t;
         await kernel!.call('idle', {});
         return { answer, idle: Date.now() - t, computed };
@@ -242,9 +257,9 @@ if (flag('probe')) {
   await probe();
 } else {
   const head = `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; medians of ${reps}; cache ${cacheDir}; PROMPTSCOPE_BUNDLE=${bundle}`;
-  const parts = [head];
-  if (!flag('no-run')) parts.push(await benchRuns());
-  if (!flag('no-probe')) parts.push(benchProbe());
-  if (!flag('no-kernel')) parts.push(await benchKernel());
-  process.stdout.write(parts.join('\n\n') + '\n');
+  // Each part's table is printed as soon as it is done, so a later part that fails does not lose it.
+  process.stdout.write(head + '\n\n');
+  if (!flag('no-run')) process.stdout.write((await benchRuns()) + '\n\n');
+  if (!flag('no-probe')) process.stdout.write(benchProbe() + '\n\n');
+  if (!flag('no-kernel')) process.stdout.write((await benchKernel()) + '\n');
 }
