@@ -175,6 +175,8 @@ export class LinearProbeTrainer implements PromptTrainer<LinearProbeConfig> {
 }
 
 registerTrainer<LinearProbeConfig>('linear-probe', {
+  // 2: every λ fit at once as matrix products (was one scalar float64 pass per λ).
+  version: 2,
   create: () => new LinearProbeTrainer(),
   defaults: LINEAR_PROBE_DEFAULTS,
   describe: 'Linear probe: L2-regularised logistic regression on cached image features, λ swept on validation',

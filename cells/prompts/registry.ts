@@ -26,6 +26,12 @@ export interface TrainerEntry<C = unknown> {
    * (Opt-in so the other methods' cached prompts keep their keys.)
    */
   keyOnTrainingRows?: boolean;
+  /**
+   * Bump when the method's training computes differently for the same configuration (a new fit, a kernel
+   * that rounds differently), so cached prompts of the old code are not served as the new code's. Joins the
+   * key only when set, so methods that never changed keep their cached prompts.
+   */
+  version?: number;
 }
 
 const entries = new Map<string, TrainerEntry>();

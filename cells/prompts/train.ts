@@ -240,13 +240,17 @@ export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: 
   if (opts.init && opts.init.method !== opts.method) {
     throw new Error(`trainPrompt(${opts.method}): cannot start from a ${opts.init.method} prompt`);
   }
-  const trainKey = getTrainer(opts.method).keyOnTrainingRows ? task.trainKey : task.key;
+  const entry = getTrainer(opts.method);
+  const trainKey = entry.keyOnTrainingRows ? task.trainKey : task.key;
   return stage(
     {
       name: 'trainPrompt', version: 1, heavy: true,
-      params: { method: opts.method, config, optim, epochs, seed, init: opts.init ? 'source' : null },
+      params: {
+        method: opts.method, config, optim, epochs, seed, init: opts.init ? 'source' : null,
+        ...(entry.version !== undefined ? { methodVersion: entry.version } : {}),
+      },
       inputs: [model.fingerprint, trainKey, ...(opts.init ? [opts.init] : [])],
-      files: getTrainer(opts.method).keyFiles?.(config) ?? [],
+      files: entry.keyFiles?.(config) ?? [],
       pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }],
     },
     valueCodec<TrainedPrompt>(),

@@ -9,6 +9,7 @@ import { trainPrompt } from '../../cells/prompts/train.ts';
 import { evaluatePrompt, zeroShotPrompt } from '../../cells/prompts/evaluate.ts';
 import { fewShotProtocol } from '../../cells/prompts/protocol.ts';
 import { comparisonChart } from '../../cells/prompts/charts.ts';
+import { getTrainer } from '../../cells/prompts/registry.ts';
 import type { StageRecord } from '../../cells/exec/types.ts';
 import { fixtureModel, mnistSmall, testCell } from './helpers.ts';
 
@@ -86,4 +87,26 @@ test('few-shot protocol: K × seeds × methods as tidy runs and a mean/std/CI su
   cell.records.length = 0;
   await cell.run(() => fewShotProtocol(model, source, opts));
   assert.ok(cell.records.length > 0 && cell.records.every((r) => r.hit), 'the second run recomputes nothing');
+});
+
+test("a method's version joins the training key: bumping it re-trains, the same version is a cache hit", async () => {
+  const cell = testCell();
+  const entry = getTrainer('linear-probe');
+  const before = entry.version;
+  const train = () => cell.run(async () => {
+    const task = await fewShotTask(model, source, split);
+    return trainPrompt(model, task, { method: 'linear-probe', config: {}, epochs: 1 });
+  });
+  try {
+    await train();
+    cell.records.length = 0;
+    await train();
+    assert.equal(hits(cell.records).trainPrompt, true, 'same code, same key');
+    entry.version = (before ?? 1) + 1;
+    cell.records.length = 0;
+    await train();
+    assert.equal(hits(cell.records).trainPrompt, false, 'a new version is a new key');
+  } finally {
+    entry.version = before;
+  }
 });
