@@ -121,7 +121,8 @@ function decode(bytes: Uint8Array, dtype: SafetensorsDtype, name: string, source
     case 'F16': {
       const u = new Uint16Array(...aligned(bytes, 2));
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = f16ToF32(u[i]);
+      const table = f16Table();
+      for (let i = 0; i < n; i++) out[i] = table[u[i]];
       return out;
     }
     case 'BF16': {
@@ -153,6 +154,19 @@ function decode(bytes: Uint8Array, dtype: SafetensorsDtype, name: string, source
     case 'BOOL':
       return bytes.slice();
   }
+}
+
+/**
+ * Every half's float32, built once: decoding mini-CLIP's 15 M F16 weights one `f16ToF32` at a time was the
+ * largest single cost of a warm notebook run (~1 s); a lookup is ~10× faster and gives the same values.
+ */
+let F16_TABLE: Float32Array | null = null;
+function f16Table(): Float32Array {
+  if (!F16_TABLE) {
+    F16_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) F16_TABLE[h] = f16ToF32(h);
+  }
+  return F16_TABLE;
 }
 
 /** IEEE half → float32 (handles subnormals, inf, NaN). */

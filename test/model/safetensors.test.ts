@@ -102,3 +102,14 @@ test('misaligned data (header length not a multiple of 4) is copied, aligned dat
     assert.deepEqual([...f.get('w').data], [...vals], `pad ${pad}`);
   }
 });
+
+test('an F16 tensor of every half decodes to the float32 that f16ToF32 gives (the lookup table is exact)', () => {
+  const halves = new Uint16Array(65536).map((_, i) => i);
+  const header = { h: { dtype: 'F16', shape: [65536], data_offsets: [0, 131072] } };
+  const got = parseSafetensors(rawFile(header, new Uint8Array(halves.buffer))).get('h').data as Float32Array;
+  for (let h = 0; h < 65536; h++) {
+    const want = Math.fround(f16ToF32(h));
+    if (!Object.is(got[h], want) && !(Number.isNaN(got[h]) && Number.isNaN(want))) assert.fail(`half 0x${h.toString(16)}: ${got[h]} ≠ ${want}`);
+  }
+  assert.ok(Object.is(got[0x8000], -0), 'negative zero stays negative');
+});
