@@ -6,6 +6,7 @@ import { cached } from './exec/memo.ts';
 import { notebookDatabase, type NotebookDatabase } from './engine/sql.ts';
 import { loadDataset, cachedFewShotSplit, cachedHoldOutPool } from './data/cached.ts';
 import { taskView } from './data/splits.ts';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUNDLED_NAMES, CIFAR10_CLASSES, type BundledName } from './data/bundled.ts';
 import { defaultDatasetsRoot } from './model/pretrain/data.ts';
@@ -28,11 +29,15 @@ export function bundled(name: BundledName, split = 'test') {
 }
 
 /**
- * CIFAR-10's train split from ../shared/datasets (30,000 JPEGs), through the cache: TaI-DPT's notebook draws
- * its image-trained prompt's pool from it, disjoint from the bundled test images it evaluates on.
+ * CIFAR-10's train split (30,000 JPEGs) from the full datasets folder ($PROMPTSCOPE_DATASETS, else
+ * ../shared/datasets), through the cache: TaI-DPT's notebook draws its image-trained prompt's pool from it,
+ * disjoint from the bundled test images it evaluates on. Not shipped with the product: null when absent, so
+ * the notebook leaves the image-trained rows out instead of failing.
  */
-export function cifar10Train() {
-  return loadDataset({ kind: 'folder', path: join(defaultDatasetsRoot(), 'cifar10/train.tar'), options: { name: 'cifar10-train', split: 'train', classes: CIFAR10_CLASSES } });
+export async function cifar10Train() {
+  const path = join(defaultDatasetsRoot(), 'cifar10/train.tar');
+  if (!existsSync(path)) return null;
+  return loadDataset({ kind: 'folder', path, options: { name: 'cifar10-train', split: 'train', classes: CIFAR10_CLASSES } });
 }
 
 /**

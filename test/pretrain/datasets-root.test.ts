@@ -1,5 +1,5 @@
 // Pretraining reads full datasets the product does not ship: where it looks ($PROMPTSCOPE_DATASETS, else
-// ../shared/datasets) and the error a user gets when they are not there.
+// ../shared/datasets), the error a user gets when they are not there, and the notebooks' optional reader.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultDatasetsRoot, loadCifarTrain, loadMnistTest } from '../../cells/model/pretrain/data.ts';
+import { cifar10Train } from '../../cells/library.ts';
 
 const SHARED = fileURLToPath(new URL('../../../shared/datasets', import.meta.url));
 
@@ -20,6 +21,7 @@ test('PROMPTSCOPE_DATASETS chooses the folder; a missing set is an error naming 
   assert.equal(defaultDatasetsRoot(), empty);
   await assert.rejects(loadCifarTrain(), (e: Error) =>
     e.message.startsWith(`${join(empty, 'cifar10/train.tar')} not found`) && /set PROMPTSCOPE_DATASETS/.test(e.message));
+  assert.equal(await cifar10Train(), null, "TaI-DPT's notebook gets null (and leaves the image-trained rows out), not a crash");
   process.env.PROMPTSCOPE_DATASETS = SHARED;
   const mnist = await loadMnistTest();
   assert.equal(mnist.rows.numRows, 10000, 'the real MNIST test set through the variable');
