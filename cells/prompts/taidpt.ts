@@ -299,9 +299,7 @@ export async function fitDualPrompts(
     }
     const B = optim.batchSize;
     const perEpoch = optim.dropLast && n >= B ? Math.floor(n / B) : Math.ceil(n / B);
-    const total = (epochs - start) * perEpoch;
     let done = 0, stepMs = 0;
-    const t0 = Date.now();
     for (let epoch = start; epoch < epochs; epoch++) {
       const lr = learningRate(epoch, epochs, optim);
       const order = shuffled(Array.from({ length: n }, (_, i) => i), rng(mixSeed(seed, epoch, 101)));
@@ -335,8 +333,8 @@ export async function fitDualPrompts(
         tf.dispose(grads);
         stepMs += Date.now() - s0;
         lossSum += loss * rows.length; seen += rows.length; done++;
-        const eta = ((Date.now() - t0) / 1000 / done) * (total - done);
-        ctx.progress((epoch + (step + 1) / perEpoch) / epochs, `epoch ${epoch + 1}/${epochs} step ${step + 1}/${perEpoch} loss ${loss.toFixed(4)} ETA ${eta.toFixed(0)}s`);
+        // The session adds the ETA beside the bar (it was printed twice).
+        ctx.progress((epoch + (step + 1) / perEpoch) / epochs, `epoch ${epoch + 1}/${epochs} step ${step + 1}/${perEpoch} loss ${loss.toFixed(4)}`);
         await new Promise((res) => setImmediate(res));
       }
       curve.push({ epoch: epoch + 1, lr, loss: lossSum / seen, acc: NaN, ms: Date.now() - e0 });

@@ -152,9 +152,7 @@ export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: Loop
     if (n === 0) throw new Error(`${o.label}: no training images`);
     if (!(Number.isInteger(B) && B >= 1)) throw new Error(`${o.label}: optim.batchSize must be a positive integer, got ${B}`);
     const perEpoch = o.optim.dropLast && n >= B ? Math.floor(n / B) : Math.ceil(n / B);
-    const totalSteps = (o.epochs - start) * perEpoch;
     let done = 0;
-    const t0 = Date.now();
     let stepMs = 0;
     for (let epoch = start; epoch < o.epochs; epoch++) {
       if (trainer.beforeEpoch) await trainer.beforeEpoch(epoch, data, o.signal);
@@ -190,10 +188,9 @@ export async function trainLoop(trainer: PromptTrainer, data: TrainData, o: Loop
         for (let i = 0; i < rows.length; i++) if (pred[i] === batch.labels[i]) correct++;
         seen += rows.length;
         done++;
-        const elapsed = (Date.now() - t0) / 1000;
-        const eta = done ? (elapsed / done) * (totalSteps - done) : 0;
+        // No ETA in the message: the session derives one from the fraction and shows it beside the bar.
         o.progress((epoch + (step + 1) / perEpoch) / o.epochs,
-          `epoch ${epoch + 1}/${o.epochs} step ${step + 1}/${perEpoch} loss ${loss.toFixed(4)} acc ${((correct / seen) * 100).toFixed(1)}% ETA ${eta.toFixed(0)}s`);
+          `epoch ${epoch + 1}/${o.epochs} step ${step + 1}/${perEpoch} loss ${loss.toFixed(4)} acc ${((correct / seen) * 100).toFixed(1)}%`);
         // Let the event loop breathe: cancellation and progress reach the cell mid-epoch.
         await new Promise((r) => setImmediate(r));
       }
