@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Table } from 'apache-arrow';
 import type { Dataset } from '../data/dataset.ts';
-import { bundledDataset, type BundledName } from '../data/bundled.ts';
+import type { BundledName } from '../data/bundled.ts';
+import { loadDataset } from '../data/cached.ts';
 import { preprocessInto } from '../data/preprocess.ts';
 import { stage, keyOf } from '../exec/index.ts';
 import { valueCodec } from '../exec/index.ts';
@@ -324,7 +325,8 @@ export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Po
  * label or name (renumbered in the given order). Pool and test images come from a per-class hold-out.
  */
 export async function bundledSource(name: BundledName, classes?: (number | string)[]): Promise<TaskSource> {
-  const ds = await bundledDataset(name);
+  // Through the cache: a warm run restores the decoded images instead of decoding every JPEG again.
+  const ds = await loadDataset({ kind: 'bundled', name });
   if (!classes) return { name, classNames: ds.classNames, train: ds };
   const labels = classes.map((c) => {
     const l = typeof c === 'number' ? c : ds.classNames.indexOf(c);
