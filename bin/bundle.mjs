@@ -54,7 +54,8 @@ export function checkBundle(root = ROOT, dir = BUNDLE_DIR) {
     if (st.size === rec.size && st.mtimeMs === rec.mtimeMs) continue;
     if (st.size !== rec.size || sha256File(path) !== rec.sha256) return { stale: `${rel} changed since the bundle was built` };
   }
-  return { entry };
+  // The serve kernel's entry (a build from before it was bundled has none: the kernel starts through tsx).
+  return { entry, kernel: typeof manifest.kernel === 'string' ? join(dir, manifest.kernel) : undefined };
 }
 
 /** Why the bundle cannot be used, or undefined when it can. */

@@ -64,9 +64,11 @@ export class KernelProcess {
     const env = { ...process.env };
     // In the desktop app this runs inside Electron's utility process, whose execPath is Electron itself.
     if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
-    this.child = fork(options.entry ?? ENTRY, [], {
-      // The kernel is TypeScript too; tsx is resolved from here, so it loads from any working directory.
-      execArgv: ['--import', import.meta.resolve('tsx'), ...(options.execArgv ?? [])],
+    const entry = options.entry ?? ENTRY;
+    this.child = fork(entry, [], {
+      // A TypeScript entry loads through tsx, resolved from here so it loads from any working directory; the
+      // prebuilt kernel (bin/build.mjs, passed by `promptscope serve`) is plain JavaScript.
+      execArgv: [...(/\.[cm]?ts$/.test(entry) ? ['--import', import.meta.resolve('tsx')] : []), ...(options.execArgv ?? [])],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       env,

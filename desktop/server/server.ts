@@ -22,7 +22,8 @@ export interface ServerOptions {
   cache: Cache;
   /**
    * The kernel's entry module. Default: desktop/kernel/kernel-process.ts, whose cells see cells/library.ts;
-   * tests fork test/desktop/test-kernel.ts, which serves a small library.
+   * `promptscope serve` passes its bundled build when fresh (bin/build.mjs); tests fork
+   * test/desktop/test-kernel.ts, which serves a small library.
    */
   kernelEntry?: string;
   /** Extra Node flags for the kernel process, e.g. `--max-old-space-size=8192`. */

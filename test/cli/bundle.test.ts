@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // @ts-expect-error: a plain .mjs module of bin/ (no type declarations); its exports are used as below.
-import { bundleStaleness, INPUTS_FORMAT, sha256File } from '../../bin/bundle.mjs';
+import { bundleStaleness, checkBundle, INPUTS_FORMAT, sha256File } from '../../bin/bundle.mjs';
+import { KernelProcess } from '../../desktop/server/kernel.ts';
+import { parseNotebook } from '../../cells/engine/notebook.ts';
+import { bundledKernel } from '../../cli/serve.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const staleness = bundleStaleness as (root: string, dir: string) => string | undefined;
@@ -90,4 +93,26 @@ test('the built bundle runs a notebook, and PROMPTSCOPE_BUNDLE takes only auto, 
   const bad = spawnSync(process.execPath, ['bin/promptscope.js', '--help'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PROMPTSCOPE_BUNDLE: 'yes' } });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /PROMPTSCOPE_BUNDLE="yes" is not one of auto, off, require/);
+});
+
+test("promptscope serve's kernel from the bundle: built beside the CLI, forked without tsx, it runs the notebook's cells", async (t) => {
+  const build = spawnSync(process.execPath, ['bin/build.mjs', '--quiet'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  const { kernel } = (checkBundle as () => { kernel?: string })();
+  assert.ok(kernel && kernel.endsWith('.mjs') && existsSync(kernel), `the build names its kernel: ${kernel}`);
+  const previous = process.env.PROMPTSCOPE_BUNDLE;
+  t.after(() => { if (previous === undefined) delete process.env.PROMPTSCOPE_BUNDLE; else process.env.PROMPTSCOPE_BUNDLE = previous; });
+  process.env.PROMPTSCOPE_BUNDLE = 'auto';
+  assert.equal(bundledKernel(), kernel, 'serve passes the fresh bundled kernel');
+  process.env.PROMPTSCOPE_BUNDLE = 'off';
+  assert.equal(bundledKernel(), undefined, 'PROMPTSCOPE_BUNDLE=off: the sources through tsx');
+
+  const work = mkdtempSync(join(tmpdir(), 'bundle-kernel-'));
+  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const proc = new KernelProcess({ entry: kernel, onEvent: () => {}, onExit: () => {} });
+  t.after(() => proc.kill());
+  await proc.call('init', { notebook: parseNotebook(NOTEBOOK), settings: {}, cacheDir: join(work, 'cache'), held: [] }, 60_000);
+  await proc.call('runAll', {}, 60_000);
+  await proc.call('idle', {}, 120_000);
+  assert.deepEqual(await proc.call('value', { name: 'rows' }, 10_000), [{ k: 'a', v: 1 }, { k: 'b', v: 2 }, { k: 'a', v: 3 }]);
 });
