@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { stage, valueCodec, type StageContext } from '../exec/index.ts';
 import { backboneOf, currentBackend, type CLIPModel } from '../model/index.ts';
 import type { MultiLabelImageSet } from '../data/mosaic.ts';
-import { checkOptim, type OptimConfig } from './optim.ts';
+import type { OptimConfig } from './optim.ts';
 import type { CurvePoint } from './optimizer.ts';
 import type { PromptState } from './trainer.ts';
 import { registerMultiLabelMethod } from './registry.ts';
-import { fitDualPrompts, mosaicFeatures, TaIDPTPrompts, type DenseImageSet } from './taidpt.ts';
+import { fitDualPrompts, mosaicFeatures, resolveDualPromptRun, TaIDPTPrompts, type DenseImageSet } from './taidpt.ts';
 
 export interface ImagePromptConfig {
   /** Context tokens per prompt (global and local each). */
@@ -71,24 +71,13 @@ export interface TrainedImagePrompt {
   msPerStep: number;
 }
 
-function resolve(opts: ImagePromptOptions): { config: ImagePromptConfig; optim: OptimConfig; epochs: number; seed: number } {
-  for (const k of Object.keys(opts.config ?? {})) {
-    if (!(k in IMAGE_PROMPT_DEFAULTS)) throw new Error(`image multi-label prompt: unknown config key "${k}" (known: ${Object.keys(IMAGE_PROMPT_DEFAULTS).join(', ')})`);
-  }
-  const epochs = opts.epochs ?? 20;
-  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`image multi-label prompt: epochs must be a positive integer, got ${epochs}`);
-  const optim: OptimConfig = { ...IMAGE_PROMPT_OPTIM, ...opts.optim };
-  checkOptim(optim);
-  return { config: { ...IMAGE_PROMPT_DEFAULTS, ...opts.config }, optim, epochs, seed: opts.seed ?? 1 };
-}
-
 /**
  * Stage: the two prompts trained on a labelled mosaic pool; keyed by the pool's fingerprint, the training
  * config, optimiser, epochs, seed and model. `localWeight` (and any fusion weight) is test-time only and
  * left out of the key.
  */
 export async function trainImageMultiLabel(model: CLIPModel, pool: MultiLabelImageSet, opts: ImagePromptOptions = {}): Promise<TrainedImagePrompt> {
-  const r = resolve(opts);
+  const r = resolveDualPromptRun('image multi-label prompt', IMAGE_PROMPT_DEFAULTS, IMAGE_PROMPT_OPTIM, opts);
   // The pool's image features are their own cached stage, read before (not inside) the training stage.
   const feats = await mosaicFeatures(model, pool);
   const { localWeight: _localWeight, ...trainingConfig } = r.config;

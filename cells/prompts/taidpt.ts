@@ -190,13 +190,20 @@ export interface TrainedTaIDPT {
   msPerStep: number;
 }
 
-function resolve(opts: TaIDPTOptions): { config: TaIDPTConfig; optim: OptimConfig; epochs: number; seed: number } {
-  for (const k of Object.keys(opts.config ?? {})) if (!(k in TAIDPT_DEFAULTS)) throw new Error(`taidpt: unknown config key "${k}" (known: ${Object.keys(TAIDPT_DEFAULTS).join(', ')})`);
+/**
+ * A multi-label method's options with its defaults filled in and checked (unknown config keys, epochs,
+ * optimiser): TaI-DPT's and the image-trained prompt's runs are resolved alike.
+ */
+export function resolveDualPromptRun<C extends object>(
+  label: string, defaults: C, optimDefaults: OptimConfig,
+  opts: { config?: Partial<C>; optim?: Partial<OptimConfig>; epochs?: number; seed?: number },
+): { config: C; optim: OptimConfig; epochs: number; seed: number } {
+  for (const k of Object.keys(opts.config ?? {})) if (!(k in defaults)) throw new Error(`${label}: unknown config key "${k}" (known: ${Object.keys(defaults).join(', ')})`);
   const epochs = opts.epochs ?? 20;
-  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`taidpt: epochs must be a positive integer, got ${epochs}`);
-  const optim: OptimConfig = { ...TAIDPT_OPTIM, ...opts.optim };
+  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`${label}: epochs must be a positive integer, got ${epochs}`);
+  const optim: OptimConfig = { ...optimDefaults, ...opts.optim };
   checkOptim(optim);
-  return { config: { ...TAIDPT_DEFAULTS, ...opts.config }, optim, epochs, seed: opts.seed ?? 1 };
+  return { config: { ...defaults, ...opts.config }, optim, epochs, seed: opts.seed ?? 1 };
 }
 
 /**
@@ -205,7 +212,7 @@ function resolve(opts: TaIDPTOptions): { config: TaIDPTConfig; optim: OptimConfi
  * them — so changing them re-evaluates without re-training; the result carries the config as requested.
  */
 export async function trainTaIDPT(model: CLIPModel, set: TextTrainingSet, opts: TaIDPTOptions = {}): Promise<TrainedTaIDPT> {
-  const r = resolve(opts);
+  const r = resolveDualPromptRun('taidpt', TAIDPT_DEFAULTS, TAIDPT_OPTIM, opts);
   const fp = textSetFingerprint(set);
   const { tauImage: _tauImage, localWeight: _localWeight, ...trainingConfig } = r.config;
   const trained = await stage(
