@@ -27,7 +27,8 @@ export {
 export { defaultTokenizer, CLIPTokenizer, type TokenizedBatch } from './tokenizer.ts';
 export { initBackend, currentBackend, type BackendName, type BackendPreference } from './backend.ts';
 export { verifyModel, formatVerify, type VerifyOptions, type VerifyResult } from './verify.ts';
-export { pullModel, listModels, defaultModelStore, HF_ENDPOINT, type PullOptions, type StoredModel } from './hub.ts';
+export { pullModel, listModels, defaultModelStore, bundledModelsDir, HF_ENDPOINT, type PullOptions, type StoredModel } from './hub.ts';
+export { isModelPath } from './resolve.ts';
 export { pretrainMiniClip, type PretrainMiniClipOptions, type PretrainMiniClipResult } from './pretrain/index.ts';
 export { pretrainResNet, type PretrainResNetOptions, type PretrainResNetResult } from './pretrain/resnet.ts';
 export {

@@ -17,12 +17,17 @@ export async function resolveModel(name: string = DEFAULT_MODEL): Promise<Resolv
   return (await resolveNamed(name)).resolved;
 }
 
+/** A name written as a path (absolute, ./…, or with a slash) names a folder, never a bundled or pulled model. */
+export function isModelPath(name: string): boolean {
+  return isAbsolute(name) || name.startsWith('.') || name.includes('/');
+}
+
 /** `byName`: the name is a repo id or bundled name (not a folder path), so it names the model. */
 export async function resolveNamed(name: string): Promise<{ resolved: ResolvedModel; byName: boolean }> {
   const models = await listModels(defaultModelStore());
   const hit = models.find((m) => m.repo === name || m.dir === name);
   if (hit) return { resolved: { name, dir: hit.dir }, byName: hit.repo === name };
-  const isPath = isAbsolute(name) || name.startsWith('.') || name.includes('/');
+  const isPath = isModelPath(name);
   const bundled = join(bundledModelsDir(), name);
   // A bare name is a bundled model; failing that, a folder of that name (`model verify --model ckpt`).
   if (!isPath && (existsSync(join(bundled, 'config.json')) || !existsSync(join(name, 'config.json')))) {

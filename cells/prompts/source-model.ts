@@ -12,9 +12,8 @@
 // relations were the alternative, but data/lexicon covers only the bundled classes, not a user's folder.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { backboneOf, isCNNBackbone, load, type CNNBackbone, type PromptBackbone } from '../model/index.ts';
+import { join } from 'node:path';
+import { backboneOf, bundledModelsDir, isCNNBackbone, isModelPath, load, type CNNBackbone, type PromptBackbone } from '../model/index.ts';
 import { CLIP_MEAN, CLIP_STD } from '../data/preprocess.ts';
 import { sourceLabelNames, type SourceLabelSpec } from './source-labels.ts';
 
@@ -78,6 +77,6 @@ export async function nameEncoderFor(model: PromptBackbone, spec: NameEncoderSpe
  */
 export function nameEncoderFiles(spec: NameEncoderSpec): string[] {
   if (spec === 'own' || typeof spec !== 'string') return [];
-  const dir = isAbsolute(spec) || spec.startsWith('.') || spec.includes('/') ? spec : fileURLToPath(new URL(`../../data/models/${spec}`, import.meta.url));
+  const dir = isModelPath(spec) ? spec : join(bundledModelsDir(), spec);
   return ['config.json', 'model.safetensors'].map((f) => join(dir, f)).filter((f) => existsSync(f));
 }
