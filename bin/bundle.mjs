@@ -58,6 +58,18 @@ export function checkBundle(root = ROOT, dir = BUNDLE_DIR) {
   return { entry, kernel: typeof manifest.kernel === 'string' ? join(dir, manifest.kernel) : undefined };
 }
 
+/**
+ * What to run for PROMPTSCOPE_BUNDLE=`mode`: the fresh bundle ({ entry, kernel }), or the sources ({ stale }:
+ * why not); `off` always the sources; `require` without a fresh bundle, and an unknown mode, are { error }.
+ * bin/promptscope.js decides here for the CLI and hands the kernel's entry to `promptscope serve`.
+ */
+export function chooseBundle(mode = 'auto', root = ROOT, dir = BUNDLE_DIR) {
+  if (!['auto', 'off', 'require'].includes(mode)) return { error: `PROMPTSCOPE_BUNDLE="${mode}" is not one of auto, off, require` };
+  const found = mode === 'off' ? { stale: 'PROMPTSCOPE_BUNDLE=off' } : checkBundle(root, dir);
+  if (found.stale && mode === 'require') return { error: `PROMPTSCOPE_BUNDLE=require but the bundle cannot be used: ${found.stale}; run npm run build` };
+  return found;
+}
+
 /** Why the bundle cannot be used, or undefined when it can. */
 export function bundleStaleness(root = ROOT, dir = BUNDLE_DIR) {
   return checkBundle(root, dir).stale;

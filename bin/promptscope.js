@@ -6,16 +6,11 @@
 // PROMPTSCOPE_BUNDLE: unset or `auto` as above; `off` always runs the sources; `require` refuses to run
 // without a fresh bundle (tests and benches that must time the bundled path).
 import { pathToFileURL } from 'node:url';
-import { checkBundle } from './bundle.mjs';
+import { chooseBundle } from './bundle.mjs';
 
-const mode = process.env.PROMPTSCOPE_BUNDLE ?? 'auto';
-if (!['auto', 'off', 'require'].includes(mode)) {
-  console.error(`promptscope: PROMPTSCOPE_BUNDLE="${mode}" is not one of auto, off, require`);
-  process.exit(2);
-}
-const { entry, stale } = mode === 'off' ? { stale: 'PROMPTSCOPE_BUNDLE=off' } : checkBundle();
-if (stale && mode === 'require') {
-  console.error(`promptscope: PROMPTSCOPE_BUNDLE=require but the bundle cannot be used: ${stale}; run npm run build`);
+const { entry, kernel, error } = chooseBundle(process.env.PROMPTSCOPE_BUNDLE ?? 'auto');
+if (error) {
+  console.error(`promptscope: ${error}`);
   process.exit(2);
 }
 let main;
@@ -26,4 +21,5 @@ if (entry) {
   register();
   ({ main } = await import('../cli/promptscope.ts'));
 }
-process.exitCode = await main(process.argv.slice(2));
+// `promptscope serve` forks the bundled kernel when the CLI itself runs from the bundle.
+process.exitCode = await main(process.argv.slice(2), { kernelEntry: kernel });

@@ -140,7 +140,8 @@ async function cacheCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `kernelEntry`: the bundled serve kernel, from bin/promptscope.js when it runs the bundle. */
+export async function main(argv: string[], opts: { kernelEntry?: string } = {}): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -189,7 +190,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve': {
         const { serveCommand, SERVE_HELP } = await import('./serve.ts');
         if (wantsHelp(rest)) return process.stdout.write(SERVE_HELP), 0;
-        return await serveCommand(rest);
+        return await serveCommand(rest, opts.kernelEntry);
       }
       default:
         process.stderr.write(`unknown command "${command}"\n\n${HELP}`);

@@ -5,8 +5,6 @@ import { Cache } from '../cells/exec/cache.ts';
 import { startServer } from '../desktop/server/server.ts';
 import { runSettings } from '../desktop/server/validate.ts';
 import { CliError } from './errors.ts';
-// @ts-expect-error: a plain .mjs module of bin/ (no type declarations).
-import { checkBundle } from '../bin/bundle.mjs';
 
 export const SERVE_HELP = `Usage: promptscope serve [NOTEBOOK] [--port P] [--host H] [--cache DIR]
 
@@ -26,7 +24,8 @@ Where heavy stages run at first (the UI's "Run:" settings change it): --executor
 slurm --partition P, --gres G (e.g. gpu:1), --max-jobs N, as for promptscope run.
 `;
 
-export async function serveCommand(args: string[]): Promise<number> {
+/** `kernelEntry`: the bundled kernel bin/promptscope.js found fresh (else the kernel's TypeScript through tsx). */
+export async function serveCommand(args: string[], kernelEntry?: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -49,7 +48,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const notebookPath = resolve(positionals[0] ?? new URL('../notebooks/quickstart.html', import.meta.url).pathname);
   const port = Number(values.port ?? 8888);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, not "${values.port}"`);
-  const server = await startServer({ notebookPath, cache: new Cache(values.cache), host: values.host, port, run, kernelEntry: bundledKernel() });
+  const server = await startServer({ notebookPath, cache: new Cache(values.cache), host: values.host, port, run, kernelEntry });
   if (server.host !== '127.0.0.1' && server.host !== 'localhost' && server.host !== '::1') {
     process.stderr.write(`warning: listening on ${server.host}: anyone who can reach it and has the token can run code here\n`);
   }
@@ -62,15 +61,3 @@ export async function serveCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-/**
- * The prebuilt kernel (bin/build.mjs) when it was built from the sources as they are now, as
- * bin/promptscope.js decides for the CLI itself; undefined: the kernel's TypeScript through tsx (a slower
- * start). PROMPTSCOPE_BUNDLE=off never uses it, =require refuses to serve without it.
- */
-export function bundledKernel(): string | undefined {
-  const mode = process.env.PROMPTSCOPE_BUNDLE ?? 'auto';
-  if (mode === 'off') return undefined;
-  const { kernel, stale } = (checkBundle as () => { kernel?: string; stale?: string })();
-  if (!kernel && mode === 'require') throw new CliError(`PROMPTSCOPE_BUNDLE=require but the kernel bundle cannot be used: ${stale ?? 'this build has no kernel'}; run npm run build`);
-  return kernel;
-}

@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // @ts-expect-error: a plain .mjs module of bin/ (no type declarations); its exports are used as below.
-import { bundleStaleness, checkBundle, INPUTS_FORMAT, sha256File } from '../../bin/bundle.mjs';
+import { bundleStaleness, checkBundle, chooseBundle, INPUTS_FORMAT, sha256File } from '../../bin/bundle.mjs';
 import { KernelProcess } from '../../desktop/server/kernel.ts';
 import { parseNotebook } from '../../cells/engine/notebook.ts';
-import { bundledKernel } from '../../cli/serve.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const staleness = bundleStaleness as (root: string, dir: string) => string | undefined;
@@ -100,12 +99,9 @@ test("promptscope serve's kernel from the bundle: built beside the CLI, forked w
   assert.equal(build.status, 0, build.stderr);
   const { kernel } = (checkBundle as () => { kernel?: string })();
   assert.ok(kernel && kernel.endsWith('.mjs') && existsSync(kernel), `the build names its kernel: ${kernel}`);
-  const previous = process.env.PROMPTSCOPE_BUNDLE;
-  t.after(() => { if (previous === undefined) delete process.env.PROMPTSCOPE_BUNDLE; else process.env.PROMPTSCOPE_BUNDLE = previous; });
-  process.env.PROMPTSCOPE_BUNDLE = 'auto';
-  assert.equal(bundledKernel(), kernel, 'serve passes the fresh bundled kernel');
-  process.env.PROMPTSCOPE_BUNDLE = 'off';
-  assert.equal(bundledKernel(), undefined, 'PROMPTSCOPE_BUNDLE=off: the sources through tsx');
+  const choose = chooseBundle as (mode: string) => { kernel?: string };
+  assert.equal(choose('auto').kernel, kernel, 'bin/promptscope.js hands serve the fresh bundled kernel');
+  assert.equal(choose('off').kernel, undefined, 'PROMPTSCOPE_BUNDLE=off: the sources through tsx');
 
   const work = mkdtempSync(join(tmpdir(), 'bundle-kernel-'));
   t.after(() => rmSync(work, { recursive: true, force: true }));
