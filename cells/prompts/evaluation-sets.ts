@@ -27,7 +27,8 @@ export type EvaluationSet =
 interface Rows { ids: Int32Array; labels: Int32Array }
 
 /** Per class, up to `perClass` ids among `rows` whose dataset label maps to a task class, seeded; a class with none is an error. */
-function drawPerClass(ds: Dataset, taskLabel: Map<number, number>, nClasses: number, perClass: number, seed: number, keep: (id: number, row: number) => boolean, where: string): Rows {
+/** `emptyHint` ends the error for a class with nothing to draw (e.g. why its images were excluded). */
+function drawPerClass(ds: Dataset, taskLabel: Map<number, number>, nClasses: number, perClass: number, seed: number, keep: (id: number, row: number) => boolean, where: string, emptyHint = ''): Rows {
   const ids = ds.rows.getChild('id')?.toArray() as Int32Array | undefined;
   const labels = ds.rows.getChild('label')?.toArray() as Int32Array | undefined;
   if (!ids || !labels) throw new Error(`${where}: dataset "${ds.name}" has no id/label columns`);
@@ -39,7 +40,7 @@ function drawPerClass(ds: Dataset, taskLabel: Map<number, number>, nClasses: num
   const out = { ids: [] as number[], labels: [] as number[] };
   const rand = rng(seed);
   byClass.forEach((list, k) => {
-    if (!list.length) throw new Error(`${where}: class ${k} has no images to evaluate on in dataset "${ds.name}"${where.includes('held-out') ? ' outside the training pool' : ''}`);
+    if (!list.length) throw new Error(`${where}: class ${k} has no images to evaluate on in dataset "${ds.name}"${emptyHint}`);
     for (const id of shuffled(list, rand).slice(0, perClass)) {
       out.ids.push(id);
       out.labels.push(k);
@@ -80,7 +81,7 @@ export async function evaluationTask(modelLike: ModelLike, source: TaskSource, o
     const splits = evalDs.rows.getChild('split')?.toArray() as string[] | undefined;
     const both = splits ? new Set(splits).has('train') && new Set(splits).has('test') : false;
     rows = drawPerClass(evalDs, new Map(classes.map((l, k) => [l, k])), classes.length, evaluation.perClass, seed,
-      (id, r) => !inPool.has(id) && (!both || splits![r] === 'test'), where);
+      (id, r) => !inPool.has(id) && (!both || splits![r] === 'test'), where, ' outside the training pool');
   } else if (evaluation.kind === 'dataset') {
     const where = `evaluationTask(${source.name}, dataset ${evaluation.dataset.name})`;
     evalDs = evaluation.dataset;
