@@ -3,7 +3,8 @@
 // attention projections and residual adds as single nodes over reference views (ops/fast.ts
 // `tuning.nativeViews`). Each is a pure formulation change: a pre-LN transformer block's output and
 // gradients must come out byte for byte as with both switched off, with fewer kernels, and without
-// leaking tensors or wasm buffers.
+// leaking tensors or wasm buffers. And the fused element-wise loops, now built for the widest vector unit
+// the CPU has, still give the float32 arithmetic of their C source exactly.
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -87,4 +88,28 @@ test('a clone made while the cuts are on is independent of later assignments to 
   v.assign(tf.tensor1d([7, 8, 9]));
   assert.deepEqual(Array.from(g.dataSync()), [2, 4, 6]);
   tf.dispose([g, v]);
+});
+
+// fused.c's quick-GELU, step by step in float32 (Math.fround after every operation, in the C source's
+// order): the kernel's AVX-512 / AVX2 / baseline builds (WIDE_LOOPS) must each give exactly these bits.
+const f = Math.fround;
+function expF32(x: number): number {
+  x = x < -87 ? -87 : x > 88 ? 88 : x;
+  const n = f(f(f(x * f(1.44269504)) + 12582912) - 12582912);
+  const r = f(f(x - f(n * f(0.693145752))) - f(n * f(1.42860677e-6)));
+  let p = f(1 / 720);
+  for (const c of [f(1 / 120), f(1 / 24), f(1 / 6), 0.5, 1, 1]) p = f(c + f(r * p));
+  return f(p * 2 ** n);
+}
+
+test('the native quick-GELU gives the float32 arithmetic of its C source bit for bit', () => {
+  assert.ok(nativeKernelsInUse());
+  const values = lcgValues(4099, 77).map((v) => v * 12); // odd length: the vector loops' tails run too
+  const x = tf.tensor1d(values);
+  const got = ops.quickGelu(x).dataSync();
+  for (let i = 0; i < values.length; i++) {
+    const want = f(values[i] / f(1 + expF32(f(f(-1.702) * values[i]))));
+    assert.ok(Object.is(got[i], want), `x = ${values[i]}: kernel ${got[i]}, float32 arithmetic ${want}`);
+  }
+  x.dispose();
 });

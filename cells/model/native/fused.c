@@ -50,7 +50,7 @@ static inline float erf_f32(float x) {
 // layerNorm(heap, [n, d, x, gamma, beta, y, xhat, rstd, eps]): per row of x [n, d]:
 // xhat = (x - mean)·rstd, rstd = 1/sqrt(var + eps), y = xhat·gamma + beta. xhat and rstd are kept for
 // the gradient. Mean and variance are accumulated in double.
-napi_value layer_norm(napi_env env, napi_callback_info info) {
+WIDE_LOOPS napi_value layer_norm(napi_env env, napi_callback_info info) {
   float *h; size_t size; double p[9];
   if (!read_params(env, info, &h, &size, p, 9)) return NULL;
   int64_t n = (int64_t)p[0], d = (int64_t)p[1];
@@ -78,7 +78,7 @@ napi_value layer_norm(napi_env env, napi_callback_info info) {
 
 // layerNormGrad(heap, [n, d, dy, xhat, rstd, gamma, dx]):
 // dx = rstd·(g − mean(g) − xhat·mean(g·xhat)) with g = dy·gamma, per row.
-napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
+WIDE_LOOPS napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
   float *h; size_t size; double p[7];
   if (!read_params(env, info, &h, &size, p, 7)) return NULL;
   int64_t n = (int64_t)p[0], d = (int64_t)p[1];
@@ -99,7 +99,7 @@ napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
 
 // columnSums(heap, [n, d, x, y, w]): y[j] = Σ_r x[r, j]·(w ? w[r, j] : 1) — bias gradients (w absent:
 // pass -1) and LayerNorm's gamma gradient (w = xhat). Accumulated in float rows, like tfjs's Sum.
-napi_value column_sums(napi_env env, napi_callback_info info) {
+WIDE_LOOPS napi_value column_sums(napi_env env, napi_callback_info info) {
   float *h; size_t size; double p[5];
   if (!read_params(env, info, &h, &size, p, 5)) return NULL;
   int64_t n = (int64_t)p[0], d = (int64_t)p[1];
@@ -122,7 +122,7 @@ napi_value column_sums(napi_env env, napi_callback_info info) {
 // activation(heap, [kind, n, x, y]) and activationGrad(heap, [kind, n, dy, x, dx]);
 // kind 0: exact GELU x·Φ(x), gradient Φ(x) + x·φ(x); kind 1: quick-GELU x·σ(1.702x), gradient
 // s + 1.702·x·s·(1−s). Outputs must not overlap inputs (they are fresh tensors): the second pass reads x.
-napi_value activation(napi_env env, napi_callback_info info) {
+WIDE_LOOPS napi_value activation(napi_env env, napi_callback_info info) {
   float *h; size_t size; double p[4];
   if (!read_params(env, info, &h, &size, p, 4)) return NULL;
   int64_t n = (int64_t)p[1];
@@ -140,7 +140,7 @@ napi_value activation(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-napi_value activation_grad(napi_env env, napi_callback_info info) {
+WIDE_LOOPS napi_value activation_grad(napi_env env, napi_callback_info info) {
   float *h; size_t size; double p[5];
   if (!read_params(env, info, &h, &size, p, 5)) return NULL;
   int64_t n = (int64_t)p[1];
