@@ -113,3 +113,24 @@ test('the native quick-GELU gives the float32 arithmetic of its C source bit for
   }
   x.dispose();
 });
+
+test('the native LayerNorm (rows reduced side by side) gives its C source\'s arithmetic bit for bit', () => {
+  const rows = 13, d = 24, eps = 1e-5; // 13 rows: one block of eight and a tail of five
+  const xs = lcgValues(rows * d, 31).map((v, i) => v * 3 + (i % 5));
+  const gs = lcgValues(d, 32), bs = lcgValues(d, 33);
+  const [x, g, b] = [tf.tensor2d(xs, [rows, d]), tf.tensor1d(gs), tf.tensor1d(bs)];
+  const got = ops.layerNorm(x, g, b, eps).dataSync();
+  for (let r = 0; r < rows; r++) {
+    const row = xs.subarray(r * d, (r + 1) * d);
+    let sum = 0, sq = 0; // double, in order, as the kernel accumulates
+    for (const v of row) sum += v;
+    const mean = f(sum / d);
+    for (const v of row) { const c = f(v - mean); sq += c * c; }
+    const rs = f(1 / f(Math.sqrt(f(f(sq / d) + f(eps)))));
+    for (let i = 0; i < d; i++) {
+      const want = f(f(f(f(row[i] - mean) * rs) * gs[i]) + bs[i]);
+      assert.ok(Object.is(got[r * d + i], want), `row ${r}, column ${i}: kernel ${got[r * d + i]}, float arithmetic ${want}`);
+    }
+  }
+  tf.dispose([x, g, b]);
+});
