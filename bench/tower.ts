@@ -7,7 +7,7 @@ import * as fastOps from '../cells/model/ops/index.ts';
 import * as plainOps from '../cells/model/ops/plain.ts';
 
 export type Ops = Pick<typeof fastOps, 'linear' | 'layerNorm' | 'quickGelu' | 'multiHeadAttention' | 'patchEmbed'
-  | 'embeddingTrainable' | 'softmaxCrossEntropy' | 'repeatBatch'>;
+  | 'embeddingTrainable' | 'softmaxCrossEntropy' | 'repeatBatch' | 'addSame'>;
 export const opsByName: Record<'fast' | 'plain', Ops> = { fast: fastOps, plain: plainOps };
 
 export interface TowerConfig {
@@ -92,9 +92,9 @@ export function encode(ops: Ops, c: TowerConfig, p: Params, input: tf.Tensor, pr
       qKernel: l('q.w') as W2, qBias: l('q.b') as W1, kKernel: l('k.w') as W2, kBias: l('k.b') as W1,
       vKernel: l('v.w') as W2, vBias: l('v.b') as W1, oKernel: l('o.w') as W2, oBias: l('o.b') as W1,
     };
-    x = x.add(ops.multiHeadAttention(ops.layerNorm(x, l('ln1.g') as W1, l('ln1.b') as W1, 1e-5), w, c.heads, mask));
+    x = ops.addSame(x, ops.multiHeadAttention(ops.layerNorm(x, l('ln1.g') as W1, l('ln1.b') as W1, 1e-5), w, c.heads, mask));
     const h = ops.quickGelu(ops.linear(ops.layerNorm(x, l('ln2.g') as W1, l('ln2.b') as W1, 1e-5), l('fc1.w') as W2, l('fc1.b') as W1));
-    x = x.add(ops.linear(h, l('fc2.w') as W2, l('fc2.b') as W1));
+    x = ops.addSame(x, ops.linear(h, l('fc2.w') as W2, l('fc2.b') as W1));
   }
   return ops.layerNorm(x, p['final_ln.g'] as W1, p['final_ln.b'] as W1, 1e-5);
 }

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   linear, layerNorm, multiHeadAttention, patchEmbed, embeddingLookup, embeddingTrainable, l2Normalize, activation, causalMask,
-  repeatBatch,
+  repeatBatch, addSame,
 } from './ops/index.ts';
 import type { AttentionWeights } from './ops/index.ts';
 import type { CLIPConfig, TowerConfig } from './config.ts';
@@ -167,9 +167,9 @@ export class CLIPModel {
 
   private block(x: tf.Tensor, l: EncoderLayer, t: TowerConfig, mask?: 'causal' | tf.Tensor): tf.Tensor {
     const act = activation(t.hiddenAct);
-    const h = x.add(multiHeadAttention(layerNorm(x, l.ln1g, l.ln1b, t.layerNormEps), l.attn, t.numHeads, mask));
+    const h = addSame(x, multiHeadAttention(layerNorm(x, l.ln1g, l.ln1b, t.layerNormEps), l.attn, t.numHeads, mask));
     const m = linear(act(linear(layerNorm(h, l.ln2g, l.ln2b, t.layerNormEps), l.fc1k, l.fc1b)), l.fc2k, l.fc2b);
-    return h.add(m);
+    return addSame(h, m);
   }
 
   /** Token embeddings [B, T, D] for ids (frozen gather, or a trainable lookup when the table trains). */

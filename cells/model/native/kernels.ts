@@ -248,6 +248,41 @@ function adamInPlace(native: NativeAddon, variable: tf.Variable, grad: tf.Tensor
   return true;
 }
 
+/** The slice of tfjs's engine `saveByReference` replaces (private in the typings). */
+interface EngineInternals {
+  clone(x: tf.Tensor): tf.Tensor;
+  backendName: string;
+  backend: WasmBackend;
+  makeTensorFromTensorInfo(info: tf.TensorInfo): tf.Tensor;
+}
+
+/**
+ * The engine's copy of each tensor a gradient saves, without a kernel call or a tape node. tfjs clones
+ * every saved tensor through `engine.clone`: one Identity kernel (by reference here) plus a tape node that
+ * no gradient path can reach (the copy feeds nothing), so each costs a whole op of engine bookkeeping —
+ * a third of a small prompt step's ops (bench/step-ops.ts). The handle made here shares the buffer
+ * exactly as the Identity kernel above does: same bytes, so every result is unchanged. Other backends
+ * keep the engine's own clone; `nativeTuning.saveByReference = false` too (bench/step-ops.ts compares).
+ */
+export const nativeTuning = { saveByReference: true };
+
+function saveByReference(): () => void {
+  const engine = tf.engine() as unknown as EngineInternals;
+  const own = Object.prototype.hasOwnProperty.call(engine, 'clone') ? engine.clone : undefined;
+  const original = engine.clone;
+  engine.clone = function clone(this: EngineInternals, x: tf.Tensor): tf.Tensor {
+    if (this.backendName !== 'wasm' || !nativeTuning.saveByReference) return original.call(this, x);
+    this.backend.incRef(x.dataId);
+    return this.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype });
+  };
+  return () => {
+    if (own) engine.clone = own;
+    else delete (engine as Partial<EngineInternals>).clone;
+  };
+}
+
+let restoreClone: (() => void) | undefined;
+
 function identity(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const { x } = args.inputs as { x: tf.TensorInfo };
   (args.backend as unknown as WasmBackend).incRef(x.dataId);
@@ -291,6 +326,7 @@ export function useNativeKernels(): boolean {
   for (const [kernelName, make] of added) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: make(blas) });
   setAdamKernel((p, g, m, v, hyper) => blas.adamUpdate(p, g, m, v, hyper));
   setVariableAdamKernel((variable, grad, m, v, hyper) => adamInPlace(blas, variable, grad, m, v, hyper));
+  restoreClone = saveByReference();
   installed = true;
   return true;
 }
@@ -308,6 +344,8 @@ export function dropNativeKernels(): void {
   for (const [name] of added) tf.unregisterKernel(name, 'wasm');
   setAdamKernel(undefined);
   setVariableAdamKernel(undefined);
+  restoreClone?.();
+  restoreClone = undefined;
   originals.clear();
   installed = false;
 }

@@ -21,6 +21,17 @@ float *float32_array(napi_env env, napi_value v, size_t *count);
 /** The data of a Float64Array argument of exactly `count` numbers (the kernels' parameters), else NULL. */
 const double *doubles(napi_env env, napi_value v, size_t count);
 
+// Element-wise loops compiled for AVX-512 and AVX2 as well as the baseline (SSE2 on x86-64), the widest
+// the CPU has picked at load time (GCC's ifunc clones; Linux x86-64 only). The addon is built without
+// -march so that it runs on any CPU; with -ffp-contract=off every lane does the same IEEE operations at
+// any width, and loops that reduce (sums) are not vectorised without -ffast-math, so each clone gives the
+// same bits.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDE_LOOPS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDE_LOOPS
+#endif
+
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "native: bad argument to " #call); return NULL; } } while (0)
 
 napi_value gemm(napi_env env, napi_callback_info info);

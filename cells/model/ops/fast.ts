@@ -59,9 +59,11 @@ function gradOp(
 /**
  * Formulation switches, measured by bench/train.ts (kept switchable so the bench can re-check them on
  * other machines). weightGradViaDyT: dW = (dyᵀ·x)ᵀ instead of xᵀ·dy — same product, but XNNPACK runs it
- * with the long reduction on a wider output, measured faster on wasm.
+ * with the long reduction on a wider output, measured faster on wasm. nativeViews: on the native path,
+ * linear layers, LayerNorm, the attention projections and residual adds run as single nodes over
+ * reference views instead of between reshape ops (same kernels, same bytes; bench/step-ops.ts).
  */
-export const tuning = { weightGradViaDyT: true, fusedQkv: false };
+export const tuning = { weightGradViaDyT: true, fusedQkv: false, nativeViews: true };
 
 /**
  * True where Promptscope's native kernels are registered for the active backend (wasm in Node with a
@@ -73,6 +75,21 @@ function native(): boolean {
 
 function run(kernel: string, inputs: Record<string, T>, attrs: Record<string, unknown> = {}): T | T[] {
   return tf.engine().runKernel(kernel, inputs, attrs as tf.NamedAttrMap) as T | T[];
+}
+
+/**
+ * x's buffer under another shape without an op: what wasm's Reshape kernel does (a reference-counted
+ * handle on the same bytes), minus the engine's bookkeeping and tape node (~12 µs a reshape, forward and
+ * backward, measured in bench/step-ops.ts). Only inside a gradOp's forward or backward, where no tape
+ * records, and only on the native path (wasm); elsewhere tf.reshape.
+ */
+function view(x: T, shape: number[]): T {
+  const engine = tf.engine() as unknown as {
+    backend: { incRef(id: object): void };
+    makeTensorFromTensorInfo(info: tf.TensorInfo): T;
+  };
+  engine.backend.incRef(x.dataId);
+  return engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape, dtype: x.dtype });
 }
 
 /** dX = dy·Wᵀ for dy [n,out], W [in,out]; flagless on tfjs-wasm's own kernels. */
@@ -107,6 +124,38 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   ]) as tf.Tensor2D;
 }
 
+/**
+ * The native path of a linear layer on any x [..., in] (rows = every leading position) as one node whose
+ * output has `outShape` (its size = rows·out): the 2-D views live inside the node, so neither the forward
+ * nor the backward pass runs reshape ops. The same kernels on the same bytes as affine2d between reshapes.
+ */
+function affineRows(x: T, w: tf.Tensor2D, b: tf.Tensor1D | undefined, outShape: number[]): T {
+  const [inDim, outDim] = w.shape;
+  const rows = x.size / inDim;
+  const inputs = b ? [x, w, b] : [x, w];
+  return gradOp(inputs, (save) => {
+    const x2 = view(x, [rows, inDim]) as tf.Tensor2D;
+    save([x2, w]);
+    return view(b ? run(AFFINE, { x: x2, w, b }) as T : tf.matMul(x2, w), outShape);
+  }, (dy, [sx, sw]) => {
+    const dy2 = () => view(dy, [rows, outDim]) as tf.Tensor2D;
+    const grads = [
+      () => view(inputGrad(dy2(), sw as tf.Tensor2D), x.shape),
+      () => weightGrad(sx as tf.Tensor2D, dy2()),
+    ];
+    return b ? [...grads, () => columnSums(dy2())] : grads;
+  });
+}
+
+/**
+ * a + b for two tensors of the same shape (residual connections) as one node whose gradient is dy for
+ * both, by reference: tfjs's Add gradient reshapes dy for each input (two ops per add) to the same effect.
+ */
+export function addSame(a: T, b: T): T {
+  if (!tuning.nativeViews || !native() || a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i]) || a.dtype !== b.dtype) return tf.add(a, b);
+  return gradOp([a, b], () => tf.add(a, b), (dy) => [() => view(dy, a.shape), () => view(dy, b.shape)]);
+}
+
 /** x[n,in] · W[in,out] + b[out] as one node (bias gradient = column sums). */
 function affine2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return gradOp([x, w, b], (save) => {
@@ -120,11 +169,12 @@ function affine2d(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
 }
 
 export function linear(x: T, kernel: tf.Tensor2D, bias?: tf.Tensor1D): T {
+  const [inDim, outDim] = kernel.shape;
+  if (x.shape[x.rank - 1] !== inDim) {
+    throw new Error(`linear: input's last axis is ${x.shape[x.rank - 1]} but the kernel is [${kernel.shape}] ([in, out])`);
+  }
+  if (tuning.nativeViews && native()) return affineRows(x, kernel, bias, [...x.shape.slice(0, -1), outDim]);
   return tf.tidy(() => {
-    const [inDim, outDim] = kernel.shape;
-    if (x.shape[x.rank - 1] !== inDim) {
-      throw new Error(`linear: input's last axis is ${x.shape[x.rank - 1]} but the kernel is [${kernel.shape}] ([in, out])`);
-    }
     const lead = x.shape.slice(0, -1);
     const x2 = x.reshape([-1, inDim]) as tf.Tensor2D;
     const y = bias ? affine2d(x2, kernel, bias) : matMul2d(x2, kernel);
@@ -167,7 +217,8 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
 }
 
 export const layerNorm: (x: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number) => T = (x, gamma, beta, eps) =>
-  tf.tidy(() => {
+  // The native kernels take any leading shape (rows = every leading position): no reshapes around them.
+  tuning.nativeViews && native() ? layerNorm2d(eps)(x, gamma, beta) : tf.tidy(() => {
     const d = x.shape[x.rank - 1];
     const lead = x.shape.slice(0, -1);
     const y = layerNorm2d(eps)(x.reshape([-1, d]), gamma, beta);
@@ -257,26 +308,33 @@ export function multiHeadAttention(x: T, w: AttentionWeights, heads: number, mas
     const [b, t, d] = x.shape as [number, number, number];
     if (d % heads !== 0) throw new Error(`multiHeadAttention: width ${d} is not divisible by ${heads} heads`);
     const dh = d / heads;
-    const x2 = x.reshape([b * t, d]) as tf.Tensor2D;
+    const onNative = native(), views = onNative && tuning.nativeViews;
     // HF scales q after its bias by head_dim^-0.5; folding the scale into the (small) q weights is the
     // same product and saves an element-wise pass over the activations.
     const scale = dh ** -0.5;
     let q: T, k: T, v: T; // each [B, T, H, Dh]
     if (tuning.fusedQkv) {
+      const x2 = x.reshape([b * t, d]) as tf.Tensor2D;
       const kernel = tf.concat([w.qKernel.mul(scale), w.kKernel, w.vKernel], 1) as tf.Tensor2D;
       const bias = tf.concat([w.qBias.mul(scale), w.kBias, w.vBias]) as tf.Tensor1D;
       // [B, T, 3, H, Dh] with (3, H) merged: 4-D transposes stay cheap, 5-D ones do not.
       const qkv = affine2d(x2, kernel, bias).reshape([b, t, 3 * heads, dh]);
       [q, k, v] = tf.split(qkv, 3, 2);
+    } else if (views) {
+      // The projections write [B, T, H, Dh] directly (same products, no reshape ops).
+      const heads4 = [b, t, heads, dh];
+      q = affineRows(x, w.qKernel.mul(scale), w.qBias.mul(scale) as tf.Tensor1D, heads4);
+      k = affineRows(x, w.kKernel, w.kBias, heads4);
+      v = affineRows(x, w.vKernel, w.vBias, heads4);
     } else {
+      const x2 = x.reshape([b * t, d]) as tf.Tensor2D;
       const heads4 = (y: T) => y.reshape([b, t, heads, dh]);
       q = heads4(affine2d(x2, w.qKernel.mul(scale), w.qBias.mul(scale)));
       k = heads4(affine2d(x2, w.kKernel, w.kBias));
       v = heads4(affine2d(x2, w.vKernel, w.vBias));
     }
-    const ctx = tf.getKernel(HEAD_MATMUL, tf.getBackend())
-      ? headAttention(q, k, v, mask)
-      : groupAttention(q, k, v, mask);
+    if (views) return affineRows(headAttention(q, k, v, mask), w.oKernel, w.oBias, [b, t, d]);
+    const ctx = onNative ? headAttention(q, k, v, mask).reshape([b * t, d]) : groupAttention(q, k, v, mask);
     return affine2d(ctx as tf.Tensor2D, w.oKernel, w.oBias).reshape([b, t, d]);
   });
 }
@@ -294,11 +352,10 @@ function addMask(scores: T, mask: AttentionMask | undefined): T {
  * read q, k, v [B, T, H, Dh] in place and write the context in the same layout; scores are [B, H, T, S].
  */
 function headAttention(q: T, k: T, v: T, mask: AttentionMask | undefined): T {
-  const [b, t, heads, dh] = q.shape as [number, number, number, number];
   const scores = headMatMul(q, k, { transposeA: false, transposeB: true, aLayout: 'heads', bLayout: 'heads', outLayout: 'dense' });
   const probs = tf.softmax(addMask(scores, mask), -1);
-  const ctx = headMatMul(probs, v, { transposeA: false, transposeB: false, aLayout: 'dense', bLayout: 'heads', outLayout: 'heads' });
-  return ctx.reshape([b * t, heads * dh]);
+  // [B, T, H, Dh]: the output projection reads it as [B·T, D] rows.
+  return headMatMul(probs, v, { transposeA: false, transposeB: false, aLayout: 'dense', bLayout: 'heads', outLayout: 'heads' });
 }
 
 type Layout = 'heads' | 'dense';

@@ -15,6 +15,7 @@ export const quickGelu = fast.quickGelu;
 export const multiHeadAttention = fast.multiHeadAttention;
 export const patchEmbed = fast.patchEmbed;
 export const repeatBatch = fast.repeatBatch;
+export const addSame = fast.addSame;
 export const embeddingLookup = impl.embeddingLookup;
 export const embeddingTrainable = fast.embeddingTrainable;
 export const softmaxCrossEntropy = impl.softmaxCrossEntropy;

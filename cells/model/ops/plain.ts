@@ -33,6 +33,11 @@ export function repeatBatch(x: tf.Tensor, n: number): tf.Tensor {
   return tf.tile(x, [n, ...x.shape.slice(1).map(() => 1)]);
 }
 
+/** a + b of the same shape (residual connections): tfjs's Add and its gradient. */
+export function addSame(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.add(a, b);
+}
+
 /** Additive causal mask [T,T]: 0 on and below the diagonal, a large negative number above it. */
 export function causalMask(t: number): tf.Tensor2D {
   // Written from JavaScript: one upload instead of the half-dozen kernels of a band-part construction,
