@@ -1,7 +1,7 @@
 // bench/edit-answer: how long the user waits for a notebook (issue #22, part 2), median of N.
 //   node --import tsx bench/edit-answer.ts [--reps 5] [--cache DIR] [--notebooks hello,quickstart,transferability]
 //        [--no-run] [--no-probe] [--no-kernel] [--bundle auto|off|require] [--edits promptLength,shots]
-//        [--answer-timeout SECONDS] [--baseline CHECKOUT]
+//        [--answer-timeout SECONDS] [--baseline CHECKOUT] [--no-engine]
 // --bundle sets PROMPTSCOPE_BUNDLE for the `promptscope run` processes: `off` times the sources through tsx,
 // `require` the prebuilt CLI (bin/build.mjs, rebuilt from the current sources before each timed run, untimed).
 // 1. `promptscope run NOTEBOOK --out DIR` on a warm cache (one untimed run first fills it; that one is cold
@@ -17,6 +17,8 @@
 //    `cell` views with outputs that the UI renders): the first time a value is seen (it trains), then
 //    back and forth between two cached values. The kernel is the one `promptscope serve` forks for the same
 //    --bundle (bin/bundle.mjs chooseBundle): the prebuilt kernel when the bundle is used, else its TypeScript.
+// 4. The desktop app's engine (bin/engine.mjs, as Electron forks it): fork to its server's URL, through tsx
+//    and from the bundle, alternated.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir, tmpdir, cpus, loadavg } from 'node:os';
@@ -332,6 +334,41 @@ async function benchKernel(): Promise<string> {
   return table(['warm serve session (kernel protocol)', 'answer s', 'all settled s', 'stages'], rows);
 }
 
+// ---- 4. the desktop app's engine ---------------------------------------------------------------------------
+
+// Electron's utilityProcess.fork played by Node's fork (Electron's binary is not needed): fork of
+// bin/engine.mjs → its server listening (the `ready` message), through tsx (PROMPTSCOPE_BUNDLE=off) and from
+// the bundle (require), alternated. On a notebook that does not exist yet (a kernel starts with it, beside).
+async function benchEngine(): Promise<string> {
+  const { fork } = await import('node:child_process');
+  const { startEngine } = await import('../desktop/electron/server-process.ts');
+  build(ROOT);
+  const dir = mkdtempSync(join(tmpdir(), 'promptscope-bench-engine-'));
+  const rows: (string | number)[][] = [];
+  const samples: Record<string, number[]> = { off: [], require: [] };
+  for (let i = 0; i < reps; i++) {
+    for (const mode of ['off', 'require']) {
+      let child: ReturnType<typeof fork> | undefined;
+      const t = Date.now();
+      const engine = await startEngine((modulePath, argv, o) => (child = fork(modulePath, argv, {
+        cwd: o.cwd, execArgv: o.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        env: { ...process.env, PROMPTSCOPE_BUNDLE: mode, PROMPTSCOPE_TRUST_STORE: join(dir, 'trusted.json') },
+      })), { root: ROOT, notebookPath: join(dir, `new-${i}-${mode}.html`), cacheDir, timeoutMs: 300_000 });
+      samples[mode].push(Date.now() - t);
+      process.stderr.write(`engine ${mode} ${i + 1}/${reps}: ${sec(Date.now() - t)} s\n`);
+      const exited = new Promise((r) => child!.once('exit', r));
+      engine.stop();
+      await exited;
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  for (const mode of ['off', 'require']) {
+    const xs = samples[mode];
+    rows.push([`desktop engine, ${mode === 'off' ? 'sources through tsx' : 'bundle'}: fork → ready`, sec(median(xs)), `${sec(Math.min(...xs))}–${sec(Math.max(...xs))}`]);
+  }
+  return table(['desktop engine (bin/engine.mjs)', 's', 'range'], rows);
+}
+
 if (flag('probe')) {
   await probe();
 } else {
@@ -340,6 +377,7 @@ if (flag('probe')) {
   process.stdout.write(head + '\n\n');
   if (!flag('no-run')) process.stdout.write((await benchRuns()) + '\n\n');
   if (!flag('no-probe')) process.stdout.write(benchProbe() + '\n\n');
-  if (!flag('no-kernel')) process.stdout.write((await benchKernel()) + '\n');
+  if (!flag('no-kernel')) process.stdout.write((await benchKernel()) + '\n\n');
+  if (!flag('no-engine')) process.stdout.write((await benchEngine()) + '\n');
   process.stdout.write(`\nload average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${new Date().toISOString()})\n`);
 }

@@ -81,8 +81,9 @@ rmSync(staging, { recursive: true, force: true });
 const t0 = performance.now();
 try {
   const result = await esbuild.build({
-    // The CLI, and the kernel process `promptscope serve` forks (else it starts through tsx: seconds).
-    entryPoints: { promptscope: join(ROOT, 'cli/promptscope.ts'), kernel: join(ROOT, 'desktop/kernel/kernel-process.ts') },
+    // The CLI, the kernel process `promptscope serve` forks (else it starts through tsx: seconds), and the
+    // desktop app's engine (bin/engine.mjs runs it; it forks the same kernel).
+    entryPoints: { promptscope: join(ROOT, 'cli/promptscope.ts'), kernel: join(ROOT, 'desktop/kernel/kernel-process.ts'), engine: join(ROOT, 'desktop/server/entry.ts') },
     absWorkingDir: ROOT, // the metafile's paths are relative to the repository, wherever this runs from
     outdir: staging,
     bundle: true,
@@ -114,6 +115,8 @@ try {
   if (!entry) throw new Error('esbuild reported no entry output');
   const kernel = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'desktop/kernel/kernel-process.ts')?.[0];
   if (!kernel) throw new Error('esbuild reported no kernel output');
+  const engine = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'desktop/server/entry.ts')?.[0];
+  if (!engine) throw new Error('esbuild reported no engine output');
   // Move the new files in beside the old ones (names carry content hashes, so a process started on the
   // old build can still load its lazily imported chunks), then replace inputs.json in one rename: it names
   // the entry, so a reader sees the old build with its inputs or the new one with its own, never a mix.
@@ -123,7 +126,7 @@ try {
     renameSync(join(staging, name), join(BUNDLE_DIR, name));
     written.add(name);
   }
-  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), entry: basename(entry), kernel: basename(kernel), files }, null, 1));
+  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), entry: basename(entry), kernel: basename(kernel), engine: basename(engine), files }, null, 1));
   renameSync(join(staging, 'inputs.json'), join(BUNDLE_DIR, 'inputs.json'));
   rmSync(staging, { recursive: true, force: true });
   // Files of earlier builds go after a week (a process running that long has loaded what it needs).
