@@ -28,7 +28,7 @@ export interface ChartFiles {
 export async function chartFiles(chart: VegaLiteChart, cache?: Cache): Promise<ChartFiles> {
   const spec = exactJson(chart.spec);
   if (!cache || spec === undefined) return draw(chart);
-  const key = sha256(JSON.stringify({ stage: STAGE, version: VERSION, spec, scale: SCALE, renderers: renderers(), place: place(), fonts: await fonts() }));
+  const key = sha256(JSON.stringify({ stage: STAGE, version: VERSION, spec, scale: SCALE, renderers: renderers(), place: place(), fonts: await (fontList ??= fonts()) }));
   const dir = await cache.lookup(key);
   if (dir) {
     try {
@@ -90,10 +90,18 @@ function renderers(): Record<string, string> {
   return rendererVersions;
 }
 
+let placeOnce: { timeZone: string; locale: string } | undefined;
 function place(): { timeZone: string; locale: string } {
-  const o = Intl.DateTimeFormat().resolvedOptions();
-  return { timeZone: o.timeZone, locale: o.locale };
+  // Read once a process (ICU's first use costs ~15 ms): a run does not change its time zone or locale.
+  if (!placeOnce) {
+    const o = Intl.DateTimeFormat().resolvedOptions();
+    placeOnce = { timeZone: o.timeZone, locale: o.locale };
+  }
+  return placeOnce;
 }
+
+// Listed once a process, by the first chart: fonts installed during a run are for the next one.
+let fontList: Promise<string[]> | undefined;
 
 /**
  * What resvg's `loadSystemFonts` reads, as names, sizes and modification times: the font folders of this
