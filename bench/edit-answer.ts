@@ -109,15 +109,17 @@ async function runOnce(checkout: string, nb: string, out: string): Promise<RunSa
 }
 
 /**
- * Two runs' outputs are the same results: every file but manifest.json byte for byte, and the manifest's
- * stage keys and pins (the fingerprints). Returns what differs.
+ * Two runs' outputs are the same results: every file but manifest.json byte for byte (a text may name its
+ * own checkout, e.g. the model's path: `aRoot` in a's files stands for `bRoot`), and the manifest's stage
+ * keys and pins (the fingerprints). Returns what differs.
  */
-function sameOutputs(a: string, b: string): string[] {
+function sameOutputs(a: string, b: string, aRoot: string, bRoot: string): string[] {
   const files = (d: string) => readdirSync(d).sort();
   const diffs: string[] = [];
   if (files(a).join() !== files(b).join()) diffs.push(`files: ${files(a).join(' ')} vs ${files(b).join(' ')}`);
   for (const f of files(a).filter((f) => f !== 'manifest.json' && files(b).includes(f))) {
-    if (!readFileSync(join(a, f)).equals(readFileSync(join(b, f)))) diffs.push(f);
+    const [x, y] = [readFileSync(join(a, f)), readFileSync(join(b, f))];
+    if (!x.equals(y) && x.toString('utf8').replaceAll(aRoot, bRoot) !== y.toString('utf8')) diffs.push(f);
   }
   const keys = (d: string) => {
     const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { stages: { key: string }[]; pins: unknown[] };
@@ -148,7 +150,7 @@ async function benchRuns(): Promise<string> {
       }
     }
     if (baseline) {
-      const diffs = sameOutputs(join(out, `${nb}-0`), join(out, `${nb}-1`));
+      const diffs = sameOutputs(join(out, `${nb}-0`), join(out, `${nb}-1`), join(baseline, '/'), ROOT);
       process.stderr.write(`run ${nb}: outputs ${diffs.length ? `DIFFER from the baseline's: ${diffs.join(', ')}` : 'identical to the baseline\'s'}\n`);
     }
     for (const c of checkouts) {
