@@ -215,6 +215,18 @@ test('the engine runs from the bundle, as promptscope serve does: no tsx, and th
   assert.match(kernel.cmdline, /bin\/dist\/kernel-[\w-]+\.mjs/, 'the bundled kernel');
   assert.doesNotMatch(kernel.cmdline, /tsx/);
 
+  // Without the bundle (PROMPTSCOPE_BUNDLE=off, as with edited sources) the same launcher runs the sources
+  // through tsx, registered by itself, and the kernel's TypeScript.
+  const fallback = await startEngine(forkWith('off'), { root: ROOT, notebookPath: join(dir, 'other.html'), cacheDir: join(dir, 'cache'), timeoutMs: 120_000 });
+  t.after(() => fallback.stop());
+  let tsKernel: { cmdline: string } | undefined;
+  for (let i = 0; i < 300 && !tsKernel; i++) {
+    tsKernel = childrenOf(children[1].pid!)[0];
+    if (!tsKernel) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(tsKernel, 'the engine forked a kernel');
+  assert.match(tsKernel.cmdline, /--import \S*tsx\S* \S*desktop\/kernel\/kernel-process\.ts/);
+
   // The same modes as the CLI's: an unknown one is refused before anything loads.
   const refused = forkWith('yes')(join(ROOT, 'bin/engine.mjs'), [join(dir, 'x.html')], { cwd: ROOT, execArgv: [], serviceName: 'x', stdio: 'inherit' }) as ReturnType<typeof fork>;
   let stderr = '';
