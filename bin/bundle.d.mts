@@ -17,5 +17,5 @@ export interface BundleChoice {
 }
 export declare function checkBundle(root?: string, dir?: string): BundleChoice;
 export declare function chooseBundle(mode?: string, root?: string, dir?: string): BundleChoice;
-export declare function importChosen(chosen: BundleChoice, which: 'entry' | 'engine', source: string): Promise<Record<string, unknown>>;
+export declare function importChosen(chosen: BundleChoice, which: 'entry' | 'engine', importSource: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>>;
 export declare function bundleStaleness(root?: string, dir?: string): string | undefined;

@@ -75,13 +75,14 @@ export function chooseBundle(mode = 'auto', root = ROOT, dir = BUNDLE_DIR) {
 
 /**
  * The module `which` ('entry' or 'engine') of a chooseBundle answer: the bundled file when there is one,
- * else the TypeScript `source` (a URL) through tsx, registered here so no --import flag is needed.
+ * else `importSource()` (the caller's import of the TypeScript, written out so tools see the dependency)
+ * through tsx, registered here so no --import flag is needed.
  */
-export async function importChosen(chosen, which, source) {
+export async function importChosen(chosen, which, importSource) {
   if (chosen[which]) return import(pathToFileURL(chosen[which]).href);
   const { register } = await import('tsx/esm/api');
   register();
-  return import(source);
+  return importSource();
 }
 
 /** Why the bundle cannot be used, or undefined when it can. */

@@ -14,5 +14,5 @@ if (error) {
   console.error(`promptscope engine: ${error}`);
   process.exit(2);
 }
-const { runEngine } = await importChosen(chosen, 'engine', new URL('../desktop/server/entry.ts', import.meta.url).href);
+const { runEngine } = await importChosen(chosen, 'engine', () => import('../desktop/server/entry.ts'));
 await runEngine(process.argv.slice(2), { kernelEntry: chosen.kernel });

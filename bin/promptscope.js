@@ -12,6 +12,6 @@ if (chosen.error) {
   console.error(`promptscope: ${chosen.error}`);
   process.exit(2);
 }
-const { main } = await importChosen(chosen, 'entry', new URL('../cli/promptscope.ts', import.meta.url).href);
+const { main } = await importChosen(chosen, 'entry', () => import('../cli/promptscope.ts'));
 // `promptscope serve` forks the bundled kernel when the CLI itself runs from the bundle.
 process.exitCode = await main(process.argv.slice(2), { kernelEntry: chosen.kernel });
