@@ -2,13 +2,14 @@
 // Builds the CLI into one ES module (plus lazily loaded chunks) so `promptscope` starts without tsx's loader:
 // a warm `promptscope run` spent most of its start-up there (loader hooks on a second thread, per-module
 // transforms and source maps; bench/edit-answer.ts). Run by `npm ci` (postinstall) and `npm run build`.
-// Packages stay external (loaded from node_modules as before); only this repository's TypeScript is bundled.
+// Packages stay external (loaded from node_modules as before), but for apache-arrow (below); otherwise only
+// this repository's TypeScript is bundled.
 // Each source file's `import.meta.url` is rewritten to that file's own URL, so the paths the code finds
 // relative to itself (data/, workers, the native addon, the kernel process) are the same as under tsx.
 // The inputs and their hashes go to bin/dist/inputs.json; bin/bundle.mjs refuses a bundle whose inputs
 // changed, and bin/promptscope.js then runs the sources through tsx.
 import { createRequire } from 'node:module';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { BUNDLE_DIR, INPUTS_FORMAT, ROOT, sha256File } from './bundle.mjs';
 
@@ -57,22 +58,69 @@ function isCommonJsOnly(name, resolveDir) {
   }
   return cjsOnly.get(name);
 }
+// Each such package becomes a small ES module made here, whose named exports are the package's own, listed
+// now by requiring it the way the bundle will (from bin/dist). Importers then share that one namespace:
+// with esbuild's CommonJS interop every importing file copied all of tfjs's exports into an object of its
+// own (__copyProps, 0.1 s of a warm quickstart run: 54 files import tfjs). And a dynamic import() keeps its
+// named exports and stays lazy in a chunk of its own, without Node's lexer over the package (DuckDB's
+// node-api: 0.45 CPU s imported, 0.3 s required). A package that cannot be required here (a native part
+// missing on this machine) is left to Node's import, as before. Named exports are read once, when the
+// package loads: none of these packages reassigns its exports later.
+const requireFromBundle = createRequire(join(BUNDLE_DIR, 'x.js'));
+const exportNames = new Map();
+function namesOf(path) {
+  if (!exportNames.has(path)) {
+    let names = null;
+    try {
+      const mod = requireFromBundle(path);
+      names = mod !== null && (typeof mod === 'object' || typeof mod === 'function') ? Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule') : [];
+    } catch {
+      names = null;
+    }
+    exportNames.set(path, names);
+  }
+  return exportNames.get(path);
+}
 const requireCommonJs = {
   name: 'require-commonjs-packages',
   setup(build) {
     build.onResolve({ filter: /^[^./]/ }, (args) => {
-      // Static imports only: a chunk made for a dynamic import() of a CommonJS module would export only
-      // `default` (esbuild cannot know the names), where Node's import() gives named exports too. Those
-      // stay imports, and stay lazy (DuckDB).
-      if (args.path.startsWith('node:') || args.kind !== 'import-statement') return undefined;
+      if (args.path.startsWith('node:') || (args.kind !== 'import-statement' && args.kind !== 'dynamic-import')) return undefined;
       const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
-      if (!isCommonJsOnly(name, args.resolveDir || ROOT)) return undefined;
+      if (!isCommonJsOnly(name, args.resolveDir || ROOT) || namesOf(args.path) === null) return undefined;
       return { path: args.path, namespace: 'node-require' };
     });
-    build.onLoad({ filter: /.*/, namespace: 'node-require' }, (args) => ({
-      contents: `module.exports = __promptscopeRequire(${JSON.stringify(args.path)});`,
-      loader: 'js',
-    }));
+    build.onLoad({ filter: /.*/, namespace: 'node-require' }, (args) => {
+      const names = namesOf(args.path);
+      const lines = [`const m = __promptscopeRequire(${JSON.stringify(args.path)});`, 'export default m;'];
+      names.forEach((n, i) => lines.push(`const e${i} = m[${JSON.stringify(n)}];`));
+      if (names.length) lines.push(`export { ${names.map((n, i) => `e${i} as ${JSON.stringify(n)}`).join(', ')} };`);
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+  },
+};
+
+// Packages stay in node_modules, loaded from there at run time, except those built into the bundle here:
+// apache-arrow is ~130 ES module files, and Node 20 resolves, reads and links each one (0.24 CPU s to
+// import it against 0.10 s for the same code as one file; the node baseline is 0.07 s). Only this
+// repository's code imports it at run time (duckdb-wasm, the one package depending on it, runs in the page),
+// so there is still one copy of its classes in a process. What it imports comes along. Their package.json
+// files are inputs of the bundle, so another installed version makes the bundle stale.
+const BUNDLED_PACKAGES = ['apache-arrow'];
+// node_modules may be a link (a worktree sharing another's): esbuild reports the real paths.
+const bundledDirs = BUNDLED_PACKAGES.flatMap((name) => {
+  const dir = join(ROOT, 'node_modules', name);
+  return [dir + sep, (existsSync(dir) ? realpathSync(dir) : dir) + sep];
+});
+const externalPackages = {
+  name: 'external-packages',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:')) return undefined;
+      const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
+      if (BUNDLED_PACKAGES.includes(name) || bundledDirs.some((d) => args.importer.startsWith(d))) return undefined;
+      return { path: args.path, external: true };
+    });
   },
 };
 
@@ -81,8 +129,9 @@ rmSync(staging, { recursive: true, force: true });
 const t0 = performance.now();
 try {
   const result = await esbuild.build({
-    // The CLI, and the kernel process `promptscope serve` forks (else it starts through tsx: seconds).
-    entryPoints: { promptscope: join(ROOT, 'cli/promptscope.ts'), kernel: join(ROOT, 'desktop/kernel/kernel-process.ts') },
+    // The CLI, the kernel process `promptscope serve` forks (else it starts through tsx: seconds), and the
+    // desktop app's engine (bin/engine.mjs runs it; it forks the same kernel).
+    entryPoints: { promptscope: join(ROOT, 'cli/promptscope.ts'), kernel: join(ROOT, 'desktop/kernel/kernel-process.ts'), engine: join(ROOT, 'desktop/server/entry.ts') },
     absWorkingDir: ROOT, // the metafile's paths are relative to the repository, wherever this runs from
     outdir: staging,
     bundle: true,
@@ -90,22 +139,28 @@ try {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
     outExtension: { '.js': '.mjs' },
     entryNames: '[name]-[hash]', // a new build never overwrites a file a running process may still import
     chunkNames: '[name]-[hash]', // beside the entry: the rewritten import.meta.url are relative to this folder
     metafile: true,
     logLevel: 'error',
-    plugins: [rewriteMetaUrl, requireCommonJs],
+    plugins: [rewriteMetaUrl, requireCommonJs, externalPackages],
     // Every output file gets its own require() for the CommonJS packages above (resolved from bin/dist).
     banner: { js: "import { createRequire as __promptscopeCreateRequire } from 'node:module';\nconst __promptscopeRequire = __promptscopeCreateRequire(import.meta.url);" },
   });
   const files = {};
   // Inputs from the require() shims are named `node-require:<package>`, not files.
   const inputs = [...Object.keys(result.metafile.inputs).filter((p) => !p.startsWith('node-require:')).map((p) => join(ROOT, p)), join(ROOT, 'tsconfig.json'), join(ROOT, 'bin/build.mjs'), join(ROOT, 'package.json')];
+  // The packages built in are recorded by their package.json (their version), the one file of theirs kept.
+  const bundledPackageFiles = new Set();
   for (const path of inputs) {
+    const m = /^(.*[\\/]node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)[\\/]/.exec(path);
+    if (m) bundledPackageFiles.add(join(m[1], 'package.json'));
+  }
+  const inPackage = (path) => path.includes(`${sep}node_modules${sep}`);
+  for (const path of [...inputs, ...bundledPackageFiles]) {
     const rel = toPosix(relative(ROOT, path));
-    if (rel.startsWith('node_modules/')) continue;
+    if (inPackage(path) && !bundledPackageFiles.has(path)) continue;
     const st = statSync(path);
     files[rel] = { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256File(path) };
   }
@@ -114,6 +169,8 @@ try {
   if (!entry) throw new Error('esbuild reported no entry output');
   const kernel = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'desktop/kernel/kernel-process.ts')?.[0];
   if (!kernel) throw new Error('esbuild reported no kernel output');
+  const engine = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'desktop/server/entry.ts')?.[0];
+  if (!engine) throw new Error('esbuild reported no engine output');
   // Move the new files in beside the old ones (names carry content hashes, so a process started on the
   // old build can still load its lazily imported chunks), then replace inputs.json in one rename: it names
   // the entry, so a reader sees the old build with its inputs or the new one with its own, never a mix.
@@ -123,7 +180,7 @@ try {
     renameSync(join(staging, name), join(BUNDLE_DIR, name));
     written.add(name);
   }
-  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), entry: basename(entry), kernel: basename(kernel), files }, null, 1));
+  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), entry: basename(entry), kernel: basename(kernel), engine: basename(engine), files }, null, 1));
   renameSync(join(staging, 'inputs.json'), join(BUNDLE_DIR, 'inputs.json'));
   rmSync(staging, { recursive: true, force: true });
   // Files of earlier builds go after a week (a process running that long has loaded what it needs).

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Where the bundle's files and its list of inputs are written (ignored by git: built on each machine). */
@@ -54,20 +54,35 @@ export function checkBundle(root = ROOT, dir = BUNDLE_DIR) {
     if (st.size === rec.size && st.mtimeMs === rec.mtimeMs) continue;
     if (st.size !== rec.size || sha256File(path) !== rec.sha256) return { stale: `${rel} changed since the bundle was built` };
   }
-  // The serve kernel's entry (a build from before it was bundled has none: the kernel starts through tsx).
-  return { entry, kernel: typeof manifest.kernel === 'string' ? join(dir, manifest.kernel) : undefined };
+  // The serve kernel's and the desktop engine's entries (a build from before they were bundled has none:
+  // they start through tsx).
+  const own = (name) => (typeof name === 'string' ? join(dir, name) : undefined);
+  return { entry, kernel: own(manifest.kernel), engine: own(manifest.engine) };
 }
 
 /**
- * What to run for PROMPTSCOPE_BUNDLE=`mode`: the fresh bundle ({ entry, kernel }), or the sources ({ stale }:
- * why not); `off` always the sources; `require` without a fresh bundle, and an unknown mode, are { error }.
- * bin/promptscope.js decides here for the CLI and hands the kernel's entry to `promptscope serve`.
+ * What to run for PROMPTSCOPE_BUNDLE=`mode`: the fresh bundle ({ entry, kernel, engine }), or the sources
+ * ({ stale }: why not); `off` always the sources; `require` without a fresh bundle, and an unknown mode, are
+ * { error }. bin/promptscope.js decides here for the CLI and hands the kernel's entry to `promptscope serve`;
+ * bin/engine.mjs decides here for the desktop app's engine and hands the kernel's entry to its server.
  */
 export function chooseBundle(mode = 'auto', root = ROOT, dir = BUNDLE_DIR) {
   if (!['auto', 'off', 'require'].includes(mode)) return { error: `PROMPTSCOPE_BUNDLE="${mode}" is not one of auto, off, require` };
   const found = mode === 'off' ? { stale: 'PROMPTSCOPE_BUNDLE=off' } : checkBundle(root, dir);
   if (found.stale && mode === 'require') return { error: `PROMPTSCOPE_BUNDLE=require but the bundle cannot be used: ${found.stale}; run npm run build` };
   return found;
+}
+
+/**
+ * The module `which` ('entry' or 'engine') of a chooseBundle answer: the bundled file when there is one,
+ * else `importSource()` (the caller's import of the TypeScript, written out so tools see the dependency)
+ * through tsx, registered here so no --import flag is needed.
+ */
+export async function importChosen(chosen, which, importSource) {
+  if (chosen[which]) return import(pathToFileURL(chosen[which]).href);
+  const { register } = await import('tsx/esm/api');
+  register();
+  return importSource();
 }
 
 /** Why the bundle cannot be used, or undefined when it can. */

@@ -5,21 +5,13 @@
 // with no build: an edited checkout never runs old code, it only starts slower until `npm run build`.
 // PROMPTSCOPE_BUNDLE: unset or `auto` as above; `off` always runs the sources; `require` refuses to run
 // without a fresh bundle (tests and benches that must time the bundled path).
-import { pathToFileURL } from 'node:url';
-import { chooseBundle } from './bundle.mjs';
+import { chooseBundle, importChosen } from './bundle.mjs';
 
-const { entry, kernel, error } = chooseBundle(process.env.PROMPTSCOPE_BUNDLE ?? 'auto');
-if (error) {
-  console.error(`promptscope: ${error}`);
+const chosen = chooseBundle(process.env.PROMPTSCOPE_BUNDLE ?? 'auto');
+if (chosen.error) {
+  console.error(`promptscope: ${chosen.error}`);
   process.exit(2);
 }
-let main;
-if (entry) {
-  ({ main } = await import(pathToFileURL(entry).href));
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  ({ main } = await import('../cli/promptscope.ts'));
-}
+const { main } = await importChosen(chosen, 'entry', () => import('../cli/promptscope.ts'));
 // `promptscope serve` forks the bundled kernel when the CLI itself runs from the bundle.
-process.exitCode = await main(process.argv.slice(2), { kernelEntry: kernel });
+process.exitCode = await main(process.argv.slice(2), { kernelEntry: chosen.kernel });

@@ -111,7 +111,7 @@ export async function runNotebook(opts: RunOptions): Promise<number> {
     pins: [...pins.values()],
     stages: session.stageRecords().map((r) => ({ stage: r.stage, key: r.key, hit: r.hit, ms: r.ms, ...(r.ranOn ? { ranOn: r.ranOn } : {}) })),
   };
-  const written = opts.out ? await writeOutputs(session, opts.out, manifest) : undefined;
+  const written = opts.out ? await writeOutputs(session, opts.out, manifest, cache) : undefined;
   session.dispose();
   // A cell cancelled by --timeout may leave timers or sockets behind that would keep the finished run
   // alive: once the exit status is set, leave.

@@ -5,9 +5,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Table, tableToIPC } from 'apache-arrow';
 import { writeFileAtomic } from '../cells/util/atomic.ts';
-import { isChart, renderSvg, svgToPng } from '../cells/plots/vegalite.ts';
+import { isChart } from '../cells/plots/vegalite.ts';
 import type { NotebookSession } from '../cells/engine/session.ts';
+import type { Cache } from '../cells/exec/cache.ts';
 import type { Pin } from '../cells/exec/types.ts';
+import { chartFiles, type ChartFiles } from './chart-files.ts';
 
 export interface RunManifest {
   notebook: string;
@@ -70,7 +72,7 @@ const isPlainJson = (v: unknown): boolean => {
  * whose outputs are missing has failed, and the caller must say so (a warning is easy to miss in a log,
  * and a script that reads the outputs next would fail later with a less useful message).
  */
-export async function writeOutputs(session: NotebookSession, outDir: string, manifest: Omit<RunManifest, 'outputs' | 'outputErrors'>): Promise<RunManifest> {
+export async function writeOutputs(session: NotebookSession, outDir: string, manifest: Omit<RunManifest, 'outputs' | 'outputErrors'>, cache?: Cache): Promise<RunManifest> {
   const errors: OutputError[] = [];
   const failed = (name: string, err: unknown, file = '') =>
     errors.push({ name, file: err instanceof WriteError ? err.file : file, error: (err as Error)?.message ?? String(err) });
@@ -91,7 +93,7 @@ export async function writeOutputs(session: NotebookSession, outDir: string, man
     }
     const files: string[] = [];
     try {
-      await writeOne(outDir, name, value, files, metrics);
+      await writeOne(outDir, name, value, files, metrics, cache);
     } catch (err) {
       failed(name, err);
     }
@@ -108,7 +110,7 @@ export async function writeOutputs(session: NotebookSession, outDir: string, man
   return full;
 }
 
-async function writeOne(outDir: string, name: string, value: unknown, files: string[], metrics: Record<string, unknown>): Promise<void> {
+async function writeOne(outDir: string, name: string, value: unknown, files: string[], metrics: Record<string, unknown>, cache?: Cache): Promise<void> {
   // Each file is listed once it exists, and a failure names the file it happened on.
   const put = async (file: string, data: () => string | Uint8Array | Promise<string | Uint8Array>) => {
     try {
@@ -122,9 +124,10 @@ async function writeOne(outDir: string, name: string, value: unknown, files: str
     await put(`${name}.csv`, () => toCsv(value));
     await put(`${name}.arrow`, () => tableToIPC(value, 'file'));
   } else if (isChart(value)) {
-    let svg = '';
-    await put(`${name}.svg`, async () => (svg = await renderSvg(value)));
-    await put(`${name}.png`, () => svgToPng(svg));
+    // Drawn once per spec, renderers and fonts: a warm re-render takes both files from the cache.
+    let drawn: ChartFiles | undefined;
+    await put(`${name}.svg`, async () => (drawn = await chartFiles(value, cache)).svg);
+    await put(`${name}.png`, () => drawn!.png);
     await put(`${name}.vl.json`, () => JSON.stringify(value.spec, null, 1));
   } else if (isImageGrid(value)) {
     // An image grid (imageGrid(): the explorer's thumbnails) as NAME-1.png, NAME-2.png, … in grid order.

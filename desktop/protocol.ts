@@ -214,5 +214,5 @@ export type FromKernel = KernelReply | KernelEvent;
 
 // ---- engine → Electron main -------------------------------------------------------------------------
 
-/** What the desktop app's engine process (desktop/server/entry.ts) reports to Electron's main process. */
+/** What the desktop app's engine process (bin/engine.mjs running desktop/server/entry.ts) reports to Electron's main process. */
 export type EngineMessage = { type: 'ready'; url: string } | { type: 'error'; message: string };

@@ -1,7 +1,7 @@
-// Starts the notebook server process (desktop/server/entry.ts: the server, which runs the cells in a kernel
-// process of its own) outside the UI thread, in Electron's utility process, and waits for it to report
-// its URL (an EngineMessage, desktop/protocol.ts). The window then loads the UI from that server,
-// exactly as a browser does with `promptscope serve`.
+// Starts the notebook server process (bin/engine.mjs running desktop/server/entry.ts: the server, which
+// runs the cells in a kernel process of its own) outside the UI thread, in Electron's utility process, and
+// waits for it to report its URL (an EngineMessage, desktop/protocol.ts). The window then loads the UI from
+// that server, exactly as a browser does with `promptscope serve`.
 import { join } from 'node:path';
 import type { EngineMessage } from '../protocol.ts';
 import { engineOrigin } from './security.ts';
@@ -27,11 +27,11 @@ export interface EngineOptions {
 
 export function engineCommand(opts: EngineOptions): { modulePath: string; args: string[]; execArgv: string[]; cwd: string } {
   return {
-    modulePath: join(opts.root, 'desktop', 'server', 'entry.ts'),
+    // Plain JavaScript that runs the prebuilt engine and kernel while the bundle is fresh, as `promptscope
+    // serve` does (one rule, bin/bundle.mjs chooseBundle), and registers tsx itself otherwise: no loader flag.
+    modulePath: join(opts.root, 'bin', 'engine.mjs'),
     args: [opts.notebookPath, ...(opts.cacheDir ? ['--cache', opts.cacheDir] : [])],
-    // The engine is TypeScript run through tsx, as everywhere else in the project; `--import tsx`
-    // resolves from cwd, the app root.
-    execArgv: ['--import', 'tsx'],
+    execArgv: [],
     cwd: opts.root,
   };
 }

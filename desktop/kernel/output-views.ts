@@ -67,15 +67,17 @@ function cellValue(v: unknown): unknown {
   if (typeof v === 'string') return v.length > 500 ? `${v.slice(0, 500)}…` : v;
   if (typeof v === 'boolean') return v;
   if (v instanceof Date) return v.toISOString();
-  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return summariseArray(Array.from(v as unknown as ArrayLike<number | bigint>));
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return summariseArray(v as unknown as ArrayLike<number | bigint>);
   const maybeVector = v as { toArray?: () => ArrayLike<unknown> };
-  if (typeof maybeVector.toArray === 'function' && !Array.isArray(v)) return summariseArray(Array.from(maybeVector.toArray()));
+  if (typeof maybeVector.toArray === 'function' && !Array.isArray(v)) return summariseArray(maybeVector.toArray());
   if (Array.isArray(v)) return summariseArray(v);
   return toJsonSafe(v, { maxDepth: 2, maxItems: 8, maxString: 200 });
 }
 
-function summariseArray(a: unknown[]): string {
-  const shown = a.slice(0, 6).map((x) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toPrecision(4)) : String(x)));
+// Reads the first six elements only: copying a whole typed array first (a dataset's pixels, a feature matrix)
+// made the views of a transferability run's values take 9 s of the kernel's time.
+function summariseArray(a: ArrayLike<unknown>): string {
+  const shown = Array.from({ length: Math.min(6, a.length) }, (_, i) => a[i]).map((x) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toPrecision(4)) : String(x)));
   return a.length > 6 ? `[${shown.join(', ')}, … ×${a.length}]` : `[${shown.join(', ')}]`;
 }
 
@@ -100,7 +102,7 @@ export function toJsonSafe(value: unknown, limits: JsonLimits = { maxDepth: 6, m
     if (seen.has(obj)) return { $type: 'circular' };
     if (v instanceof Date) return { $type: 'date', text: v.toISOString() };
     if (v instanceof Error) return { $type: 'error', text: `${v.name}: ${v.message}` };
-    if (ArrayBuffer.isView(v)) return { $type: 'typed', text: `${v.constructor.name}(${(v as unknown as ArrayLike<unknown>).length ?? v.byteLength}) ${summariseArray(Array.from(v as unknown as ArrayLike<number>))}` };
+    if (ArrayBuffer.isView(v)) return { $type: 'typed', text: `${v.constructor.name}(${(v as unknown as ArrayLike<unknown>).length ?? v.byteLength}) ${summariseArray(v instanceof DataView ? [] : (v as unknown as ArrayLike<number>))}` };
     if (isArrowTable(v)) return { $type: 'table', text: `Table ${v.numRows} rows × ${v.numCols} columns` };
     if (depth >= limits.maxDepth) return { $type: 'more', text: Array.isArray(v) ? `Array(${v.length})` : (v.constructor?.name ?? 'Object') };
     seen.add(obj);

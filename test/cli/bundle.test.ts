@@ -9,7 +9,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-// @ts-expect-error: a plain .mjs module of bin/ (no type declarations); its exports are used as below.
 import { bundleStaleness, checkBundle, chooseBundle, INPUTS_FORMAT, sha256File } from '../../bin/bundle.mjs';
 import { KernelProcess } from '../../desktop/server/kernel.ts';
 import { parseNotebook } from '../../cells/engine/notebook.ts';

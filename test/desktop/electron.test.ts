@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,9 +147,10 @@ test('the engine launcher waits for ready, refuses a non-loopback URL and report
   engine.onUnexpectedExit((code) => exits.push(code));
   child.emit('exit', 137);
   assert.deepEqual(exits, [137], 'a crash after ready is reported');
-  assert.deepEqual(seen![0], join('/app', 'desktop', 'server', 'entry.ts'));
+  // The launcher that picks the bundle or the sources (bin/engine.mjs), with no tsx loader flag.
+  assert.deepEqual(seen![0], join('/app', 'bin', 'engine.mjs'));
   assert.deepEqual(seen![1], ['/n/a.html', '--cache', '/c']);
-  assert.deepEqual(seen![2].execArgv, ['--import', 'tsx']);
+  assert.deepEqual(seen![2].execArgv, []);
   assert.equal(engineCommand({ root: '/app', notebookPath: '/n' }).cwd, '/app');
 
   child = fake();
@@ -171,6 +172,68 @@ test('the engine launcher waits for ready, refuses a non-loopback URL and report
   const dies = startEngine(forkFn, { root: '/app', notebookPath: '/n/a.html' });
   child.emit('exit', 3);
   await assert.rejects(dies, /exited \(code 3\)/);
+});
+
+// The processes whose parent is `pid`, with their command lines (Linux /proc).
+function childrenOf(pid: number): { pid: number; cmdline: string }[] {
+  const out: { pid: number; cmdline: string }[] = [];
+  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const ppid = Number(/\nPPid:\s+(\d+)/.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1]);
+      if (ppid === pid) out.push({ pid: Number(name), cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ') });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+test('the engine runs from the bundle, as promptscope serve does: no tsx, and the bundled kernel', { skip: !existsSync('/proc/self/status') && 'needs /proc' }, async (t) => {
+  const build = spawnSync(process.execPath, ['bin/build.mjs', '--quiet'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  const dir = mkdtempSync(join(tmpdir(), 'promptscope-engine-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const children: ReturnType<typeof fork>[] = [];
+  t.after(() => children.forEach((c) => c.kill('SIGKILL')));
+  // Electron's utilityProcess.fork, played by Node's; PROMPTSCOPE_BUNDLE=require fails rather than fall back to tsx.
+  const forkWith = (bundle: string): ForkFn => (modulePath, args, options) => {
+    const child = fork(modulePath, args, { cwd: options.cwd, execArgv: options.execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env: { ...process.env, PROMPTSCOPE_BUNDLE: bundle, PROMPTSCOPE_TRUST_STORE: join(dir, 'trusted.json') } });
+    children.push(child);
+    return child;
+  };
+  // A notebook that does not exist yet opens as a new, trusted one: its kernel starts at once.
+  const engine = await startEngine(forkWith('require'), { root: ROOT, notebookPath: join(dir, 'new.html'), cacheDir: join(dir, 'cache'), timeoutMs: 60_000 });
+  t.after(() => engine.stop());
+  const enginePid = children[0].pid!;
+  assert.doesNotMatch(childrenOf(process.pid).find((c) => c.pid === enginePid)!.cmdline, /tsx/);
+  let kernel: { cmdline: string } | undefined;
+  for (let i = 0; i < 300 && !kernel; i++) {
+    kernel = childrenOf(enginePid)[0];
+    if (!kernel) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(kernel, 'the engine forked a kernel');
+  assert.match(kernel.cmdline, /bin\/dist\/kernel-[\w-]+\.mjs/, 'the bundled kernel');
+  assert.doesNotMatch(kernel.cmdline, /tsx/);
+
+  // Without the bundle (PROMPTSCOPE_BUNDLE=off, as with edited sources) the same launcher runs the sources
+  // through tsx, registered by itself, and the kernel's TypeScript.
+  const fallback = await startEngine(forkWith('off'), { root: ROOT, notebookPath: join(dir, 'other.html'), cacheDir: join(dir, 'cache'), timeoutMs: 120_000 });
+  t.after(() => fallback.stop());
+  let tsKernel: { cmdline: string } | undefined;
+  for (let i = 0; i < 300 && !tsKernel; i++) {
+    tsKernel = childrenOf(children[1].pid!)[0];
+    if (!tsKernel) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(tsKernel, 'the engine forked a kernel');
+  assert.match(tsKernel.cmdline, /--import \S*tsx\S* \S*desktop\/kernel\/kernel-process\.ts/);
+
+  // The same modes as the CLI's: an unknown one is refused before anything loads.
+  const refused = forkWith('yes')(join(ROOT, 'bin/engine.mjs'), [join(dir, 'x.html')], { cwd: ROOT, execArgv: [], serviceName: 'x', stdio: 'inherit' }) as ReturnType<typeof fork>;
+  let stderr = '';
+  refused.stderr!.on('data', (d) => (stderr += d));
+  const code = await new Promise((r) => refused.once('exit', r));
+  assert.equal(code, 2);
+  assert.match(stderr, /PROMPTSCOPE_BUNDLE="yes" is not one of auto, off, require/);
 });
 
 test('npm start without the Electron binary explains and points to promptscope serve', () => {
@@ -216,7 +279,7 @@ test('the bundled main process, on a fake electron: engine forked, window loads 
     assert.equal(w.status, 302);
     assert.equal(w.pageStatus, 200);
     assert.match(w.csp, /script-src 'self'/);
-    assert.equal(r.engines[0].modulePath, join(ROOT, 'desktop/server/entry.ts'));
+    assert.equal(r.engines[0].modulePath, join(ROOT, 'bin/engine.mjs'));
     assert.deepEqual(r.ipc.sort(), Object.values(CHANNELS).sort());
     assert.deepEqual(r.contents[0], { navigateAway: true, navigateFile: true, navigateSelf: false, webview: true, openWindow: { action: 'deny' } });
     assert.deepEqual(r.session, { remoteCancelled: true, ownCancelled: false, permission: false });

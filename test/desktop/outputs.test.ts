@@ -57,6 +57,21 @@ test('toJsonSafe bounds size and describes what JSON cannot hold', () => {
   assert.ok(JSON.stringify(toJsonSafe({ deep: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } } })).includes('"$type":"more"'));
 });
 
+test('a typed array is summarised from its first six elements, never copied whole (a dataset\'s pixels)', () => {
+  // Iterating it throws: Array.from over the whole array (what the views did before) fails here.
+  class Pixels extends Uint8Array {
+    *[Symbol.iterator](): ArrayIterator<number> {
+      throw new Error('the whole array was iterated');
+    }
+  }
+  const pixels = new Pixels(3 * 1024 * 1024).fill(7);
+  pixels[0] = 255;
+  const j = toJsonSafe({ images: { data: pixels }, w: Float32Array.from([0.5, 1, 2.25]), view: new DataView(new ArrayBuffer(8)) }) as Record<string, { $type: string; text?: string; data?: { text: string } }>;
+  assert.equal((j.images as unknown as { data: { text: string } }).data.text, 'Pixels(3145728) [255, 7, 7, 7, 7, 7, … ×3145728]');
+  assert.equal(j.w.text, 'Float32Array(3) [0.5000, 1, 2.250]');
+  assert.equal(j.view.text, 'DataView(8) []');
+});
+
 test('a dataset becomes a sample grid (one per class first) plus its paged rows', async () => {
   const { testBuiltins } = await import('./builtins.ts');
   const ds = (testBuiltins.demoDataset as () => unknown)();
