@@ -4,31 +4,38 @@
 // [fh, fw, cin, cout], so the filter is already the right-hand matrix. Depthwise convolutions are direct
 // loops (each output channel reads one input channel: there is no product to hand to BLAS).
 //
-// Calling convention: conv2d(heap, p) and depthwiseConv2d(heap, p) with p a Float64Array(19):
+// Where the CPU has AVX2 + FMA, the forward and the stride-1 input gradient of dense convolutions with
+// channel counts that are multiples of 8 take the direct kernel of conv-direct.c instead (2–3× faster at
+// CIFAR sizes, bench/README.md).
+//
+// Calling convention: depthwiseConv2d(heap, p) with p a Float64Array(19):
 //   [mode, batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, dilationH, dilationW,
 //    padTop, padLeft, xOff, wOff, yOff]
-// offsets in floats into the heap. mode 0: y = conv(x, w). mode 1 (input gradient): reads dy at yOff and
+// and conv2d(heap, p) with p a Float64Array(21): the same, then [biasOff, activation] (mode 0 only:
+// biasOff −1 for none, else outC floats added to y; activation 0 none, 1 ReLU, plus 2 for "direct kernel
+// only": then nothing is written and false returned where the direct kernel does not apply, so the
+// caller can take another kernel; otherwise true). Offsets in floats into the heap. mode 0: y = act(conv(x, w) + bias). mode 1 (input gradient): reads dy at yOff and
 // w, writes dx at xOff. mode 2 (filter gradient): reads x and dy, writes dw at wOff. The depthwise
 // filter is [fH, fW, inC, multiplier] with outC = inC·multiplier and output channel c·multiplier + q, as
 // in tfjs. Every tensor's range is checked against the heap before anything is written.
 #include "native.h"
+#include "conv.h"
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-  int64_t mode, batch, ih, iw, ic, oh, ow, oc, fh, fw, sh, sw, dh, dw, pt, pl, x, w, y;
-} Geometry;
 
 // Scratch rows are bounded so that a chunk's patch matrix stays near 16 MB whatever the batch size.
 #define SCRATCH_FLOATS (4 * 1024 * 1024)
 
-static bool read_geometry(napi_env env, napi_callback_info info, float **heap, size_t *size, Geometry *g, bool depthwise) {
+static bool read_geometry(napi_env env, napi_callback_info info, float **heap, size_t *size, Geometry *g, bool depthwise, const double **params) {
   size_t argc = 2; napi_value argv[2]; const double *p = NULL;
+  size_t n = depthwise ? 19 : 21;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
-      !(*heap = floats(env, argv[0], size)) || !(p = doubles(env, argv[1], 19))) {
-    napi_throw_type_error(env, NULL, "native conv: expected (heap: ArrayBuffer, params: Float64Array(19))");
+      !(*heap = floats(env, argv[0], size)) || !(p = doubles(env, argv[1], n))) {
+    napi_throw_type_error(env, NULL, depthwise ? "native conv: expected (heap: ArrayBuffer, params: Float64Array(19))"
+                                               : "native conv: expected (heap: ArrayBuffer, params: Float64Array(21))");
     return false;
   }
+  if (params) *params = p;
   int64_t v[19];
   bool ok = true;
   for (int i = 0; i < 19; i++) {
@@ -93,10 +100,25 @@ static void col2im_add(const Geometry *g, const float *col, int64_t b0, int64_t 
 }
 
 napi_value conv2d(napi_env env, napi_callback_info info) {
-  float *h; size_t size; Geometry g;
-  if (!read_geometry(env, info, &h, &size, &g, false)) return NULL;
+  float *h; size_t size; Geometry g; const double *p;
+  if (!read_geometry(env, info, &h, &size, &g, false, &p)) return NULL;
   if (!sgemm) { napi_throw_error(env, NULL, "native: no BLAS library is open"); return NULL; }
   float *x = h + g.x, *w = h + g.w, *y = h + g.y;
+  const float *bias = NULL;
+  bool relu = p[20] == 1 || p[20] == 3, direct_only = p[20] >= 2;
+  napi_value done, declined;
+  if (napi_get_boolean(env, true, &done) != napi_ok || napi_get_boolean(env, false, &declined) != napi_ok) return NULL;
+  if (g.mode == 0 && p[19] >= 0) {
+    if (!(p[19] == (double)(int64_t)p[19] && p[19] + (double)g.oc <= (double)size)) {
+      napi_throw_range_error(env, NULL, "native conv: the bias lies outside the heap");
+      return NULL;
+    }
+    bias = h + (int64_t)p[19];
+  }
+  if (!(p[20] == 0 || p[20] == 1 || p[20] == 2 || p[20] == 3)) { napi_throw_range_error(env, NULL, "native conv: p[20] must be 0–3 (ReLU 1, direct only 2)"); return NULL; }
+  if (g.mode == 0 && direct_conv_forward(&g, x, w, bias, relu, y)) return done;
+  if (g.mode == 1 && direct_conv_input_grad(&g, y, w, x)) return done;
+  if (direct_only) return declined;
   int64_t k = g.fh * g.fw * g.ic, pixels = g.oh * g.ow;
   // A 1×1, stride-1, unpadded convolution is already a product on the image rows: no patch copy.
   bool direct = g.fh == 1 && g.fw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.ih && g.ow == g.iw;
@@ -114,6 +136,12 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
     if (g.mode == 0) {
       if (!direct) im2col(&g, x, b0, b1, col);
       sgemm(RowMajor, NoTrans, NoTrans, (int)rows, (int)g.oc, (int)k, 1.0f, patches, (int)k, w, (int)g.oc, 0.0f, dy, (int)g.oc);
+      if (bias || relu)
+        for (int64_t r = 0; r < rows; r++)
+          for (int64_t o = 0; o < g.oc; o++) {
+            float v = dy[r * g.oc + o] + (bias ? bias[o] : 0.0f);
+            dy[r * g.oc + o] = relu && v < 0 ? 0.0f : v;
+          }
     } else if (g.mode == 1) {
       // dpatches = dy · wᵀ; written straight into dx when the patches are the image rows
       sgemm(RowMajor, NoTrans, Trans, (int)rows, (int)k, (int)g.oc, 1.0f, dy, (int)g.oc, w, (int)g.oc, 0.0f, patches, (int)k);
@@ -125,13 +153,13 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
     }
   }
   free(col);
-  return NULL;
+  return done;
 }
 
 // Depthwise: output channel o = c·m + q reads input channel c through filter w[ky, kx, c, q].
 napi_value depthwise_conv2d(napi_env env, napi_callback_info info) {
   float *h; size_t size; Geometry g;
-  if (!read_geometry(env, info, &h, &size, &g, true)) return NULL;
+  if (!read_geometry(env, info, &h, &size, &g, true, NULL)) return NULL;
   float *x = h + g.x, *w = h + g.w, *y = h + g.y;
   int64_t m = g.oc / g.ic, wsize = g.fh * g.fw * g.oc;
   // The filter gradient sums over every pixel of the batch: accumulated in double, rounded once.
