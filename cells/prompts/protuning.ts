@@ -127,7 +127,8 @@ export class ProTuningTrainer implements PromptTrainer<ProTuningConfig> {
 
 registerTrainer<ProTuningConfig>('protuning', {
   // 2: the block's depthwise convolution is one op (was nine shifted slices; rounds differently).
-  // 3: the CNN backbone's eval-mode BatchNorm folded into its convolutions, which run on conv-direct.c.
+  // 3: the CNN backbone's eval-mode BatchNorm folded into its convolutions, which run on conv-direct.c;
+  // the block's normalisation and 1×1 convolutions as layerNorm / linear (all round differently).
   version: 3,
   create: () => new ProTuningTrainer(),
   defaults: PROTUNING_DEFAULTS,

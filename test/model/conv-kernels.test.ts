@@ -36,6 +36,7 @@ const cases: Case[] = [
   { name: 'direct: 3×3 same, 3 → 16 channels, width 9', x: [2, 7, 9, 3], filter: [3, 3, 3, 16], strides: [1, 1], pad: 'same', dilations: [1, 1], depthwise: false },
   { name: 'direct: 3×3 pad 1, 8 → 24 channels, width 13', x: [2, 6, 13, 8], filter: [3, 3, 8, 24], strides: [1, 1], pad: [[0, 0], [1, 1], [1, 1], [0, 0]], dilations: [1, 1], depthwise: false },
   { name: 'direct: 3×3 pad 1 stride 2, odd size, 16 → 8', x: [2, 9, 7, 16], filter: [3, 3, 16, 8], strides: [2, 2], pad: [[0, 0], [1, 1], [1, 1], [0, 0]], dilations: [1, 1], depthwise: false },
+  { name: 'direct: 3×3 same stride 2, even size, 8 → 16', x: [2, 8, 8, 8], filter: [3, 3, 8, 16], strides: [2, 2], pad: 'same', dilations: [1, 1], depthwise: false },
   { name: 'direct: 1×1 stride 2, 8 → 16', x: [1, 5, 5, 8], filter: [1, 1, 8, 16], strides: [2, 2], pad: 'valid', dilations: [1, 1], depthwise: false },
   { name: 'direct: 2×3 uneven pad, 8 → 8', x: [1, 5, 6, 8], filter: [2, 3, 8, 8], strides: [1, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]], dilations: [1, 1], depthwise: false },
   { name: 'direct: 3×3 valid, 16 → 32, width 20', x: [1, 5, 20, 16], filter: [3, 3, 16, 32], strides: [1, 1], pad: 'valid', dilations: [1, 1], depthwise: false },

@@ -108,8 +108,144 @@ bool direct_conv_forward(const Geometry *g, const float *x, const float *w, cons
   return run(g->batch, x + 0, g->ih, g->iw, g->ic, w, g->fh, g->fw, g->sh, g->sw, g->pt, g->pl, bias, relu, y, g->oh, g->ow, g->oc);
 }
 
+// ---- filter gradient: dw[ky, kx, c, o] = Σ over the batch's output pixels of x(pixel, tap)[c] · dy[pixel, o].
+// A tile keeps 6 input channels × 16 output channels of one tap in registers over an image's output pixels:
+// per pixel two loads of dy and six broadcasts of x for 12 fused multiply-adds.
+__attribute__((target("avx2,fma"), always_inline)) static inline void dw_tile(
+    const float *xs, int64_t xstep, int64_t rowstep, const float *dy, int64_t oc, int64_t oh, int64_t ow,
+    float *out, int64_t ic, int nc, int nv) {
+  __m256 acc[TILE][2];
+  for (int c = 0; c < nc; c++)
+    for (int v = 0; v < nv; v++) acc[c][v] = _mm256_setzero_ps();
+  for (int64_t oy = 0; oy < oh; oy++) {
+    const float *xr = xs + oy * rowstep;
+    const float *dr = dy + oy * ow * oc;
+    for (int64_t ox = 0; ox < ow; ox++, xr += xstep, dr += oc) {
+      __m256 d[2];
+      for (int v = 0; v < nv; v++) d[v] = _mm256_loadu_ps(dr + 8 * v);
+      for (int c = 0; c < nc; c++) {
+        __m256 xb = _mm256_broadcast_ss(xr + c);
+        for (int v = 0; v < nv; v++) acc[c][v] = _mm256_fmadd_ps(xb, d[v], acc[c][v]);
+      }
+    }
+  }
+  for (int c = 0; c < nc; c++)
+    for (int v = 0; v < nv; v++) _mm256_storeu_ps(out + c * oc + 8 * v, acc[c][v]);
+  (void)ic;
+}
+
+#define DW_CASE(NC, NV) dw_tile(xs, xstep, rowstep, dy + o, oc, oh, ow, part + ((t * ic) + c0) * oc + o, ic, NC, NV)
+#define DW_ROW(NV) switch (nc) { \
+  case 6: DW_CASE(6, NV); break; case 5: DW_CASE(5, NV); break; case 4: DW_CASE(4, NV); break; \
+  case 3: DW_CASE(3, NV); break; case 2: DW_CASE(2, NV); break; default: DW_CASE(1, NV); break; }
+
+// One image's filter gradient into part [fh, fw, ic, oc] (overwritten).
+__attribute__((target("avx2,fma"))) static void dw_image_avx2(
+    const float *xp, int64_t pw, int64_t ic, int64_t fh, int64_t fw, int64_t sh, int64_t sw,
+    const float *dy, int64_t oc, int64_t oh, int64_t ow, float *part) {
+  int64_t xstep = sw * ic, rowstep = sh * pw * ic;
+  for (int64_t ky = 0; ky < fh; ky++)
+    for (int64_t kx = 0; kx < fw; kx++) {
+      int64_t t = ky * fw + kx;
+      for (int64_t c0 = 0; c0 < ic; c0 += TILE) {
+        int nc = ic - c0 < TILE ? (int)(ic - c0) : TILE;
+        const float *xs = xp + (ky * pw + kx) * ic + c0;
+        int64_t o = 0;
+        for (; o + 16 <= oc; o += 16) DW_ROW(2)
+        if (o < oc) DW_ROW(1)
+      }
+    }
+}
+
+bool direct_conv_filter_grad(const Geometry *g, const float *x, const float *dy, float *dw) {
+  if (!has_avx2_fma() || g->dh != 1 || g->dw != 1 || g->oc % 8 != 0) return false;
+  int64_t ph = (g->oh - 1) * g->sh + g->fh, pw = (g->ow - 1) * g->sw + g->fw, n = g->fh * g->fw * g->ic * g->oc;
+  float *xp = malloc(sizeof(float) * ph * pw * g->ic), *part = malloc(sizeof(float) * n);
+  // Each image's sums are float32 (≤ oh·ow terms); the batch's are added in double and rounded once.
+  double *acc = calloc((size_t)n, sizeof(double));
+  bool ok = xp && part && acc;
+  for (int64_t b = 0; ok && b < g->batch; b++) {
+    pad_image(x + b * g->ih * g->iw * g->ic, g->ih, g->iw, g->ic, g->pt, g->pl, ph, pw, xp);
+    dw_image_avx2(xp, pw, g->ic, g->fh, g->fw, g->sh, g->sw, dy + b * g->oh * g->ow * g->oc, g->oc, g->oh, g->ow, part);
+    for (int64_t i = 0; i < n; i++) acc[i] += part[i];
+  }
+  if (ok) for (int64_t i = 0; i < n; i++) dw[i] = (float)acc[i];
+  free(xp); free(part); free(acc);
+  return ok;
+}
+
+// ---- input gradient at any stride: every output pixel's dy spread back over its taps,
+// dxp[oy·sh + ky, ox·sw + kx, c] += Σ_o dy[oy, ox, o] · w[ky, kx, c, o], into a padded scratch image that is
+// then cropped. A tile: 6 output pixels × 16 input channels of one tap, the sum over o in registers.
+__attribute__((target("avx2,fma"), always_inline)) static inline void dx_tile(
+    const float *dr, int64_t oc, const float *wt, int64_t ic, float *xs, int64_t xstep, int np, int nv) {
+  __m256 acc[TILE][2];
+  for (int p = 0; p < np; p++)
+    for (int v = 0; v < nv; v++) acc[p][v] = _mm256_setzero_ps();
+  for (int64_t o = 0; o < oc; o++) {
+    __m256 wv[2];
+    for (int v = 0; v < nv; v++) wv[v] = _mm256_loadu_ps(wt + o * ic + 8 * v);
+    for (int p = 0; p < np; p++) {
+      __m256 db = _mm256_broadcast_ss(dr + p * oc + o);
+      for (int v = 0; v < nv; v++) acc[p][v] = _mm256_fmadd_ps(db, wv[v], acc[p][v]);
+    }
+  }
+  for (int p = 0; p < np; p++)
+    for (int v = 0; v < nv; v++) {
+      float *t = xs + p * xstep + 8 * v;
+      _mm256_storeu_ps(t, _mm256_add_ps(_mm256_loadu_ps(t), acc[p][v]));
+    }
+}
+
+#define DX_CASE(NP, NV) dx_tile(dr, oc, wt + (t * oc) * ic + c, ic, xs + c, xstep, NP, NV)
+#define DX_ROW(NV) switch (np) { \
+  case 6: DX_CASE(6, NV); break; case 5: DX_CASE(5, NV); break; case 4: DX_CASE(4, NV); break; \
+  case 3: DX_CASE(3, NV); break; case 2: DX_CASE(2, NV); break; default: DX_CASE(1, NV); break; }
+
+__attribute__((target("avx2,fma"))) static void dx_image_avx2(
+    const float *dy, int64_t oc, int64_t oh, int64_t ow, const float *wt, int64_t ic, int64_t fh, int64_t fw,
+    int64_t sh, int64_t sw, float *xp, int64_t pw) {
+  int64_t xstep = sw * ic;
+  for (int64_t ky = 0; ky < fh; ky++)
+    for (int64_t kx = 0; kx < fw; kx++) {
+      int64_t t = ky * fw + kx;
+      for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t ox = 0; ox < ow; ox += TILE) {
+          int np = ow - ox < TILE ? (int)(ow - ox) : TILE;
+          const float *dr = dy + (oy * ow + ox) * oc;
+          float *xs = xp + ((oy * sh + ky) * pw + ox * sw + kx) * ic;
+          int64_t c = 0;
+          for (; c + 16 <= ic; c += 16) DX_ROW(2)
+          if (c < ic) DX_ROW(1)
+        }
+    }
+}
+
+static bool input_grad_scatter(const Geometry *g, const float *dy, const float *w, float *dx) {
+  int64_t taps = g->fh * g->fw, ph = (g->oh - 1) * g->sh + g->fh, pw = (g->ow - 1) * g->sw + g->fw;
+  // The padded image must also cover the input rows/columns no window reaches (they get zero gradient).
+  if (ph < g->pt + g->ih) ph = g->pt + g->ih;
+  if (pw < g->pl + g->iw) pw = g->pl + g->iw;
+  float *wt = malloc(sizeof(float) * taps * g->ic * g->oc), *xp = malloc(sizeof(float) * ph * pw * g->ic);
+  bool ok = wt && xp && g->pt >= 0 && g->pl >= 0;
+  if (ok) {
+    for (int64_t t = 0; t < taps; t++) // wt[t, o, c] = w[t, c, o]
+      for (int64_t c = 0; c < g->ic; c++)
+        for (int64_t o = 0; o < g->oc; o++) wt[(t * g->oc + o) * g->ic + c] = w[(t * g->ic + c) * g->oc + o];
+    for (int64_t b = 0; b < g->batch; b++) {
+      memset(xp, 0, sizeof(float) * ph * pw * g->ic);
+      dx_image_avx2(dy + b * g->oh * g->ow * g->oc, g->oc, g->oh, g->ow, wt, g->ic, g->fh, g->fw, g->sh, g->sw, xp, pw);
+      for (int64_t iy = 0; iy < g->ih; iy++)
+        memcpy(dx + (b * g->ih + iy) * g->iw * g->ic, xp + ((iy + g->pt) * pw + g->pl) * g->ic, sizeof(float) * g->iw * g->ic);
+    }
+  }
+  free(wt); free(xp);
+  return ok;
+}
+
 bool direct_conv_input_grad(const Geometry *g, const float *dy, const float *w, float *dx) {
-  if (!has_avx2_fma() || g->dh != 1 || g->dw != 1 || g->sh != 1 || g->sw != 1 || g->ic % 8 != 0) return false;
+  if (!has_avx2_fma() || g->dh != 1 || g->dw != 1 || g->ic % 8 != 0) return false;
+  if (g->sh != 1 || g->sw != 1) return input_grad_scatter(g, dy, w, dx);
   // wt[fh−1−ky, fw−1−kx, o, c] = w[ky, kx, c, o]: dx[iy, ix, c] = Σ dy[iy − (fh−1−pt) + ky', ...] · wt[ky', kx', o, c]
   int64_t taps = g->fh * g->fw;
   float *wt = malloc(sizeof(float) * taps * g->ic * g->oc);
@@ -123,6 +259,10 @@ bool direct_conv_input_grad(const Geometry *g, const float *dy, const float *w, 
 }
 
 #else
+bool direct_conv_filter_grad(const Geometry *g, const float *x, const float *dy, float *dw) {
+  (void)g; (void)x; (void)dy; (void)dw;
+  return false;
+}
 bool direct_conv_forward(const Geometry *g, const float *x, const float *w, const float *bias, bool relu, float *y) {
   (void)g; (void)x; (void)w; (void)bias; (void)relu; (void)y;
   return false;

@@ -4,9 +4,9 @@
 // [fh, fw, cin, cout], so the filter is already the right-hand matrix. Depthwise convolutions are direct
 // loops (each output channel reads one input channel: there is no product to hand to BLAS).
 //
-// Where the CPU has AVX2 + FMA, the forward and the stride-1 input gradient of dense convolutions with
-// channel counts that are multiples of 8 take the direct kernel of conv-direct.c instead (2–3× faster at
-// CIFAR sizes, bench/README.md).
+// Where the CPU has AVX2 + FMA, dense convolutions whose output channels (for the input gradient: input
+// channels) are a multiple of 8 take the direct kernels of conv-direct.c instead: forward, input and
+// filter gradients (2–3× faster at CIFAR sizes, bench/README.md).
 //
 // Calling convention: depthwiseConv2d(heap, p) with p a Float64Array(19):
 //   [mode, batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, dilationH, dilationW,
@@ -118,6 +118,7 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
   if (!(p[20] == 0 || p[20] == 1 || p[20] == 2 || p[20] == 3)) { napi_throw_range_error(env, NULL, "native conv: p[20] must be 0–3 (ReLU 1, direct only 2)"); return NULL; }
   if (g.mode == 0 && direct_conv_forward(&g, x, w, bias, relu, y)) return done;
   if (g.mode == 1 && direct_conv_input_grad(&g, y, w, x)) return done;
+  if (g.mode == 2 && direct_conv_filter_grad(&g, x, y, w)) return done;
   if (direct_only) return declined;
   int64_t k = g.fh * g.fw * g.ic, pixels = g.oh * g.ow;
   // A 1×1, stride-1, unpadded convolution is already a product on the image rows: no patch copy.

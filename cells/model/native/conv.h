@@ -16,8 +16,11 @@ typedef struct {
 bool direct_conv_forward(const Geometry *g, const float *x, const float *w, const float *bias, bool relu, float *y);
 
 /**
- * dx = the input gradient of a stride-1 convolution, as a forward convolution of dy with the filter
- * flipped in space and transposed in channels. Same conditions as direct_conv_forward (inC a multiple of
- * 8, stride 1); false when it does not apply.
+ * dx = the input gradient: at stride 1 a forward convolution of dy with the filter flipped in space and
+ * transposed in channels, at other strides each output pixel's dy spread back over its taps. Conditions as
+ * direct_conv_forward but on inC (a multiple of 8); false when it does not apply.
  */
 bool direct_conv_input_grad(const Geometry *g, const float *dy, const float *w, float *dx);
+
+/** dw = the filter gradient (sums over the batch in double, rounded once); same conditions as the forward. */
+bool direct_conv_filter_grad(const Geometry *g, const float *x, const float *dy, float *dw);
