@@ -159,6 +159,12 @@ for (const backend of ['wasm', 'cpu'] as const) {
       // Frozen: the folded pairs are cached.
       const [folded, plain] = tf.tidy(() => [model.forward(x).logits.dataSync(), unfoldedLogits(model, x).dataSync()]);
       assert.ok(relErr(folded, plain) < FOLD_TOL, `frozen forward: ${relErr(folded, plain)}`);
+      // Frozen on a tape (Pro-tuning's prompts, the PGD attack): the gradient reaches the input through the
+      // frozen conv + bias + ReLU op.
+      const inputGrad = (f: (xi: tf.Tensor4D) => tf.Tensor2D) => tf.tidy(() => tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(f(xi as tf.Tensor4D), probe)))(x).dataSync());
+      const gx1 = inputGrad((xi) => model.forward(xi).logits), gx2 = inputGrad((xi) => unfoldedLogits(model, xi));
+      assert.ok(gx2.some((g) => Math.abs(g) > 1e-4), 'the input gradient is not trivially zero');
+      assert.ok(relErr(gx1, gx2) < FOLD_TOL, `input gradient through the frozen network: ${relErr(gx1, gx2)}`);
       // Trainable: the fold runs on the tape and the gradient goes through it.
       model.setTrainable(true);
       const names = ['stem.conv.weight', 'stem.bn.weight', 'stem.bn.bias', 'stages.1.blocks.0.shortcut.bn.weight', 'stages.2.blocks.0.bn2.bias', 'stages.2.blocks.0.conv2.weight'];

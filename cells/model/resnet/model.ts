@@ -53,6 +53,12 @@ export interface ResNetModel {
   dispose(): void;
 }
 
+/** tfjs padding for a k×k convolution: (k − 1)/2 on every side, PyTorch's geometry (see conv). */
+function padOf(k: number): 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
+  const p = (k - 1) / 2;
+  return p === 0 ? 'valid' : [[0, 0], [p, p], [p, p], [0, 0]];
+}
+
 class CifarResNet implements ResNetModel {
   readonly variables = new Map<string, tf.Variable>();
   readonly stageChannels: number[];
@@ -123,17 +129,11 @@ class CifarResNet implements ResNetModel {
     return tf.add(tf.mul(tf.sub(x, mean), scale), beta);
   }
 
-  /** tfjs padding for a k×k convolution: (k − 1)/2 on every side, PyTorch's geometry (see conv). */
-  private static padOf(k: number): 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
-    const p = (k - 1) / 2;
-    return p === 0 ? 'valid' : [[0, 0], [p, p], [p, p], [0, 0]];
-  }
-
   private conv(x: tf.Tensor4D, name: string, stride: number): tf.Tensor4D {
     const w = this.v(name) as unknown as tf.Tensor4D;
     // 'same' for 3×3 (pad 1 on each side at stride 1; at stride 2 on even sizes tfjs pads 0 top/left and
     // 1 bottom/right, where PyTorch pads 1 everywhere): explicit padding keeps torch's geometry.
-    return tf.conv2d(x, w, stride, CifarResNet.padOf(w.shape[0]));
+    return tf.conv2d(x, w, stride, padOf(w.shape[0]));
   }
 
   /**
@@ -172,10 +172,11 @@ class CifarResNet implements ResNetModel {
   private convBN(x: tf.Tensor4D, conv: string, bn: string, stride: number, relu: boolean, extraBias?: tf.Tensor1D): tf.Tensor4D {
     const f = this.folded(conv, bn);
     const bias = extraBias ? (tf.add(f.b, extraBias) as tf.Tensor1D) : f.b;
-    const pad = CifarResNet.padOf(f.w.shape[0]);
+    const pad = padOf(f.w.shape[0]);
     if (tf.engine().state.gradientDepth === 0) {
       return tf.fused.conv2d({ x, filter: f.w, strides: stride, pad, bias, activation: relu ? 'relu' : 'linear' });
     }
+    if (this.folds.get(conv)?.w === f.w) return frozenConv(x, f.w, bias, stride, pad, relu);
     const y = tf.add(tf.conv2d(x, f.w, stride, pad), bias) as tf.Tensor4D;
     return relu ? tf.relu(y) : y;
   }
@@ -191,7 +192,7 @@ class CifarResNet implements ResNetModel {
     if (!b.projection) return tf.relu(tf.add(this.convBN(h, `${b.prefix}.conv2.weight`, `${b.prefix}.bn2`, 1, false), x)) as tf.Tensor4D;
     // The projection's bias joins conv2's: relu(conv2(h) + b₂ + b_s + conv_s(x)), one bias pass fewer.
     const s = this.folded(`${b.prefix}.shortcut.conv.weight`, `${b.prefix}.shortcut.bn`);
-    const shortcut = tf.conv2d(x, s.w, b.stride, CifarResNet.padOf(s.w.shape[0]));
+    const shortcut = tf.conv2d(x, s.w, b.stride, padOf(s.w.shape[0]));
     return tf.relu(tf.add(this.convBN(h, `${b.prefix}.conv2.weight`, `${b.prefix}.bn2`, 1, false, s.b), shortcut)) as tf.Tensor4D;
   }
 
@@ -240,6 +241,29 @@ class CifarResNet implements ResNetModel {
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
   }
+}
+
+/**
+ * act(conv(x, w) + b) with a frozen filter and bias, on a gradient tape (Pro-tuning, the PGD attack): one
+ * FusedConv2D forward and, backward, the input's gradient only, ReLU's mask applied as step(y)·dy. tfjs's own
+ * ops would record conv, bias add and ReLU as three nodes (ReLU's gradient adds a cast), and its fused op
+ * computes the filter's gradient too.
+ */
+function frozenConv(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: ReturnType<typeof padOf>, relu: boolean): tf.Tensor4D {
+  const attrs = { strides: stride, pad, dataFormat: 'NHWC', dilations: 1, activation: relu ? 'relu' : 'linear' };
+  const op = tf.customGrad(((xi: tf.Tensor, save: tf.GradSaveFunc) => {
+    // Inside customGrad nothing is recorded; the kernel runs directly (tf.fused.conv2d would unfuse on a tape).
+    const y = tf.engine().runKernel('FusedConv2D', { x: xi, filter: w, bias: b }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    save(relu ? [y] : []);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const g = relu ? tf.mul(dy, tf.step(saved[0])) : dy;
+        return [tf.conv2dTranspose(g as tf.Tensor4D, w, x.shape, stride, pad as 'valid')];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x) as tf.Tensor4D;
 }
 
 /** Checks every tensor against the config (the error names the tensor) and makes the model. */
