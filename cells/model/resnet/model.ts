@@ -5,6 +5,7 @@
 // Pro-tuning's prompt blocks enter.
 import * as tf from '@tensorflow/tfjs';
 import type { ResNetConfig } from './config.ts';
+import { COLUMN_SUMS } from '../ops/accelerated.ts';
 import { classNamesOf } from './config.ts';
 import {
   blockPlan, resNetFingerprint, resNetTensorSpecs, toCheckpointLayout, fromCheckpointLayout, ResNetWeightError,
@@ -177,8 +178,7 @@ class CifarResNet implements ResNetModel {
       return tf.fused.conv2d({ x, filter: f.w, strides: stride, pad, bias, activation: relu ? 'relu' : 'linear' });
     }
     if (this.folds.get(conv)?.w === f.w) return frozenConv(x, f.w, bias, stride, pad, relu);
-    const y = tf.add(tf.conv2d(x, f.w, stride, pad), bias) as tf.Tensor4D;
-    return relu ? tf.relu(y) : y;
+    return trainedConv(x, f.w, bias, stride, pad, relu, conv !== 'stem.conv.weight');
   }
 
   private block(x: tf.Tensor4D, b: BlockPlan, opts: ResNetForwardOptions): tf.Tensor4D {
@@ -264,6 +264,37 @@ function frozenConv(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: numb
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(x) as tf.Tensor4D;
+}
+
+/** Σ over the rows of [N, d]: the native column sums where registered (tfjs's Sum over axis 0 transposes first). */
+function columnSums(dy: tf.Tensor2D): tf.Tensor1D {
+  return tf.getKernel(COLUMN_SUMS, tf.getBackend()) ? tf.engine().runKernel(COLUMN_SUMS, { x: dy }) as tf.Tensor1D : dy.sum(0);
+}
+
+/**
+ * act(conv(x, w) + b) with a trainable (folded) filter and bias, on a gradient tape (fine-tuning): one
+ * FusedConv2D forward; backward, the filter's gradient, the bias's by column sums and, unless `inputGrad` is
+ * false (the stem, whose input is the pixels), the input's.
+ */
+function trainedConv(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: ReturnType<typeof padOf>, relu: boolean, inputGrad: boolean): tf.Tensor4D {
+  const attrs = { strides: stride, pad, dataFormat: 'NHWC', dilations: 1, activation: relu ? 'relu' : 'linear' };
+  const forward = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = tf.engine().runKernel('FusedConv2D', { x: xi, filter: wi, bias: bi }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    // Saved: the forward's intermediate tensors are disposed before the backward pass runs.
+    save([y, xi, wi]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [ys, xs, ws]: tf.Tensor[]) => {
+        const g = (relu ? tf.mul(dy, tf.step(ys)) : dy) as tf.Tensor4D;
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: xs, dy: g }, { strides: stride, pad, dataFormat: 'NHWC', dilations: 1, filterShape: w.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const db = columnSums(g.reshape([-1, w.shape[3]]) as tf.Tensor2D);
+        return inputGrad ? [tf.conv2dTranspose(g, ws as tf.Tensor4D, x.shape, stride, pad as 'valid'), dw, db] : [dw, db];
+      },
+    };
+  };
+  if (inputGrad) return (tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0]) as (...t: tf.Tensor[]) => tf.Tensor)(x, w, b) as tf.Tensor4D;
+  const op = tf.customGrad(((wi: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => forward(x, wi, bi, save)) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (op as (...t: tf.Tensor[]) => tf.Tensor)(w, b) as tf.Tensor4D;
 }
 
 /** Checks every tensor against the config (the error names the tensor) and makes the model. */
