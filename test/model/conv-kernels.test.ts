@@ -40,6 +40,8 @@ const cases: Case[] = [
   { name: 'direct: 1×1 stride 2, 8 → 16', x: [1, 5, 5, 8], filter: [1, 1, 8, 16], strides: [2, 2], pad: 'valid', dilations: [1, 1], depthwise: false },
   { name: 'direct: 2×3 uneven pad, 8 → 8', x: [1, 5, 6, 8], filter: [2, 3, 8, 8], strides: [1, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]], dilations: [1, 1], depthwise: false },
   { name: 'direct: 3×3 valid, 16 → 32, width 20', x: [1, 5, 20, 16], filter: [3, 3, 16, 32], strides: [1, 1], pad: 'valid', dilations: [1, 1], depthwise: false },
+  // 8M multiply-adds: enough for conv-direct.c to split the batch over threads where setThreads allows two.
+  { name: 'direct: 3×3 same, 32 → 32, batch 6 (images in parallel)', x: [6, 12, 12, 32], filter: [3, 3, 32, 32], strides: [1, 1], pad: 'same', dilations: [1, 1], depthwise: false },
   { name: 'depthwise 3×3 same', x: [2, 5, 6, 4], filter: [3, 3, 4, 1], strides: [1, 1], pad: 'same', dilations: [1, 1], depthwise: true },
   { name: 'depthwise multiplier 2 stride 2', x: [2, 7, 5, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: 'same', dilations: [1, 1], depthwise: true },
   { name: 'depthwise dilation 2 valid', x: [1, 8, 7, 2], filter: [3, 2, 2, 3], strides: [1, 1], pad: 'valid', dilations: [2, 2], depthwise: true },

@@ -7,8 +7,12 @@
 // registers while the loop runs over the taps and input channels: per input value one broadcast and two
 // fused multiply-adds per output pixel. The sums run in the order (ky, kx, input channel), starting from
 // the bias. The addon is built without -march (it must load on any x86-64), so the kernel is compiled
-// for AVX2 + FMA with a target attribute and chosen at run time; elsewhere the callers keep im2col.
+// for AVX2 + FMA with a target attribute and chosen at run time; elsewhere the callers keep im2col. The
+// forward and the input gradient split the batch over setThreads' threads (the filter gradient, a sum
+// over the batch, stays on one so that its summation order never depends on the thread count).
 #include "conv.h"
+#include "native.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,18 +93,62 @@ static void pad_image(const float *x, int64_t H, int64_t W, int64_t C, int64_t p
   }
 }
 
+// ---- images in parallel. Each image's result is computed the same way whichever thread computes it, so
+// the thread count never changes a value. Threads: the addon's setThreads limit (kernel_threads), for
+// calls with at least PARALLEL_WORK multiply-adds (below that, starting a thread costs more than it saves).
+#define PARALLEL_WORK (4.0 * 1024 * 1024)
+#define MAX_THREADS 8
+typedef void (*range_fn)(void *ctx, int64_t b0, int64_t b1, bool *ok);
+typedef struct { range_fn fn; void *ctx; int64_t b0, b1; bool ok; } Slice;
+
+static void *slice_main(void *p) {
+  Slice *s = p;
+  s->fn(s->ctx, s->b0, s->b1, &s->ok);
+  return NULL;
+}
+
+static bool over_images(range_fn fn, void *ctx, int64_t batch, double work) {
+  int n = kernel_threads();
+  if (n > MAX_THREADS) n = MAX_THREADS;
+  if (n > batch) n = (int)batch;
+  if (work < PARALLEL_WORK || n < 1) n = 1;
+  Slice s[MAX_THREADS];
+  pthread_t th[MAX_THREADS];
+  bool started[MAX_THREADS] = { false };
+  for (int i = 0; i < n; i++) s[i] = (Slice){ fn, ctx, batch * i / n, batch * (i + 1) / n, true };
+  for (int i = 1; i < n; i++) started[i] = pthread_create(&th[i], NULL, slice_main, &s[i]) == 0;
+  slice_main(&s[0]);
+  bool ok = s[0].ok;
+  for (int i = 1; i < n; i++) {
+    if (started[i]) pthread_join(th[i], NULL);
+    else slice_main(&s[i]); // no thread to be had: this one does the slice
+    ok = ok && s[i].ok;
+  }
+  return ok;
+}
+
 // y [B, oh, ow, oc] = act(conv(x [B, H, W, ic], w [fh, fw, ic, oc]) + bias), stride (sh, sw), top/left pads.
-static bool run(int64_t B, const float *x, int64_t H, int64_t W, int64_t ic, const float *w, int64_t fh, int64_t fw,
-                int64_t sh, int64_t sw, int64_t pt, int64_t pl, const float *bias, bool relu, float *y, int64_t oh, int64_t ow, int64_t oc) {
-  int64_t ph = (oh - 1) * sh + fh, pw = (ow - 1) * sw + fw;
-  float *xp = malloc(sizeof(float) * ph * pw * ic);
-  if (!xp) return false;
-  for (int64_t b = 0; b < B; b++) {
-    pad_image(x + b * H * W * ic, H, W, ic, pt, pl, ph, pw, xp);
-    image_avx2(xp, pw, ic, fh, fw, sh, sw, w, oc, bias, relu, y + b * oh * ow * oc, oh, ow);
+typedef struct {
+  const float *x; int64_t H, W, ic; const float *w; int64_t fh, fw, sh, sw, pt, pl;
+  const float *bias; bool relu; float *y; int64_t oh, ow, oc;
+} Conv;
+
+static void conv_range(void *ctx, int64_t b0, int64_t b1, bool *ok) {
+  const Conv *c = ctx;
+  int64_t ph = (c->oh - 1) * c->sh + c->fh, pw = (c->ow - 1) * c->sw + c->fw;
+  float *xp = malloc(sizeof(float) * ph * pw * c->ic);
+  if (!xp) { *ok = false; return; }
+  for (int64_t b = b0; b < b1; b++) {
+    pad_image(c->x + b * c->H * c->W * c->ic, c->H, c->W, c->ic, c->pt, c->pl, ph, pw, xp);
+    image_avx2(xp, pw, c->ic, c->fh, c->fw, c->sh, c->sw, c->w, c->oc, c->bias, c->relu, c->y + b * c->oh * c->ow * c->oc, c->oh, c->ow);
   }
   free(xp);
-  return true;
+}
+
+static bool run(int64_t B, const float *x, int64_t H, int64_t W, int64_t ic, const float *w, int64_t fh, int64_t fw,
+                int64_t sh, int64_t sw, int64_t pt, int64_t pl, const float *bias, bool relu, float *y, int64_t oh, int64_t ow, int64_t oc) {
+  Conv c = { x, H, W, ic, w, fh, fw, sh, sw, pt, pl, bias, relu, y, oh, ow, oc };
+  return over_images(conv_range, &c, B, (double)B * oh * ow * oc * fh * fw * ic);
 }
 
 bool direct_conv_forward(const Geometry *g, const float *x, const float *w, const float *bias, bool relu, float *y) {
@@ -221,25 +269,36 @@ __attribute__((target("avx2,fma"))) static void dx_image_avx2(
     }
 }
 
+typedef struct { const Geometry *g; const float *dy; const float *wt; float *dx; int64_t ph, pw; } Scatter;
+
+static void scatter_range(void *ctx, int64_t b0, int64_t b1, bool *ok) {
+  const Scatter *s = ctx;
+  const Geometry *g = s->g;
+  float *xp = malloc(sizeof(float) * s->ph * s->pw * g->ic);
+  if (!xp) { *ok = false; return; }
+  for (int64_t b = b0; b < b1; b++) {
+    memset(xp, 0, sizeof(float) * s->ph * s->pw * g->ic);
+    dx_image_avx2(s->dy + b * g->oh * g->ow * g->oc, g->oc, g->oh, g->ow, s->wt, g->ic, g->fh, g->fw, g->sh, g->sw, xp, s->pw);
+    for (int64_t iy = 0; iy < g->ih; iy++)
+      memcpy(s->dx + (b * g->ih + iy) * g->iw * g->ic, xp + ((iy + g->pt) * s->pw + g->pl) * g->ic, sizeof(float) * g->iw * g->ic);
+  }
+  free(xp);
+}
+
 static bool input_grad_scatter(const Geometry *g, const float *dy, const float *w, float *dx) {
   int64_t taps = g->fh * g->fw, ph = (g->oh - 1) * g->sh + g->fh, pw = (g->ow - 1) * g->sw + g->fw;
   // The padded image must also cover the input rows/columns no window reaches (they get zero gradient).
   if (ph < g->pt + g->ih) ph = g->pt + g->ih;
   if (pw < g->pl + g->iw) pw = g->pl + g->iw;
-  float *wt = malloc(sizeof(float) * taps * g->ic * g->oc), *xp = malloc(sizeof(float) * ph * pw * g->ic);
-  bool ok = wt && xp && g->pt >= 0 && g->pl >= 0;
-  if (ok) {
-    for (int64_t t = 0; t < taps; t++) // wt[t, o, c] = w[t, c, o]
-      for (int64_t c = 0; c < g->ic; c++)
-        for (int64_t o = 0; o < g->oc; o++) wt[(t * g->oc + o) * g->ic + c] = w[(t * g->ic + c) * g->oc + o];
-    for (int64_t b = 0; b < g->batch; b++) {
-      memset(xp, 0, sizeof(float) * ph * pw * g->ic);
-      dx_image_avx2(dy + b * g->oh * g->ow * g->oc, g->oc, g->oh, g->ow, wt, g->ic, g->fh, g->fw, g->sh, g->sw, xp, pw);
-      for (int64_t iy = 0; iy < g->ih; iy++)
-        memcpy(dx + (b * g->ih + iy) * g->iw * g->ic, xp + ((iy + g->pt) * pw + g->pl) * g->ic, sizeof(float) * g->iw * g->ic);
-    }
-  }
-  free(wt); free(xp);
+  if (g->pt < 0 || g->pl < 0) return false;
+  float *wt = malloc(sizeof(float) * taps * g->ic * g->oc);
+  if (!wt) return false;
+  for (int64_t t = 0; t < taps; t++) // wt[t, o, c] = w[t, c, o]
+    for (int64_t c = 0; c < g->ic; c++)
+      for (int64_t o = 0; o < g->oc; o++) wt[(t * g->oc + o) * g->ic + c] = w[(t * g->ic + c) * g->oc + o];
+  Scatter s = { g, dy, wt, dx, ph, pw };
+  bool ok = over_images(scatter_range, &s, g->batch, (double)g->batch * g->oh * g->ow * g->oc * taps * g->ic);
+  free(wt);
   return ok;
 }
 
