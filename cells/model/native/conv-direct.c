@@ -8,8 +8,8 @@
 // fused multiply-adds per output pixel. The sums run in the order (ky, kx, input channel), starting from
 // the bias. The addon is built without -march (it must load on any x86-64), so the kernel is compiled
 // for AVX2 + FMA with a target attribute and chosen at run time; elsewhere the callers keep im2col. The
-// forward and the input gradient split the batch over setThreads' threads (the filter gradient, a sum
-// over the batch, stays on one so that its summation order never depends on the thread count).
+// forward and the gradients split the batch over setThreads' threads; the filter gradient's sum over the
+// batch still runs in image order, so no value depends on the thread count.
 #include "conv.h"
 #include "native.h"
 #include <pthread.h>
@@ -107,11 +107,15 @@ static void *slice_main(void *p) {
   return NULL;
 }
 
-static bool over_images(range_fn fn, void *ctx, int64_t batch, double work) {
+static int threads_for(int64_t batch, double work) {
   int n = kernel_threads();
   if (n > MAX_THREADS) n = MAX_THREADS;
   if (n > batch) n = (int)batch;
-  if (work < PARALLEL_WORK || n < 1) n = 1;
+  return work < PARALLEL_WORK || n < 1 ? 1 : n;
+}
+
+static bool over_images(range_fn fn, void *ctx, int64_t batch, double work) {
+  int n = threads_for(batch, work);
   Slice s[MAX_THREADS];
   pthread_t th[MAX_THREADS];
   bool started[MAX_THREADS] = { false };
@@ -205,20 +209,42 @@ __attribute__((target("avx2,fma"))) static void dw_image_avx2(
     }
 }
 
+// The partial filter gradients of images [b0, b1): image b's into parts + (b − first)·n.
+typedef struct { const Geometry *g; const float *x, *dy; float *parts; int64_t first; } FilterGrad;
+
+static void filter_grad_range(void *ctx, int64_t b0, int64_t b1, bool *ok) {
+  const FilterGrad *f = ctx;
+  const Geometry *g = f->g;
+  int64_t ph = (g->oh - 1) * g->sh + g->fh, pw = (g->ow - 1) * g->sw + g->fw, n = g->fh * g->fw * g->ic * g->oc;
+  float *xp = malloc(sizeof(float) * ph * pw * g->ic);
+  if (!xp) { *ok = false; return; }
+  for (int64_t b = b0; b < b1; b++) {
+    pad_image(f->x + b * g->ih * g->iw * g->ic, g->ih, g->iw, g->ic, g->pt, g->pl, ph, pw, xp);
+    dw_image_avx2(xp, pw, g->ic, g->fh, g->fw, g->sh, g->sw, f->dy + b * g->oh * g->ow * g->oc, g->oc, g->oh, g->ow, f->parts + (b - f->first) * n);
+  }
+  free(xp);
+}
+
 bool direct_conv_filter_grad(const Geometry *g, const float *x, const float *dy, float *dw) {
   if (!has_avx2_fma() || g->dh != 1 || g->dw != 1 || g->oc % 8 != 0) return false;
-  int64_t ph = (g->oh - 1) * g->sh + g->fh, pw = (g->ow - 1) * g->sw + g->fw, n = g->fh * g->fw * g->ic * g->oc;
-  float *xp = malloc(sizeof(float) * ph * pw * g->ic), *part = malloc(sizeof(float) * n);
-  // Each image's sums are float32 (≤ oh·ow terms); the batch's are added in double and rounded once.
+  int64_t n = g->fh * g->fw * g->ic * g->oc;
+  // Each image's sums are float32 (≤ oh·ow terms); the batch's are added in double, in image order, and
+  // rounded once. With several threads every image's partial is kept until all are done, so the order (and
+  // every value) is the one-thread order.
+  int threads = threads_for(g->batch, (double)g->batch * g->oh * g->ow * g->oc * n / g->oc);
+  int64_t held = threads > 1 ? g->batch : 1;
+  float *parts = malloc(sizeof(float) * n * held);
   double *acc = calloc((size_t)n, sizeof(double));
-  bool ok = xp && part && acc;
-  for (int64_t b = 0; ok && b < g->batch; b++) {
-    pad_image(x + b * g->ih * g->iw * g->ic, g->ih, g->iw, g->ic, g->pt, g->pl, ph, pw, xp);
-    dw_image_avx2(xp, pw, g->ic, g->fh, g->fw, g->sh, g->sw, dy + b * g->oh * g->ow * g->oc, g->oc, g->oh, g->ow, part);
-    for (int64_t i = 0; i < n; i++) acc[i] += part[i];
+  bool ok = parts && acc;
+  for (int64_t b0 = 0; ok && b0 < g->batch; b0 += held) {
+    FilterGrad f = { g, x, dy, parts, b0 };
+    if (held > 1) ok = over_images(filter_grad_range, &f, g->batch, PARALLEL_WORK);
+    else filter_grad_range(&f, b0, b0 + 1, &ok);
+    for (int64_t b = 0; ok && b < held; b++)
+      for (int64_t i = 0; i < n; i++) acc[i] += parts[b * n + i];
   }
   if (ok) for (int64_t i = 0; i < n; i++) dw[i] = (float)acc[i];
-  free(xp); free(part); free(acc);
+  free(parts); free(acc);
   return ok;
 }
 
