@@ -277,3 +277,28 @@ test('conv.c takes the direct kernel exactly where it applies (AVX2 + FMA, outpu
   assert.equal(native.conv2d(heap.buffer, params(16)), simd, `16 output channels on a CPU ${simd ? 'with' : 'without'} AVX2 + FMA`);
   assert.equal(native.conv2d(heap.buffer, params(12)), false, '12 output channels: not a multiple of 8');
 });
+
+test('the direct kernels give the same bits on one thread and on two (the batch split over threads)', async () => {
+  // 19M multiply-adds per kernel: above conv-direct.c's threshold for splitting the batch.
+  const code = `
+    import * as tf from '@tensorflow/tfjs';
+    import { createHash } from 'node:crypto';
+    import { initBackend } from './cells/model/backend.ts';
+    import { lcgValues } from './test/support/lcg-values.ts';
+    await initBackend('wasm');
+    const x = tf.tensor4d(lcgValues(8 * 16 * 16 * 32, 3), [8, 16, 16, 32]);
+    const w = tf.tensor4d(lcgValues(9 * 32 * 32, 4), [3, 3, 32, 32]);
+    const up = tf.tensor4d(lcgValues(8 * 8 * 8 * 32, 5), [8, 8, 8, 32]);
+    const [dx, dw] = tf.grads((a, b) => tf.sum(tf.mul(tf.conv2d(a, b, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]), up)))([x, w]);
+    const y = tf.conv2d(x, w, 1, 'same');
+    const [dx1] = tf.grads((a) => tf.sum(tf.mul(tf.conv2d(a, w, 1, 'same'), y)))([x]);
+    const h = createHash('sha256');
+    for (const t of [y, dx, dw, dx1]) h.update(Buffer.from((t.dataSync()).buffer));
+    console.log(h.digest('hex'));`;
+  const run = async (threads: string) => (await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)), env: { ...process.env, PROMPTSCOPE_BLAS_THREADS: threads },
+  })).stdout.trim().split('\n').pop();
+  const [one, two] = await Promise.all([run('1'), run('2')]);
+  assert.match(one!, /^[0-9a-f]{64}$/);
+  assert.equal(two, one);
+});
