@@ -30,10 +30,11 @@ static bool has_avx2_fma(void) {
 
 enum { TILE = 6 };
 
-// One tile: np (≤ 6) output pixels × nv (1 or 2) vectors of 8 output channels. Inlined with constant np
-// and nv, so the accumulator arrays become registers.
+// One tile: np (≤ 6) output pixels × nv (1 or 2) vectors of 8 output channels; xs[p] is where pixel p's
+// window starts in the padded image. Inlined with constant np and nv, so the accumulator arrays become
+// registers.
 __attribute__((target("avx2,fma"), always_inline)) static inline void tile(
-    const float *xs, int64_t xstep, int64_t rowstep, const float *w, int64_t oc, int64_t ic, int64_t fh, int64_t fw,
+    const float *const *xs, int64_t rowstep, const float *w, int64_t oc, int64_t ic, int64_t fh, int64_t fw,
     const float *bias, bool relu, float *ys, int np, int nv) {
   __m256 acc[TILE][2];
   for (int v = 0; v < nv; v++) {
@@ -42,13 +43,13 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile(
   }
   for (int64_t ky = 0; ky < fh; ky++)
     for (int64_t kx = 0; kx < fw; kx++) {
-      const float *xk = xs + ky * rowstep + kx * ic;
+      int64_t off = ky * rowstep + kx * ic;
       const float *wk = w + (ky * fw + kx) * ic * oc;
       for (int64_t c = 0; c < ic; c++) {
         __m256 wv[2];
         for (int v = 0; v < nv; v++) wv[v] = _mm256_loadu_ps(wk + c * oc + 8 * v);
         for (int p = 0; p < np; p++) {
-          __m256 xb = _mm256_broadcast_ss(xk + p * xstep + c);
+          __m256 xb = _mm256_broadcast_ss(xs[p] + off + c);
           for (int v = 0; v < nv; v++) acc[p][v] = _mm256_fmadd_ps(xb, wv[v], acc[p][v]);
         }
       }
@@ -58,25 +59,30 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile(
     for (int v = 0; v < nv; v++) _mm256_storeu_ps(ys + p * oc + 8 * v, relu ? _mm256_max_ps(acc[p][v], zero) : acc[p][v]);
 }
 
-#define TILE_CASE(NP, NV) tile(xs, xstep, rowstep, w + o, oc, ic, fh, fw, bias ? bias + o : NULL, relu, ys + o, NP, NV)
+#define TILE_CASE(NP, NV) tile(xs, rowstep, w + o, oc, ic, fh, fw, bias ? bias + o : NULL, relu, ys + o, NP, NV)
 #define TILE_ROW(NV) switch (np) { \
   case 6: TILE_CASE(6, NV); break; case 5: TILE_CASE(5, NV); break; case 4: TILE_CASE(4, NV); break; \
   case 3: TILE_CASE(3, NV); break; case 2: TILE_CASE(2, NV); break; default: TILE_CASE(1, NV); break; }
 
-// Output rows of one image from its padded copy xp (row stride pw pixels).
+// One image's output from its padded copy xp (row stride pw pixels). Tiles run over the output pixels in
+// raster order across row ends (an 8-pixel row would otherwise leave a 2-pixel tile); every output's sum is
+// the same whatever tile it falls in.
 __attribute__((target("avx2,fma"))) static void image_avx2(
     const float *xp, int64_t pw, int64_t ic, int64_t fh, int64_t fw, int64_t sh, int64_t sw,
     const float *w, int64_t oc, const float *bias, bool relu, float *y, int64_t oh, int64_t ow) {
-  int64_t xstep = sw * ic, rowstep = pw * ic;
-  for (int64_t oy = 0; oy < oh; oy++)
-    for (int64_t ox = 0; ox < ow; ox += TILE) {
-      int np = ow - ox < TILE ? (int)(ow - ox) : TILE;
-      const float *xs = xp + (oy * sh * pw + ox * sw) * ic;
-      float *ys = y + (oy * ow + ox) * oc;
-      int64_t o = 0;
-      for (; o + 16 <= oc; o += 16) TILE_ROW(2)
-      if (o < oc) TILE_ROW(1)
+  int64_t rowstep = pw * ic, pixels = oh * ow;
+  for (int64_t q = 0; q < pixels; q += TILE) {
+    int np = pixels - q < TILE ? (int)(pixels - q) : TILE;
+    const float *xs[TILE];
+    for (int p = 0; p < np; p++) {
+      int64_t oy = (q + p) / ow, ox = (q + p) % ow;
+      xs[p] = xp + (oy * sh * pw + ox * sw) * ic;
     }
+    float *ys = y + q * oc;
+    int64_t o = 0;
+    for (; o + 16 <= oc; o += 16) TILE_ROW(2)
+    if (o < oc) TILE_ROW(1)
+  }
 }
 
 // Copies image b of x [H, W, C] into scratch [ph, pw, C] with pt rows and pl columns of zeros before it
