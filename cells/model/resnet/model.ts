@@ -165,10 +165,10 @@ class CifarResNet implements ResNetModel {
   }
 
   /**
-   * conv + eval-mode BatchNorm (+ ReLU). Outside a gradient tape: one fused convolution (bias and ReLU in
-   * XNNPACK's kernel). On a tape: plain conv2d + add (+ relu), because tfjs's fused op there either runs
-   * unfused anyway (ReLU) or, with a linear activation, computes the input's and the filter's gradients
-   * whether or not they are needed (a frozen filter's gradient would be wasted work).
+   * conv + eval-mode BatchNorm (+ ReLU), always one FusedConv2D forward (bias and ReLU inside the kernel:
+   * conv-direct.c's on the native kernels, XNNPACK's otherwise). On a gradient tape through frozenConv or
+   * trainedConv, because tfjs's fused op there either runs unfused (ReLU: conv, add and relu nodes) or, with
+   * a linear activation, computes the input's and the filter's gradients whether or not they are needed.
    */
   private convBN(x: tf.Tensor4D, conv: string, bn: string, stride: number, relu: boolean, extraBias?: tf.Tensor1D): tf.Tensor4D {
     const f = this.folded(conv, bn);
