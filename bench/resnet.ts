@@ -43,10 +43,11 @@ type Kind = 'forward' | 'protuning' | 'finetune';
 const KINDS: Kind[] = ['forward', 'protuning', 'finetune'];
 /**
  * tfjs: tfjs-wasm's own kernels + the JS fallbacks for the gradients it lacks; native: as the product runs
- * (cells/model/native: conv.c gradients, OpenBLAS products; the forward convolution stays XNNPACK's);
- * convc-forward: a what-if, the same with every forward convolution on conv.c too (registered here only).
+ * (cells/model/native: conv.c / conv-direct.c convolutions and gradients, OpenBLAS products);
+ * xnnpack-forward: a what-if, the same with the forward convolutions (Conv2D, FusedConv2D) put back on
+ * tfjs-wasm's XNNPACK kernels, as the product ran them before conv-direct.c (registered here only).
  */
-type Kernels = 'tfjs' | 'native' | 'convc-forward';
+type Kernels = 'tfjs' | 'native' | 'xnnpack-forward';
 interface ChildResult {
   threads: number; backend: string; rows: Array<{ kind: Kind; kernels: Kernels; runs: number } & Timing>; params: Record<string, number>;
   convs: ConvTiming[];
@@ -88,7 +89,10 @@ function randomTensor(shape: number[], seed: number): tf.Tensor {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);
 }
 
-/** One dense convolution alone: tfjs-wasm's forward (XNNPACK), conv.c's forward, input and filter gradients. */
+/** tfjs-wasm's own forward convolution kernels (XNNPACK), saved before the native ones replace them. */
+const xnnpack = {} as Record<'Conv2D' | 'FusedConv2D', tf.KernelConfig>;
+
+/** One dense convolution alone: tfjs-wasm's forward (XNNPACK), conv.c's forward, input and filter gradients (direct kernels where they apply). */
 async function timeConv(c: Conv, n: number): Promise<ConvTiming> {
   const x = randomTensor([c.batch, c.size, c.size, c.cin], 1) as tf.Tensor4D;
   const w = randomTensor([c.k, c.k, c.cin, c.cout], 2) as tf.Tensor4D;
@@ -101,7 +105,7 @@ async function timeConv(c: Conv, n: number): Promise<ConvTiming> {
   const run = (f: () => tf.TensorInfo) => async () => { const o = f(); backend.disposeData(o.dataId); };
   const out: ConvTiming = {
     conv: c,
-    xnnpack: await bestOf(run(() => tf.conv2d(x, w, c.stride, pad)), n),
+    xnnpack: await bestOf(run(() => xnnpack.Conv2D.kernelFunc({ inputs: { x, filter: w }, backend, attrs: attrs as unknown as tf.NamedAttrMap }) as tf.TensorInfo), n),
     native: await bestOf(run(() => native({ inputs: { x, filter: w }, backend, attrs: attrs as unknown as tf.NamedAttrMap }) as tf.TensorInfo), n),
     dx: await bestOf(run(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor), n),
     dw: await bestOf(run(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape } as unknown as tf.NamedAttrMap) as tf.Tensor), n),
@@ -195,13 +199,16 @@ async function child(): Promise<void> {
   const { pixels, labels } = makeBatch(resnet.config.image_size);
   const task = { name: 'bench', classNames: Array.from({ length: CLASSES }, (_, i) => `c${i}`) };
   const out: ChildResult = { threads: Number(process.env.PROMPTSCOPE_BLAS_THREADS), backend: '', rows: [], params: {}, convs: [], depthwise: [], profile: {} };
-  for (const kernels of ['tfjs', 'native', 'convc-forward'] as const) {
-    if (kernels === 'tfjs') dropNativeKernels();
-    else if (!useNativeKernels()) throw new Error('bench/resnet: the native kernels do not load here (run `npm run build:native`)');
-    if (kernels === 'convc-forward') {
-      const conv = tf.getKernel('Conv2D', 'wasm')!;
-      tf.unregisterKernel('Conv2D', 'wasm');
-      tf.registerKernel({ ...conv, kernelFunc: nativeConvKernel(nativeAddon()!, 'Conv2D') });
+  for (const kernels of ['tfjs', 'native', 'xnnpack-forward'] as const) {
+    if (kernels === 'tfjs') {
+      dropNativeKernels();
+      for (const name of ['Conv2D', 'FusedConv2D'] as const) xnnpack[name] = tf.getKernel(name, 'wasm')!;
+    } else if (!useNativeKernels()) throw new Error('bench/resnet: the native kernels do not load here (run `npm run build:native`)');
+    if (kernels === 'xnnpack-forward') {
+      for (const name of ['Conv2D', 'FusedConv2D'] as const) {
+        tf.unregisterKernel(name, 'wasm');
+        tf.registerKernel(xnnpack[name]);
+      }
     }
     if (kernels === 'native') out.backend = currentBackend();
     // Without the native kernels the filter gradients run in plain JS (seconds per step): one run each.
@@ -260,12 +267,12 @@ async function main(): Promise<void> {
   const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
   console.log(`\ntfjs backend ${mine[0]?.backend}; trainable parameters: Pro-tuning ${mine[0]?.params.protuning}, fine-tuning ${mine[0]?.params.finetune}` +
     (theirs[0] ? `; PyTorch ${theirs[0].torch} (BLAS ${theirs[0].blas}): Pro-tuning ${theirs[0].params.protuning}, fine-tuning ${theirs[0].params.finetune}` : ''));
-  console.log('\n| step | threads | tfjs kernels ms (runs) | native kernels ms | native CPU ms | PyTorch ms | PyTorch CPU ms | ratio native ÷ PyTorch (wall) | ratio (CPU) | what-if conv.c forward: ms, CPU ms (CPU ratio) |');
+  console.log('\n| step | threads | tfjs kernels ms (runs) | native kernels ms | native CPU ms | PyTorch ms | PyTorch CPU ms | ratio native ÷ PyTorch (wall) | ratio (CPU) | what-if XNNPACK forward: ms, CPU ms (CPU ratio) |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const kind of KINDS) {
     mine.forEach((m, i) => {
       const row = (k: Kernels) => m.rows.find((r) => r.kind === kind && r.kernels === k)!;
-      const js = row('tfjs'), nat = row('native'), alt = row('convc-forward');
+      const js = row('tfjs'), nat = row('native'), alt = row('xnnpack-forward');
       const t = theirs[i]?.ms[kind];
       console.log(`| ${kind} | ${m.threads} | ${fmt(js.wall)} (${js.runs}) | ${fmt(nat.wall)} | ${fmt(nat.cpu)} | ${t ? fmt(t.wall) : '–'} | ${t ? fmt(t.cpu) : '–'} | ${t ? (nat.wall / t.wall).toFixed(2) + '×' : '–'} | ${t ? (nat.cpu / t.cpu).toFixed(2) + '×' : '–'} | ${fmt(alt.wall)}, ${fmt(alt.cpu)}${t ? ` (${(alt.cpu / t.cpu).toFixed(2)}×)` : ''} |`);
     });
@@ -273,10 +280,10 @@ async function main(): Promise<void> {
     const bestMine = Math.min(...mine.map((m) => m.rows.find((r) => r.kind === kind && r.kernels === 'native')!.wall));
     if (theirs.length) {
       const bestTheirs = Math.min(...theirs.map((t) => t.ms[kind].wall));
-      const bestAlt = Math.min(...mine.map((m) => m.rows.find((r) => r.kind === kind && r.kernels === 'convc-forward')!.wall));
+      const bestAlt = Math.min(...mine.map((m) => m.rows.find((r) => r.kind === kind && r.kernels === 'xnnpack-forward')!.wall));
       const cpuOf = (k: Kernels) => Math.min(...mine.map((m) => m.rows.find((r) => r.kind === kind && r.kernels === k)!.cpu));
       const bestTheirsCpu = Math.min(...theirs.map((t) => t.ms[kind].cpu));
-      console.log(`| ${kind} | best of each | – | ${fmt(bestMine)} | ${fmt(cpuOf('native'))} | ${fmt(bestTheirs)} | ${fmt(bestTheirsCpu)} | **${(bestMine / bestTheirs).toFixed(2)}×** | **${(cpuOf('native') / bestTheirsCpu).toFixed(2)}×** | ${fmt(bestAlt)}, ${fmt(cpuOf('convc-forward'))} (${(cpuOf('convc-forward') / bestTheirsCpu).toFixed(2)}×) |`);
+      console.log(`| ${kind} | best of each | – | ${fmt(bestMine)} | ${fmt(cpuOf('native'))} | ${fmt(bestTheirs)} | ${fmt(bestTheirsCpu)} | **${(bestMine / bestTheirs).toFixed(2)}×** | **${(cpuOf('native') / bestTheirsCpu).toFixed(2)}×** | ${fmt(bestAlt)}, ${fmt(cpuOf('xnnpack-forward'))} (${(cpuOf('xnnpack-forward') / bestTheirsCpu).toFixed(2)}×) |`);
     }
   }
   // Where the time goes, per thread setting: kernel time of one native step by kernel (top 8).
@@ -290,7 +297,7 @@ async function main(): Promise<void> {
   // Each convolution alone, CPU ms (best of steps): the kernels against PyTorch's (oneDNN / its own).
   mine.forEach((m, i) => {
     const t = theirs[i]?.convs;
-    console.log(`\nconvolutions alone, batch ${batch}, ${m.threads} thread(s), CPU ms (wall in brackets): tfjs XNNPACK fwd | conv.c fwd | conv.c dx | conv.c dw || PyTorch fwd | dx | dw`);
+    console.log(`\nconvolutions alone, batch ${batch}, ${m.threads} thread(s), CPU ms (wall in brackets): tfjs XNNPACK fwd | conv.c fwd | conv.c dx | conv.c dw (conv.c: the direct AVX2 kernels where they apply) || PyTorch fwd | dx | dw`);
     console.log('| conv | in | ×/step | XNNPACK fwd | conv.c fwd | conv.c dx | conv.c dw | PyTorch fwd | PyTorch dx | PyTorch dw |');
     console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     const cell = (x?: Timing) => (x ? `${fmt(x.cpu)} (${fmt(x.wall)})` : '–');

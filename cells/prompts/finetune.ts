@@ -104,6 +104,9 @@ export class FineTuneTrainer implements PromptTrainer<FineTuneConfig> {
 }
 
 registerTrainer<FineTuneConfig>('finetune', {
+  // 2: on a CNN, BatchNorm folded into the convolutions (the gradient goes through the fold), which run on
+  // conv-direct.c: rounds differently.
+  version: 2,
   create: () => new FineTuneTrainer(),
   defaults: FINETUNE_DEFAULTS,
   describe: 'Full fine-tuning: every weight of a private copy of the image path trains, with a linear head',

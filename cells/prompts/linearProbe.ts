@@ -176,7 +176,8 @@ export class LinearProbeTrainer implements PromptTrainer<LinearProbeConfig> {
 
 registerTrainer<LinearProbeConfig>('linear-probe', {
   // 2: every λ fit at once as matrix products (was one scalar float64 pass per λ).
-  version: 2,
+  // 3: a CNN backbone's features come from the folded, direct-kernel forward (rounds differently).
+  version: 3,
   create: () => new LinearProbeTrainer(),
   defaults: LINEAR_PROBE_DEFAULTS,
   describe: 'Linear probe: L2-regularised logistic regression on cached image features, λ swept on validation',

@@ -9,7 +9,7 @@
 //   h = DWConv3×3(h) + b_dw               3×3 depthwise conv on m channels (spatial context, 9·m weights)
 //   h = h ⊙ σ(mean_hw(h) W_g + b_g)       channel gate (squeeze-excitation on the bottleneck)
 //   Block(x) = h W₂ + b₂                  1×1 conv m → C
-// The 1×1 convolutions are matmuls over [B·H·W, C]; the depthwise convolution is one tf.depthwiseConv2d
+// The 1×1 convolutions are affine maps over [B·H·W, C] (ops' `linear`); the depthwise convolution is one tf.depthwiseConv2d
 // (tfjs-wasm lacks its two gradient kernels; cells/model/native/conv-kernels.ts registers them, native or
 // plain JS). It replaced nine shifted, per-channel-scaled slices, which cost 218 of a ResNet Pro-tuning
 // step's 493 ms CPU against 25 ms for the one op (bench/resnet.ts). Feature maps are NHWC.
@@ -20,6 +20,8 @@ import * as tf from '@tensorflow/tfjs';
 import { mixSeed } from '../util/random.ts';
 import { rng, uniformArray } from './random.ts';
 import { variableFrom } from './state.ts';
+import { layerNorm, linear } from '../model/ops/index.ts';
+import { COLUMN_SUMS } from '../model/ops/accelerated.ts';
 
 export interface PromptBlockShape {
   /** Channels of the feature map the block reads and writes. */
@@ -79,19 +81,31 @@ export function depthwise3x3(h: tf.Tensor4D, kernel: tf.Tensor2D): tf.Tensor4D {
   return tf.depthwiseConv2d(h, kernel.reshape([3, 3, m, 1]) as tf.Tensor4D, 1, 'same');
 }
 
-/** Block(x) for a feature map [B, H, W, C] (see the file comment). */
+/** Σ over the rows of dy [N, d]: the native column sums where they are registered (no transposes). */
+function columnSums(dy: tf.Tensor2D): tf.Tensor1D {
+  return tf.getKernel(COLUMN_SUMS, tf.getBackend()) ? tf.engine().runKernel(COLUMN_SUMS, { x: dy }) as tf.Tensor1D : dy.sum(0);
+}
+
+/** h [N, d] + b [d], the bias's gradient by column sums (tfjs's broadcast-add gradient reduces through a transpose). */
+const addBias = tf.customGrad(((h: tf.Tensor, b: tf.Tensor) =>
+  ({ value: tf.add(h, b), gradFunc: (dy: tf.Tensor) => [dy, columnSums(dy as tf.Tensor2D)] })) as unknown as Parameters<typeof tf.customGrad>[0],
+) as (h: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+/**
+ * Block(x) for a feature map [B, H, W, C] (see the file comment). The channel normalisation is layerNorm
+ * with γ = 1, β = 0 and the 1×1 convolutions are `linear` (x·W + b as one op): on the native kernels each
+ * is one pass forward and back instead of a chain of elementwise ops and transposed reductions.
+ */
 export function promptBlock(x: tf.Tensor4D, p: PromptBlockParams): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, H, W, C] = x.shape;
-    const m = p.b1.shape[0];
-    const flat = x.reshape([B * H * W, C]);
-    const { mean, variance } = tf.moments(flat, -1, true);
-    const xn = flat.sub(mean).mul(tf.rsqrt(variance.add(1e-5)));
-    let h = tf.relu(tf.matMul(xn, t2(p.w1)).add(p.b1)).reshape([B, H, W, m]) as tf.Tensor4D;
-    h = depthwise3x3(h, t2(p.dw)).add(p.bdw) as tf.Tensor4D;
-    const gate = tf.sigmoid(tf.matMul(h.mean([1, 2]) as tf.Tensor2D, t2(p.wg)).add(p.bg)).reshape([B, 1, 1, m]);
-    h = h.mul(gate) as tf.Tensor4D;
-    return tf.matMul(h.reshape([B * H * W, m]) as tf.Tensor2D, t2(p.w2)).add(p.b2).reshape([B, H, W, C]) as tf.Tensor4D;
+    const N = B * H * W, m = p.b1.shape[0];
+    const xn = layerNorm(x.reshape([N, C]), tf.ones([C]), tf.zeros([C]), 1e-5) as tf.Tensor2D;
+    const h1 = tf.relu(linear(xn, t2(p.w1), p.b1 as unknown as tf.Tensor1D)).reshape([B, H, W, m]) as tf.Tensor4D;
+    const hd = addBias(depthwise3x3(h1, t2(p.dw)).reshape([N, m]) as tf.Tensor2D, p.bdw as unknown as tf.Tensor1D).reshape([B, H, W, m]) as tf.Tensor4D;
+    const gate = tf.sigmoid(tf.matMul(hd.mean([1, 2]) as tf.Tensor2D, t2(p.wg)).add(p.bg)).reshape([B, 1, 1, m]);
+    const h = hd.mul(gate).reshape([N, m]) as tf.Tensor2D;
+    return linear(h, t2(p.w2), p.b2 as unknown as tf.Tensor1D).reshape([B, H, W, C]) as tf.Tensor4D;
   });
 }
 

@@ -127,7 +127,9 @@ export class ProTuningTrainer implements PromptTrainer<ProTuningConfig> {
 
 registerTrainer<ProTuningConfig>('protuning', {
   // 2: the block's depthwise convolution is one op (was nine shifted slices; rounds differently).
-  version: 2,
+  // 3: the CNN backbone's eval-mode BatchNorm folded into its convolutions, which run on conv-direct.c;
+  // the block's normalisation and 1×1 convolutions as layerNorm / linear (all round differently).
+  version: 3,
   create: () => new ProTuningTrainer(),
   defaults: PROTUNING_DEFAULTS,
   describe: 'Pro-tuning: prompt blocks x + β·Block(x) before each CNN stage / ViT layer of a frozen backbone, β from 0, and a linear head',

@@ -272,6 +272,8 @@ export class VisualReprogrammingTrainer implements PromptTrainer<VisualReprogram
 }
 
 registerTrainer<VisualReprogrammingConfig>('visual-reprogramming', {
+  // 2: a CNN source's forward folds BatchNorm into its convolutions, which run on conv-direct.c (rounds differently).
+  version: 2,
   create: () => new VisualReprogrammingTrainer(),
   defaults: VISUAL_REPROGRAMMING_DEFAULTS,
   describe: 'Visual reprogramming: a pixel frame / padding / VPT prompt on a frozen source classifier (a CLIP over source label names, or a CNN\'s own head), with an output label mapping (identity, random, FLM, ILM, semantic)',
@@ -324,7 +326,8 @@ export async function zeroShotTransfer(modelLike: ModelLike, task: PromptTask, o
   const params: Record<string, unknown> = { sourceLabels, templates, semanticPerClass, classNames: task.classNames, ...(nameEncoder === 'own' ? {} : { nameEncoder }) };
   return stage(
     {
-      name: 'zeroShotTransfer', version: 1, heavy: true, params, inputs: [model.fingerprint, task.testKey],
+      // 2 on a CNN: its forward folds BatchNorm into the convolutions (rounds differently); a CLIP's keys stay.
+      name: 'zeroShotTransfer', version: cnn ? 2 : 1, heavy: true, params, inputs: [model.fingerprint, task.testKey],
       files: [...(sourceLabels === 'imagenet1k' || typeof templates === 'string' ? [IMAGENET_FILE] : []), ...nameEncoderFiles(nameEncoder)],
     },
     valueCodec<ZeroShotTransferResult>(),

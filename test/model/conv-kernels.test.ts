@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { initBackend } from '../../cells/model/backend.ts';
 import { nativeAddon } from '../../cells/model/native/index.ts';
@@ -29,6 +30,18 @@ const cases: Case[] = [
   { name: 'numeric pad 1, rounding ceil', x: [1, 6, 6, 2], filter: [3, 3, 2, 2], strides: [2, 2], pad: 1, dilations: [1, 1], depthwise: false, dimRoundingMode: 'ceil' },
   { name: '1×1 stride 1 (no patch copy)', x: [2, 4, 3, 5], filter: [1, 1, 5, 3], strides: [1, 1], pad: 'valid', dilations: [1, 1], depthwise: false },
   { name: '1×1 stride 2 (shortcut)', x: [2, 5, 5, 3], filter: [1, 1, 3, 4], strides: [2, 2], pad: 'valid', dilations: [1, 1], depthwise: false },
+  // Output channels a multiple of 8: the forward (and, at stride 1 with input channels a multiple of 8, the
+  // input gradient) take conv-direct.c's AVX2 kernel where the CPU has it. Row widths that are not a
+  // multiple of its 6-pixel tiles, 8- and 16-channel blocks, C = 3 input, stride 2, uneven padding.
+  { name: 'direct: 3×3 same, 3 → 16 channels, width 9', x: [2, 7, 9, 3], filter: [3, 3, 3, 16], strides: [1, 1], pad: 'same', dilations: [1, 1], depthwise: false },
+  { name: 'direct: 3×3 pad 1, 8 → 24 channels, width 13', x: [2, 6, 13, 8], filter: [3, 3, 8, 24], strides: [1, 1], pad: [[0, 0], [1, 1], [1, 1], [0, 0]], dilations: [1, 1], depthwise: false },
+  { name: 'direct: 3×3 pad 1 stride 2, odd size, 16 → 8', x: [2, 9, 7, 16], filter: [3, 3, 16, 8], strides: [2, 2], pad: [[0, 0], [1, 1], [1, 1], [0, 0]], dilations: [1, 1], depthwise: false },
+  { name: 'direct: 3×3 same stride 2, even size, 8 → 16', x: [2, 8, 8, 8], filter: [3, 3, 8, 16], strides: [2, 2], pad: 'same', dilations: [1, 1], depthwise: false },
+  { name: 'direct: 1×1 stride 2, 8 → 16', x: [1, 5, 5, 8], filter: [1, 1, 8, 16], strides: [2, 2], pad: 'valid', dilations: [1, 1], depthwise: false },
+  { name: 'direct: 2×3 uneven pad, 8 → 8', x: [1, 5, 6, 8], filter: [2, 3, 8, 8], strides: [1, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]], dilations: [1, 1], depthwise: false },
+  { name: 'direct: 3×3 valid, 16 → 32, width 20', x: [1, 5, 20, 16], filter: [3, 3, 16, 32], strides: [1, 1], pad: 'valid', dilations: [1, 1], depthwise: false },
+  // 8M multiply-adds: enough for conv-direct.c to split the batch over threads where setThreads allows two.
+  { name: 'direct: 3×3 same, 32 → 32, batch 6 (images in parallel)', x: [6, 12, 12, 32], filter: [3, 3, 32, 32], strides: [1, 1], pad: 'same', dilations: [1, 1], depthwise: false },
   { name: 'depthwise 3×3 same', x: [2, 5, 6, 4], filter: [3, 3, 4, 1], strides: [1, 1], pad: 'same', dilations: [1, 1], depthwise: true },
   { name: 'depthwise multiplier 2 stride 2', x: [2, 7, 5, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: 'same', dilations: [1, 1], depthwise: true },
   { name: 'depthwise dilation 2 valid', x: [1, 8, 7, 2], filter: [3, 2, 2, 3], strides: [1, 1], pad: 'valid', dilations: [2, 2], depthwise: true },
@@ -169,7 +182,7 @@ test('plain-JS conv kernels on wasm match the float64 reference', () => {
   withKernels(ALL, jsConvKernel, () => checkAll('js'));
 });
 
-test('the registered wasm kernels (XNNPACK forward, ours for the rest) match the float64 reference', () => {
+test('the registered wasm kernels (forward: the direct kernel or XNNPACK; ours for the rest) match the float64 reference', () => {
   checkAll('registered');
 });
 
@@ -234,4 +247,58 @@ test('with PROMPTSCOPE_NATIVE=off, conv training runs on wasm through the JS ker
   // 3×3 = 9 (centre), 3×4 = 12 (edges), 4×4 = 16 (centre tap).
   const perTap = [9, 12, 9, 12, 16, 12, 9, 12, 9];
   assert.deepEqual(out.g, perTap.flatMap((v) => [v, v]));
+});
+
+test('FusedConv2D on wasm (bias + ReLU or linear, the direct kernel where it applies) matches the float64 reference', () => {
+  cases.filter((c) => !c.depthwise).forEach((c, i) => {
+    const x = lcgValues(sizeOf(c.x), 21 + i), w = lcgValues(sizeOf(c.filter), 201 + i), bias = lcgValues(c.filter[3], 2001 + i);
+    const ref = reference(c, x, w, new Float32Array(sizeOf(outShapeOf(c))));
+    const q = c.filter[3];
+    for (const activation of ['relu', 'linear'] as const) {
+      const want = ref.y.map((v, j) => { const s = v + bias[j % q]; return activation === 'relu' ? Math.max(0, s) : s; });
+      const got = tf.tidy(() => tf.fused.conv2d({
+        x: tf.tensor4d(x, c.x), filter: tf.tensor4d(w, c.filter), strides: c.strides, pad: c.pad as 'same', dilations: c.dilations,
+        dimRoundingMode: c.dimRoundingMode, bias: tf.tensor1d(bias), activation,
+      }).dataSync());
+      if (activation === 'relu') assert.ok(want.some((v) => v === 0) && want.some((v) => v > 0), `${c.name}: ReLU clips some values, not all`);
+      assert.ok(err(got, want) < TOL, `${c.name} ${activation}: error ${err(got, want)}`);
+    }
+  });
+});
+
+test('conv.c takes the direct kernel exactly where it applies (AVX2 + FMA, output channels a multiple of 8)', () => {
+  const native = nativeAddon();
+  assert.ok(native, 'the native addon does not load here (run `npm run build:native`)');
+  const flags = process.platform === 'linux' && process.arch === 'x64' ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const simd = /\bavx2\b/.test(flags) && /\bfma\b/.test(flags);
+  // 1 image 4×4, 3×3 pad 1; x at 0, w after it, y after that; p[20] = 2: "direct kernel only".
+  const heap = new Float32Array(4096);
+  const params = (oc: number) => Float64Array.from([0, 1, 4, 4, 8, 4, 4, oc, 3, 3, 1, 1, 1, 1, 1, 1, 0, 128, 128 + 9 * 8 * oc, -1, 2]);
+  assert.equal(native.conv2d(heap.buffer, params(16)), simd, `16 output channels on a CPU ${simd ? 'with' : 'without'} AVX2 + FMA`);
+  assert.equal(native.conv2d(heap.buffer, params(12)), false, '12 output channels: not a multiple of 8');
+});
+
+test('the direct kernels give the same bits on one thread and on two (the batch split over threads)', async () => {
+  // 19M multiply-adds per kernel: above conv-direct.c's threshold for splitting the batch.
+  const code = `
+    import * as tf from '@tensorflow/tfjs';
+    import { createHash } from 'node:crypto';
+    import { initBackend } from './cells/model/backend.ts';
+    import { lcgValues } from './test/support/lcg-values.ts';
+    await initBackend('wasm');
+    const x = tf.tensor4d(lcgValues(8 * 16 * 16 * 32, 3), [8, 16, 16, 32]);
+    const w = tf.tensor4d(lcgValues(9 * 32 * 32, 4), [3, 3, 32, 32]);
+    const up = tf.tensor4d(lcgValues(8 * 8 * 8 * 32, 5), [8, 8, 8, 32]);
+    const [dx, dw] = tf.grads((a, b) => tf.sum(tf.mul(tf.conv2d(a, b, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]), up)))([x, w]);
+    const y = tf.conv2d(x, w, 1, 'same');
+    const [dx1] = tf.grads((a) => tf.sum(tf.mul(tf.conv2d(a, w, 1, 'same'), y)))([x]);
+    const h = createHash('sha256');
+    for (const t of [y, dx, dw, dx1]) h.update(Buffer.from((t.dataSync()).buffer));
+    console.log(h.digest('hex'));`;
+  const run = async (threads: string) => (await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)), env: { ...process.env, PROMPTSCOPE_BLAS_THREADS: threads },
+  })).stdout.trim().split('\n').pop();
+  const [one, two] = await Promise.all([run('1'), run('2')]);
+  assert.match(one!, /^[0-9a-f]{64}$/);
+  assert.equal(two, one);
 });

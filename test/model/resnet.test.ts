@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../cells/model/backend.ts';
 import { load } from '../../cells/model/load.ts';
 import { CLIPModel } from '../../cells/model/clip.ts';
-import { normalizePixels, ResNetConfigError, ResNetWeightError, type ResNetModel } from '../../cells/model/resnet/index.ts';
+import { blockPlan, normalizePixels, ResNetConfigError, ResNetWeightError, type ResNetModel } from '../../cells/model/resnet/index.ts';
 import { readSafetensors, serializeSafetensors } from '../../cells/util/safetensors.ts';
 import { tempDir } from '../engine/helpers.ts';
 
@@ -102,6 +102,99 @@ for (const backend of ['wasm', 'cpu'] as const) {
         assertClose(model.variables.get(name)!, `train.${name}`, `${backend} ${name} after one training pass`);
       }
       tf.dispose([x, evalLogits, out.pooled, out.logits]);
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+// ---- eval-mode BatchNorm folded into the convolutions ------------------------------------------------
+
+/**
+ * The network as it was written before the fold, from the model's own variables: conv, then BatchNorm on
+ * the running statistics as its own per-pixel affine map, ReLU, residual add. Written here, not imported.
+ */
+function unfoldedLogits(model: ResNetModel, x: tf.Tensor4D): tf.Tensor2D {
+  const v = (n: string) => model.variables.get(n)! as tf.Tensor;
+  const eps = model.config.batch_norm_eps;
+  const conv = (h: tf.Tensor4D, name: string, stride: number) => {
+    const w = v(name) as tf.Tensor4D, p = (w.shape[0] - 1) / 2;
+    return tf.conv2d(h, w, stride, p === 0 ? 'valid' : [[0, 0], [p, p], [p, p], [0, 0]]);
+  };
+  const bn = (h: tf.Tensor4D, p: string) =>
+    tf.add(tf.mul(tf.div(tf.sub(h, v(`${p}.running_mean`)), tf.sqrt(tf.add(v(`${p}.running_var`), eps))), v(`${p}.weight`)), v(`${p}.bias`)) as tf.Tensor4D;
+  let h = tf.relu(bn(conv(x, 'stem.conv.weight', 1), 'stem.bn'));
+  for (const b of blockPlan(model.config).flat()) {
+    const a = tf.relu(bn(conv(h, `${b.prefix}.conv1.weight`, b.stride), `${b.prefix}.bn1`));
+    const c = bn(conv(a, `${b.prefix}.conv2.weight`, 1), `${b.prefix}.bn2`);
+    const s = b.projection ? bn(conv(h, `${b.prefix}.shortcut.conv.weight`, b.stride), `${b.prefix}.shortcut.bn`) : h;
+    h = tf.relu(tf.add(c, s)) as tf.Tensor4D;
+  }
+  return tf.add(tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, v('classifier.weight') as tf.Tensor2D), v('classifier.bias')) as tf.Tensor2D;
+}
+
+/** max |a − b| / max |b|. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) { num = Math.max(num, Math.abs(a[i] - b[i])); den = Math.max(den, Math.abs(b[i])); }
+  return num / den;
+}
+
+/**
+ * Folding moves values by float32 rounding only: conv(x, w·s) + (β − μ·s) against (conv(x, w) − μ)·s + β
+ * differ by a few roundings of O(1) quantities per layer (expected ~1e-6 relative); FOLD_TOL = 2e-5
+ * relative to the largest value, far below what a wrong fold gives (dropping the mean or ε moves the
+ * logits by more than 1e-2, checked below).
+ */
+const FOLD_TOL = 2e-5;
+
+for (const backend of ['wasm', 'cpu'] as const) {
+  test(`ResNet on ${backend}: the folded forward equals the unfolded one; with trainable weights so do the gradients of w, γ, β; a new running statistic is picked up`, async () => {
+    await initBackend(backend);
+    const model = await load(FIXTURE, { type: 'resnet' });
+    try {
+      const x = fixtureInput(model);
+      const classes = model.config.num_labels;
+      const probe = tf.tensor2d(Float32Array.from({ length: 4 * classes }, (_, i) => Math.sin(i * 0.7)), [4, classes]);
+      // Frozen: the folded pairs are cached.
+      const [folded, plain] = tf.tidy(() => [model.forward(x).logits.dataSync(), unfoldedLogits(model, x).dataSync()]);
+      assert.ok(relErr(folded, plain) < FOLD_TOL, `frozen forward: ${relErr(folded, plain)}`);
+      // Frozen on a tape (Pro-tuning's prompts, the PGD attack): the gradient reaches the input through the
+      // frozen conv + bias + ReLU op.
+      const inputGrad = (f: (xi: tf.Tensor4D) => tf.Tensor2D) => tf.tidy(() => tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(f(xi as tf.Tensor4D), probe)))(x).dataSync());
+      const gx1 = inputGrad((xi) => model.forward(xi).logits), gx2 = inputGrad((xi) => unfoldedLogits(model, xi));
+      assert.ok(gx2.some((g) => Math.abs(g) > 1e-4), 'the input gradient is not trivially zero');
+      assert.ok(relErr(gx1, gx2) < FOLD_TOL, `input gradient through the frozen network: ${relErr(gx1, gx2)}`);
+      // Trainable: the fold runs on the tape and the gradient goes through it.
+      model.setTrainable(true);
+      const names = ['stem.conv.weight', 'stem.bn.weight', 'stem.bn.bias', 'stages.1.blocks.0.shortcut.bn.weight', 'stages.2.blocks.0.bn2.bias', 'stages.2.blocks.0.conv2.weight'];
+      const vars = names.map((n) => model.variables.get(n)!);
+      const gradsOf = (f: () => tf.Tensor2D) => tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), probe)) as tf.Scalar, vars);
+        return names.map((n) => grads[model.variables.get(n)!.name].dataSync());
+      });
+      const g1 = gradsOf(() => model.forward(x).logits), g2 = gradsOf(() => unfoldedLogits(model, x));
+      names.forEach((n, i) => {
+        assert.ok(g2[i].some((g) => Math.abs(g) > 1e-4), `${n}: the gradient is not trivially zero`);
+        assert.ok(relErr(g1[i], g2[i]) < FOLD_TOL, `${n}: gradient differs by ${relErr(g1[i], g2[i])}`);
+      });
+      model.setTrainable(false);
+      // A replaced running variance reaches the cached fold (Variable.assign changes its dataId).
+      const rv = model.variables.get('stem.bn.running_var')!;
+      tf.tidy(() => rv.assign(tf.add(rv, 0.5)));
+      const [f2, p2] = tf.tidy(() => [model.forward(x).logits.dataSync(), unfoldedLogits(model, x).dataSync()]);
+      assert.ok(relErr(f2, p2) < FOLD_TOL, `after assign: ${relErr(f2, p2)}`);
+      assert.ok(relErr(f2, folded) > 1e-3, 'the new statistic changes the logits');
+      // Not vacuous: a fold that dropped the running mean would be caught.
+      const noMean = tf.tidy(() => {
+        const m = model.variables.get('stem.bn.running_mean')!, saved = m.clone();
+        m.assign(tf.zerosLike(m));
+        const out = model.forward(x).logits.dataSync();
+        m.assign(saved);
+        return out;
+      });
+      assert.ok(relErr(noMean, p2) > 1e-2, `a wrong fold is detectable (${relErr(noMean, p2)})`);
+      tf.dispose([x, probe]);
     } finally {
       model.dispose();
     }

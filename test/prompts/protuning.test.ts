@@ -13,7 +13,7 @@ import { fewShotTask, type PromptTask } from '../../cells/prompts/task.ts';
 import { makeTrainer, trainPrompt, trainableParameterCount } from '../../cells/prompts/train.ts';
 import { resolveConfig } from '../../cells/prompts/registry.ts';
 import { ProTuningTrainer, promptSites } from '../../cells/prompts/protuning.ts';
-import { depthwise3x3, promptBlockParamCount, bottleneckWidth } from '../../cells/prompts/prompt-block.ts';
+import { blockVariables, depthwise3x3, initPromptBlock, promptBlock, promptBlockParamCount, bottleneckWidth, type PromptBlockParams } from '../../cells/prompts/prompt-block.ts';
 import type { Batch } from '../../cells/prompts/trainer.ts';
 import { fixtureModel, mnistSmall, testCell } from './helpers.ts';
 
@@ -92,6 +92,48 @@ test('depthwise3x3: gradients of input and taps equal float64 loops (the registe
   for (let i = 0; i < gx.length; i++) assert.ok(Math.abs(dx[i] - gx[i]) < 1e-5, `∂L/∂x[${i}]: ${dx[i]} vs ${gx[i]}`);
   for (let i = 0; i < gk.length; i++) assert.ok(Math.abs(dk[i] - gk[i]) < 1e-4, `∂L/∂k[${i}]: ${dk[i]} vs ${gk[i]}`);
   assert.throws(() => depthwise3x3(tf.zeros([1, 3, 3, 2]) as tf.Tensor4D, tf.zeros([9, 3]) as tf.Tensor2D), /kernel must be \[9, 2\]/);
+});
+
+/**
+ * The block written out with tfjs's plain ops (moments, matMul, broadcast adds), as the design in
+ * prompt-block.ts's comment states it: the reference for the block's fused formulation.
+ */
+function plainBlock(x: tf.Tensor4D, p: PromptBlockParams): tf.Tensor4D {
+  const [B, H, W, C] = x.shape, m = p.b1.shape[0];
+  const flat = x.reshape([B * H * W, C]);
+  const { mean, variance } = tf.moments(flat, -1, true);
+  const xn = flat.sub(mean).div(tf.sqrt(variance.add(1e-5)));
+  let h = tf.relu(tf.matMul(xn, p.w1 as tf.Tensor as tf.Tensor2D).add(p.b1)).reshape([B, H, W, m]) as tf.Tensor4D;
+  h = tf.depthwiseConv2d(h, (p.dw as tf.Tensor).reshape([3, 3, m, 1]) as tf.Tensor4D, 1, 'same').add(p.bdw) as tf.Tensor4D;
+  const gate = tf.sigmoid(tf.matMul(h.mean([1, 2]) as tf.Tensor2D, p.wg as tf.Tensor as tf.Tensor2D).add(p.bg)).reshape([B, 1, 1, m]);
+  return tf.matMul(h.mul(gate).reshape([B * H * W, m]) as tf.Tensor2D, p.w2 as tf.Tensor as tf.Tensor2D).add(p.b2).reshape([B, H, W, C]) as tf.Tensor4D;
+}
+
+test('promptBlock (layerNorm, linear, column-sum bias gradients) equals the block in plain tfjs ops, forward and every parameter gradient', () => {
+  const [B, H, W, C] = [2, 5, 6, 12];
+  const p = initPromptBlock({ channels: C, ratio: 0.5 }, 3, 1);
+  // A non-zero gate, so its weights get a gradient that means something.
+  p.wg.assign(tf.tensor2d(Float32Array.from({ length: 36 }, (_, i) => Math.sin(i) * 0.3), [6, 6]));
+  const x = tf.tensor4d(Float32Array.from({ length: B * H * W * C }, (_, i) => Math.sin(i * 0.37) * 2 + (i % 5) * 0.1), [B, H, W, C]);
+  const up = tf.tensor4d(Float32Array.from({ length: B * H * W * C }, (_, i) => Math.cos(i * 0.11)), [B, H, W, C]);
+  const vars = [p.w1, p.b1, p.dw, p.bdw, p.wg, p.bg, p.w2, p.b2];
+  const run = (f: (x: tf.Tensor4D, p: PromptBlockParams) => tf.Tensor4D) => tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => f(x, p).mul(up).sum() as tf.Scalar, vars);
+    return { y: f(x, p).dataSync(), value: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync()) };
+  });
+  const got = run(promptBlock), want = run(plainBlock);
+  const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    let num = 0, den = 0;
+    for (let i = 0; i < b.length; i++) { num = Math.max(num, Math.abs(a[i] - b[i])); den = Math.max(den, Math.abs(b[i])); }
+    return num / den;
+  };
+  // float32 rounding of two formulations of the same sums (≤ 1e-6 expected); 1e-4 is far below a wrong op.
+  assert.ok(rel(got.y, want.y) < 1e-4, `forward: ${rel(got.y, want.y)}`);
+  vars.forEach((v, i) => {
+    assert.ok(want.grads[i].some((g) => Math.abs(g) > 1e-3), `${v.name}: gradient not trivially zero`);
+    assert.ok(rel(got.grads[i], want.grads[i]) < 1e-4, `gradient ${i} (${v.shape}): ${rel(got.grads[i], want.grads[i])}`);
+  });
+  tf.dispose([x, up, ...blockVariables(p)]);
 });
 
 for (const [kind, model] of backbones) {

@@ -4,31 +4,38 @@
 // [fh, fw, cin, cout], so the filter is already the right-hand matrix. Depthwise convolutions are direct
 // loops (each output channel reads one input channel: there is no product to hand to BLAS).
 //
-// Calling convention: conv2d(heap, p) and depthwiseConv2d(heap, p) with p a Float64Array(19):
+// Where the CPU has AVX2 + FMA, dense convolutions whose output channels (for the input gradient: input
+// channels) are a multiple of 8 take the direct kernels of conv-direct.c instead: forward, input and
+// filter gradients (2–3× faster at CIFAR sizes, bench/README.md).
+//
+// Calling convention: depthwiseConv2d(heap, p) with p a Float64Array(19):
 //   [mode, batch, inH, inW, inC, outH, outW, outC, fH, fW, strideH, strideW, dilationH, dilationW,
 //    padTop, padLeft, xOff, wOff, yOff]
-// offsets in floats into the heap. mode 0: y = conv(x, w). mode 1 (input gradient): reads dy at yOff and
+// and conv2d(heap, p) with p a Float64Array(21): the same, then [biasOff, activation] (mode 0 only:
+// biasOff −1 for none, else outC floats added to y; activation 0 none, 1 ReLU, plus 2 for "direct kernel
+// only": then nothing is written and false returned where the direct kernel does not apply, so the
+// caller can take another kernel; otherwise true). Offsets in floats into the heap. mode 0: y = act(conv(x, w) + bias). mode 1 (input gradient): reads dy at yOff and
 // w, writes dx at xOff. mode 2 (filter gradient): reads x and dy, writes dw at wOff. The depthwise
 // filter is [fH, fW, inC, multiplier] with outC = inC·multiplier and output channel c·multiplier + q, as
 // in tfjs. Every tensor's range is checked against the heap before anything is written.
 #include "native.h"
+#include "conv.h"
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-  int64_t mode, batch, ih, iw, ic, oh, ow, oc, fh, fw, sh, sw, dh, dw, pt, pl, x, w, y;
-} Geometry;
 
 // Scratch rows are bounded so that a chunk's patch matrix stays near 16 MB whatever the batch size.
 #define SCRATCH_FLOATS (4 * 1024 * 1024)
 
-static bool read_geometry(napi_env env, napi_callback_info info, float **heap, size_t *size, Geometry *g, bool depthwise) {
+static bool read_geometry(napi_env env, napi_callback_info info, float **heap, size_t *size, Geometry *g, bool depthwise, const double **params) {
   size_t argc = 2; napi_value argv[2]; const double *p = NULL;
+  size_t n = depthwise ? 19 : 21;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
-      !(*heap = floats(env, argv[0], size)) || !(p = doubles(env, argv[1], 19))) {
-    napi_throw_type_error(env, NULL, "native conv: expected (heap: ArrayBuffer, params: Float64Array(19))");
+      !(*heap = floats(env, argv[0], size)) || !(p = doubles(env, argv[1], n))) {
+    napi_throw_type_error(env, NULL, depthwise ? "native conv: expected (heap: ArrayBuffer, params: Float64Array(19))"
+                                               : "native conv: expected (heap: ArrayBuffer, params: Float64Array(21))");
     return false;
   }
+  if (params) *params = p;
   int64_t v[19];
   bool ok = true;
   for (int i = 0; i < 19; i++) {
@@ -93,10 +100,26 @@ static void col2im_add(const Geometry *g, const float *col, int64_t b0, int64_t 
 }
 
 napi_value conv2d(napi_env env, napi_callback_info info) {
-  float *h; size_t size; Geometry g;
-  if (!read_geometry(env, info, &h, &size, &g, false)) return NULL;
+  float *h; size_t size; Geometry g; const double *p;
+  if (!read_geometry(env, info, &h, &size, &g, false, &p)) return NULL;
   if (!sgemm) { napi_throw_error(env, NULL, "native: no BLAS library is open"); return NULL; }
   float *x = h + g.x, *w = h + g.w, *y = h + g.y;
+  const float *bias = NULL;
+  bool relu = p[20] == 1 || p[20] == 3, direct_only = p[20] >= 2;
+  napi_value done, declined;
+  if (napi_get_boolean(env, true, &done) != napi_ok || napi_get_boolean(env, false, &declined) != napi_ok) return NULL;
+  if (g.mode == 0 && p[19] >= 0) {
+    if (!(p[19] == (double)(int64_t)p[19] && p[19] + (double)g.oc <= (double)size)) {
+      napi_throw_range_error(env, NULL, "native conv: the bias lies outside the heap");
+      return NULL;
+    }
+    bias = h + (int64_t)p[19];
+  }
+  if (!(p[20] == 0 || p[20] == 1 || p[20] == 2 || p[20] == 3)) { napi_throw_range_error(env, NULL, "native conv: p[20] must be 0–3 (ReLU 1, direct only 2)"); return NULL; }
+  if (g.mode == 0 && direct_conv_forward(&g, x, w, bias, relu, y)) return done;
+  if (g.mode == 1 && direct_conv_input_grad(&g, y, w, x)) return done;
+  if (g.mode == 2 && direct_conv_filter_grad(&g, x, y, w)) return done;
+  if (direct_only) return declined;
   int64_t k = g.fh * g.fw * g.ic, pixels = g.oh * g.ow;
   // A 1×1, stride-1, unpadded convolution is already a product on the image rows: no patch copy.
   bool direct = g.fh == 1 && g.fw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.oh == g.ih && g.ow == g.iw;
@@ -114,6 +137,12 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
     if (g.mode == 0) {
       if (!direct) im2col(&g, x, b0, b1, col);
       sgemm(RowMajor, NoTrans, NoTrans, (int)rows, (int)g.oc, (int)k, 1.0f, patches, (int)k, w, (int)g.oc, 0.0f, dy, (int)g.oc);
+      if (bias || relu)
+        for (int64_t r = 0; r < rows; r++)
+          for (int64_t o = 0; o < g.oc; o++) {
+            float v = dy[r * g.oc + o] + (bias ? bias[o] : 0.0f);
+            dy[r * g.oc + o] = relu && v < 0 ? 0.0f : v;
+          }
     } else if (g.mode == 1) {
       // dpatches = dy · wᵀ; written straight into dx when the patches are the image rows
       sgemm(RowMajor, NoTrans, Trans, (int)rows, (int)k, (int)g.oc, 1.0f, dy, (int)g.oc, w, (int)g.oc, 0.0f, patches, (int)k);
@@ -125,14 +154,60 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
     }
   }
   free(col);
-  return NULL;
+  return done;
+}
+
+// Depthwise with one output per input channel, unit horizontal stride and dilation (Pro-tuning's 3×3
+// block): for a tap and an output row, the valid output pixels read a contiguous run of the input row, and
+// output, input and filter (repeated along the row) line up element for element, so each step is one
+// vectorisable loop over (pixel, channel) instead of a bounds test per pixel and tap. The filter gradient
+// sums each image in float per (tap, pixel, channel), then the batch in double, reduced over pixels at the end.
+static bool depthwise_rows(const Geometry *g, float *x, float *w, float *y) {
+  int64_t C = g->ic, ow = g->ow, taps = g->fh * g->fw, row = ow * C;
+  float *wrow = malloc(sizeof(float) * taps * row), *part = g->mode == 2 ? calloc((size_t)(taps * row), sizeof(float)) : NULL;
+  double *acc = g->mode == 2 ? calloc((size_t)(taps * row), sizeof(double)) : NULL;
+  if (!wrow || (g->mode == 2 && (!part || !acc))) { free(wrow); free(part); free(acc); return false; }
+  for (int64_t t = 0; t < taps; t++)
+    for (int64_t i = 0; i < row; i++) wrow[t * row + i] = w[t * C + i % C];
+  if (g->mode == 0) memset(y, 0, sizeof(float) * g->batch * g->oh * row);
+  if (g->mode == 1) memset(x, 0, sizeof(float) * g->batch * g->ih * g->iw * C);
+  for (int64_t b = 0; b < g->batch; b++) {
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ky = 0; ky < g->fh; ky++) {
+        int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+        if (iy < 0 || iy >= g->ih) continue;
+        for (int64_t kx = 0; kx < g->fw; kx++) {
+          // ix = ox − pl + kx must lie in [0, iw)
+          int64_t lo = g->pl - kx > 0 ? g->pl - kx : 0, hi = g->iw + g->pl - kx < ow ? g->iw + g->pl - kx : ow;
+          if (lo >= hi) continue;
+          int64_t t = ky * g->fw + kx, n = (hi - lo) * C;
+          float *xr = x + ((b * g->ih + iy) * g->iw + lo - g->pl + kx) * C, *yr = y + ((b * g->oh + oy) * ow + lo) * C;
+          const float *wr = wrow + t * row + lo * C;
+          if (g->mode == 0) for (int64_t i = 0; i < n; i++) yr[i] += xr[i] * wr[i];
+          else if (g->mode == 1) for (int64_t i = 0; i < n; i++) xr[i] += yr[i] * wr[i];
+          else { float *pr = part + t * row + lo * C; for (int64_t i = 0; i < n; i++) pr[i] += xr[i] * yr[i]; }
+        }
+      }
+    if (g->mode == 2)
+      for (int64_t i = 0; i < taps * row; i++) { acc[i] += part[i]; part[i] = 0; }
+  }
+  if (g->mode == 2)
+    for (int64_t t = 0; t < taps; t++)
+      for (int64_t c = 0; c < C; c++) {
+        double s = 0;
+        for (int64_t ox = 0; ox < ow; ox++) s += acc[t * row + ox * C + c];
+        w[t * C + c] = (float)s;
+      }
+  free(wrow); free(part); free(acc);
+  return true;
 }
 
 // Depthwise: output channel o = c·m + q reads input channel c through filter w[ky, kx, c, q].
 napi_value depthwise_conv2d(napi_env env, napi_callback_info info) {
   float *h; size_t size; Geometry g;
-  if (!read_geometry(env, info, &h, &size, &g, true)) return NULL;
+  if (!read_geometry(env, info, &h, &size, &g, true, NULL)) return NULL;
   float *x = h + g.x, *w = h + g.w, *y = h + g.y;
+  if (g.oc == g.ic && g.sw == 1 && g.dw == 1 && depthwise_rows(&g, x, w, y)) return NULL;
   int64_t m = g.oc / g.ic, wsize = g.fh * g.fw * g.oc;
   // The filter gradient sums over every pixel of the batch: accumulated in double, rounded once.
   double *acc = g.mode == 2 ? calloc((size_t)wsize, sizeof(double)) : NULL;

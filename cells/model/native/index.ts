@@ -21,8 +21,12 @@ export interface NativeAddon {
   activationGrad(heap: ArrayBuffer, params: Float64Array): void;
   /** One Adam/AdamW step in place (adam.c): hyper = [b1, b2, eps, lr, 1-b1^t, 1-b2^t, 1-lr·wd]. */
   adamUpdate(params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, hyper: Float64Array): void;
-  /** NHWC convolution, its input gradient or its filter gradient (conv.c; `params` = conv-kernels.ts's geometry). */
-  conv2d(heap: ArrayBuffer, params: Float64Array): void;
+  /**
+   * NHWC convolution (with bias and ReLU), its input gradient or its filter gradient (conv.c; `params` =
+   * conv-kernels.ts's geometry + [biasOff, activation]). False only when asked for the direct kernel alone
+   * and it does not apply.
+   */
+  conv2d(heap: ArrayBuffer, params: Float64Array): boolean;
   depthwiseConv2d(heap: ArrayBuffer, params: Float64Array): void;
 }
 

@@ -17,10 +17,11 @@
 //   does. tfjs clones every tensor a gradient saves; on wasm each clone was a full copy.
 // - Conv2DBackpropFilter and the depthwise gradients (which tfjs-wasm lacks), Conv2DBackpropInput (4-17×
 //   faster than XNNPACK's) and the Conv2D calls XNNPACK gets wrong: im2col + sgemm / direct loops of
-//   conv.c, in place of the JS versions conv-kernels.ts registers when wasm starts.
+//   conv.c, in place of the JS versions conv-kernels.ts registers when wasm starts. Conv2D and FusedConv2D
+//   (bias + ReLU) on conv-direct.c's AVX2 kernel where it applies, XNNPACK's elsewhere.
 import * as tf from '@tensorflow/tfjs';
 import { nativeAddon, type NativeAddon } from './index.ts';
-import { MISSING_CONV_KERNELS, REPLACED_CONV_KERNELS, nativeConvKernel, registerConvFallbacks, roundingAwareConv2D } from './conv-kernels.ts';
+import { MISSING_CONV_KERNELS, REPLACED_CONV_KERNELS, nativeConvKernel, nativeForwardConv, registerConvFallbacks, roundingAwareConv2D } from './conv-kernels.ts';
 import {
   AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, setAdamKernel, setVariableAdamKernel,
 } from '../ops/accelerated.ts';
@@ -322,7 +323,8 @@ export function useNativeKernels(): boolean {
   replace('GatherV2', (o) => gatherRows(o.kernelFunc));
   registerConvFallbacks();
   for (const name of [...MISSING_CONV_KERNELS, ...REPLACED_CONV_KERNELS]) replace(name, () => nativeConvKernel(blas, name));
-  replace('Conv2D', (o) => roundingAwareConv2D(nativeConvKernel(blas, 'Conv2D'), o.kernelFunc));
+  replace('Conv2D', (o) => nativeForwardConv(blas, 'Conv2D', roundingAwareConv2D(nativeConvKernel(blas, 'Conv2D'), o.kernelFunc)));
+  replace('FusedConv2D', (o) => nativeForwardConv(blas, 'FusedConv2D', o.kernelFunc));
   for (const [kernelName, make] of added) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: make(blas) });
   setAdamKernel((p, g, m, v, hyper) => blas.adamUpdate(p, g, m, v, hyper));
   setVariableAdamKernel((variable, grad, m, v, hyper) => adamInPlace(blas, variable, grad, m, v, hyper));

@@ -24,6 +24,10 @@ void blas_threads_for(double work) {
   }
 }
 
+int kernel_threads(void) {
+  return max_threads;
+}
+
 // open(path): dlopen a CBLAS library; returns true when it has cblas_sgemm.
 static napi_value open_library(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1]; char path[4096]; size_t len;

@@ -13,6 +13,8 @@ typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float a
 extern sgemm_fn sgemm;
 /** Picks OpenBLAS's thread count for a product of `work` multiply-adds (module.c). */
 void blas_threads_for(double work);
+/** The most threads setThreads allowed (module.c): the addon's own parallel loops use no more. */
+int kernel_threads(void);
 
 /** The float32 data of an ArrayBuffer or Float32Array argument (NULL if it is neither); count in floats. */
 float *floats(napi_env env, napi_value v, size_t *count);
