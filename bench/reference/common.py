@@ -54,6 +54,8 @@ class Task:
         S = self.meta['imageSize']
         self.split = {}
         for name in ('train', 'val', 'test'):
+            if name not in self.meta:  # a text-trained task (TaI-DPT) has no image splits
+                continue
             n = self.meta[name]
             self.split[name] = (read_array(d, f'{name}.pixels.f32', torch.float32, (n, 3, S, S)),
                                 read_array(d, f'{name}.labels.i32', torch.int32, (n,)).long())
@@ -96,19 +98,24 @@ class CLIP:
     def token_embeddings(self, ids):
         return self.w['text_model.embeddings.token_embedding.weight'][ids]
 
-    def text(self, embeds, eot):
+    def text_hidden(self, embeds):
+        """Every position after the final LayerNorm [B, T, D] (causal: a position sees only those before it)."""
         w, c = self.w, self.cfg['text_config']
         b, t, d = embeds.shape
         x = embeds + w['text_model.embeddings.position_embedding.weight'][:t]
         mask = torch.full((t, t), float('-inf')).triu(1)
         for i in range(c['num_hidden_layers']):
             x = self.block(x, f'text_model.encoder.layers.{i}.', c['num_attention_heads'], mask)
-        x = F.layer_norm(x, (d,), w['text_model.final_layer_norm.weight'], w['text_model.final_layer_norm.bias'], 1e-5)
-        return F.linear(x[torch.arange(b), eot], w['text_projection.weight'])
+        return F.layer_norm(x, (d,), w['text_model.final_layer_norm.weight'], w['text_model.final_layer_norm.bias'], 1e-5)
 
-    def image(self, pixels, shallow=None, deep=(), before_layer=None):
+    def text(self, embeds, eot):
+        x = self.text_hidden(embeds)
+        return F.linear(x[torch.arange(x.shape[0]), eot], self.w['text_projection.weight'])
+
+    def image(self, pixels, shallow=None, deep=(), before_layer=None, hidden=False):
         """Projected image features. shallow/deep: VPT tokens after CLS (deep[i] replaces them before layer
-        i + 1); before_layer(i, x): a hook on each layer's input (after ln_pre at layer 0), as Pro-tuning's."""
+        i + 1); before_layer(i, x): a hook on each layer's input (after ln_pre at layer 0), as Pro-tuning's;
+        hidden: also the last layer's output [B, T, D]."""
         w, c = self.w, self.cfg['vision_config']
         d, ps = c['hidden_size'], c['patch_size']
         b = pixels.shape[0]
@@ -127,7 +134,8 @@ class CLIP:
                 x = before_layer(i, x)
             x = self.block(x, f'vision_model.encoder.layers.{i}.', c['num_attention_heads'])
         pooled = F.layer_norm(x[:, 0], (d,), w['vision_model.post_layernorm.weight'], w['vision_model.post_layernorm.bias'], 1e-5)
-        return F.linear(pooled, w['visual_projection.weight'])
+        out = F.linear(pooled, w['visual_projection.weight'])
+        return (out, x) if hidden else out
 
     def class_text(self, ids, eot, templates):
         """Frozen class text features: each template's features L2-normalised, averaged, normalised again
@@ -267,7 +275,11 @@ class Phases:
         self.t = now
 
 
-def report(method, pred, labels, steps, phases, threads, **extra):
-    top1 = (pred == labels).float().mean().item()
+def emit(method, top1, steps, phases, threads, **extra):
+    """The one JSON line bench/learners.ts reads: the accuracy (`top1`; mAP for a multi-label method), phases."""
     print(json.dumps({'method': method, 'top1': top1, 'steps': steps, 'phases': phases.times, 'wall': time.perf_counter() - T0,
                       'threads': threads, 'torch': torch.__version__, **extra}))
+
+
+def report(method, pred, labels, steps, phases, threads, **extra):
+    emit(method, (pred == labels).float().mean().item(), steps, phases, threads, **extra)
