@@ -15,6 +15,9 @@
 //        [--epochs 30] [--test-per-class 50] [--reps 1] [--threads 1] [--python /usr/bin/python3]
 //        [--bundle auto|off|require]   (PROMPTSCOPE_BUNDLE for the runs: `require` times the prebuilt CLI,
 //                                       rebuilt from the current sources before each run, untimed; `off` the tsx path)
+//        [--keep-tasks DIR]   (keep the exported tasks there, to rerun a reference by hand: python3 bench/reference/X.py --task DIR/M)
+//        [--taidpt-epochs 20] [--blas-threads N]   (PROMPTSCOPE_BLAS_THREADS for the Promptscope runs; default:
+//                                       unset, OpenBLAS on every core for large products, as a user runs it)
 // Methods (bench/learner.html's `runs`): coop, vpt, upt, linear-probe, label-mapping-ilm, label-mapping-semantic,
 // protuning-vit, protuning-resnet, finetune-vit, finetune-resnet; `all` is every one.
 import { spawnSync } from 'node:child_process';
@@ -63,6 +66,8 @@ const reps = Number(opt('reps', '1'));
 const threadCounts = opt('threads', '1').split(',').map(Number);
 const python = opt('python', '/usr/bin/python3');
 const bundle = opt('bundle', 'auto');
+const blasThreads = opt('blas-threads', '');
+const keepTasks = opt('keep-tasks', '');
 const SEED = 1;
 const TIME = '/usr/bin/time';
 
@@ -101,7 +106,7 @@ function runPromptscope(method: string): Timed & { top1: number; recipe: Recipe;
       : ['bench/learner.html', [`method=${method}`, `dataset=${dataset}`, `shots=${shots}`, `epochs=${epochs}`, `testPerClass=${testPerClass}`]];
     const r = timed(process.execPath, [join(ROOT, 'bin/promptscope.js'), 'run', join(ROOT, notebook), '--trust',
       '--cache', join(work, 'cache'), '--out', join(work, 'out'), ...sets.flatMap((x) => ['--set', x])],
-    { cwd: ROOT, env: { ...process.env, PROMPTSCOPE_BUNDLE: bundle } });
+    { cwd: ROOT, env: { ...process.env, PROMPTSCOPE_BUNDLE: bundle, ...(blasThreads ? { PROMPTSCOPE_BLAS_THREADS: blasThreads } : {}) } });
     if (r.status !== 0) throw new Error(`promptscope run (${method}) exited ${r.status}:\n${(r.stderr || r.stdout).slice(-3000)}`);
     const metrics = JSON.parse(readFileSync(join(work, 'out/metrics.json'), 'utf8')) as { top1?: number; mAP?: number };
     const recipe = JSON.parse(readFileSync(join(work, 'out/recipe.json'), 'utf8')) as Recipe;
@@ -176,7 +181,7 @@ async function exportTask(dir: string, cacheDir: string, recipe: Recipe): Promis
     put('classes', fill(names), { templates: templates.length });
   }
   writeFileSync(join(dir, 'task.json'), JSON.stringify({
-    modelDir, imageSize: task.imageSize, classes: task.classNames.length, seed: SEED, epochs, ...counts, texts, recipe,
+    modelDir, imageSize: task.imageSize, classes: task.classNames.length, seed: SEED, epochs: recipe.epochs, ...counts, texts, recipe,
   }));
 }
 
@@ -229,13 +234,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const load3 = () => loadavg().map((l) => l.toFixed(1)).join(' / ');
 
 console.log(`# learners end to end: ${dataset}, K=${shots}, ${epochs} epochs, ${testPerClass} test images/class, ${reps} rep(s); ${new Date().toISOString()}`);
-console.log(`# machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, load average ${load3()} at the start; PROMPTSCOPE_BUNDLE=${bundle}`);
+console.log(`# machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, load average ${load3()} at the start; PROMPTSCOPE_BUNDLE=${bundle}${blasThreads ? `, PROMPTSCOPE_BLAS_THREADS=${blasThreads}` : ''}`);
 const rows: string[] = [];
 const t0 = performance.now();
 // Interleaved: each Promptscope run is followed at once by the reference runs it is compared with, so both
 // sides of a ratio see about the same machine load (the build machine is shared; a few minutes apart the
 // load average moved from 9 to 14, which skewed the first tables).
-const taskRoot = mkdtempSync(join(tmpdir(), 'bench-learners-task-'));
+const taskRoot = keepTasks || mkdtempSync(join(tmpdir(), 'bench-learners-task-'));
+mkdirSync(taskRoot, { recursive: true });
 try {
   for (const m of methods) {
     const mine: ReturnType<typeof runPromptscope>[] = [];
@@ -260,7 +266,7 @@ try {
     rows.push(`| ${m === 'taidpt' ? 'taidpt (mAP %)' : m} | ${recipe.model} | ${params} | ${recipe.steps} | ${wall.toFixed(1)} / ${cpu.toFixed(1)} | ${refWall.toFixed(1)} / ${refCpu.toFixed(1)} (${refs[0].threads}) | **${(wall / refWall).toFixed(2)}×** | ${(cpu / refCpu).toFixed(2)}× | ${(top1 * 100).toFixed(1)} | ${(last.top1 * 100).toFixed(1)} |`);
   }
 } finally {
-  rmSync(taskRoot, { recursive: true, force: true });
+  if (!keepTasks) rmSync(taskRoot, { recursive: true, force: true });
 }
 console.log(`# load average ${load3()} at the end; ${((performance.now() - t0) / 1000).toFixed(0)} s in all`);
 console.log('\n| learner | model | trainable (Promptscope / PyTorch if they differ) | SGD steps | Promptscope wall / CPU s | PyTorch wall / CPU s (threads) | ratio, wall | ratio, CPU | top-1 % Promptscope | top-1 % PyTorch |');
