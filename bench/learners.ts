@@ -243,7 +243,8 @@ const t0 = performance.now();
 const taskRoot = keepTasks || mkdtempSync(join(tmpdir(), 'bench-learners-task-'));
 mkdirSync(taskRoot, { recursive: true });
 try {
-  for (const m of methods) {
+  // One method failing (a learner changed under the bench, a missing reference) costs its row, not the table.
+  for (const m of methods) try {
     const mine: ReturnType<typeof runPromptscope>[] = [];
     const byThreads: ReturnType<typeof runReference>[][] = threadCounts.map(() => []);
     const taskDir = join(taskRoot, m);
@@ -264,6 +265,10 @@ try {
     const last = refs[refs.length - 1];
     const params = recipe.trainableParameters === last.trainable || last.trainable === undefined ? `${recipe.trainableParameters ?? '?'}` : `${recipe.trainableParameters} / ${last.trainable}`;
     rows.push(`| ${m === 'taidpt' ? 'taidpt (mAP %)' : m} | ${recipe.model} | ${params} | ${recipe.steps} | ${wall.toFixed(1)} / ${cpu.toFixed(1)} | ${refWall.toFixed(1)} / ${refCpu.toFixed(1)} (${refs[0].threads}) | **${(wall / refWall).toFixed(2)}×** | ${(cpu / refCpu).toFixed(2)}× | ${(top1 * 100).toFixed(1)} | ${(last.top1 * 100).toFixed(1)} |`);
+  } catch (e) {
+    console.error(`${m} failed: ${(e as Error).stack ?? e}`);
+    process.exitCode = 1;
+    rows.push(`| ${m} | failed: ${String((e as Error).message ?? e).split('\n')[0].replace(/\|/g, '/')} | | | | | | | | |`);
   }
 } finally {
   if (!keepTasks) rmSync(taskRoot, { recursive: true, force: true });
