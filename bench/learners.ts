@@ -221,7 +221,8 @@ async function exportTextTask(dir: string, cacheDir: string, recipe: Recipe): Pr
 }
 
 function runReference(taskDir: string, method: string, threads: number): Timed & { top1: number; threads: number; phases: Record<string, number>; trainable?: number } {
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+  // PYTHONDONTWRITEBYTECODE: the references import common.py; no __pycache__ left in the checkout.
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), PYTHONDONTWRITEBYTECODE: '1' };
   const script = join(ROOT, 'bench/reference', REFERENCE[method]);
   const trainer = method.replace(/-(vit|resnet)$/, '').replace(/^label-mapping-.*/, 'visual-reprogramming');
   const r = timed(python, [script, '--task', taskDir, '--method', trainer, '--threads', String(threads)], { env });
