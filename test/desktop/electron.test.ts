@@ -174,13 +174,16 @@ test('the engine launcher waits for ready, refuses a non-loopback URL and report
   await assert.rejects(dies, /exited \(code 3\)/);
 });
 
-// The processes whose parent is `pid`, with their command lines (Linux /proc).
+// The processes whose parent is `pid`, with their command lines (Linux /proc). tsx's esbuild service is left
+// out: an engine run through tsx starts one beside its kernel.
 function childrenOf(pid: number): { pid: number; cmdline: string }[] {
   const out: { pid: number; cmdline: string }[] = [];
   for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       const ppid = Number(/\nPPid:\s+(\d+)/.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1]);
-      if (ppid === pid) out.push({ pid: Number(name), cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ') });
+      if (ppid !== pid) continue;
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ');
+      if (!/esbuild\S* --service/.test(cmdline)) out.push({ pid: Number(name), cmdline });
     } catch {
       // gone meanwhile
     }
