@@ -25,7 +25,9 @@ function rowsOf(results: Table | SummaryRow[] | { summary: Table }): SummaryRow[
 
 /** Vega-Lite spec: top-1 vs K per method, CI bands, zero-shot rule; faceted by dataset when there are several. */
 export function comparisonChart(results: Table | SummaryRow[] | { summary: Table }): VegaLiteChart {
-  const rows = rowsOf(results);
+  // The band is the t interval over seeds drawn inside an accuracy's range: with 3 seeds and a collapsing
+  // run it can reach below 0 % or above 100 %, which would stretch the axis past anything attainable.
+  const rows = rowsOf(results).map((r) => ({ ...r, bandLo: Math.max(0, r.lo), bandHi: Math.min(1, r.hi) }));
   const trained = rows.filter((r) => r.method !== 'zero-shot');
   const zero = rows.filter((r) => r.method === 'zero-shot');
   const datasets = [...new Set(rows.map((r) => r.dataset))];
@@ -38,8 +40,8 @@ export function comparisonChart(results: Table | SummaryRow[] | { summary: Table
       mark: { type: 'errorband', opacity: 0.2 },
       encoding: {
         x: { field: 'shots', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'shots per class (K)', axis: xAxis },
-        y: { field: 'lo', type: 'quantitative', title: 'top-1 accuracy', axis: { format: '.0%' } },
-        y2: { field: 'hi' },
+        y: { field: 'bandLo', type: 'quantitative', title: 'top-1 accuracy', axis: { format: '.0%' } },
+        y2: { field: 'bandHi' },
         color: { field: 'method', type: 'nominal' },
       },
     },

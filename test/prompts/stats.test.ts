@@ -70,6 +70,11 @@ test('charts: comparison (single and faceted), both variance scatters and the pe
   assertValidSpec(single.spec, 'single comparison chart');
   const layers = single.spec.layer as { data: { values: unknown[] } }[];
   assert.equal(layers[1].data.values.length, 6, 'one point per method × K');
+  // A wide interval (3 seeds, one collapsed) is drawn inside 0–100 %; the tooltip keeps the interval itself.
+  const wide = comparisonChart([{ dataset: 'cifar10', method: 'CoOp', shots: 16, mean: 0.31, lo: -0.15, hi: 0.77, n: 3 }, { dataset: 'cifar10', method: 'VPT', shots: 16, mean: 0.9, lo: 0.6, hi: 1.2, n: 3 }]);
+  const band = (wide.spec.layer as { data: { values: { bandLo: number; bandHi: number; lo: number }[] } }[])[0].data.values;
+  assert.deepEqual(band.map((v) => [v.bandLo, v.bandHi]), [[0, 0.77], [0.6, 1]]);
+  assert.equal(band[0].lo, -0.15);
 
   const stats = [
     varianceOf('mnist', ['a', 'b'], Float32Array.from([1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9]), Int32Array.from([0, 0, 1, 1]), Float32Array.from([1, 0, 0, 1]), 2),
