@@ -164,6 +164,29 @@ class BasicBlock(nn.Module):
         return F.relu(h + (x if self.shortcut is None else self.shortcut(x)))
 
 
+class PromptBlock(nn.Module):
+    """Pro-tuning's block as cells/prompts/prompt-block.ts builds it: channel norm, 1×1 reduce, ReLU, 3×3
+    depthwise, a channel gate, 1×1 expand, scaled by β (0 at start)."""
+    def __init__(self, channels, ratio):
+        super().__init__()
+        m = max(4, math.ceil(channels * ratio))
+        self.reduce = nn.Conv2d(channels, m, 1)
+        self.depthwise = nn.Conv2d(m, m, 3, 1, 1, groups=m)
+        self.gate = nn.Linear(m, m)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+        self.expand = nn.Conv2d(m, channels, 1)
+        self.beta = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        mean = x.mean(1, keepdim=True)
+        var = x.var(1, unbiased=False, keepdim=True)
+        h = F.relu(self.reduce((x - mean) * torch.rsqrt(var + 1e-5)))
+        h = self.depthwise(h)
+        h = h * torch.sigmoid(self.gate(h.mean(dim=(2, 3))))[:, :, None, None]
+        return x + self.beta * self.expand(h)
+
+
 class CifarResNet(nn.Module):
     """The CIFAR ResNet of data/models/resnet-cifar10 (He et al. §4.2): module names are the checkpoint's
     tensor names, so load_state_dict reads the file as it is. Input: CLIP-normalised pixels (what the task

@@ -14,30 +14,8 @@ optimiser and schedule (common.train). Prints one JSON line: wall time split int
   /usr/bin/python3 bench/reference/protuning.py --task DIR --method protuning --threads 1
 """
 import argparse
-import math
 
-from common import CLIP, CifarResNet, F, Phases, Task, batched, nn, report, torch, train
-
-
-class PromptBlock(nn.Module):
-    def __init__(self, channels, ratio):
-        super().__init__()
-        m = max(4, math.ceil(channels * ratio))
-        self.reduce = nn.Conv2d(channels, m, 1)
-        self.depthwise = nn.Conv2d(m, m, 3, 1, 1, groups=m)
-        self.gate = nn.Linear(m, m)
-        nn.init.zeros_(self.gate.weight)
-        nn.init.zeros_(self.gate.bias)
-        self.expand = nn.Conv2d(m, channels, 1)
-        self.beta = nn.Parameter(torch.zeros(()))
-
-    def forward(self, x):
-        mean = x.mean(1, keepdim=True)
-        var = x.var(1, unbiased=False, keepdim=True)
-        h = F.relu(self.reduce((x - mean) * torch.rsqrt(var + 1e-5)))
-        h = self.depthwise(h)
-        h = h * torch.sigmoid(self.gate(h.mean(dim=(2, 3))))[:, :, None, None]
-        return x + self.beta * self.expand(h)
+from common import CLIP, CifarResNet, F, Phases, PromptBlock, Task, batched, nn, report, torch, train
 
 
 def main():

@@ -19,7 +19,6 @@ where the time of a step goes. Prints one JSON object.
 """
 import argparse
 import json
-import math
 import os
 import struct
 import time
@@ -28,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from common import BasicBlock, PromptBlock  # the same modules bench/learners.ts's references use
 
 
 def read_safetensors(path):
@@ -45,25 +46,6 @@ def read_safetensors(path):
         arr = np.frombuffer(body[a:b], dtype=dtypes[info['dtype']]).reshape(info['shape'])
         out[name] = torch.from_numpy(arr.astype(np.float32))
     return out
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride, eps):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout, eps=eps)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout, eps=eps)
-        self.shortcut = None
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential()
-            self.shortcut.add_module('conv', nn.Conv2d(cin, cout, 1, stride, 0, bias=False))
-            self.shortcut.add_module('bn', nn.BatchNorm2d(cout, eps=eps))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
-        return F.relu(h + (x if self.shortcut is None else self.shortcut(x)))
 
 
 class Stage(nn.Module):
@@ -107,27 +89,6 @@ class CifarResNet(nn.Module):
                 x = before_stage(s, x)
             x = stage(x)
         return x.mean(dim=(2, 3))
-
-
-class PromptBlock(nn.Module):
-    def __init__(self, channels, ratio):
-        super().__init__()
-        m = max(4, math.ceil(channels * ratio))
-        self.reduce = nn.Conv2d(channels, m, 1)
-        self.depthwise = nn.Conv2d(m, m, 3, 1, 1, groups=m)
-        self.gate = nn.Linear(m, m)
-        nn.init.zeros_(self.gate.weight)
-        nn.init.zeros_(self.gate.bias)
-        self.expand = nn.Conv2d(m, channels, 1)
-        self.beta = nn.Parameter(torch.zeros(()))
-
-    def forward(self, x):
-        mean = x.mean(1, keepdim=True)
-        var = x.var(1, unbiased=False, keepdim=True)
-        h = F.relu(self.reduce((x - mean) * torch.rsqrt(var + 1e-5)))
-        h = self.depthwise(h)
-        h = h * torch.sigmoid(self.gate(h.mean(dim=(2, 3))))[:, :, None, None]
-        return x + self.beta * self.expand(h)
 
 
 def head_logits(pooled, head):
