@@ -119,6 +119,36 @@ function promptSpec(name: string, method: string, config: Record<string, unknown
   };
 }
 
+/**
+ * Visual reprogramming with resnet-cifar10 as the source (its own 10-label head) and the semantic mapping,
+ * the class names matched under mini-CLIP's text encoder: the CNN path (folded BatchNorm, direct convolution
+ * kernels on the tape) and the name encoder's features, which a resumed sitting computes again.
+ */
+const resnetSemantic: TrainerSpec = {
+  name: 'visual-reprogramming-resnet-semantic',
+  checkpoint: 'checkpoint.safetensors',
+  progressOf: promptCheckpointEpoch,
+  checkpointDirs: workDirs,
+  async run(io) {
+    const { initBackend } = await import('../../cells/model/backend.ts');
+    const { backboneOf, load } = await import('../../cells/model/index.ts');
+    const { bundledSource, fewShotTask } = await import('../../cells/prompts/task.ts');
+    const { trainPrompt } = await import('../../cells/prompts/train.ts');
+    await initBackend('wasm');
+    const model = await backboneOf(await load('resnet-cifar10', { type: 'resnet' }));
+    const source = await bundledSource('cifar10');
+    return promptSitting(io, async (ready) => {
+      const task = await fewShotTask(model, source, { shots: 2, seed: 5, poolPerClass: 6, testPerClass: 4 });
+      ready();
+      return trainPrompt(model, task, {
+        method: 'visual-reprogramming', epochs: 8,
+        config: { design: 'padding', mapping: 'semantic', sourceLabels: 'model', nameEncoder: 'mini-clip' },
+        optim: { batchSize: 10, lr: 1, warmupEpochs: 0 },
+      });
+    });
+  },
+};
+
 /** MVLPT joint training on two MNIST tasks (digits 0–4, 5–9), pooled batches with per-task masks. */
 const multitask: TrainerSpec = {
   name: 'multitask',
@@ -259,6 +289,8 @@ export const EXTRA_TRAINERS: TrainerSpec[] = [
     design: 'padding', mapping: 'iterative', sourceTemplates: ['a photo of a {}.'],
     sourceLabels: ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'cat', 'dog', 'ship', 'truck'],
   }, 3, 5, { optimizer: 'adam', weightDecay: 0, warmupEpochs: 0, schedule: 'step', milestones: [0.5], gamma: 0.1 }),
+  // A CNN source with the semantic mapping (names through mini-CLIP's text encoder).
+  resnetSemantic,
   // Pro-tuning (blocks before every ViT layer + β + head) and full fine-tuning (a private copy of the
   // vision tower + head): test/prompts/protuning-resume.test.ts.
   promptSpec('protuning', 'protuning', {}, 3, 5),
