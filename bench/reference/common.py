@@ -7,6 +7,7 @@ one JSON line with `report`.
 
 torch is imported here, after T0, so its import is part of the time a user waits for.
 """
+import argparse
 import json
 import math
 import os
@@ -28,7 +29,7 @@ def read_safetensors(path):
         n = struct.unpack('<Q', f.read(8))[0]
         header = json.loads(f.read(n))
         raw = f.read()
-    dtypes = {'F16': torch.float16, 'F32': torch.float32}
+    dtypes = {'F16': torch.float16, 'F32': torch.float32, 'F64': torch.float64}
     out = {}
     for name, meta in header.items():
         if name == '__metadata__' or meta['dtype'] not in dtypes:
@@ -283,6 +284,20 @@ def train(params, loss_of, n, epochs, o, seed, before_epoch=None):
 def batched(fn, x, bs=64):
     with torch.no_grad():
         return torch.cat([fn(x[i:i + bs]) for i in range(0, x.shape[0], bs)])
+
+
+def start(**method):
+    """The command line every learner reference shares: --task DIR (what bench/learners.ts exported),
+    --method (its argparse settings are `method`), --threads; torch pinned to that many threads, then the
+    phase clock started and the task opened. Returns (args, phases, task)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--task', required=True)
+    ap.add_argument('--method', **method)
+    ap.add_argument('--threads', type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    phases = Phases()
+    return a, phases, Task(a.task)
 
 
 class Phases:

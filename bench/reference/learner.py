@@ -15,10 +15,9 @@ phases, and test top-1.
 
   /usr/bin/python3 bench/reference/learner.py --task DIR --method coop --threads 1
 """
-import argparse
 import math
 
-from common import CLIP, F, Phases, Task, batched, cosine_logits, report, torch, train
+from common import CLIP, F, batched, cosine_logits, report, start, torch, train
 
 
 def linear_probe(xtr, ytr, xval, yval, lambdas, iterations):
@@ -63,14 +62,7 @@ class UnifiedPrompt(torch.nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--task', required=True)
-    ap.add_argument('--method', required=True, choices=['coop', 'vpt', 'upt', 'linear-probe'])
-    ap.add_argument('--threads', type=int, default=1)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    phases = Phases()
-    task = Task(a.task)
+    a, phases, task = start(required=True, choices=['coop', 'vpt', 'upt', 'linear-probe'])
     meta, cfg = task.meta, task.cfg
     model = CLIP(task.weights(), cfg)
     scale = model.w['logit_scale'].exp().item()

@@ -13,20 +13,12 @@ optimiser and schedule (common.train). Prints one JSON line: wall time split int
 
   /usr/bin/python3 bench/reference/protuning.py --task DIR --method protuning --threads 1
 """
-import argparse
 
-from common import CLIP, CifarResNet, F, Phases, PromptBlock, Task, batched, nn, report, torch, train
+from common import CLIP, CifarResNet, F, PromptBlock, batched, nn, report, start, torch, train
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--task', required=True)
-    ap.add_argument('--method', required=True, choices=['protuning', 'finetune'])
-    ap.add_argument('--threads', type=int, default=1)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    phases = Phases()
-    task = Task(a.task)
+    a, phases, task = start(required=True, choices=['protuning', 'finetune'])
     meta, cfg = task.meta, task.cfg
     weights = task.weights()
     cnn = cfg.get('model_type') == 'cifar-resnet'

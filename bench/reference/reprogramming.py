@@ -16,9 +16,8 @@ Prints one JSON line: wall time split into phases, and test top-1.
 
   /usr/bin/python3 bench/reference/reprogramming.py --task DIR --threads 1
 """
-import argparse
 
-from common import CLIP, CLIP_MEAN, CLIP_STD, F, Phases, Task, batched, cosine_logits, report, torch, train
+from common import CLIP, CLIP_MEAN, CLIP_STD, F, batched, cosine_logits, report, start, torch, train
 
 
 def greedy_one_to_one(scores):
@@ -56,14 +55,7 @@ class PaddingPrompt(torch.nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--task', required=True)
-    ap.add_argument('--method', default='visual-reprogramming')
-    ap.add_argument('--threads', type=int, default=1)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    phases = Phases()
-    task = Task(a.task)
+    a, phases, task = start(default='visual-reprogramming')
     meta, cfg = task.meta, task.cfg
     model = CLIP(task.weights(), cfg)
     scale = model.w['logit_scale'].exp().item()

@@ -11,6 +11,8 @@ same way (best of N after a warm-up, wall clock and process CPU):
   finetune   one training step of full fine-tuning: every convolution and BatchNorm affine weight trains,
              BatchNorm on running statistics (as the product's fine-tuning), same head, loss and optimiser
 
+The network is common.py's CifarResNet, the one bench/learners.ts's references use: pixels in CLIP's
+normalisation mapped to the checkpoint's own, as the product's cnnBackbone does.
 Each block written the way a PyTorch user would (grouped Conv2d for the depthwise convolution, NCHW).
 With --convs, also each convolution of the network alone (forward, input and filter gradients), to show
 where the time of a step goes. Prints one JSON object.
@@ -20,75 +22,13 @@ where the time of a step goes. Prints one JSON object.
 import argparse
 import json
 import os
-import struct
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import BasicBlock, PromptBlock  # the same modules bench/learners.ts's references use
-
-
-def read_safetensors(path):
-    with open(path, 'rb') as f:
-        raw = f.read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    body = raw[8 + n:]
-    dtypes = {'F32': np.float32, 'F64': np.float64, 'F16': np.float16}
-    out = {}
-    for name, info in header.items():
-        if name == '__metadata__' or info['dtype'] not in dtypes:
-            continue
-        a, b = info['data_offsets']
-        arr = np.frombuffer(body[a:b], dtype=dtypes[info['dtype']]).reshape(info['shape'])
-        out[name] = torch.from_numpy(arr.astype(np.float32))
-    return out
-
-
-class Stage(nn.Module):
-    def __init__(self, blocks):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-
-    def forward(self, x):
-        for b in self.blocks:
-            x = b(x)
-        return x
-
-
-class CifarResNet(nn.Module):
-    """Module names equal the checkpoint's tensor names, so load_state_dict takes the file as it is."""
-
-    def __init__(self, cfg):
-        super().__init__()
-        eps = cfg.get('batch_norm_eps', 1e-5)
-        e = cfg['embedding_size']
-        self.stem = nn.Sequential()
-        self.stem.add_module('conv', nn.Conv2d(cfg.get('num_channels', 3), e, 3, 1, 1, bias=False))
-        self.stem.add_module('bn', nn.BatchNorm2d(e, eps=eps))
-        stages, cin = [], e
-        self.stage_channels = []
-        for s, (width, depth) in enumerate(zip(cfg['hidden_sizes'], cfg['depths'])):
-            self.stage_channels.append(cin)
-            blocks = []
-            for b in range(depth):
-                blocks.append(BasicBlock(cin, width, 2 if s > 0 and b == 0 else 1, eps))
-                cin = width
-            stages.append(Stage(blocks))
-        self.stages = nn.ModuleList(stages)
-        self.classifier = nn.Linear(cin, cfg['num_labels'])
-        self.width = cin
-
-    def pooled(self, x, before_stage=None):
-        x = F.relu(self.stem(x))
-        for s, stage in enumerate(self.stages):
-            if before_stage is not None:
-                x = before_stage(s, x)
-            x = stage(x)
-        return x.mean(dim=(2, 3))
+from common import CifarResNet, PromptBlock, read_safetensors  # the modules bench/learners.ts's references use
 
 
 def head_logits(pooled, head):
@@ -126,10 +66,7 @@ def main():
     labels = torch.randint(0, args.classes, (args.batch,), generator=gen)
 
     def backbone():
-        net = CifarResNet(cfg)
-        missing, unexpected = net.load_state_dict(weights, strict=False)
-        assert not unexpected and all(k.endswith('num_batches_tracked') for k in missing), (missing, unexpected)
-        return net.eval()
+        return CifarResNet(cfg).load(weights).eval()
 
     res = {'torch': torch.__version__, 'threads': args.threads, 'batch': args.batch,
            'blas': os.path.realpath('/usr/lib/x86_64-linux-gnu/libblas.so.3'), 'ms': {}}

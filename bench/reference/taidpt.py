@@ -16,9 +16,8 @@ Prints one JSON line: wall time split into phases, and the mAP (as `top1`, the b
 
   /usr/bin/python3 bench/reference/taidpt.py --task DIR --threads 1
 """
-import argparse
 
-from common import CLIP, F, Phases, Task, batched, emit, read_array, torch, train
+from common import CLIP, F, batched, emit, read_array, start, torch, train
 
 
 def local_scores(sim, mask, tau, scale=4.0):
@@ -56,14 +55,7 @@ def average_precision(scores, positives):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--task', required=True)
-    ap.add_argument('--method', default='taidpt')
-    ap.add_argument('--threads', type=int, default=1)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    phases = Phases()
-    task = Task(a.task)
+    a, phases, task = start(default='taidpt')
     meta, cfg = task.meta, task.cfg
     model = CLIP(task.weights(), cfg)
     C, S = task.classes, meta['imageSize']
