@@ -164,13 +164,16 @@ try {
     const st = statSync(path);
     files[rel] = { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256File(path) };
   }
-  // Lazily imported modules are entry points of their own chunks too; the CLI's is cli/promptscope.ts.
-  const entry = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'cli/promptscope.ts')?.[0];
-  if (!entry) throw new Error('esbuild reported no entry output');
-  const kernel = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'desktop/kernel/kernel-process.ts')?.[0];
-  if (!kernel) throw new Error('esbuild reported no kernel output');
-  const engine = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === 'desktop/server/entry.ts')?.[0];
-  if (!engine) throw new Error('esbuild reported no engine output');
+  // The output file of each entry, found by its source: lazily imported modules are entry points of their
+  // own chunks too.
+  const outputOf = (source) => {
+    const out = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === source)?.[0];
+    if (!out) throw new Error(`esbuild reported no output for ${source}`);
+    return out;
+  };
+  const entry = outputOf('cli/promptscope.ts');
+  const kernel = outputOf('desktop/kernel/kernel-process.ts');
+  const engine = outputOf('desktop/server/entry.ts');
   // Move the new files in beside the old ones (names carry content hashes, so a process started on the
   // old build can still load its lazily imported chunks), then replace inputs.json in one rename: it names
   // the entry, so a reader sees the old build with its inputs or the new one with its own, never a mix.
