@@ -60,4 +60,3 @@ export async function serveCommand(args: string[], kernelEntry?: string): Promis
   });
   return 0;
 }
-

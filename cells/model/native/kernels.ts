@@ -23,7 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import { nativeAddon, type NativeAddon } from './index.ts';
 import { MISSING_CONV_KERNELS, REPLACED_CONV_KERNELS, nativeConvKernel, nativeForwardConv, registerConvFallbacks, roundingAwareConv2D } from './conv-kernels.ts';
 import {
-  AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, setAdamKernel, setVariableAdamKernel,
+  AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, referenceHandle, setAdamKernel, setVariableAdamKernel,
 } from '../ops/accelerated.ts';
 
 export { AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD };
@@ -253,8 +253,6 @@ function adamInPlace(native: NativeAddon, variable: tf.Variable, grad: tf.Tensor
 interface EngineInternals {
   clone(x: tf.Tensor): tf.Tensor;
   backendName: string;
-  backend: WasmBackend;
-  makeTensorFromTensorInfo(info: tf.TensorInfo): tf.Tensor;
 }
 
 /**
@@ -273,8 +271,7 @@ function saveByReference(): () => void {
   const original = engine.clone;
   engine.clone = function clone(this: EngineInternals, x: tf.Tensor): tf.Tensor {
     if (this.backendName !== 'wasm' || !nativeTuning.saveByReference) return original.call(this, x);
-    this.backend.incRef(x.dataId);
-    return this.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype });
+    return referenceHandle(x);
   };
   return () => {
     if (own) engine.clone = own;

@@ -1,7 +1,8 @@
 // The optional accelerated kernels the fast ops use when they exist. Only names and hooks live here, so
 // ops/ stays free of Node imports (it must load in a browser): cells/model/native registers the kernels
-// under these names on the wasm backend in Node, and installs the Adam loops.
-import type * as tf from '@tensorflow/tfjs';
+// under these names on the wasm backend in Node, and installs the Adam loops. Also the one helper both
+// sides use to hand out a tensor's buffer without an op (referenceHandle).
+import * as tf from '@tensorflow/tfjs';
 
 /** Attention products per (batch, head) on [B, T, H, Dh] / [B, H, T, S] layouts (native/kernels.ts). */
 export const HEAD_MATMUL = 'PromptscopeHeadMatMul';
@@ -46,4 +47,20 @@ export function setVariableAdamKernel(kernel: VariableAdamKernel | undefined): v
 
 export function getVariableAdamKernel(): VariableAdamKernel | undefined {
   return variableAdamKernel;
+}
+
+/**
+ * x's buffer as a new tensor of `shape` (default: x's own) without a kernel call or a tape node: what
+ * wasm's Reshape and Identity kernels do (a reference-counted handle on the same bytes), minus the engine's
+ * bookkeeping (~12 µs an op, forward and backward; bench/step-ops.ts). wasm only (its backend counts the
+ * references); callers use it where no tape must see the handle: inside a gradOp, or for the engine's
+ * copies of saved tensors.
+ */
+export function referenceHandle<R extends tf.Tensor>(x: R, shape: number[] = x.shape): R {
+  const engine = tf.engine() as unknown as {
+    backend: { incRef(id: object): void };
+    makeTensorFromTensorInfo(info: tf.TensorInfo): R;
+  };
+  engine.backend.incRef(x.dataId);
+  return engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape, dtype: x.dtype });
 }

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
-import { AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD } from './accelerated.ts';
+import { AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, referenceHandle } from './accelerated.ts';
 
 type T = tf.Tensor;
 
@@ -77,20 +77,8 @@ function run(kernel: string, inputs: Record<string, T>, attrs: Record<string, un
   return tf.engine().runKernel(kernel, inputs, attrs as tf.NamedAttrMap) as T | T[];
 }
 
-/**
- * x's buffer under another shape without an op: what wasm's Reshape kernel does (a reference-counted
- * handle on the same bytes), minus the engine's bookkeeping and tape node (~12 µs a reshape, forward and
- * backward, measured in bench/step-ops.ts). Only inside a gradOp's forward or backward, where no tape
- * records, and only on the native path (wasm); elsewhere tf.reshape.
- */
-function view(x: T, shape: number[]): T {
-  const engine = tf.engine() as unknown as {
-    backend: { incRef(id: object): void };
-    makeTensorFromTensorInfo(info: tf.TensorInfo): T;
-  };
-  engine.backend.incRef(x.dataId);
-  return engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape, dtype: x.dtype });
-}
+/** x's buffer under another shape without an op (referenceHandle); only on the native path, inside a gradOp. */
+const view = (x: T, shape: number[]): T => referenceHandle(x, shape);
 
 /** dX = dy·Wᵀ for dy [n,out], W [in,out]; flagless on tfjs-wasm's own kernels. */
 function inputGrad(dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
