@@ -20,8 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mixSeed } from '../util/random.ts';
 import { rng, uniformArray } from './random.ts';
 import { variableFrom } from './state.ts';
-import { layerNorm, linear } from '../model/ops/index.ts';
-import { COLUMN_SUMS } from '../model/ops/accelerated.ts';
+import { columnSums, layerNorm, linear } from '../model/ops/index.ts';
 
 export interface PromptBlockShape {
   /** Channels of the feature map the block reads and writes. */
@@ -81,14 +80,9 @@ export function depthwise3x3(h: tf.Tensor4D, kernel: tf.Tensor2D): tf.Tensor4D {
   return tf.depthwiseConv2d(h, kernel.reshape([3, 3, m, 1]) as tf.Tensor4D, 1, 'same');
 }
 
-/** Σ over the rows of dy [N, d]: the native column sums where they are registered (no transposes). */
-function columnSums(dy: tf.Tensor2D): tf.Tensor1D {
-  return tf.getKernel(COLUMN_SUMS, tf.getBackend()) ? tf.engine().runKernel(COLUMN_SUMS, { x: dy }) as tf.Tensor1D : dy.sum(0);
-}
-
 /** h [N, d] + b [d], the bias's gradient by column sums (tfjs's broadcast-add gradient reduces through a transpose). */
 const addBias = tf.customGrad(((h: tf.Tensor, b: tf.Tensor) =>
-  ({ value: tf.add(h, b), gradFunc: (dy: tf.Tensor) => [dy, columnSums(dy as tf.Tensor2D)] })) as unknown as Parameters<typeof tf.customGrad>[0],
+  ({ value: tf.add(h, b), gradFunc: (dy: tf.Tensor) => [dy, columnSums(dy)] })) as unknown as Parameters<typeof tf.customGrad>[0],
 ) as (h: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
 /**

@@ -92,7 +92,9 @@ function weightGrad(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
 }
 
 /** Σ over rows of a 2-D tensor (bias gradients). */
-function columnSums(x: T, w?: T): T {
+/** Σ over the rows of x [N, d] (each row weighted by w [N, d] when given): the native column sums where
+ * registered, without tfjs's transposed reduction; else a plain sum. */
+export function columnSums(x: T, w?: T): T {
   if (native()) return run(COLUMN_SUMS, w ? { x, w } : { x }) as T;
   return (w ? x.mul(w) : x).sum(0);
 }

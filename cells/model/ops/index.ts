@@ -16,6 +16,7 @@ export const multiHeadAttention = fast.multiHeadAttention;
 export const patchEmbed = fast.patchEmbed;
 export const repeatBatch = fast.repeatBatch;
 export const addSame = fast.addSame;
+export const columnSums = fast.columnSums;
 export const embeddingLookup = impl.embeddingLookup;
 export const embeddingTrainable = fast.embeddingTrainable;
 export const softmaxCrossEntropy = impl.softmaxCrossEntropy;

@@ -5,7 +5,7 @@
 // Pro-tuning's prompt blocks enter.
 import * as tf from '@tensorflow/tfjs';
 import type { ResNetConfig } from './config.ts';
-import { COLUMN_SUMS } from '../ops/accelerated.ts';
+import { columnSums } from '../ops/index.ts';
 import { classNamesOf } from './config.ts';
 import {
   blockPlan, resNetFingerprint, resNetTensorSpecs, toCheckpointLayout, fromCheckpointLayout, ResNetWeightError,
@@ -266,11 +266,6 @@ function frozenConv(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: numb
   return op(x) as tf.Tensor4D;
 }
 
-/** Σ over the rows of [N, d]: the native column sums where registered (tfjs's Sum over axis 0 transposes first). */
-function columnSums(dy: tf.Tensor2D): tf.Tensor1D {
-  return tf.getKernel(COLUMN_SUMS, tf.getBackend()) ? tf.engine().runKernel(COLUMN_SUMS, { x: dy }) as tf.Tensor1D : dy.sum(0);
-}
-
 /**
  * act(conv(x, w) + b) with a trainable (folded) filter and bias, on a gradient tape (fine-tuning): one
  * FusedConv2D forward; backward, the filter's gradient, the bias's by column sums and, unless `inputGrad` is
@@ -287,7 +282,7 @@ function trainedConv(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: num
       gradFunc: (dy: tf.Tensor, [ys, xs, ws]: tf.Tensor[]) => {
         const g = (relu ? tf.mul(dy, tf.step(ys)) : dy) as tf.Tensor4D;
         const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: xs, dy: g }, { strides: stride, pad, dataFormat: 'NHWC', dilations: 1, filterShape: w.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
-        const db = columnSums(g.reshape([-1, w.shape[3]]) as tf.Tensor2D);
+        const db = columnSums(g.reshape([-1, w.shape[3]]));
         return inputGrad ? [tf.conv2dTranspose(g, ws as tf.Tensor4D, x.shape, stride, pad as 'valid'), dw, db] : [dw, db];
       },
     };
