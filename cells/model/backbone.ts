@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CLIPModel, VisionPrompts } from './clip.ts';
 import type { CLIPConfig } from './config.ts';
-import { blockPlan, type ResNetModel } from './resnet/index.ts';
+import { blockPlan, resNetCacheIdentity, type ResNetModel } from './resnet/index.ts';
 import { CLIP_MEAN, CLIP_STD } from '../data/preprocess.ts';
 
 /** Visual prompt tokens to insert after the class token: shallow at the input, deep replaces them per layer. */
@@ -25,7 +25,10 @@ export interface VisualPrompts {
 
 export interface PromptBackbone {
   readonly config: CLIPConfig;
-  /** Content fingerprint of the weights and config: part of every cache key that depends on the model. */
+  /**
+   * Content fingerprint of the weights and config (and, for a CNN, of the forward's arithmetic): part of
+   * every cache key that depends on the model.
+   */
   readonly fingerprint: string;
   readonly name: string;
   /** exp(logit_scale) as stored in the checkpoint. */
@@ -150,7 +153,8 @@ export function cnnBackbone(resnet: ResNetModel): CNNBackbone {
       projectionDim: width,
       logitScaleInit: 0,
     },
-    get fingerprint() { return resnet.fingerprint; },
+    // The forward's version joins the weights' fingerprint: stages key on this (see resNetCacheIdentity).
+    get fingerprint() { return resNetCacheIdentity(resnet); },
     name: resnet.id,
     logitScale: 1,
     calls,

@@ -326,8 +326,8 @@ export async function zeroShotTransfer(modelLike: ModelLike, task: PromptTask, o
   const params: Record<string, unknown> = { sourceLabels, templates, semanticPerClass, classNames: task.classNames, ...(nameEncoder === 'own' ? {} : { nameEncoder }) };
   return stage(
     {
-      // 2 on a CNN: its forward folds BatchNorm into the convolutions (rounds differently); a CLIP's keys stay.
-      name: 'zeroShotTransfer', version: cnn ? 2 : 1, heavy: true, params, inputs: [model.fingerprint, task.testKey],
+      // A CNN's forward version is part of model.fingerprint (resNetCacheIdentity), so no CNN-only bump here.
+      name: 'zeroShotTransfer', version: 1, heavy: true, params, inputs: [model.fingerprint, task.testKey],
       files: [...(sourceLabels === 'imagenet1k' || typeof templates === 'string' ? [IMAGENET_FILE] : []), ...nameEncoderFiles(nameEncoder)],
     },
     valueCodec<ZeroShotTransferResult>(),

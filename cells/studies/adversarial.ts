@@ -22,7 +22,7 @@ import { stage, valueCodec } from '../exec/index.ts';
 import type { Dataset, ImageStore } from '../data/dataset.ts';
 import type { DecodedImage } from '../data/images.ts';
 import { mixSeed, mulberry32 } from '../util/random.ts';
-import type { ResNetModel } from '../model/resnet/index.ts';
+import { resNetCacheIdentity, type ResNetModel } from '../model/resnet/index.ts';
 import type { CNNBackbone } from '../model/index.ts';
 import { softmaxCrossEntropy } from '../model/ops/index.ts';
 
@@ -101,8 +101,8 @@ export function pgdImages(source: ResNetModel | CNNBackbone, test: Dataset, spec
     {
       name: 'pgdAttack', version: ATTACK_VERSION, heavy: true,
       params: { ...s, batch: ATTACK_BATCH },
-      inputs: [resnet.fingerprint, test.fingerprint],
-      pins: [{ kind: 'model', name: resnet.id, fingerprint: resnet.fingerprint }, { kind: 'dataset', name: test.name, fingerprint: test.fingerprint }],
+      inputs: [resNetCacheIdentity(resnet), test.fingerprint],
+      pins: [{ kind: 'model', name: resnet.id, fingerprint: resNetCacheIdentity(resnet) }, { kind: 'dataset', name: test.name, fingerprint: test.fingerprint }],
     },
     valueCodec<AdversarialImages>(),
     async (ctx) => {
@@ -194,7 +194,7 @@ export async function adversarialDataset(source: ResNetModel | CNNBackbone, test
   const s = checkPGD(spec);
   const attack = await pgdImages(resnet, test, s);
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify({ view: 'adversarial', version: ATTACK_VERSION, parent: test.fingerprint, source: resnet.fingerprint, ...s, batch: ATTACK_BATCH }))
+    .update(JSON.stringify({ view: 'adversarial', version: ATTACK_VERSION, parent: test.fingerprint, source: resNetCacheIdentity(resnet), ...s, batch: ATTACK_BATCH }))
     .digest('hex');
   const name = `${test.name}-pgd`;
   return {

@@ -256,3 +256,21 @@ test('parameter counts: one block by hand, Pro-tuning = blocks + head, fine-tuni
   assert.throws(() => makeTrainer(vit, { name: 't', classNames: ['a', 'b'] }, 'protuning', resolveConfig('protuning', { sites: [9] }), 1), /site 9 does not exist/);
   assert.throws(() => makeTrainer(cnn, { name: 't', classNames: ['a', 'b'] }, 'vpt', resolveConfig('vpt', {}), 1), /image-only backbone/);
 });
+
+test('a CNN cache filled by another forward is not served: the forward version is part of the backbone fingerprint', async () => {
+  const resnet = (cnn as PromptBackbone & { resnet: import('../../cells/model/index.ts').ResNetModel }).resnet;
+  // An "older forward": the same weights (so the same weights-only fingerprint, which is all that keyed a
+  // CNN's features before) computing different features.
+  const older: PromptBackbone = {
+    ...cnn, fingerprint: resnet.fingerprint,
+    encodeImage: (pixels, prompts) => tf.tidy(() => cnn.encodeImage(pixels, prompts).mul(-1)),
+  };
+  const shared = testCell();
+  const fresh = testCell();
+  const olderFeatures = await shared.run(async () => (await taskOn(older)).test.features.slice());
+  const served = await shared.run(async () => (await taskOn(cnn)).test.features.slice());
+  const computed = await fresh.run(async () => (await taskOn(cnn)).test.features.slice());
+  assert.ok(olderFeatures.some((v, i) => v !== computed[i]), 'the older forward gives other features');
+  assert.deepEqual(served, computed, 'a cache written by the older forward served stale features');
+  assert.ok(!shared.records.filter((r) => r.stage === 'imageFeatures').at(-1)!.hit, 'imageFeatures was a cache hit on the older entry');
+});

@@ -54,6 +54,20 @@ export interface ResNetModel {
   dispose(): void;
 }
 
+/**
+ * Version of how the forward computes (not what): bump it when a change to the arithmetic can move results
+ * by float rounding. 2: eval-mode BatchNorm folded into the convolutions, which run on conv-direct.c.
+ * It joins the weights' fingerprint in `resNetCacheIdentity`, the identity every cache key on a ResNet's
+ * outputs uses, so a cache filled by an older forward is never served for the new one — without each stage
+ * that runs the network having to remember a version bump.
+ */
+export const RESNET_FORWARD_VERSION = 2;
+
+/** The weights' fingerprint and the forward's version: what a cache key on this network's outputs depends on. */
+export function resNetCacheIdentity(model: ResNetModel): string {
+  return `${model.fingerprint}/forward-${RESNET_FORWARD_VERSION}`;
+}
+
 /** tfjs padding for a k×k convolution: (k − 1)/2 on every side, PyTorch's geometry (see conv). */
 function padOf(k: number): 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
   const p = (k - 1) / 2;
