@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
-import { BUNDLE_DIR, INPUTS_FORMAT, ROOT, sha256File } from './bundle.mjs';
+import { BUNDLE_DIR, INPUTS_FORMAT, packageDigest, ROOT, sha256File } from './bundle.mjs';
 
 const quiet = process.argv.includes('--quiet');
 let esbuild;
@@ -150,7 +150,7 @@ try {
   });
   const files = {};
   // Inputs from the require() shims are named `node-require:<package>`, not files.
-  const inputs = [...Object.keys(result.metafile.inputs).filter((p) => !p.startsWith('node-require:')).map((p) => join(ROOT, p)), join(ROOT, 'tsconfig.json'), join(ROOT, 'bin/build.mjs'), join(ROOT, 'package.json')];
+  const inputs = [...Object.keys(result.metafile.inputs).filter((p) => !p.startsWith('node-require:')).map((p) => join(ROOT, p)), join(ROOT, 'tsconfig.json'), join(ROOT, 'bin/build.mjs')];
   // The packages built in are recorded by their package.json (their version), the one file of theirs kept.
   const bundledPackageFiles = new Set();
   for (const path of inputs) {
@@ -183,7 +183,7 @@ try {
     renameSync(join(staging, name), join(BUNDLE_DIR, name));
     written.add(name);
   }
-  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), entry: basename(entry), kernel: basename(kernel), engine: basename(engine), files }, null, 1));
+  writeFileSync(join(staging, 'inputs.json'), JSON.stringify({ format: INPUTS_FORMAT, builtAt: new Date().toISOString(), entry: basename(entry), kernel: basename(kernel), engine: basename(engine), package: packageDigest(), files }, null, 1));
   renameSync(join(staging, 'inputs.json'), join(BUNDLE_DIR, 'inputs.json'));
   rmSync(staging, { recursive: true, force: true });
   // Files of earlier builds go after a week (a process running that long has loaded what it needs).

@@ -4,6 +4,7 @@ export declare const BUNDLE_DIR: string;
 export declare const INPUTS_FILE: string;
 export declare const INPUTS_FORMAT: number;
 export declare function sha256File(path: string): string;
+export declare function packageDigest(root?: string): string;
 /**
  * A fresh bundle's files (`entry`, the CLI; `kernel` and `engine`, absent in a build from before they were
  * bundled), or `stale` (why the sources must run), or `error` (chooseBundle only: a mode it refuses).

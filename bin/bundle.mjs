@@ -12,17 +12,29 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLE_DIR = join(ROOT, 'bin', 'dist');
 export const INPUTS_FILE = join(BUNDLE_DIR, 'inputs.json');
 /** Bump when the form of inputs.json changes. */
-export const INPUTS_FORMAT = 2;
+export const INPUTS_FORMAT = 3;
 
 export function sha256File(path) {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 /**
+ * The fields of the project's own package.json that shape the bundle (how its imports resolve), hashed.
+ * Not the whole file: a packager rewrites it (electron-builder sets "main" and drops the scripts and the
+ * devDependencies), and the bundle built from these sources must still count as fresh in the packaged app.
+ * The dependencies' versions are checked through their own package.json files.
+ */
+export function packageDigest(root = ROOT) {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const shaping = Object.fromEntries(['name', 'type', 'imports', 'exports'].map((k) => [k, pkg[k] ?? null]));
+  return createHash('sha256').update(JSON.stringify(shaping)).digest('hex');
+}
+
+/**
  * The bundle in `dir` if it can stand for the sources under `root` right now ({ entry }: the file to
  * import), else why not ({ stale }). inputs.json names the entry (its file name carries a content hash)
- * and every source file it was built from, with size, mtime and SHA-256; all must still exist with the same
- * contents. Size and mtime unchanged are taken as unchanged (stat only, ~1 ms for the whole tree); any
+ * and every source file it was built from, with size, mtime and SHA-256, and the package.json fields that
+ * shape it (packageDigest); all must still exist with the same contents. Size and mtime unchanged are taken as unchanged (stat only, ~1 ms for the whole tree); any
  * other file is hashed, so a touched but unchanged file still counts as fresh and an edit that kept the
  * size and mtime is the only one missed (as make would miss it). One read of inputs.json decides both, and
  * a rebuild replaces it last and in one rename, so entry and inputs always belong to the same build.
@@ -43,6 +55,13 @@ export function checkBundle(root = ROOT, dir = BUNDLE_DIR) {
   } catch {
     return { stale: 'the bundle file is missing' };
   }
+  let digest;
+  try {
+    digest = packageDigest(root);
+  } catch {
+    return { stale: 'package.json is missing or not JSON' };
+  }
+  if (digest !== manifest.package) return { stale: "package.json's name, type, imports or exports changed since the bundle was built" };
   for (const [rel, rec] of Object.entries(manifest.files)) {
     const path = join(root, rel);
     let st;

@@ -9,12 +9,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleStaleness, checkBundle, chooseBundle, INPUTS_FORMAT, sha256File } from '../../bin/bundle.mjs';
+import { bundleStaleness, checkBundle, chooseBundle, INPUTS_FORMAT, packageDigest, sha256File } from '../../bin/bundle.mjs';
 import { KernelProcess } from '../../desktop/server/kernel.ts';
 import { parseNotebook } from '../../cells/engine/notebook.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const staleness = bundleStaleness as (root: string, dir: string) => string | undefined;
+
+const PACKAGE = { name: 'promptscope', type: 'module', main: 'bin/promptscope.js', scripts: { test: 'node test/run.mjs' }, devDependencies: { x: '1' } };
 
 function tree(t: { after: (f: () => void) => void }) {
   const root = mkdtempSync(join(tmpdir(), 'bundle-check-'));
@@ -27,7 +29,8 @@ function tree(t: { after: (f: () => void) => void }) {
   writeFileSync(a, 'export const a = 1;\n');
   writeFileSync(b, 'export const b = 2;\n');
   const record = (p: string) => ({ size: statSync(p).size, mtimeMs: statSync(p).mtimeMs, sha256: (sha256File as (p: string) => string)(p) });
-  const manifest = { format: INPUTS_FORMAT as number, entry: 'promptscope.mjs', files: { 'src/a.ts': record(a), 'src/b.ts': record(b) } };
+  writeFileSync(join(root, 'package.json'), JSON.stringify(PACKAGE));
+  const manifest = { format: INPUTS_FORMAT as number, entry: 'promptscope.mjs', package: packageDigest(root), files: { 'src/a.ts': record(a), 'src/b.ts': record(b) } };
   writeFileSync(join(dir, 'inputs.json'), JSON.stringify(manifest));
   return { root, dir, a, b, manifest };
 }
@@ -58,6 +61,21 @@ test('the bundle is fresh only while every input has its recorded contents', (t)
   writeFileSync(join(dir, 'inputs.json'), JSON.stringify(manifest));
   rmSync(join(dir, 'promptscope.mjs'));
   assert.match(staleness(root, dir) ?? '', /bundle file is missing/);
+});
+
+test("a packager's rewrite of package.json keeps the bundle fresh; a change to how imports resolve does not", (t) => {
+  const { root, dir } = tree(t);
+  const pkg = join(root, 'package.json');
+  // What electron-builder writes into the app (electron-builder.yml's extraMetadata, no scripts or devDependencies).
+  const { scripts: _s, devDependencies: _d, ...kept } = PACKAGE;
+  writeFileSync(pkg, JSON.stringify({ ...kept, main: 'desktop/electron/dist/main.cjs' }, null, 2));
+  assert.equal(staleness(root, dir), undefined);
+  writeFileSync(pkg, JSON.stringify({ ...PACKAGE, type: 'commonjs' }));
+  assert.match(staleness(root, dir) ?? '', /package\.json's name, type, imports or exports changed/);
+  writeFileSync(pkg, JSON.stringify({ ...PACKAGE, imports: { '#x': './src/a.ts' } }));
+  assert.match(staleness(root, dir) ?? '', /package\.json's/);
+  writeFileSync(pkg, '{ not json');
+  assert.match(staleness(root, dir) ?? '', /package\.json is missing or not JSON/);
 });
 
 // A JS cell, a SQL cell over it (DuckDB: node-api is CommonJS and loaded lazily, which the bundle must keep
