@@ -184,7 +184,7 @@ async function encodeWithWorkers(
   const source: FeatureWorkerInit['source'] = model.sourceDir
     ? { dir: model.sourceDir }
     : { config: model.config, weights: Object.fromEntries(Object.entries(await model.exportHF()).map(([k, t]) => [k, { shape: t.shape, data: t.data as Float32Array }])) };
-  const threads = Array.from({ length: n }, () => new Worker(new URL('./feature-worker.mjs', import.meta.url)));
+  const threads = Array.from({ length: n }, () => new Worker(new URL('../util/ts-worker.mjs', import.meta.url), { workerData: { module: new URL('./feature-worker.ts', import.meta.url).href } }));
   const waiting = new Map<number, { resolve: (f: Float32Array) => void; reject: (e: Error) => void }>();
   let failure: Error | undefined;
   let closing = false;
