@@ -8,6 +8,7 @@ import { NotebookError } from '../cells/engine/errors.ts';
 import { NotebookFormatError } from '../cells/engine/notebook.ts';
 import { TrustStore } from '../cells/engine/trust.ts';
 import { CliError } from './errors.ts';
+import { defaultWorkers } from '../cells/exec/executor.ts';
 import type { ExecutorChoice } from './run.ts';
 // run, serve and model load the cell library, the server or the model code: each is imported only when
 // its command runs, so `promptscope --help` or `cache ls` does not pay for tfjs and the whole library.
@@ -43,6 +44,9 @@ Options:
   --trust             trust this notebook (records its hash) and run it
   --timeout SECONDS   fail any cell that runs longer: an awaiting cell is cancelled and the rest of
                       the notebook runs; one stuck in synchronous code stops the run (exit status 1)
+  --workers N         independent trainings (a protocol's methods, datasets and seeds) run N at once,
+                      each in a worker thread (default: one per core up to 4, here ${defaultWorkers()}; 0: one at a
+                      time in the main thread); the trained prompts are the same either way
 
 Running on a Slurm cluster (the cache directory must be on a filesystem every node sees):
   --executor E        local (default) | slurm: each heavy stage that misses the cache (training,
@@ -72,10 +76,10 @@ Internal: what a Slurm job runs (promptscope run --executor slurm submits it). C
 JOBDIR/job.json names into the shared cache and writes JOBDIR/result.json.
 `;
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
+function intOption(name: string, v: string | undefined, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new CliError(`--${name} must be a whole number above 0, not "${v}"`);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`--${name} must be a whole number${min === 1 ? ' above 0' : ` of ${min} or more`}, not "${v}"`);
   return n;
 }
 
@@ -84,15 +88,16 @@ function executorChoice(values: Record<string, string | boolean | string[] | und
   const slurmOnly = ['partition', 'gres', 'cpus-per-task', 'max-jobs', 'sbatch-arg'].filter((k) => values[k] !== undefined);
   if (kind === 'local') {
     if (slurmOnly.length) throw new CliError(`--${slurmOnly[0]} applies to --executor slurm only`);
-    return undefined;
+    return { kind: 'local', workers: intOption('workers', values.workers as string | undefined, 0) };
   }
   if (kind !== 'slurm') throw new CliError(`--executor must be local or slurm, not "${kind}"`);
+  if (values.workers !== undefined) throw new CliError('--workers applies to --executor local only (on a cluster: --max-jobs)');
   return {
     kind: 'slurm',
     partition: values.partition as string | undefined,
     gres: values.gres as string | undefined,
-    cpusPerTask: positiveInt('cpus-per-task', values['cpus-per-task'] as string | undefined),
-    maxJobs: positiveInt('max-jobs', values['max-jobs'] as string | undefined),
+    cpusPerTask: intOption('cpus-per-task', values['cpus-per-task'] as string | undefined),
+    maxJobs: intOption('max-jobs', values['max-jobs'] as string | undefined),
     sbatchArgs: values['sbatch-arg'] as string[] | undefined,
     // How often the driver polls Slurm (tests shorten it); anything but a positive number keeps the default.
     pollMs: Number(process.env.PROMPTSCOPE_SLURM_POLL_MS) > 0 ? Number(process.env.PROMPTSCOPE_SLURM_POLL_MS) : undefined,
@@ -156,7 +161,7 @@ export async function main(argv: string[], opts: { kernelEntry?: string } = {}):
           allowPositionals: true,
           options: {
             set: { type: 'string', multiple: true }, out: { type: 'string' }, backend: { type: 'string' }, cache: { type: 'string' }, trust: { type: 'boolean' }, timeout: { type: 'string' },
-            executor: { type: 'string' }, partition: { type: 'string' }, gres: { type: 'string' }, 'cpus-per-task': { type: 'string' }, 'max-jobs': { type: 'string' }, 'sbatch-arg': { type: 'string', multiple: true },
+            executor: { type: 'string' }, workers: { type: 'string' }, partition: { type: 'string' }, gres: { type: 'string' }, 'cpus-per-task': { type: 'string' }, 'max-jobs': { type: 'string' }, 'sbatch-arg': { type: 'string', multiple: true },
           },
         });
         if (positionals.length !== 1) throw new CliError(`run takes one notebook file\n\n${RUN_HELP}`);

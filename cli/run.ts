@@ -15,6 +15,7 @@ import { writeOutputs } from './write-outputs.ts';
 import { buildLibrary } from '../cells/library.ts';
 import { currentBackend } from '../cells/model/index.ts';
 import { SlurmExecutor, type NotebookSnapshot } from '../cells/exec/slurm/executor.ts';
+import { InProcessExecutor, defaultWorkers } from '../cells/exec/executor.ts';
 import type { Executor } from '../cells/exec/types.ts';
 import { thisPromptscope } from '../cells/exec/slurm/launcher.ts';
 
@@ -32,12 +33,13 @@ export interface RunOptions {
 }
 
 export type ExecutorChoice =
-  | { kind: 'local' }
+  /** workers: trainings of a batch side by side in worker threads (default: defaultWorkers()). */
+  | { kind: 'local'; workers?: number }
   | { kind: 'slurm'; partition?: string; gres?: string; maxJobs?: number; cpusPerTask?: number; sbatchArgs?: string[]; pollMs?: number };
 
 /** The executor a run asked for; the notebook's own settings go to the jobs so they compute the same keys. */
-function makeExecutor(choice: ExecutorChoice | undefined, notebook: NotebookSnapshot): Executor | undefined {
-  if (!choice || choice.kind === 'local') return undefined;
+function makeExecutor(choice: ExecutorChoice | undefined, notebook: NotebookSnapshot): Executor {
+  if (!choice || choice.kind === 'local') return new InProcessExecutor({ workers: choice?.workers ?? defaultWorkers() });
   return new SlurmExecutor({
     notebook: () => notebook,
     // The job runs this same checkout's promptscope with this same node: the nodes must see this path.
@@ -104,7 +106,8 @@ export async function runNotebook(opts: RunOptions): Promise<number> {
     notebookSha256: notebookHash(text),
     settings,
     backend,
-    executor: executor?.name ?? 'in-process',
+    executor: executor.name,
+    ...(executor instanceof InProcessExecutor ? { workers: executor.workers } : {}),
     startedAt: new Date(started).toISOString(),
     elapsedMs: Date.now() - started,
     cells: states.map((c) => ({ id: c.id, names: c.names, status: c.status, runs: c.runs, hits: c.hits, misses: c.misses, elapsedMs: c.elapsedMs, error: c.error?.message })),

@@ -12,7 +12,11 @@ export function formatEta(s: number | undefined): string {
   return ` · ETA ${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
 }
 
-export async function runBatch<T>(units: readonly WorkUnit<T>[], cell: CellContext, options: BatchOptions = {}, concurrency = 1): Promise<BatchResult<T>> {
+/**
+ * `concurrency` units at a time. `inWorkers`: the units run side by side in this process, so their stages
+ * learn (CellContext.workers) that they may compute in worker threads.
+ */
+export async function runBatch<T>(units: readonly WorkUnit<T>[], cell: CellContext, options: BatchOptions = {}, concurrency = 1, inWorkers = false): Promise<BatchResult<T>> {
   const { title = 'batch', unitNoun = 'units' } = options;
   const cachedAtStart = await Promise.all(units.map(async (u) => (await cell.cache.lookup(await stageKey(u.spec))) !== null));
   const toCompute = cachedAtStart.filter((c) => !c).length;
@@ -37,8 +41,10 @@ export async function runBatch<T>(units: readonly WorkUnit<T>[], cell: CellConte
     const u = units[i];
     cell.signal.throwIfAborted();
     let missed = false;
+    const lanes = Math.min(concurrency, units.length);
     const child: CellContext = {
       ...cell,
+      ...(inWorkers && lanes > 1 ? { workers: lanes } : {}),
       progress: (p) => {
         // Inner stages (features, training, evaluation) each run 0 → 1, so the bar advances per unit and
         // the message carries the inner stage's own progress.

@@ -65,6 +65,11 @@ export interface CellContext {
   record(rec: StageRecord): void;
   /** Where this cell's stages run; the in-process executor when absent. */
   executor?: Executor;
+  /**
+   * Set inside a batch that runs units side by side in this process: how many worker threads its stages
+   * may hand their computation to (training, train-pool.ts). Absent: compute in this thread.
+   */
+  workers?: number;
 }
 
 /** What a running stage may do: observe cancellation, report progress, keep resumable state. */
@@ -75,6 +80,8 @@ export interface StageContext {
   /** A stable per-key directory that survives a crash, for checkpoints a re-run resumes from. */
   workDir(): Promise<string>;
   log(message: string): void;
+  /** Worker threads the stage may compute in, when it runs side by side with others (CellContext.workers). */
+  readonly workers?: number;
 }
 
 /** One stage to run: its provenance, how its result is stored, and how to compute it. */

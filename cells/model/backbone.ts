@@ -31,6 +31,8 @@ export interface PromptBackbone {
    */
   readonly fingerprint: string;
   readonly name: string;
+  /** The checkpoint directory the same weights reload from (training workers load it), if they came from one. */
+  readonly sourceDir?: string;
   /** exp(logit_scale) as stored in the checkpoint. */
   readonly logitScale: number;
   /** Frozen token embeddings for ids [n, T] → [n, T, Dt]. */
@@ -78,6 +80,7 @@ async function wrap(model: CLIPModel): Promise<PromptBackbone> {
     config: model.config,
     fingerprint: model.fingerprint,
     name: model.id,
+    sourceDir: model.sourceDir,
     logitScale,
     calls,
     tokenEmbeddings: (ids, n, t) => tf.tidy(() => model.embedTokens(tf.tensor2d(ids, [n, t], 'int32'))),

@@ -2,11 +2,11 @@
 // same splits, summarised as mean ± std with a 95% CI in tidy Arrow tables.
 import { seedStat } from './stats.ts';
 import { tableFromArrays, type Table } from 'apache-arrow';
-import { cellLog } from '../exec/index.ts';
+import { cellLog, runAll, type WorkUnit } from '../exec/index.ts';
 import { backboneOf, type ModelLike } from '../model/index.ts';
 import { evaluatePrompt, zeroShotPrompt } from './evaluate.ts';
 import { fewShotTask, type FewShotOptions, type TaskSource } from './task.ts';
-import { trainPrompt, type TrainOptions } from './train.ts';
+import { trainPrompt, trainPromptSpec, type TrainOptions } from './train.ts';
 
 export interface MethodSpec {
   method: string;
@@ -23,9 +23,9 @@ export interface ProtocolOptions {
   shots?: number[];
   /** Seeds (default 1, 2, 3). */
   seeds?: number[];
-  /** Pool and test-subset sizes (see task.ts). */
+  /** Pool and test-subset sizes (see task.ts); the test size may depend on the dataset. */
   poolPerClass?: number;
-  testPerClass?: number;
+  testPerClass?: number | ((source: TaskSource) => number);
   /** Add zero-shot rows (default true). */
   zeroShot?: boolean;
   templates?: string[];
@@ -125,33 +125,54 @@ export async function fewShotProtocol(modelLike: ModelLike, sources: TaskSource 
   const seedList = opts.seeds ?? [1, 2, 3];
   const rows: ProtocolRow[] = [];
   const warnings: string[] = [];
-  const push = (r: ProtocolRow) => {
-    rows.push(r);
-    opts.onResult?.(r);
-  };
+  // First every task (and zero-shot), in order; then the trainings, independent of each other, as one batch
+  // (one progress bar with an ETA): one at a time in this process, side by side in worker threads when the
+  // executor has them (`promptscope run --workers`), as parallel jobs on a cluster. Rows and warnings keep
+  // the protocol's order whichever finishes first.
+  type Trained = { row: ProtocolRow; warning: string | null };
+  const slots: Array<ProtocolRow | number> = [];
+  const units: WorkUnit<Trained>[] = [];
   for (const source of list) {
     let zeroShot: number | undefined;
     for (const shots of shotList) {
       for (const seed of seedList) {
-        const fs: FewShotOptions = { shots, seed, poolPerClass: opts.poolPerClass, testPerClass: opts.testPerClass };
+        const testPerClass = typeof opts.testPerClass === 'function' ? opts.testPerClass(source) : opts.testPerClass;
+        const fs: FewShotOptions = { shots, seed, poolPerClass: opts.poolPerClass, testPerClass };
         const task = await fewShotTask(model, source, fs);
         if ((opts.zeroShot ?? true) && shots === shotList[0] && seed === seedList[0]) {
           const z = await zeroShotPrompt(model, task, opts.templates);
           zeroShot = z.top1;
-          push({ dataset: source.name, method: 'zero-shot', shots: 0, seed: 0, top1: z.top1, backend: z.backend });
+          const row: ProtocolRow = { dataset: source.name, method: 'zero-shot', shots: 0, seed: 0, top1: z.top1, backend: z.backend };
+          slots.push(row);
+          opts.onResult?.(row);
         }
+        const zs = zeroShot;
         for (const m of opts.methods) {
-          const trained = await trainPrompt(model, task, { method: m.method, config: m.config, epochs: m.epochs, optim: m.optim, seed });
-          const ev = await evaluatePrompt(model, task, trained);
-          const row: ProtocolRow = { dataset: source.name, method: m.label ?? m.method, shots, seed, top1: ev.top1, backend: ev.backend };
-          push(row);
-          const w = runWarning(row, task.classNames.length, zeroShot, trained.steps > 0);
-          if (w) {
-            warnings.push(w);
-            cellLog(w);
-          }
+          const train: TrainOptions = { method: m.method, config: m.config, epochs: m.epochs, optim: m.optim, seed };
+          slots.push(units.length);
+          units.push({
+            label: `${m.label ?? m.method} on ${source.name} (${shots}-shot, seed ${seed})`,
+            spec: trainPromptSpec(model, task, train),
+            run: async () => {
+              const trained = await trainPrompt(model, task, train);
+              const ev = await evaluatePrompt(model, task, trained);
+              const row: ProtocolRow = { dataset: source.name, method: m.label ?? m.method, shots, seed, top1: ev.top1, backend: ev.backend };
+              opts.onResult?.(row);
+              const warning = runWarning(row, task.classNames.length, zs, trained.steps > 0);
+              if (warning) cellLog(warning);
+              return { row, warning };
+            },
+          });
         }
       }
+    }
+  }
+  const { results } = await runAll(units, { title: 'protocol', unitNoun: 'runs' });
+  for (const slot of slots) {
+    if (typeof slot !== 'number') rows.push(slot);
+    else {
+      rows.push(results[slot].row);
+      if (results[slot].warning) warnings.push(results[slot].warning!);
     }
   }
   return { runs: runsTable(rows), summary: summarize(rows), rows, warnings };

@@ -9,7 +9,7 @@
 // drawn from a stream). A NaN/Inf loss stops the run with an error and leaves that checkpoint untouched.
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { stage, CancelledError, type StageContext } from '../exec/index.ts';
+import { stage, CancelledError, type StageContext, type StageSpec } from '../exec/index.ts';
 import { valueCodec } from '../exec/index.ts';
 import { initBackend, currentBackend, backboneOf, type BackendPreference, type ModelLike, type PromptBackbone } from '../model/index.ts';
 import { softmaxCrossEntropy } from '../model/ops/index.ts';
@@ -20,6 +20,7 @@ import type { PromptTask } from './task.ts';
 import { rng, shuffled } from './random.ts';
 import { mixSeed } from '../util/random.ts';
 import { PromptOptimizer, type CurvePoint } from './optimizer.ts';
+import { trainPool, workerBackend } from './train-pool.ts';
 import './methods.ts';
 
 export interface TrainOptions {
@@ -224,10 +225,17 @@ export function makeTrainer(model: PromptBackbone, task: TaskClasses, method: st
   return trainer;
 }
 
-/** Stage: trains a prompt of `method` on the few-shot task; cached, resumable, cancellable. */
-export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: TrainOptions): Promise<TrainedPrompt> {
-  const model = await backboneOf(modelLike);
-  if (opts.backend) await initBackend(opts.backend);
+/** A training run with every default filled in and checked, and the stage spec its cache key comes from. */
+interface ResolvedRun {
+  config: Record<string, unknown>;
+  optim: OptimConfig;
+  epochs: number;
+  seed: number;
+  trainKey: string;
+  spec: StageSpec;
+}
+
+function resolveRun(model: PromptBackbone, task: PromptTask, opts: TrainOptions): ResolvedRun {
   const config = resolveConfig(opts.method, opts.config);
   const optim: OptimConfig = { ...OPTIM_DEFAULTS, ...opts.optim };
   checkOptim(optim);
@@ -239,49 +247,80 @@ export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: 
   }
   const entry = getTrainer(opts.method);
   const trainKey = entry.keyOnTrainingRows ? task.trainKey : task.key;
-  return stage(
-    {
-      name: 'trainPrompt', version: 1, heavy: true,
-      params: {
-        method: opts.method, config, optim, epochs, seed, init: opts.init ? 'source' : null,
-        ...(entry.version !== undefined ? { methodVersion: entry.version } : {}),
-      },
-      inputs: [model.fingerprint, trainKey, ...(opts.init ? [opts.init] : [])],
-      files: entry.keyFiles?.(config) ?? [],
-      pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }],
+  const spec: StageSpec = {
+    name: 'trainPrompt', version: 1, heavy: true,
+    params: {
+      method: opts.method, config, optim, epochs, seed, init: opts.init ? 'source' : null,
+      ...(entry.version !== undefined ? { methodVersion: entry.version } : {}),
     },
-    valueCodec<TrainedPrompt>(),
-    (ctx) => runTraining(model, task, trainKey, opts.method, config, optim, epochs, seed, opts.init?.state, ctx),
-  );
+    inputs: [model.fingerprint, trainKey, ...(opts.init ? [opts.init] : [])],
+    files: entry.keyFiles?.(config) ?? [],
+    pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }],
+  };
+  return { config, optim, epochs, seed, trainKey, spec };
+}
+
+/** The trainPrompt stage's spec for these options: a batch unit whose training it is tells by it whether the unit is cached. */
+export function trainPromptSpec(model: PromptBackbone, task: PromptTask, opts: TrainOptions): StageSpec {
+  return resolveRun(model, task, opts).spec;
+}
+
+/** Stage: trains a prompt of `method` on the few-shot task; cached, resumable, cancellable. */
+export async function trainPrompt(modelLike: ModelLike, task: PromptTask, opts: TrainOptions): Promise<TrainedPrompt> {
+  const model = await backboneOf(modelLike);
+  if (opts.backend) await initBackend(opts.backend);
+  const { config, optim, epochs, seed, trainKey, spec } = resolveRun(model, task, opts);
+  return stage(spec, valueCodec<TrainedPrompt>(),
+    (ctx) => runTraining(model, task, trainKey, opts.method, config, optim, epochs, seed, opts.init?.state, ctx));
 }
 
 async function runTraining(
   model: PromptBackbone, task: PromptTask, taskKey: string, method: string, config: Record<string, unknown>, optim: OptimConfig,
   epochs: number, seed: number, from: PromptState | undefined, ctx: StageContext,
 ): Promise<TrainedPrompt> {
-  const trainer = makeTrainer(model, task, method, config, seed, from);
   const label = `trainPrompt(${method} on ${task.name}, ${task.shots}-shot, seed ${seed})`;
+  const base = {
+    method, config, optim, epochs, seed, task: task.name, classNames: task.classNames, shots: task.shots,
+    modelFingerprint: model.fingerprint, taskKey,
+  };
+  const checkpoint = async () => join(await ctx.workDir(), 'checkpoint.safetensors');
+  const resumed = (r: { resumedAfterEpoch: number }) => {
+    if (r.resumedAfterEpoch >= 0) ctx.log(`${label}: resumed after epoch ${r.resumedAfterEpoch + 1} from its checkpoint`);
+  };
+  // Not initialised: only what kind of trainer it is (an SGD loop can move to a worker, a closed-form fit stays).
+  const kind = getTrainer(method).create();
+  const backend = workerBackend();
+  if (!kind.fit && ctx.workers && backend && model.sourceDir) {
+    // Side by side with other trainings: the same trainer and loop in a worker thread (train-pool.ts).
+    const rows = Array.from({ length: task.train.count }, (_, i) => i);
+    const r = await trainPool(ctx.workers).train({
+      backend, modelDir: model.sourceDir, fingerprint: model.fingerprint, method, config, optim, epochs, seed, from,
+      task: { name: task.name, classNames: task.classNames }, label, checkpoint: await checkpoint(),
+      split: {
+        count: task.train.count, labels: task.train.labels, input: kind.input, dim: task.dim, imageSize: task.imageSize,
+        ...(kind.input === 'features' ? { features: task.train.features } : { pixels: task.train.pixels(rows) }),
+      },
+    }, (f, m) => ctx.progress(f, m), ctx.signal);
+    resumed(r);
+    return { ...base, ...r };
+  }
+  const trainer = makeTrainer(model, task, method, config, seed, from);
   try {
-    const base = {
-      method, config, optim, epochs, seed, task: task.name, classNames: task.classNames, shots: task.shots,
-      modelFingerprint: model.fingerprint, taskKey, trainableParameters: trainableParameterCount(trainer),
-    };
+    const trainableParameters = trainableParameterCount(trainer);
     if (trainer.fit) {
       const t0 = Date.now();
       const report = trainer.fit(fitDataOf(task), ctx.signal, (f, m) => ctx.progress(f, m));
       return {
-        ...base, state: trainer.save(), curve: [], backend: currentBackend(), resumedAfterEpoch: -1, steps: 0,
+        ...base, trainableParameters, state: trainer.save(), curve: [], backend: currentBackend(), resumedAfterEpoch: -1, steps: 0,
         msPerStep: Date.now() - t0, sweep: report.sweep,
       };
     }
-    const dir = await ctx.workDir();
     const r = await trainLoop(trainer, taskData(task, trainer.input), {
-      epochs, optim, seed, signal: ctx.signal, label,
+      epochs, optim, seed, signal: ctx.signal, label, checkpoint: await checkpoint(),
       progress: (f, m) => ctx.progress(f, m),
-      checkpoint: join(dir, 'checkpoint.safetensors'),
     });
-    if (r.resumedAfterEpoch >= 0) ctx.log(`${label}: resumed after epoch ${r.resumedAfterEpoch + 1} from its checkpoint`);
-    return { ...base, state: trainer.save(), curve: r.curve, backend: currentBackend(), resumedAfterEpoch: r.resumedAfterEpoch, steps: r.steps, msPerStep: r.msPerStep };
+    resumed(r);
+    return { ...base, trainableParameters, state: trainer.save(), curve: r.curve, backend: currentBackend(), resumedAfterEpoch: r.resumedAfterEpoch, steps: r.steps, msPerStep: r.msPerStep };
   } finally {
     trainer.dispose();
   }

@@ -8,6 +8,7 @@ import type { InputSpec } from '../../cells/engine/inputs.ts';
 import { nextCellId, serializeNotebook, type CellMode, type Notebook } from '../../cells/engine/notebook.ts';
 import { NotebookSession, type CellState, type CellStatus } from '../../cells/engine/session.ts';
 import { SlurmExecutor } from '../../cells/exec/slurm/executor.ts';
+import { InProcessExecutor, defaultWorkers } from '../../cells/exec/executor.ts';
 import { thisPromptscope } from '../../cells/exec/slurm/launcher.ts';
 import type { Executor } from '../../cells/exec/types.ts';
 import type { CellView, HeldCell, KernelEvent, KernelSnapshot, OutputView, Problem, RunSettings, TableRows } from '../protocol.ts';
@@ -47,7 +48,7 @@ export class NotebookKernel {
   /** The sequence number of each cell's latest state: outputs of an older run are never sent after it. */
   private readonly latest = new Map<number, number>();
   private seq = 0;
-  private executor: Executor | undefined;
+  private executor: Executor;
 
   constructor(options: KernelOptions) {
     this.options = options;
@@ -61,8 +62,9 @@ export class NotebookKernel {
    * cells after any edit, the inputs as the user has set them — so the job computes the very key the
    * cell asked for.
    */
-  private makeExecutor(run: RunSettings): Executor | undefined {
-    if (run.executor === 'local') return undefined;
+  private makeExecutor(run: RunSettings): Executor {
+    // Here: a batch's trainings side by side in worker threads, as `promptscope run` does by default.
+    if (run.executor === 'local') return new InProcessExecutor({ workers: defaultWorkers() });
     const pollMs = this.options.slurmPollMs ?? (Number(process.env.PROMPTSCOPE_SLURM_POLL_MS) || undefined);
     return new SlurmExecutor({
       notebook: () => ({ text: serializeNotebook(this.notebook), name: this.options.name ?? 'notebook.html', settings: this.inputValues() }),

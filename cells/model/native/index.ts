@@ -87,13 +87,22 @@ export function nativeAddon(): NativeAddon | undefined {
  * the main thread stays on one BLAS thread too. Measured in bench/README.md.
  */
 function blasThreads(): number {
+  return process.env.PROMPTSCOPE_BLAS_THREADS !== undefined || isMainThread ? mainThreadBlasThreads() : 1;
+}
+
+/**
+ * The BLAS thread count of the main thread (PROMPTSCOPE_BLAS_THREADS, else every core). OpenBLAS's
+ * rounding depends on it, so a worker that must reproduce the main thread's results bit for bit (the
+ * training workers, train-pool.ts) asks for the same count.
+ */
+export function mainThreadBlasThreads(): number {
   const env = process.env.PROMPTSCOPE_BLAS_THREADS;
   if (env !== undefined) {
     const n = Number(env);
     if (!Number.isInteger(n) || n < 1) throw new Error(`PROMPTSCOPE_BLAS_THREADS="${env}" must be a positive integer`);
     return n;
   }
-  return isMainThread ? availableParallelism() : 1;
+  return availableParallelism();
 }
 
 export function nativeStatus(): NativeStatus {

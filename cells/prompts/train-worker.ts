@@ -1,0 +1,76 @@
+// One training worker thread (train-pool.ts starts them): holds its own copy of each frozen model it is
+// asked for, and runs a prompt method's training loop on the split the main thread sends. The same trainer,
+// the same loop and the same kernels as an in-process run, so the prompt it returns is byte-identical.
+import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, currentBackend, backboneOf, load, type PromptBackbone } from '../model/index.ts';
+import { makeTrainer, trainLoop, trainableParameterCount, type TrainData } from './train.ts';
+import type { TrainJob, TrainWorkerReply, TrainWorkerRequest, TrainWorkerResult, WorkerSplit } from './train-pool.ts';
+
+/** Batches cut from a whole split, exactly as `taskData` cuts them from the task. */
+export function splitData(s: WorkerSplit): TrainData {
+  const P = s.dim, S = s.imageSize, px = 3 * S * S;
+  return {
+    count: s.count,
+    labels: s.labels,
+    batch(rows) {
+      const labels = Int32Array.from(rows, (r) => s.labels[r]);
+      const from = s.input === 'features' ? s.features! : s.pixels!;
+      const width = s.input === 'features' ? P : px;
+      const out = new Float32Array(rows.length * width);
+      rows.forEach((r, i) => out.set(from.subarray(r * width, (r + 1) * width), i * width));
+      return s.input === 'features'
+        ? { batch: { labels, features: tf.tensor2d(out, [rows.length, P]) } }
+        : { batch: { labels, pixels: tf.tensor4d(out, [rows.length, 3, S, S]) } };
+    },
+  };
+}
+
+const models = new Map<string, Promise<PromptBackbone>>();
+const running = new Map<number, AbortController>();
+
+async function modelFor(job: TrainJob): Promise<PromptBackbone> {
+  let m = models.get(job.modelDir);
+  if (!m) {
+    m = initBackend(job.backend).then(() => load(job.modelDir)).then(backboneOf);
+    models.set(job.modelDir, m);
+  }
+  const model = await m;
+  if (model.fingerprint !== job.fingerprint) {
+    throw new Error(`training worker: ${job.modelDir} loads to fingerprint ${model.fingerprint.slice(0, 12)}, the model in the notebook is ${job.fingerprint.slice(0, 12)}; reload the model there`);
+  }
+  return model;
+}
+
+async function train(job: TrainJob, post: (r: TrainWorkerReply) => void): Promise<TrainWorkerResult> {
+  const model = await modelFor(job);
+  const abort = new AbortController();
+  running.set(job.id, abort);
+  const trainer = makeTrainer(model, job.task, job.method, job.config, job.seed, job.from);
+  try {
+    const r = await trainLoop(trainer, splitData(job.split), {
+      epochs: job.epochs, optim: job.optim, seed: job.seed, signal: abort.signal, label: job.label, checkpoint: job.checkpoint,
+      progress: (fraction, message) => post({ type: 'progress', id: job.id, fraction, message }),
+    });
+    return { ...r, state: trainer.save(), trainableParameters: trainableParameterCount(trainer), backend: currentBackend() };
+  } finally {
+    running.delete(job.id);
+    trainer.dispose();
+  }
+}
+
+if (parentPort) {
+  const port = parentPort;
+  // Copied, not transferred: a prompt is small, and its arrays may share one buffer.
+  const post = (r: TrainWorkerReply) => port.postMessage(r);
+  port.on('message', (msg: TrainWorkerRequest) => {
+    if (msg.type === 'cancel') {
+      running.get(msg.id)?.abort();
+      return;
+    }
+    train(msg, post).then(
+      (result) => post({ type: 'done', id: msg.id, result }),
+      (e: Error) => post({ type: 'error', id: msg.id, name: e.name, message: e.message }),
+    );
+  });
+}
