@@ -5,13 +5,22 @@ import * as tf from '@tensorflow/tfjs';
 /** TaI-DPT's score scale: cosine similarities are multiplied by 4 before the ranking loss / aggregation. */
 export const TAI_SCALE = 4;
 
+/** Rows of [N, P] scaled to unit length (a zero row stays zero). */
+export function normalizeRows(a: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => a.div(tf.maximum(a.norm('euclidean', -1, true), 1e-12)) as tf.Tensor2D);
+}
+
 /** [B, P] · [C, P] → [B, C] cosine similarities (both sides normalised here). */
 export function cosine(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => {
-    const an = a.div(tf.maximum(a.norm('euclidean', -1, true), 1e-12)) as tf.Tensor2D;
-    const bn = b.div(tf.maximum(b.norm('euclidean', -1, true), 1e-12)) as tf.Tensor2D;
-    return tf.matMul(an, bn, false, true);
-  });
+  return tf.tidy(() => cosineNormalized(normalizeRows(a), b));
+}
+
+/**
+ * `cosine` when `an` went through `normalizeRows` already: a training loop normalises its frozen features
+ * once instead of every step (the same values: each row's norm does not depend on the batch it is in).
+ */
+export function cosineNormalized(an: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.matMul(an, normalizeRows(b), false, true));
 }
 
 /**
