@@ -38,6 +38,21 @@ export function localScores(sim: tf.Tensor3D, mask: tf.Tensor2D | null, tau: num
 }
 
 /**
+ * `localScores` from cosines laid out class-major, [C, B, L] (`simT[c, b, l]` = `sim[b, l, c]`): the softmax
+ * runs over the last axis as stored, so neither the scores nor their gradients go through [B, L, C] ↔
+ * [B, C, L] transposes, and the product that makes them, t·Hᵀ, has the long side as its output width
+ * (the training step's largest product and its gradient, [C, P]·[P, B·L] and [C, B·L]·[B·L, P]).
+ * Returns [B, C], the same values as `localScores` up to rounding.
+ */
+export function localScoresByClass(simT: tf.Tensor3D, mask: tf.Tensor2D | null, tau: number, scale = TAI_SCALE): tf.Tensor2D {
+  return tf.tidy(() => {
+    let logits: tf.Tensor = simT.mul(tau);
+    if (mask) logits = logits.add(tf.sub(1, mask).mul(-1e9)); // [B, L] broadcast over the classes
+    return simT.mul(tf.softmax(logits)).sum(-1).transpose().mul(scale) as tf.Tensor2D;
+  });
+}
+
+/**
  * Ranking loss: mean over the batch of Σ_{p∈pos} Σ_{n∈neg} max(0, margin − s_p + s_n).
  * `labels`: [B, C] float 0/1. A sample with no positive or no negative contributes 0 (it still counts in the mean).
  */

@@ -41,7 +41,7 @@ import { checkFinite } from './train.ts';
 import { PromptOptimizer, type CurvePoint } from './optimizer.ts';
 import type { PromptState } from './trainer.ts';
 import type { TextTrainingSet } from './caption-labels.ts';
-import { cosine, cosineNormalized, normalizeRows, fuseScores, localScores, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
+import { cosine, cosineNormalized, normalizeRows, fuseScores, localScores, localScoresByClass, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
 import { registerMultiLabelMethod } from './registry.ts';
 
 export interface TaIDPTConfig {
@@ -102,9 +102,13 @@ export class TaIDPTPrompts {
     return tf.tidy(() => {
       const t = this.classFeatures();
       const [B, L, P] = local.shape;
-      const cos = normalized ? cosineNormalized : cosine;
-      const sim = cos(local.reshape([B * L, P]) as tf.Tensor2D, t.local).reshape([B, L, -1]) as tf.Tensor3D;
-      return { global: cos(global, t.global).mul(TAI_SCALE) as tf.Tensor2D, local: localScores(sim, mask, tau) };
+      if (normalized) {
+        // The training step's layout: cosines class-major [C, B, L] (multilabel.ts localScoresByClass).
+        const simT = tf.matMul(normalizeRows(t.local), local.reshape([B * L, P]) as tf.Tensor2D, false, true).reshape([-1, B, L]) as tf.Tensor3D;
+        return { global: cosineNormalized(global, t.global).mul(TAI_SCALE) as tf.Tensor2D, local: localScoresByClass(simT, mask, tau) };
+      }
+      const sim = cosine(local.reshape([B * L, P]) as tf.Tensor2D, t.local).reshape([B, L, -1]) as tf.Tensor3D;
+      return { global: cosine(global, t.global).mul(TAI_SCALE) as tf.Tensor2D, local: localScores(sim, mask, tau) };
     });
   }
 
@@ -227,7 +231,8 @@ export async function trainTaIDPT(model: CLIPModel, set: TextTrainingSet, opts: 
   const { tauImage: _tauImage, localWeight: _localWeight, ...trainingConfig } = r.config;
   const trained = await stage(
     {
-      // 2: the captions encoded in batches of similar length (the same features up to rounding, ≤ 3e-7).
+      // 2: the captions encoded in batches of similar length (the same features up to rounding, ≤ 3e-7),
+      // the local cosines class-major in the step (multilabel.ts localScoresByClass; the same up to rounding).
       name: 'trainTaIDPT', version: 2, heavy: true,
       params: { config: trainingConfig, optim: r.optim, epochs: r.epochs, seed: r.seed },
       inputs: [model.fingerprint, fp],
