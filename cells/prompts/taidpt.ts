@@ -308,8 +308,14 @@ export async function fitDualPrompts(
   const { n, L, P, C } = data;
   if (n === 0) throw new Error(`${label}: no training samples`);
   if (data.labels.length !== n * C) throw new Error(`${label}: labels hold ${data.labels.length} values, expected ${n} × ${C}`);
-  // The features are frozen: normalised once here, not in every step's cosine (where it was half the step).
-  const global = await normalizedRows(data.global, P), local = await normalizedRows(data.local, P);
+  // The features are frozen: normalised once here, not in every step's cosine (where it was half the step),
+  // and kept as tensors that each step gathers its rows from (no per-step arrays for the GC, no upload).
+  const all = {
+    global: tf.tensor2d(await normalizedRows(data.global, P), [n, P]),
+    local: tf.tensor3d(await normalizedRows(data.local, P), [n, L, P]),
+    mask: data.mask ? tf.tensor2d(data.mask, [n, L]) : null,
+    labels: tf.tensor2d(Float32Array.from(data.labels), [n, C]),
+  };
   const vars = prompts.variables();
   const sgd = new PromptOptimizer(vars, optim);
   const curve: CurvePoint[] = [];
@@ -333,23 +339,16 @@ export async function fitDualPrompts(
       for (let step = 0; step < perEpoch; step++) {
         if (ctx.signal.aborted) throw new CancelledError(`${label}: cancelled at epoch ${epoch + 1}, step ${step + 1}`);
         const rows = order.slice(step * B, Math.min(n, (step + 1) * B));
-        const lc = new Float32Array(rows.length * L * P), gl = new Float32Array(rows.length * P), lb = new Float32Array(rows.length * C);
-        const mk = data.mask ? new Float32Array(rows.length * L) : null;
-        rows.forEach((row, i) => {
-          lc.set(local.subarray(row * L * P, (row + 1) * L * P), i * L * P);
-          gl.set(global.subarray(row * P, (row + 1) * P), i * P);
-          if (mk) mk.set(data.mask!.subarray(row * L, (row + 1) * L), i * L);
-          for (let c = 0; c < C; c++) lb[i * C + c] = data.labels[row * C + c];
-        });
         const s0 = Date.now();
-        const H = tf.tensor3d(lc, [rows.length, L, P]), g = tf.tensor2d(gl, [rows.length, P]);
-        const mask = mk ? tf.tensor2d(mk, [rows.length, L]) : null, labels = tf.tensor2d(lb, [rows.length, C]);
+        const at = tf.tensor1d(rows, 'int32');
+        const H = tf.gather(all.local, at) as tf.Tensor3D, g = tf.gather(all.global, at) as tf.Tensor2D;
+        const mask = all.mask ? tf.gather(all.mask, at) as tf.Tensor2D : null, labels = tf.gather(all.labels, at) as tf.Tensor2D;
         const { value, grads } = tf.variableGrads(() => {
           const s = prompts.scores(g, H, mask, tau, true);
           return rankingLoss(s.global, labels).add(rankingLoss(s.local, labels)) as tf.Scalar;
         }, vars);
         const loss = (await value.data())[0];
-        tf.dispose([value, H, g, labels, ...(mask ? [mask] : [])]);
+        tf.dispose([value, at, H, g, labels, ...(mask ? [mask] : [])]);
         if (!Number.isFinite(loss)) {
           tf.dispose(grads);
           checkFinite(label, epoch, step, loss, checkpoint, epoch - 1);
@@ -368,6 +367,7 @@ export async function fitDualPrompts(
     return { curve, resumedAfterEpoch, steps: epochs * perEpoch, msPerStep: done ? stepMs / done : 0 };
   } finally {
     sgd.dispose();
+    tf.dispose([all.global, all.local, all.labels, ...(all.mask ? [all.mask] : [])]);
   }
 }
 
