@@ -83,7 +83,8 @@ export async function trainImageMultiLabel(model: CLIPModel, pool: MultiLabelIma
   const { localWeight: _localWeight, ...trainingConfig } = r.config;
   const trained = await stage(
     {
-      name: 'trainImageMultiLabel', version: 1, heavy: true,
+      // 2: fitDualPrompts' step takes the local cosines class-major (taidpt.ts; the same up to rounding).
+      name: 'trainImageMultiLabel', version: 2, heavy: true,
       params: { config: trainingConfig, optim: r.optim, epochs: r.epochs, seed: r.seed },
       inputs: [model.fingerprint, pool.fingerprint],
       pins: [{ kind: 'model', name: model.id, fingerprint: model.fingerprint }],

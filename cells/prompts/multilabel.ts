@@ -5,13 +5,22 @@ import * as tf from '@tensorflow/tfjs';
 /** TaI-DPT's score scale: cosine similarities are multiplied by 4 before the ranking loss / aggregation. */
 export const TAI_SCALE = 4;
 
+/** Rows of [N, P] scaled to unit length (a zero row stays zero). */
+export function normalizeRows(a: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => a.div(tf.maximum(a.norm('euclidean', -1, true), 1e-12)) as tf.Tensor2D);
+}
+
 /** [B, P] · [C, P] → [B, C] cosine similarities (both sides normalised here). */
 export function cosine(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => {
-    const an = a.div(tf.maximum(a.norm('euclidean', -1, true), 1e-12)) as tf.Tensor2D;
-    const bn = b.div(tf.maximum(b.norm('euclidean', -1, true), 1e-12)) as tf.Tensor2D;
-    return tf.matMul(an, bn, false, true);
-  });
+  return tf.tidy(() => cosineNormalized(normalizeRows(a), b));
+}
+
+/**
+ * `cosine` when `an` went through `normalizeRows` already: a training loop normalises its frozen features
+ * once instead of every step (the same values: each row's norm does not depend on the batch it is in).
+ */
+export function cosineNormalized(an: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.matMul(an, normalizeRows(b), false, true));
 }
 
 /**
@@ -25,6 +34,21 @@ export function localScores(sim: tf.Tensor3D, mask: tf.Tensor2D | null, tau: num
     if (mask) logits = logits.add(tf.sub(1, mask).mul(-1e9).expandDims(2));
     const w = tf.softmax(logits.transpose([0, 2, 1])).transpose([0, 2, 1]); // softmax over L
     return sim.mul(w).sum(1).mul(scale) as tf.Tensor2D;
+  });
+}
+
+/**
+ * `localScores` from cosines laid out class-major, [C, B, L] (`simT[c, b, l]` = `sim[b, l, c]`): the softmax
+ * runs over the last axis as stored, so neither the scores nor their gradients go through [B, L, C] ↔
+ * [B, C, L] transposes, and the product that makes them, t·Hᵀ, has the long side as its output width
+ * (the training step's largest product and its gradient, [C, P]·[P, B·L] and [C, B·L]·[B·L, P]).
+ * Returns [B, C], the same values as `localScores` up to rounding.
+ */
+export function localScoresByClass(simT: tf.Tensor3D, mask: tf.Tensor2D | null, tau: number, scale = TAI_SCALE): tf.Tensor2D {
+  return tf.tidy(() => {
+    let logits: tf.Tensor = simT.mul(tau);
+    if (mask) logits = logits.add(tf.sub(1, mask).mul(-1e9)); // [B, L] broadcast over the classes
+    return simT.mul(tf.softmax(logits)).sum(-1).transpose().mul(scale) as tf.Tensor2D;
   });
 }
 

@@ -41,7 +41,7 @@ import { checkFinite } from './train.ts';
 import { PromptOptimizer, type CurvePoint } from './optimizer.ts';
 import type { PromptState } from './trainer.ts';
 import type { TextTrainingSet } from './caption-labels.ts';
-import { cosine, fuseScores, localScores, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
+import { cosine, cosineNormalized, normalizeRows, fuseScores, localScores, localScoresByClass, rankingLoss, meanAveragePrecision, TAI_SCALE } from './multilabel.ts';
 import { registerMultiLabelMethod } from './registry.ts';
 
 export interface TaIDPTConfig {
@@ -95,12 +95,18 @@ export class TaIDPTPrompts {
 
   /**
    * Scores [B, C] from a global feature [B, P] and local features [B, L, P] (mask [B, L], null: all valid):
-   * s_glob = 4·cos(g, t_glob), s_loc = Σ_l 4·S·softmax(τ·S).
+   * s_glob = 4·cos(g, t_glob), s_loc = Σ_l 4·S·softmax(τ·S). `normalized`: both went through
+   * `normalizeRows` already (the training loop does it once for all its samples).
    */
-  scores(global: tf.Tensor2D, local: tf.Tensor3D, mask: tf.Tensor2D | null, tau: number): { global: tf.Tensor2D; local: tf.Tensor2D } {
+  scores(global: tf.Tensor2D, local: tf.Tensor3D, mask: tf.Tensor2D | null, tau: number, normalized = false): { global: tf.Tensor2D; local: tf.Tensor2D } {
     return tf.tidy(() => {
       const t = this.classFeatures();
       const [B, L, P] = local.shape;
+      if (normalized) {
+        // The training step's layout: cosines class-major [C, B, L] (multilabel.ts localScoresByClass).
+        const simT = tf.matMul(normalizeRows(t.local), local.reshape([B * L, P]) as tf.Tensor2D, false, true).reshape([-1, B, L]) as tf.Tensor3D;
+        return { global: cosineNormalized(global, t.global).mul(TAI_SCALE) as tf.Tensor2D, local: localScoresByClass(simT, mask, tau) };
+      }
       const sim = cosine(local.reshape([B * L, P]) as tf.Tensor2D, t.local).reshape([B, L, -1]) as tf.Tensor3D;
       return { global: cosine(global, t.global).mul(TAI_SCALE) as tf.Tensor2D, local: localScores(sim, mask, tau) };
     });
@@ -130,16 +136,24 @@ export interface CaptionFeatures {
   mask: Float32Array;
 }
 
-/** Runs the frozen text tower once over the training texts (in batches; positions SOS…EOT are valid). */
+/**
+ * Runs the frozen text tower once over the training texts (positions SOS…EOT are valid). The texts go through
+ * in batches of similar length (sorted by token count, stable): the tower stops each batch after its longest
+ * text's EOT, and with a causal mask a valid position never sees the padding after it, so batching by length
+ * only skips work — WordNet's glosses average 13 of the 32 tokens, and batches in corpus order were padded to
+ * 2.4× the real tokens. Rows come back in the texts' order.
+ */
 export async function captionFeatures(model: CLIPModel, texts: readonly string[], maxTokens: number, signal?: AbortSignal, progress?: (f: number) => void, batchSize = 256): Promise<CaptionFeatures> {
-  const tok = defaultTokenizer();
   const n = texts.length, T = maxTokens, P = model.config.projectionDim;
   const tokens = new Float32Array(n * T * P), global = new Float32Array(n * P), mask = new Float32Array(n * T);
+  const all = defaultTokenizer().tokenize([...texts], { contextLength: T });
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => all.eotIndex[a] - all.eotIndex[b] || a - b);
   for (let s = 0; s < n; s += batchSize) {
     signal?.throwIfAborted();
-    const chunk = texts.slice(s, s + batchSize);
-    const b = tok.tokenize(chunk, { contextLength: T });
-    const d = denseTextFeatures(model, b.ids, b.n, T, b.eotIndex);
+    const rows = order.slice(s, s + batchSize), m = rows.length;
+    const ids = new Int32Array(m * T), eot = new Int32Array(m);
+    rows.forEach((row, i) => { ids.set(all.ids.subarray(row * T, (row + 1) * T), i * T); eot[i] = all.eotIndex[row]; });
+    const d = denseTextFeatures(model, ids, m, T, eot);
     const t = d.tokens.shape[1];
     const [tn, gn] = tf.tidy(() => [
       d.tokens.div(tf.maximum(d.tokens.norm('euclidean', -1, true), 1e-12)),
@@ -147,13 +161,13 @@ export async function captionFeatures(model: CLIPModel, texts: readonly string[]
     ]);
     const tv = await tn.data(), gv = await gn.data();
     tf.dispose([d.tokens, d.global, tn, gn]);
-    for (let i = 0; i < b.n; i++) {
-      const row = s + i, len = b.eotIndex[i] + 1;
+    rows.forEach((row, i) => {
+      const len = eot[i] + 1;
       tokens.set(tv.subarray(i * t * P, (i * t + len) * P), row * T * P);
       mask.fill(1, row * T, row * T + len);
-    }
-    global.set(gv, s * P);
-    progress?.(Math.min(1, (s + chunk.length) / n));
+      global.set(gv.subarray(i * P, (i + 1) * P), row * P);
+    });
+    progress?.(Math.min(1, (s + m) / n));
     await new Promise((r) => setImmediate(r));
   }
   return { n, T, P, tokens, global, mask };
@@ -217,7 +231,9 @@ export async function trainTaIDPT(model: CLIPModel, set: TextTrainingSet, opts: 
   const { tauImage: _tauImage, localWeight: _localWeight, ...trainingConfig } = r.config;
   const trained = await stage(
     {
-      name: 'trainTaIDPT', version: 1, heavy: true,
+      // 2: the captions encoded in batches of similar length (the same features up to rounding, ≤ 3e-7),
+      // the local cosines class-major in the step (multilabel.ts localScoresByClass; the same up to rounding).
+      name: 'trainTaIDPT', version: 2, heavy: true,
       params: { config: trainingConfig, optim: r.optim, epochs: r.epochs, seed: r.seed },
       inputs: [model.fingerprint, fp],
       pins: [{ kind: 'model', name: model.id, fingerprint: model.fingerprint }],
@@ -292,6 +308,14 @@ export async function fitDualPrompts(
   const { n, L, P, C } = data;
   if (n === 0) throw new Error(`${label}: no training samples`);
   if (data.labels.length !== n * C) throw new Error(`${label}: labels hold ${data.labels.length} values, expected ${n} × ${C}`);
+  // The features are frozen: normalised once here, not in every step's cosine (where it was half the step),
+  // and kept as tensors that each step gathers its rows from (no per-step arrays for the GC, no upload).
+  const all = {
+    global: tf.tensor2d(await normalizedRows(data.global, P), [n, P]),
+    local: tf.tensor3d(await normalizedRows(data.local, P), [n, L, P]),
+    mask: data.mask ? tf.tensor2d(data.mask, [n, L]) : null,
+    labels: tf.tensor2d(Float32Array.from(data.labels), [n, C]),
+  };
   const vars = prompts.variables();
   const sgd = new PromptOptimizer(vars, optim);
   const curve: CurvePoint[] = [];
@@ -315,23 +339,16 @@ export async function fitDualPrompts(
       for (let step = 0; step < perEpoch; step++) {
         if (ctx.signal.aborted) throw new CancelledError(`${label}: cancelled at epoch ${epoch + 1}, step ${step + 1}`);
         const rows = order.slice(step * B, Math.min(n, (step + 1) * B));
-        const lc = new Float32Array(rows.length * L * P), gl = new Float32Array(rows.length * P), lb = new Float32Array(rows.length * C);
-        const mk = data.mask ? new Float32Array(rows.length * L) : null;
-        rows.forEach((row, i) => {
-          lc.set(data.local.subarray(row * L * P, (row + 1) * L * P), i * L * P);
-          gl.set(data.global.subarray(row * P, (row + 1) * P), i * P);
-          if (mk) mk.set(data.mask!.subarray(row * L, (row + 1) * L), i * L);
-          for (let c = 0; c < C; c++) lb[i * C + c] = data.labels[row * C + c];
-        });
         const s0 = Date.now();
-        const H = tf.tensor3d(lc, [rows.length, L, P]), g = tf.tensor2d(gl, [rows.length, P]);
-        const mask = mk ? tf.tensor2d(mk, [rows.length, L]) : null, labels = tf.tensor2d(lb, [rows.length, C]);
+        const at = tf.tensor1d(rows, 'int32');
+        const H = tf.gather(all.local, at) as tf.Tensor3D, g = tf.gather(all.global, at) as tf.Tensor2D;
+        const mask = all.mask ? tf.gather(all.mask, at) as tf.Tensor2D : null, labels = tf.gather(all.labels, at) as tf.Tensor2D;
         const { value, grads } = tf.variableGrads(() => {
-          const s = prompts.scores(g, H, mask, tau);
+          const s = prompts.scores(g, H, mask, tau, true);
           return rankingLoss(s.global, labels).add(rankingLoss(s.local, labels)) as tf.Scalar;
         }, vars);
         const loss = (await value.data())[0];
-        tf.dispose([value, H, g, labels, ...(mask ? [mask] : [])]);
+        tf.dispose([value, at, H, g, labels, ...(mask ? [mask] : [])]);
         if (!Number.isFinite(loss)) {
           tf.dispose(grads);
           checkFinite(label, epoch, step, loss, checkpoint, epoch - 1);
@@ -350,7 +367,20 @@ export async function fitDualPrompts(
     return { curve, resumedAfterEpoch, steps: epochs * perEpoch, msPerStep: done ? stepMs / done : 0 };
   } finally {
     sgd.dispose();
+    tf.dispose([all.global, all.local, all.labels, ...(all.mask ? [all.mask] : [])]);
   }
+}
+
+/** `normalizeRows` over a row-major [rows, P] array, in chunks (a copy; zero rows stay zero). */
+async function normalizedRows(x: Float32Array, P: number, chunkRows = 8192): Promise<Float32Array> {
+  const out = new Float32Array(x.length), rows = x.length / P;
+  for (let r = 0; r < rows; r += chunkRows) {
+    const m = Math.min(chunkRows, rows - r);
+    const t = tf.tidy(() => normalizeRows(tf.tensor2d(x.subarray(r * P, (r + m) * P), [m, P])));
+    out.set(await t.data(), r * P);
+    t.dispose();
+  }
+  return out;
 }
 
 /** Frozen features of a multi-label image set (mosaics or COCO): image embeddings [N, P] and patch features [N, L, P], both normalised. */

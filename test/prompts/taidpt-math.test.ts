@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../cells/model/index.ts';
-import { rankingLoss, localScores, averagePrecision, meanAveragePrecision, fuseScores, minMaxNormalize } from '../../cells/prompts/multilabel.ts';
+import { rankingLoss, localScores, localScoresByClass, averagePrecision, meanAveragePrecision, fuseScores, minMaxNormalize } from '../../cells/prompts/multilabel.ts';
 import { labelDeriver, NounLemmatizer, nounExceptions, textTrainingSet, TAI_TEMPLATES } from '../../cells/prompts/caption-labels.ts';
 import { CIFAR10_SYNONYMS } from '../../cells/prompts/tai-synonyms.ts';
 import { mulberry32 } from '../../cells/util/random.ts';
@@ -32,12 +32,18 @@ test('ranking loss = mean_b Σ_pos Σ_neg max(0, 1 − s_p + s_n) (float64 refer
   assert.ok(Math.abs(hand - 2) < 1e-6, `hand case ${hand}`);
 });
 
-test('local aggregation Σ_l 4·S·softmax_l(τ·S), padding masked (float64 reference)', () => {
+// localScores reads cosines [B, L, C]; localScoresByClass the same cosines class-major, [C, B, L] (the training step's layout).
+const layouts: [string, (S: number[], B: number, L: number, C: number, mask: tf.Tensor2D | null, tau: number) => tf.Tensor2D][] = [
+  ['localScores', (S, B, L, C, mask, tau) => localScores(tf.tensor3d(S, [B, L, C]), mask, tau)],
+  ['localScoresByClass', (S, B, L, C, mask, tau) => localScoresByClass(tf.tensor3d(S, [B, L, C]).transpose([2, 0, 1]) as tf.Tensor3D, mask, tau)],
+];
+for (const [name, scores] of layouts) test(`${name}: Σ_l 4·S·softmax_l(τ·S), padding masked (float64 reference)`, () => {
   const B = 3, L = 6, C = 4, tau = 50;
   const S = Array.from({ length: B * L * C }, () => rand() * 2 - 1);
   const lens = [6, 3, 1];
   const mask = Array.from({ length: B * L }, (_, i) => (i % L < lens[Math.floor(i / L)] ? 1 : 0));
-  const got = tf.tidy(() => localScores(tf.tensor3d(S, [B, L, C]), tf.tensor2d(mask, [B, L]), tau).dataSync());
+  const got = tf.tidy(() => scores(S, B, L, C, tf.tensor2d(mask, [B, L]), tau).dataSync());
+  assert.equal(got.length, B * C);
   for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
     const v = Array.from({ length: lens[b] }, (_, l) => S[(b * L + l) * C + c]);
     const mx = Math.max(...v);
@@ -49,7 +55,7 @@ test('local aggregation Σ_l 4·S·softmax_l(τ·S), padding masked (float64 ref
   // one valid position: the score is 4·S of that position, whatever the padding holds
   assert.ok(Math.abs(got[2 * C] - 4 * S[2 * L * C]) < 1e-5);
   // no mask (images): every location counts; τ = 40
-  const all = tf.tidy(() => localScores(tf.tensor3d(S, [B, L, C]), null, 40).dataSync());
+  const all = tf.tidy(() => scores(S, B, L, C, null, 40).dataSync());
   const v = Array.from({ length: L }, (_, l) => S[l * C]);
   const e = v.map((x) => Math.exp(40 * x)), z = e.reduce((a, x) => a + x, 0);
   assert.ok(Math.abs(all[0] - v.reduce((a, x, l) => a + 4 * x * e[l] / z, 0)) < 1e-4);
