@@ -14,7 +14,7 @@ export function formatEta(s: number | undefined): string {
 
 /**
  * `concurrency` units at a time. `inWorkers`: the units run side by side in this process, so their stages
- * learn (CellContext.workers) that they may compute in worker threads.
+ * learn (CellContext.workers) that they may compute in worker processes.
  */
 export async function runBatch<T>(units: readonly WorkUnit<T>[], cell: CellContext, options: BatchOptions = {}, concurrency = 1, inWorkers = false): Promise<BatchResult<T>> {
   const { title = 'batch', unitNoun = 'units' } = options;

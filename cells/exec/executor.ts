@@ -9,7 +9,7 @@ import type { BatchOptions, BatchResult, CellContext, Executor, StageContext, St
 export interface InProcessOptions {
   /**
    * Units of a batch (a protocol's trainings, a study's cells) run side by side, this many at once, each
-   * training in a worker thread (default 0: one unit at a time, everything in this thread).
+   * training in a worker process (default 0: one unit at a time, everything in this thread).
    */
   workers?: number;
 }
@@ -24,7 +24,7 @@ export function defaultWorkers(cores = availableParallelism()): number {
 
 /**
  * Runs everything in this process, with the cache's per-key lock against other processes: one stage at a
- * time, or a batch's units side by side when `workers` is set (their trainings then run in worker threads).
+ * time, or a batch's units side by side when `workers` is set (their trainings then run in worker processes).
  */
 export class InProcessExecutor implements Executor {
   readonly name = 'in-process';

@@ -66,7 +66,7 @@ export interface CellContext {
   /** Where this cell's stages run; the in-process executor when absent. */
   executor?: Executor;
   /**
-   * Set inside a batch that runs units side by side in this process: how many worker threads its stages
+   * Set inside a batch that runs units side by side in this process: how many worker processes its stages
    * may hand their computation to (training, train-pool.ts). Absent: compute in this thread.
    */
   workers?: number;
@@ -80,7 +80,7 @@ export interface StageContext {
   /** A stable per-key directory that survives a crash, for checkpoints a re-run resumes from. */
   workDir(): Promise<string>;
   log(message: string): void;
-  /** Worker threads the stage may compute in, when it runs side by side with others (CellContext.workers). */
+  /** Worker processes the stage may compute in, when it runs side by side with others (CellContext.workers). */
   readonly workers?: number;
 }
 

@@ -126,7 +126,7 @@ export async function fewShotProtocol(modelLike: ModelLike, sources: TaskSource 
   const rows: ProtocolRow[] = [];
   const warnings: string[] = [];
   // First every task (and zero-shot), in order; then the trainings, independent of each other, as one batch
-  // (one progress bar with an ETA): one at a time in this process, side by side in worker threads when the
+  // (one progress bar with an ETA): one at a time in this process, side by side in worker processes when the
   // executor has them (`promptscope run --workers`), as parallel jobs on a cluster. Rows and warnings keep
   // the protocol's order whichever finishes first.
   type Trained = { row: ProtocolRow; warning: string | null };

@@ -1,14 +1,19 @@
-// Training in worker threads, so that independent prompt trainings (a protocol's methods, datasets, shots
-// and seeds) run side by side, one per core. A batch-8 prompt step is too small for two BLAS threads to
-// help one training much, but two trainings on two cores take about the time of one.
+// Training in worker processes, so that independent prompt trainings (a protocol's methods, datasets,
+// shots and seeds) run side by side, one per core. A batch-8 prompt step is too small for two BLAS threads
+// to help one training much, but two trainings on two cores take about the time of one.
 //
 // Used only when the executor runs a batch's units side by side (`InProcessExecutor({ workers })`, which
 // the CLI and the notebook kernel create; the stage context says how many): a single training stays in
-// this thread, without a worker's start-up. A worker reloads the model from its checkpoint directory and
-// checks the fingerprint, and runs the same trainer and loop as train.ts, so the trained prompt is
-// byte-identical to an in-process run; checkpoints go to the same stage work directory (a killed run
-// resumes either way).
-import { Worker } from 'node:worker_threads';
+// this process, without a worker's start-up. A worker reloads the model from its checkpoint directory and
+// checks the fingerprint, and runs the same trainer and loop as train.ts with this process's BLAS thread
+// count, so the trained prompt is byte-identical to an in-process run; checkpoints go to the same stage
+// work directory (a killed run resumes either way).
+//
+// Processes, not worker threads: threads share one OpenBLAS, whose threaded products round differently when
+// two threads call it at once (measured: UPT prompts differed in 2 of 8 runs with two BLAS threads, never
+// with one), and a training must not depend on what else ran beside it.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { CancelledError } from '../exec/index.ts';
 import type { BackendPreference } from '../model/index.ts';
@@ -75,25 +80,36 @@ export function workerBackend(): BackendPreference | undefined {
   return b === 'wasm' || b === 'cpu' ? b : undefined;
 }
 
+/** Whether a worker keeps this process alive: only while it has a job, so an idle pool never does. */
+function hold(w: ChildProcess, on: boolean): void {
+  const channel = w.channel as { ref(): void; unref(): void } | undefined;
+  if (on) {
+    w.ref();
+    channel?.ref();
+  } else {
+    w.unref();
+    channel?.unref();
+  }
+}
+
 type Waiting = { resolve: (r: TrainWorkerResult) => void; reject: (e: Error) => void; progress: (fraction: number, message: string) => void };
 
 class TrainPool {
-  private readonly idle: Worker[] = [];
-  private readonly queue: Array<(w: Worker) => void> = [];
+  private readonly idle: ChildProcess[] = [];
+  private readonly queue: Array<(w: ChildProcess) => void> = [];
   private readonly waiting = new Map<number, Waiting>();
-  private readonly workers: Worker[] = [];
+  private readonly workers: ChildProcess[] = [];
   /** The worker each job in flight runs on. */
-  private readonly owner = new Map<number, Worker>();
+  private readonly owner = new Map<number, ChildProcess>();
   private nextId = 0;
   private closed = false;
 
   constructor(readonly size: number) {}
 
-  private start(): Worker {
-    // OpenBLAS rounds differently with another thread count: the worker asks for this thread's, so that
-    // its prompts are this thread's bit for bit (and the process-wide count does not drop to one).
+  private start(): ChildProcess {
+    // OpenBLAS rounds differently with another thread count: the worker asks for this process's.
     const env = { ...process.env, PROMPTSCOPE_BLAS_THREADS: String(mainThreadBlasThreads()) };
-    const w = new Worker(new URL('../util/ts-worker.mjs', import.meta.url), { env, workerData: { module: new URL('./train-worker.ts', import.meta.url).href } });
+    const w = fork(fileURLToPath(new URL('../util/ts-worker.mjs', import.meta.url)), [new URL('./train-worker.ts', import.meta.url).href], { env, serialization: 'advanced' });
     w.on('message', (msg: TrainWorkerReply) => {
       const job = this.waiting.get(msg.id);
       if (!job) return;
@@ -112,31 +128,31 @@ class TrainPool {
       if (next && !this.closed) next(this.start());
     };
     w.on('error', (e) => crashed(`crashed: ${e.message}`));
-    w.on('exit', (code) => { if (!this.closed) crashed(`exited with code ${code}`); });
+    w.on('exit', (code, signal) => { if (!this.closed) crashed(signal ? `was killed (${signal})` : `exited with code ${code}`); });
     this.workers.push(w);
     return w;
   }
 
   // A worker holds the process open only while it has a job: an idle pool never keeps it alive.
-  private acquire(): Promise<Worker> {
+  private acquire(): Promise<ChildProcess> {
     const w = this.idle.pop() ?? (this.workers.length < this.size ? this.start() : undefined);
     if (w) {
-      w.ref();
+      hold(w, true);
       return Promise.resolve(w);
     }
     return new Promise((resolve) => this.queue.push(resolve));
   }
 
-  private release(w: Worker): void {
+  private release(w: ChildProcess): void {
     if (!this.workers.includes(w)) return;
     if (this.closed) {
-      void w.terminate();
+      w.kill();
       return;
     }
     const next = this.queue.shift();
     if (next) next(w);
     else {
-      w.unref();
+      hold(w, false);
       this.idle.push(w);
     }
   }
@@ -144,13 +160,13 @@ class TrainPool {
   async train(job: Omit<TrainJob, 'type' | 'id'>, progress: Waiting['progress'], signal: AbortSignal): Promise<TrainWorkerResult> {
     const w = await this.acquire();
     const id = this.nextId++;
-    const onAbort = () => w.postMessage({ type: 'cancel', id });
+    const onAbort = () => w.send({ type: 'cancel', id });
     signal.addEventListener('abort', onAbort);
     try {
       return await new Promise<TrainWorkerResult>((resolve, reject) => {
         this.waiting.set(id, { resolve, reject, progress });
         this.owner.set(id, w);
-        w.postMessage({ ...job, type: 'train', id } satisfies TrainJob);
+        w.send({ ...job, type: 'train', id } satisfies TrainJob);
         if (signal.aborted) onAbort();
       });
     } finally {
@@ -162,7 +178,7 @@ class TrainPool {
   /** Idle workers end now, busy ones when their job is done. */
   close(): void {
     this.closed = true;
-    for (const w of this.idle.splice(0)) void w.terminate();
+    for (const w of this.idle.splice(0)) w.kill();
   }
 }
 

@@ -1,7 +1,7 @@
-// One training worker thread (train-pool.ts starts them): holds its own copy of each frozen model it is
-// asked for, and runs a prompt method's training loop on the split the main thread sends. The same trainer,
-// the same loop and the same kernels as an in-process run, so the prompt it returns is byte-identical.
-import { parentPort } from 'node:worker_threads';
+// One training worker process (train-pool.ts starts them): holds its own copy of each frozen model it is
+// asked for, and runs a prompt method's training loop on the split the notebook's process sends. The same
+// trainer, the same loop and the same kernels as an in-process run, so the prompt it returns is
+// byte-identical.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, currentBackend, backboneOf, load, type PromptBackbone } from '../model/index.ts';
 import { makeTrainer, trainLoop, trainableParameterCount, type TrainData } from './train.ts';
@@ -59,11 +59,10 @@ async function train(job: TrainJob, post: (r: TrainWorkerReply) => void): Promis
   }
 }
 
-if (parentPort) {
-  const port = parentPort;
-  // Copied, not transferred: a prompt is small, and its arrays may share one buffer.
-  const post = (r: TrainWorkerReply) => port.postMessage(r);
-  port.on('message', (msg: TrainWorkerRequest) => {
+if (process.send) {
+  // Copied, not transferred: a prompt is small ('advanced' serialisation keeps its typed arrays).
+  const post = (r: TrainWorkerReply) => void process.send!(r);
+  process.on('message', (msg: TrainWorkerRequest) => {
     if (msg.type === 'cancel') {
       running.get(msg.id)?.abort();
       return;
@@ -73,4 +72,6 @@ if (parentPort) {
       (e: Error) => post({ type: 'error', id: msg.id, name: e.name, message: e.message }),
     );
   });
+  // The notebook's process is gone (killed, or it closed the pool): nothing will read a result.
+  process.on('disconnect', () => process.exit(0));
 }

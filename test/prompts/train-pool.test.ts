@@ -1,4 +1,4 @@
-// Training in worker threads (cells/prompts/train-pool.ts), as the executor runs a batch's trainings side by
+// Training in worker processes (cells/prompts/train-pool.ts), as the executor runs a batch's trainings side by
 // side (InProcessExecutor({ workers })): the prompt a worker trains is byte-identical to the in-process
 // loop's, for a feature method (CoOp) and a pixel method (VPT); a cancelled worker run stops, caches nothing
 // and resumes from its checkpoint on the next run; a diverging run keeps its error class; a model that no
@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { initBackend, load, backboneOf } from '../../cells/model/index.ts';
 import { CancelledError, runAll } from '../../cells/exec/index.ts';
 import { InProcessExecutor } from '../../cells/exec/executor.ts';
-import { fewShotTask, type PromptTask } from '../../cells/prompts/task.ts';
+import { bundledSource, fewShotTask, type PromptTask } from '../../cells/prompts/task.ts';
 import { trainPrompt, trainPromptSpec, TrainingDivergedError, type TrainOptions, type TrainedPrompt } from '../../cells/prompts/train.ts';
 import type { PromptBackbone } from '../../cells/model/index.ts';
 import { mnistSmall, testCell } from './helpers.ts';
@@ -92,4 +93,22 @@ test('a diverging worker run fails as TrainingDivergedError; a directory that no
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('on mini-CLIP, whose products OpenBLAS splits across threads, a worker trains UPT to the main thread\'s bytes', async () => {
+  const mini = await backboneOf(await load(fileURLToPath(new URL('../../data/models/mini-clip/', import.meta.url))));
+  const gtsrb = await bundledSource('gtsrb');
+  const cell = testCell();
+  const t = await cell.run(() => fewShotTask(mini, gtsrb, { shots: 2, seed: 1, poolPerClass: 4, testPerClass: 1 }));
+  const upt: TrainOptions = { method: 'upt', config: { n: 4 }, epochs: 2, optim: { batchSize: 8, lr: 0.1, warmupEpochs: 0 } };
+  const run = async (workers: number) => {
+    const c = testCell();
+    c.ctx.executor = new InProcessExecutor({ workers });
+    const units = [upt, { ...upt, seed: 2 }].map((o, i) => ({ label: `upt ${i}`, spec: trainPromptSpec(mini, t, o), run: () => trainPrompt(mini, t, o) }));
+    return (await c.run(() => runAll(units))).results;
+  };
+  const here = await run(0);
+  const there = await run(2);
+  sameState(there[0], here[0], 'UPT seed 1');
+  sameState(there[1], here[1], 'UPT seed 2');
 });
