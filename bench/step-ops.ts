@@ -2,10 +2,11 @@
 // mini-CLIP, batch 8: the quickstart's recipe), one step at a time — how many tfjs kernels a step runs,
 // how long it takes (wall and process CPU), and a SHA-256 of the prompt after a fixed number of seeded
 // SGD steps, so a speed-up can be checked to leave the trained weights bit-identical (issue #22 item 3).
-// The variants alternate rep by rep in one process, so both see the same machine load: "before" and
-// "after" the engine-overhead cuts (ops/fast.ts `tuning.nativeViews`, native/kernels.ts
-// `nativeTuning.saveByReference`, off / on).
-//   node --import tsx bench/step-ops.ts [--methods coop,vpt,upt] [--steps 60] [--reps 3] [--batch 8] [--variants before,after] [--native off]
+// The variants alternate rep by rep in one process, so both see the same machine load: "before" (every
+// cut off), "views" (the engine-overhead cuts of ops/fast.ts `tuning.nativeViews` and native/kernels.ts
+// `nativeTuning.saveByReference`: main at 9a5ae29) and "after" (also the step cuts that followed: layout
+// kernels as heap copies, `nativeTuning.copyKernels`).
+//   node --import tsx bench/step-ops.ts [--methods coop,vpt,upt] [--steps 60] [--reps 3] [--batch 8] [--variants views,after] [--native off]
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -26,12 +27,13 @@ const methods = opt('methods', 'coop,vpt,upt').split(',');
 const steps = Number(opt('steps', '60'));
 const reps = Number(opt('reps', '3'));
 const B = Number(opt('batch', '8'));
-const variants = opt('variants', 'before,after').split(',');
+const variants = opt('variants', 'views,after').split(',');
 /** The switches of each variant. */
 function setVariant(name: string): void {
-  if (name !== 'before' && name !== 'after') throw new Error(`--variants: before or after, not ${name}`);
-  tuning.nativeViews = name === 'after';
-  nativeTuning.saveByReference = name === 'after';
+  if (!['before', 'views', 'after'].includes(name)) throw new Error(`--variants: before, views or after, not ${name}`);
+  tuning.nativeViews = name !== 'before';
+  nativeTuning.saveByReference = name !== 'before';
+  nativeTuning.copyKernels = name === 'after';
 }
 if (opt('native', 'on') === 'off') process.env.PROMPTSCOPE_NATIVE = 'off';
 
