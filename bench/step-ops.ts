@@ -5,7 +5,8 @@
 // The variants alternate rep by rep in one process, so both see the same machine load: "before" (every
 // cut off), "views" (the engine-overhead cuts of ops/fast.ts `tuning.nativeViews` and native/kernels.ts
 // `nativeTuning.saveByReference`: main at 9a5ae29) and "after" (also the step cuts that followed: layout
-// kernels as heap copies, `nativeTuning.copyKernels`).
+// kernels as heap copies, `nativeTuning.copyKernels`; a frozen weight's scaling computed once,
+// `tuning.frozenCache`).
 //   node --import tsx bench/step-ops.ts [--methods coop,vpt,upt] [--steps 60] [--reps 3] [--batch 8] [--variants views,after] [--native off]
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
@@ -34,6 +35,7 @@ function setVariant(name: string): void {
   tuning.nativeViews = name !== 'before';
   nativeTuning.saveByReference = name !== 'before';
   nativeTuning.copyKernels = name === 'after';
+  tuning.frozenCache = name === 'after';
 }
 if (opt('native', 'on') === 'off') process.env.PROMPTSCOPE_NATIVE = 'off';
 
@@ -86,7 +88,9 @@ for (const method of methods) {
       const vars = trainer.variables();
       const sgd = new PromptOptimizer(vars, optim);
       if (!kernels.has(variant)) {
-        // Kernels of one step (forward, backward and the optimizer's), counted by tfjs's profiler.
+        // Kernels of one step (forward and backward), counted by tfjs's profiler after one step's warm-up
+        // (first-call caches, such as a frozen weight's scaling, are filled once per model, not per step).
+        tf.dispose(tf.tidy(() => lossOf(trainer, batches[0], 0)));
         const prof = await tf.profile(() => {
           const { value, grads } = tf.variableGrads(() => lossOf(trainer, batches[0], 0), vars);
           tf.dispose([value, ...Object.values(grads)]);

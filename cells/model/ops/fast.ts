@@ -62,8 +62,9 @@ function gradOp(
  * with the long reduction on a wider output, measured faster on wasm. nativeViews: on the native path,
  * linear layers, LayerNorm, the attention projections and residual adds run as single nodes over
  * reference views instead of between reshape ops (same kernels, same bytes; bench/step-ops.ts).
+ * frozenCache: a frozen weight's constant scaling (attention's q) is computed once, not every step.
  */
-export const tuning = { weightGradViaDyT: true, fusedQkv: false, nativeViews: true };
+export const tuning = { weightGradViaDyT: true, fusedQkv: false, nativeViews: true, frozenCache: true };
 
 /**
  * True where Promptscope's native kernels are registered for the active backend (wasm in Node with a
@@ -289,6 +290,33 @@ function nativeActivation(x: T, kind: 'gelu' | 'quick_gelu'): T {
   }, (dy, [sx]) => [() => run(ACTIVATION_GRAD, { dy, x: sx }, { kind }) as T]);
 }
 
+/** A frozen weight times a constant, kept per weight (see `frozenScaled`). */
+interface ScaledWeight { dataId: object; scale: number; value: T }
+const scaledWeights = new Map<tf.Variable, ScaledWeight>();
+
+/**
+ * w·scale, computed once while w is a frozen (non-trainable) variable and its buffer unchanged, instead
+ * of one Multiply op (and its scalar upload) per layer per step: the same kernel on the same bytes, so
+ * the same values. A trainable weight, or `tuning.frozenCache` off, gets the op every call (its gradient
+ * must reach w); a variable assigned a new value gets a new product; entries of disposed variables are
+ * freed when another is made.
+ */
+function frozenScaled(w: T, scale: number): T {
+  if (!tuning.frozenCache || !(w instanceof tf.Variable) || w.trainable) return w.mul(scale);
+  const hit = scaledWeights.get(w);
+  if (hit && hit.dataId === w.dataId && hit.scale === scale && !hit.value.isDisposed) return hit.value;
+  if (hit) hit.value.dispose();
+  for (const [v, e] of scaledWeights) {
+    if (v.isDisposed) {
+      e.value.dispose();
+      scaledWeights.delete(v);
+    }
+  }
+  const value = tf.keep(w.mul(scale));
+  scaledWeights.set(w, { dataId: w.dataId, scale, value });
+  return value;
+}
+
 /**
  * HF CLIP attention. The projections run as one [B·T, D]×[D, 3D] product; the per-head products run as
  * group products laid out [T, B, H, ·] so that the softmax needs no transpose of its own.
@@ -313,13 +341,13 @@ export function multiHeadAttention(x: T, w: AttentionWeights, heads: number, mas
     } else if (views) {
       // The projections write [B, T, H, Dh] directly (same products, no reshape ops).
       const heads4 = [b, t, heads, dh];
-      q = affineRows(x, w.qKernel.mul(scale), w.qBias.mul(scale) as tf.Tensor1D, heads4);
+      q = affineRows(x, frozenScaled(w.qKernel, scale) as tf.Tensor2D, frozenScaled(w.qBias, scale) as tf.Tensor1D, heads4);
       k = affineRows(x, w.kKernel, w.kBias, heads4);
       v = affineRows(x, w.vKernel, w.vBias, heads4);
     } else {
       const x2 = x.reshape([b * t, d]) as tf.Tensor2D;
       const heads4 = (y: T) => y.reshape([b, t, heads, dh]);
-      q = heads4(affine2d(x2, w.qKernel.mul(scale), w.qBias.mul(scale)));
+      q = heads4(affine2d(x2, frozenScaled(w.qKernel, scale) as tf.Tensor2D, frozenScaled(w.qBias, scale) as tf.Tensor1D));
       k = heads4(affine2d(x2, w.kKernel, w.kBias));
       v = heads4(affine2d(x2, w.vKernel, w.vBias));
     }
