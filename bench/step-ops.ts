@@ -6,7 +6,8 @@
 // cut off), "views" (the engine-overhead cuts of ops/fast.ts `tuning.nativeViews` and native/kernels.ts
 // `nativeTuning.saveByReference`: main at 9a5ae29) and "after" (also the step cuts that followed: layout
 // kernels as heap copies, `nativeTuning.copyKernels`; a frozen weight's scaling computed once,
-// `tuning.frozenCache`).
+// `tuning.frozenCache`; L2 normalisation, cross-entropy and attention's softmax as kernel chains,
+// `chainTuning.on`).
 //   node --import tsx bench/step-ops.ts [--methods coop,vpt,upt] [--steps 60] [--reps 3] [--batch 8] [--variants views,after] [--native off]
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
@@ -20,6 +21,7 @@ import type { Batch, PromptTrainer } from '../cells/prompts/trainer.ts';
 import { rng } from '../cells/prompts/random.ts';
 import '../cells/prompts/index.ts';
 import { tuning } from '../cells/model/ops/fast.ts';
+import { chainTuning } from '../cells/model/ops/chains.ts';
 import { nativeTuning } from '../cells/model/native/kernels.ts';
 
 const args = process.argv.slice(2);
@@ -36,6 +38,7 @@ function setVariant(name: string): void {
   nativeTuning.saveByReference = name !== 'before';
   nativeTuning.copyKernels = name === 'after';
   tuning.frozenCache = name === 'after';
+  chainTuning.on = name === 'after';
 }
 if (opt('native', 'on') === 'off') process.env.PROMPTSCOPE_NATIVE = 'off';
 

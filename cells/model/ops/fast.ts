@@ -17,44 +17,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
 import { AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, referenceHandle } from './accelerated.ts';
+import { gradOp, native } from './grad-op.ts';
+import { maskedSoftmax } from './chains.ts';
 
 type T = tf.Tensor;
-
-interface KernelFuncParams {
-  forwardFunc: (backend: unknown, save: (tensors: T[]) => void) => T;
-  backwardsFunc: (dy: T, saved: T[]) => Record<string, () => T>;
-  inputs: Record<string, T>;
-}
-
-/**
- * A differentiable op with a hand-written gradient, like tf.customGrad, except that each input's gradient
- * is a thunk: tfjs's backprop only calls the thunks of inputs that lead to the variables being trained.
- * So a frozen weight's gradient (e.g. a CLIP tower under prompt tuning) is never computed — tf.customGrad
- * would compute all of them. Built on the engine's own custom-gradient entry point (runKernelFunc,
- * private in the typings): `save` keeps clones of what the backward pass needs, only while a tape records.
- * Variables (weights) are kept by reference instead: they outlive the step and the forward pass does not
- * change them, and the engine's clone per weight per op is a measurable share of a small prompt step.
- */
-function gradOp(
-  inputs: T[],
-  forward: (save: (tensors: T[]) => void) => T,
-  backward: (dy: T, saved: T[]) => Array<() => T>,
-): T {
-  const engine = tf.engine() as unknown as { runKernelFunc(p: KernelFuncParams): T };
-  let byRef: Array<T | undefined> = [];
-  return engine.runKernelFunc({
-    forwardFunc: (_backend, save) => forward((tensors) => {
-      byRef = tensors.map((t) => (t instanceof tf.Variable ? t : undefined));
-      save(tensors.filter((t) => !(t instanceof tf.Variable)));
-    }),
-    backwardsFunc: (dy, saved) => {
-      let next = 0;
-      const all = byRef.map((v) => v ?? saved[next++]);
-      return Object.fromEntries(backward(dy, all).map((g, i) => [String(i), g]));
-    },
-    inputs: Object.fromEntries(inputs.map((t, i) => [String(i), t])),
-  });
-}
 
 /**
  * Formulation switches, measured by bench/train.ts (kept switchable so the bench can re-check them on
@@ -65,14 +31,6 @@ function gradOp(
  * frozenCache: a frozen weight's constant scaling (attention's q) is computed once, not every step.
  */
 export const tuning = { weightGradViaDyT: true, fusedQkv: false, nativeViews: true, frozenCache: true };
-
-/**
- * True where Promptscope's native kernels are registered for the active backend (wasm in Node with a
- * BLAS library, cells/model/native): there transpose flags are free and fused kernels exist.
- */
-function native(): boolean {
-  return tf.getKernel(HEAD_MATMUL, tf.getBackend()) != null;
-}
 
 function run(kernel: string, inputs: Record<string, T>, attrs: Record<string, unknown> = {}): T | T[] {
   return tf.engine().runKernel(kernel, inputs, attrs as tf.NamedAttrMap) as T | T[];
@@ -371,7 +329,7 @@ function addMask(scores: T, mask: AttentionMask | undefined): T {
  */
 function headAttention(q: T, k: T, v: T, mask: AttentionMask | undefined): T {
   const scores = headMatMul(q, k, { transposeA: false, transposeB: true, aLayout: 'heads', bLayout: 'heads', outLayout: 'dense' });
-  const probs = tf.softmax(addMask(scores, mask), -1);
+  const probs = (mask === undefined || mask === 'causal' ? maskedSoftmax(scores, mask) : null) ?? tf.softmax(addMask(scores, mask), -1);
   // [B, T, H, Dh]: the output projection reads it as [B·T, D] rows.
   return headMatMul(probs, v, { transposeA: false, transposeB: false, aLayout: 'dense', bLayout: 'heads', outLayout: 'heads' });
 }
