@@ -1,4 +1,5 @@
-// ops/chains.ts: L2 normalisation, softmax cross-entropy and attention's masked softmax as single tape nodes over the backend's own
+// ops/chains.ts: L2 normalisation, softmax cross-entropy, attention's masked softmax and the visual prompts'
+// insertion as single tape nodes over the backend's own
 // kernels must give tfjs's autograd of plain.ts's formulation byte for byte — values and gradients —,
 // through fewer engine ops, without leaking tensors or wasm buffers, and fall back to plain.ts where they
 // do not apply.
@@ -79,6 +80,42 @@ test('attention\'s chained softmax (causal mask or none) gives tfjs\'s values an
     assert.ok(chained.ops <= plain.ops - (mask ? 5 : 4), `mask ${mask}: ${chained.ops} engine ops chained, ${plain.ops} plain`);
   }
   tf.dispose([x, ...Object.values(w)]);
+});
+
+test('visual prompts inserted after [CLS] as one node: tfjs\'s reshape, repeat, slices and concat byte for byte', async () => {
+  const b = 3, t = 6, d = 4, p = 2;
+  const x = tf.variable(tf.tensor3d(lcgValues(b * t * d, 60), [b, t, d]), true);
+  const prompts = tf.variable(tf.tensor2d(lcgValues(p * d, 61), [p, d]), true);
+  const weights = tf.tensor3d(lcgValues(b * (t + p) * d, 62), [b, t + p, d]);
+  // What clip.ts runs where the chain does not apply.
+  const composed = (replace: number) => {
+    const tiled = ops.repeatBatch(prompts.reshape([1, p, d]), b);
+    return tf.concat([x.slice([0, 0, 0], [b, 1, d]), tiled, x.slice([0, 1 + replace, 0], [b, t - 1 - replace, d])], 1);
+  };
+  for (const replace of [0, p]) {
+    const run = async (chained: boolean) => {
+      const profile = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => {
+          const out = chained ? ops.insertPrompts(x, prompts, replace) : composed(replace);
+          assert.ok(out, 'the chain should apply to [P, D] prompts on the native path');
+          // Only rows that exist after the insertion are weighted: replace = p drops p rows.
+          return out.mul(weights.slice([0, 0, 0], [b, t + p - replace, d])).sum() as tf.Scalar;
+        }, [x, prompts]);
+        return [value, grads[x.name], grads[prompts.name]];
+      });
+      const outs = profile.result as tf.Tensor[];
+      const out = outs.map(bytes);
+      tf.dispose(outs);
+      return { out, ops: profile.kernels.length };
+    };
+    const plain = await run(false), chained = await run(true);
+    chained.out.forEach((o, i) => assert.deepEqual(o, plain.out[i], `replace ${replace}: ${['value', 'x gradient', 'prompt gradient'][i]} differs`));
+    assert.ok(chained.ops <= plain.ops - 8, `replace ${replace}: ${chained.ops} engine ops chained, ${plain.ops} plain`);
+  }
+  chainTuning.on = false;
+  assert.equal(ops.insertPrompts(x, prompts, 0), null, 'switched off, the chain must leave the insertion to the caller');
+  chainTuning.on = true;
+  tf.dispose([x, prompts, weights]);
 });
 
 test('repeated chained steps leak no tensors and no wasm buffers', async () => {

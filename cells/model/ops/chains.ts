@@ -1,15 +1,16 @@
-// Small ops as single tape nodes: L2 normalisation and softmax cross-entropy (the prompt learners' head)
-// and attention's masked softmax, each a fixed chain of the backend's own kernels called directly, forward and backward, instead of one engine op
+// Small ops as single tape nodes: L2 normalisation and softmax cross-entropy (the prompt learners' head),
+// attention's masked softmax and the insertion of visual prompts after the class token, each a fixed chain of the backend's own kernels called directly, forward and backward, instead of one engine op
 // per kernel (~30 ops each with their gradients, at batch 8 mostly engine bookkeeping: ~15 µs an op
 // against ~3 µs for the kernel). The chains run exactly the kernels tfjs's autograd runs for plain.ts's
 // formulation — the same kernels, attributes and operand order, gradients as tfjs's gradient functions
-// write them (RealDiv, Maximum, Sqrt, Sum, Square, Mean, Neg, Multiply, Add, Softmax and logSoftmax's
-// custom gradient) — so values and gradients are the same bytes (test/ops/chains.test.ts;
+// write them (RealDiv, Maximum, Sqrt, Sum, Square, Mean, Neg, Multiply, Add, Softmax, Slice, Concat,
+// Reshape, logSoftmax's custom gradient and fast.ts's repeatBatch) — so values and gradients are the same bytes (test/ops/chains.test.ts;
 // bench/step-ops.ts hashes). Used where Promptscope's native kernels are registered (wasm in Node), with
 // `chainTuning.on`.
 import * as tf from '@tensorflow/tfjs';
 import * as plain from './plain.ts';
 import { gradOp, native } from './grad-op.ts';
+import { COLUMN_SUMS } from './accelerated.ts';
 
 type T = tf.Tensor;
 type Info = tf.TensorInfo;
@@ -29,6 +30,15 @@ class Chain {
     const out = k.kernelFunc({ inputs: inputs as tf.NamedTensorInfoMap, backend: this.backend, attrs: attrs as tf.NamedAttrMap }) as Info;
     this.owned.push(out);
     return out;
+  }
+
+  /** A kernel with several outputs (SplitV). */
+  runMany(kernel: string, inputs: Record<string, Info>, attrs: Record<string, unknown> = {}): Info[] {
+    const k = tf.getKernel(kernel, this.backendName);
+    if (!k) throw new Error(`chains: ${this.backendName} has no ${kernel} kernel`);
+    const outs = k.kernelFunc({ inputs: inputs as tf.NamedTensorInfoMap, backend: this.backend, attrs: attrs as tf.NamedAttrMap }) as Info[];
+    this.owned.push(...outs);
+    return outs;
   }
 
   /** A float32 tensor of `shape` filled with `value` (what tfjs's ones() and number operands upload). */
@@ -155,4 +165,42 @@ export function maskedSoftmax(scores: T, mask: 'causal' | undefined): T | null {
     const grad = c.run('Sub', { a: dyTimesY, b: c.run('Multiply', { a: c.run('Sum', { x: dyTimesY }, { axis: [dim], keepDims: true }), b: y }) });
     return c.keep(mask ? c.run('Reshape', { x: grad }, { shape: scores.shape }) : grad);
   })]);
+}
+
+/**
+ * [CLS] + prompts + x[:, 1 + replace:] for x [B, T, D] and prompts [P, D] shared by the batch (VPT's and
+ * UPT's visual prompts after the class token: replace = 0 inserts, replace = P replaces the previous
+ * layer's), or null where the chain does not apply. Runs what clip.ts's reshape → repeatBatch → slice,
+ * slice → concat ran, with their gradients: concat's split, each slice's zero padding (summed as tfjs's
+ * backprop sums them), and the repeat's column sums.
+ */
+export function insertPrompts(x: T, prompts: T, replace: number): T | null {
+  if (!useChains() || x.rank !== 3 || prompts.rank !== 2 || x.dtype !== 'float32' || prompts.dtype !== 'float32') return null;
+  const [b, t, d] = x.shape as [number, number, number];
+  const p = prompts.shape[0];
+  if (prompts.shape[1] !== d || replace < 0 || 1 + replace > t) return null;
+  const rest = t - 1 - replace;
+  return gradOp([x, prompts], (save) => chained((c) => {
+    const tiled = c.run('Tile', { x: c.run('Reshape', { x: prompts }, { shape: [1, p, d] }) }, { reps: [b, 1, 1] });
+    const cls = c.run('Slice', { x }, { begin: [0, 0, 0], size: [b, 1, d] });
+    const tail = c.run('Slice', { x }, { begin: [0, 1 + replace, 0], size: [b, rest, d] });
+    const out = c.keep(c.run('Concat', [cls, tiled, tail] as unknown as Record<string, Info>, { axis: 1 }));
+    save([]);
+    return out;
+  }), (dy) => {
+    // Concat's gradient: dy split back into [CLS], prompts and the rest (run by whichever thunk needs it).
+    const pieces = (c: Chain) => c.runMany('SplitV', { x: dy }, { numOrSizeSplits: [1, p, rest], axis: 1 });
+    return [
+      () => chained((c) => {
+        const [fromCls0, , fromTail0] = pieces(c);
+        const fromTail = c.run('PadV2', { x: fromTail0 }, { paddings: [[0, 0], [1 + replace, 0], [0, 0]], constantValue: 0 });
+        const fromCls = c.run('PadV2', { x: fromCls0 }, { paddings: [[0, 0], [0, t - 1], [0, 0]], constantValue: 0 });
+        return c.keep(c.run('Add', { a: fromTail, b: fromCls }));
+      }),
+      () => chained((c) => {
+        const sums = c.run(COLUMN_SUMS, { x: c.run('Reshape', { x: pieces(c)[1] }, { shape: [b, -1] }) });
+        return c.keep(c.run('Reshape', { x: c.run('Reshape', { x: sums }, { shape: [1, p, d] }) }, { shape: [p, d] }));
+      }),
+    ];
+  });
 }

@@ -22,6 +22,8 @@ export const embeddingLookup = impl.embeddingLookup;
 export const embeddingTrainable = fast.embeddingTrainable;
 export const softmaxCrossEntropy = chains.softmaxCrossEntropy;
 export const l2Normalize = chains.l2Normalize;
+/** Visual prompts after [CLS] as one node, or null where that does not apply (callers then tile and concat). */
+export const insertPrompts = chains.insertPrompts;
 export const causalMask = impl.causalMask;
 
 export function activation(name: ActivationName): (x: tf.Tensor) => tf.Tensor {
