@@ -2,10 +2,13 @@
 // mini-CLIP, batch 8: the quickstart's recipe), one step at a time — how many tfjs kernels a step runs,
 // how long it takes (wall and process CPU), and a SHA-256 of the prompt after a fixed number of seeded
 // SGD steps, so a speed-up can be checked to leave the trained weights bit-identical (issue #22 item 3).
-// The variants alternate rep by rep in one process, so both see the same machine load: "before" and
-// "after" the engine-overhead cuts (ops/fast.ts `tuning.nativeViews`, native/kernels.ts
-// `nativeTuning.saveByReference`, off / on).
-//   node --import tsx bench/step-ops.ts [--methods coop,vpt,upt] [--steps 60] [--reps 3] [--batch 8] [--variants before,after] [--native off]
+// The variants alternate rep by rep in one process, so both see the same machine load: "before" (every
+// cut off), "views" (the engine-overhead cuts of ops/fast.ts `tuning.nativeViews` and native/kernels.ts
+// `nativeTuning.saveByReference`: main at 9a5ae29) and "after" (also the step cuts that followed: layout
+// kernels as heap copies, `nativeTuning.copyKernels`; a frozen weight's scaling computed once,
+// `tuning.frozenCache`; L2 normalisation, cross-entropy and attention's softmax as kernel chains,
+// `chainTuning.on`).
+//   node --import tsx bench/step-ops.ts [--methods coop,vpt,upt] [--steps 60] [--reps 3] [--batch 8] [--variants views,after] [--native off]
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -18,6 +21,7 @@ import type { Batch, PromptTrainer } from '../cells/prompts/trainer.ts';
 import { rng } from '../cells/prompts/random.ts';
 import '../cells/prompts/index.ts';
 import { tuning } from '../cells/model/ops/fast.ts';
+import { chainTuning } from '../cells/model/ops/chains.ts';
 import { nativeTuning } from '../cells/model/native/kernels.ts';
 
 const args = process.argv.slice(2);
@@ -26,12 +30,15 @@ const methods = opt('methods', 'coop,vpt,upt').split(',');
 const steps = Number(opt('steps', '60'));
 const reps = Number(opt('reps', '3'));
 const B = Number(opt('batch', '8'));
-const variants = opt('variants', 'before,after').split(',');
+const variants = opt('variants', 'views,after').split(',');
 /** The switches of each variant. */
 function setVariant(name: string): void {
-  if (name !== 'before' && name !== 'after') throw new Error(`--variants: before or after, not ${name}`);
-  tuning.nativeViews = name === 'after';
-  nativeTuning.saveByReference = name === 'after';
+  if (!['before', 'views', 'after'].includes(name)) throw new Error(`--variants: before, views or after, not ${name}`);
+  tuning.nativeViews = name !== 'before';
+  nativeTuning.saveByReference = name !== 'before';
+  nativeTuning.copyKernels = name === 'after';
+  tuning.frozenCache = name === 'after';
+  chainTuning.on = name === 'after';
 }
 if (opt('native', 'on') === 'off') process.env.PROMPTSCOPE_NATIVE = 'off';
 
@@ -84,7 +91,9 @@ for (const method of methods) {
       const vars = trainer.variables();
       const sgd = new PromptOptimizer(vars, optim);
       if (!kernels.has(variant)) {
-        // Kernels of one step (forward, backward and the optimizer's), counted by tfjs's profiler.
+        // Kernels of one step (forward and backward), counted by tfjs's profiler after one step's warm-up
+        // (first-call caches, such as a frozen weight's scaling, are filled once per model, not per step).
+        tf.dispose(tf.tidy(() => lossOf(trainer, batches[0], 0)));
         const prof = await tf.profile(() => {
           const { value, grads } = tf.variableGrads(() => lossOf(trainer, batches[0], 0), vars);
           tf.dispose([value, ...Object.values(grads)]);

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   linear, layerNorm, multiHeadAttention, patchEmbed, embeddingLookup, embeddingTrainable, l2Normalize, activation, causalMask,
-  repeatBatch, addSame,
+  repeatBatch, addSame, insertPrompts,
 } from './ops/index.ts';
 import type { AttentionWeights } from './ops/index.ts';
 import type { CLIPConfig, TowerConfig } from './config.ts';
@@ -267,17 +267,16 @@ export class CLIPModel {
       let x: tf.Tensor = tf.concat([cls, patches], 1).add(this.v('vision_model.embeddings.position_embedding.weight'));
       let P = 0;
       if (prompts) {
-        const sh = batchPrompts(prompts.shallow, B, D, 'shallow');
-        P = sh.shape[1];
-        x = insertAfterCls(x, sh, 0);
+        P = promptCount(prompts.shallow, B, D, 'shallow');
+        x = withPrompts(x, prompts.shallow, B, D, 'shallow', 0);
       }
       x = layerNorm(x, this.v('vision_model.pre_layrnorm.weight'), this.v('vision_model.pre_layrnorm.bias'), vc.layerNormEps);
       this.visionLayers.forEach((l, i) => {
         const deep = i > 0 ? prompts?.deep?.[i - 1] : undefined;
         if (deep) {
-          const d = batchPrompts(deep, B, D, `deep[${i - 1}]`);
-          if (d.shape[1] !== P) throw new Error(`visionForward: deep[${i - 1}] has ${d.shape[1]} tokens, shallow has ${P}`);
-          x = insertAfterCls(x, d, P);
+          const n = promptCount(deep, B, D, `deep[${i - 1}]`);
+          if (n !== P) throw new Error(`visionForward: deep[${i - 1}] has ${n} tokens, shallow has ${P}`);
+          x = withPrompts(x, deep, B, D, `deep[${i - 1}]`, P);
         }
         if (opts.beforeLayer) {
           const replaced = opts.beforeLayer(i, x as tf.Tensor3D);
@@ -370,6 +369,18 @@ function selectRows(x: tf.Tensor3D, idx: ArrayLike<number>): tf.Tensor2D {
   const sel = new Float32Array(B * T);
   for (let b = 0; b < B; b++) sel[b * T + idx[b]] = 1;
   return x.mul(tf.tensor3d(sel, [B, T, 1])).sum(1) as tf.Tensor2D;
+}
+
+/** Prompt tokens in p ([P, D] shared by the batch, or [B, P, D]); throws for any other shape. */
+function promptCount(p: tf.Tensor, B: number, D: number, what: string): number {
+  if (p.rank === 2 && p.shape[1] === D) return p.shape[0]!;
+  if (p.rank === 3 && p.shape[0] === B && p.shape[2] === D) return p.shape[1]!;
+  throw new Error(`visionForward: ${what} prompts are [${p.shape}], expected [P, ${D}] or [${B}, P, ${D}]`);
+}
+
+/** x with prompts p after [CLS] (replacing `replace` tokens): shared [P, D] prompts as one kernel chain where it applies. */
+function withPrompts(x: tf.Tensor, p: tf.Tensor, B: number, D: number, what: string, replace: number): tf.Tensor {
+  return (p.rank === 2 ? insertPrompts(x, p, replace) : null) ?? insertAfterCls(x, batchPrompts(p, B, D, what), replace);
 }
 
 function batchPrompts(p: tf.Tensor, B: number, D: number, what: string): tf.Tensor3D {

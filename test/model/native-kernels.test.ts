@@ -493,6 +493,29 @@ test('GatherV2 along axis 0 copies the right rows (repeats, 2-D ids), rejects ba
   assert.deepEqual(Array.from(cols.dataSync().slice(0, 2)), [2.5, 0.5]);
 });
 
+test('Tile as heap copies: every element from its source index, float bits kept, int32 too, bool falls back', () => {
+  const cases: Array<[number[], number[]]> = [[[1, 4, 3], [5, 1, 1]], [[2, 3], [3, 2]], [[3], [4]], [[2, 1, 2, 2], [1, 3, 2, 1]], [[2, 2], [0, 3]]];
+  for (const [shape, reps] of cases) {
+    const n = sizeOf(shape);
+    const values = Float32Array.from({ length: n }, (_, i) => (i % 3 === 1 ? -0 : i + 0.25));
+    const got = tf.tile(tf.tensor(values, shape), reps);
+    const outShape = shape.map((d, i) => d * reps[i]);
+    assert.deepEqual(got.shape, outShape);
+    // Output element at index (o_0..o_k) is input element (o_0 mod d_0, ..., o_k mod d_k).
+    const data = got.dataSync();
+    const inStrides = strides(shape), outStrides = strides(outShape);
+    for (let o = 0; o < data.length; o++) {
+      let src = 0;
+      for (let d = 0; d < shape.length; d++) src += (Math.floor(o / outStrides[d]) % outShape[d] % shape[d]) * inStrides[d];
+      assert.ok(Object.is(data[o], values[src]), `[${shape}] × [${reps}]: element ${o} is ${data[o]}, want ${values[src]}`);
+    }
+  }
+  const ints = tf.tile(tf.tensor2d([[1, 2]], [1, 2], 'int32'), [2, 2]);
+  assert.equal(ints.dtype, 'int32');
+  assert.deepEqual(Array.from(ints.dataSync()), [1, 2, 1, 2, 1, 2, 1, 2]);
+  assert.deepEqual(Array.from(tf.tile(tf.tensor1d([true, false], 'bool'), [2]).dataSync()), [1, 0, 1, 0]);
+});
+
 test('FlatAdam runs the installed native loop, and gives the JavaScript loop\'s parameters bit for bit', async () => {
   const { FlatAdam } = await import('../../bench/support/adam.ts');
   const { getAdamKernel, setAdamKernel } = await import('../../cells/model/ops/accelerated.ts');

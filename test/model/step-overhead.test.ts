@@ -20,6 +20,7 @@ before(async () => {
 
 after(() => {
   tuning.nativeViews = true;
+  tuning.frozenCache = true;
   nativeTuning.saveByReference = true;
 });
 
@@ -45,9 +46,10 @@ function block(x: tf.Tensor): tf.Tensor {
 }
 
 /** One step: loss, the three gradients' bytes and the kernels it ran. */
-async function step(on: boolean): Promise<{ bytes: Uint8Array[]; kernels: string[] }> {
+async function step(on: boolean, frozenCache = on): Promise<{ bytes: Uint8Array[]; kernels: string[] }> {
   tuning.nativeViews = on;
   nativeTuning.saveByReference = on;
+  tuning.frozenCache = frozenCache;
   const profile = await tf.profile(() => {
     const { value, grads } = tf.variableGrads(() => block(prompt).square().mean() as tf.Scalar, trained);
     return [value, ...trained.map((v) => grads[v.name])];
@@ -78,6 +80,32 @@ test('with the cuts on, repeated steps leak no tensors and no wasm buffers', asy
   for (let i = 0; i < 3; i++) await step(true);
   assert.equal(tf.memory().numTensors, tensors, 'tensors leaked');
   assert.equal(tf.engine().backend.numDataIds(), ids, 'wasm buffers leaked');
+});
+
+test('a frozen q weight\'s scaling is computed once: same bytes, two Multiply ops fewer a block; new values and training still reach it', async () => {
+  const multiplies = (ks: string[]) => ks.filter((k) => k === 'Multiply').length;
+  const off = await step(true, false);
+  await step(true, true); // fills the cache
+  const on = await step(true, true);
+  on.bytes.forEach((x, i) => assert.deepEqual(x, off.bytes[i], `output ${i} differs with the frozen scaling cached`));
+  assert.equal(multiplies(on.kernels), multiplies(off.kernels) - 2);
+  // A new value assigned to the frozen weight is picked up, as the uncached op would.
+  const q = w.qKernel as tf.Variable, old = q.clone();
+  q.assign(tf.tensor2d(lcgValues(d * d, 4242), [d, d]));
+  const changedOff = await step(true, false), changedOn = await step(true, true);
+  changedOn.bytes.forEach((x, i) => assert.deepEqual(x, changedOff.bytes[i], `output ${i} differs after the q weight changed`));
+  assert.notDeepEqual(changedOn.bytes[0], on.bytes[0], 'the new q weight should change the loss');
+  q.assign(old);
+  old.dispose();
+  // A trainable q weight takes the op every step, so its gradient exists.
+  q.trainable = true;
+  try {
+    const g = tf.variableGrads(() => block(prompt).square().mean() as tf.Scalar, [q]);
+    assert.ok(g.grads[q.name] && tf.tidy(() => g.grads[q.name].abs().sum().dataSync()[0]) > 0, 'no gradient reached the trainable q weight');
+    tf.dispose([g.value, ...Object.values(g.grads)]);
+  } finally {
+    q.trainable = false;
+  }
 });
 
 test('a clone made while the cuts are on is independent of later assignments to its source', () => {

@@ -12,6 +12,8 @@
 //   uses them when they are registered for the active backend.
 // - GatherV2 along axis 0 (embedding lookups): row copies inside the heap. tfjs-wasm's kernel took 3 ms
 //   for 768 rows of the 49408-row token table (it walks the table, not the rows).
+// - Tile: block copies inside the heap (tfjs-wasm's kernel indexes every element on its own: ~0.8 ms for
+//   a few thousand elements).
 // - Adam: native/adam.c becomes bench/support/adam.ts's update loop (same arithmetic, bit for bit).
 // - Identity: shares the input's buffer (reference count) instead of copying it, as tfjs's cpu backend
 //   does. tfjs clones every tensor a gradient saves; on wasm each clone was a full copy.
@@ -232,6 +234,39 @@ function gatherRows(fallback: tf.KernelFunc): tf.KernelFunc {
 }
 
 /**
+ * Tile as copies inside the heap: one copy of the input block per axis, then that block doubled out
+ * reps − 1 times with copyWithin. tfjs-wasm's Tile computes every output element's source index on its
+ * own (~800 µs for [1, 4, 128] × 8 in a VPT step, five of them a step); copies are the same bytes.
+ */
+function tileCopies(fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { reps } = args.attrs as unknown as { reps: number[] };
+    const shape = x.shape, n = shape.length;
+    if (!nativeTuning.copyKernels || (x.dtype !== 'float32' && x.dtype !== 'int32') || n === 0 || reps.length !== n) return fallback(args);
+    const backend = args.backend as unknown as WasmBackend;
+    const outShape = shape.map((d, i) => d * reps[i]);
+    const out = backend.makeOutput(outShape, x.dtype);
+    if (size(outShape) === 0) return out;
+    // 4-byte elements moved as int32 words: copyWithin is a memmove, float bit patterns stay as they are.
+    const words = new Int32Array(heap(backend));
+    const outInner = new Array<number>(n).fill(1), inInner = new Array<number>(n).fill(1);
+    for (let d = n - 2; d >= 0; d--) {
+      outInner[d] = outInner[d + 1] * outShape[d + 1];
+      inInner[d] = inInner[d + 1] * shape[d + 1];
+    }
+    const fill = (d: number, src: number, dst: number): void => {
+      if (d === n - 1) words.copyWithin(dst, src, src + shape[d]);
+      else for (let i = 0; i < shape[d]; i++) fill(d + 1, src + i * inInner[d], dst + i * outInner[d]);
+      const block = shape[d] * outInner[d];
+      for (let r = 1; r < reps[d]; r++) words.copyWithin(dst + r * block, dst, dst + block);
+    };
+    fill(0, offsetOf(backend, x), offsetOf(backend, out));
+    return out;
+  };
+}
+
+/**
  * Adam on a variable's own bytes in the wasm heap. Buffers are shared by reference (Identity above), so
  * if anything else still holds this variable's buffer (a clone), the variable first gets its own copy:
  * an in-place write must never change another tensor.
@@ -262,8 +297,9 @@ interface EngineInternals {
  * a third of a small prompt step's ops (bench/step-ops.ts). The handle made here shares the buffer
  * exactly as the Identity kernel above does: same bytes, so every result is unchanged. Other backends
  * keep the engine's own clone; `nativeTuning.saveByReference = false` too (bench/step-ops.ts compares).
+ * `copyKernels = false` sends the layout kernels replaced by heap copies (Tile) back to tfjs-wasm's own.
  */
-export const nativeTuning = { saveByReference: true };
+export const nativeTuning = { saveByReference: true, copyKernels: true };
 
 function saveByReference(): () => void {
   const engine = tf.engine() as unknown as EngineInternals;
@@ -318,6 +354,7 @@ export function useNativeKernels(): boolean {
   replace('BatchMatMul', (o) => batchMatMul(blas, o.kernelFunc));
   replace('Identity', () => identity);
   replace('GatherV2', (o) => gatherRows(o.kernelFunc));
+  replace('Tile', (o) => tileCopies(o.kernelFunc));
   registerConvFallbacks();
   for (const name of [...MISSING_CONV_KERNELS, ...REPLACED_CONV_KERNELS]) replace(name, () => nativeConvKernel(blas, name));
   replace('Conv2D', (o) => nativeForwardConv(blas, 'Conv2D', roundingAwareConv2D(nativeConvKernel(blas, 'Conv2D'), o.kernelFunc)));

@@ -17,44 +17,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { AttentionWeights, AttentionMask } from './types.ts';
 import { causalMask } from './plain.ts';
 import { AFFINE, HEAD_MATMUL, LAYER_NORM, LAYER_NORM_GRAD, COLUMN_SUMS, ACTIVATION, ACTIVATION_GRAD, referenceHandle } from './accelerated.ts';
+import { gradOp, native } from './grad-op.ts';
+import { maskedSoftmax } from './chains.ts';
 
 type T = tf.Tensor;
-
-interface KernelFuncParams {
-  forwardFunc: (backend: unknown, save: (tensors: T[]) => void) => T;
-  backwardsFunc: (dy: T, saved: T[]) => Record<string, () => T>;
-  inputs: Record<string, T>;
-}
-
-/**
- * A differentiable op with a hand-written gradient, like tf.customGrad, except that each input's gradient
- * is a thunk: tfjs's backprop only calls the thunks of inputs that lead to the variables being trained.
- * So a frozen weight's gradient (e.g. a CLIP tower under prompt tuning) is never computed — tf.customGrad
- * would compute all of them. Built on the engine's own custom-gradient entry point (runKernelFunc,
- * private in the typings): `save` keeps clones of what the backward pass needs, only while a tape records.
- * Variables (weights) are kept by reference instead: they outlive the step and the forward pass does not
- * change them, and the engine's clone per weight per op is a measurable share of a small prompt step.
- */
-function gradOp(
-  inputs: T[],
-  forward: (save: (tensors: T[]) => void) => T,
-  backward: (dy: T, saved: T[]) => Array<() => T>,
-): T {
-  const engine = tf.engine() as unknown as { runKernelFunc(p: KernelFuncParams): T };
-  let byRef: Array<T | undefined> = [];
-  return engine.runKernelFunc({
-    forwardFunc: (_backend, save) => forward((tensors) => {
-      byRef = tensors.map((t) => (t instanceof tf.Variable ? t : undefined));
-      save(tensors.filter((t) => !(t instanceof tf.Variable)));
-    }),
-    backwardsFunc: (dy, saved) => {
-      let next = 0;
-      const all = byRef.map((v) => v ?? saved[next++]);
-      return Object.fromEntries(backward(dy, all).map((g, i) => [String(i), g]));
-    },
-    inputs: Object.fromEntries(inputs.map((t, i) => [String(i), t])),
-  });
-}
 
 /**
  * Formulation switches, measured by bench/train.ts (kept switchable so the bench can re-check them on
@@ -62,16 +28,9 @@ function gradOp(
  * with the long reduction on a wider output, measured faster on wasm. nativeViews: on the native path,
  * linear layers, LayerNorm, the attention projections and residual adds run as single nodes over
  * reference views instead of between reshape ops (same kernels, same bytes; bench/step-ops.ts).
+ * frozenCache: a frozen weight's constant scaling (attention's q) is computed once, not every step.
  */
-export const tuning = { weightGradViaDyT: true, fusedQkv: false, nativeViews: true };
-
-/**
- * True where Promptscope's native kernels are registered for the active backend (wasm in Node with a
- * BLAS library, cells/model/native): there transpose flags are free and fused kernels exist.
- */
-function native(): boolean {
-  return tf.getKernel(HEAD_MATMUL, tf.getBackend()) != null;
-}
+export const tuning = { weightGradViaDyT: true, fusedQkv: false, nativeViews: true, frozenCache: true };
 
 function run(kernel: string, inputs: Record<string, T>, attrs: Record<string, unknown> = {}): T | T[] {
   return tf.engine().runKernel(kernel, inputs, attrs as tf.NamedAttrMap) as T | T[];
@@ -289,6 +248,33 @@ function nativeActivation(x: T, kind: 'gelu' | 'quick_gelu'): T {
   }, (dy, [sx]) => [() => run(ACTIVATION_GRAD, { dy, x: sx }, { kind }) as T]);
 }
 
+/** A frozen weight times a constant, kept per weight (see `frozenScaled`). */
+interface ScaledWeight { dataId: object; scale: number; value: T }
+const scaledWeights = new Map<tf.Variable, ScaledWeight>();
+
+/**
+ * w·scale, computed once while w is a frozen (non-trainable) variable and its buffer unchanged, instead
+ * of one Multiply op (and its scalar upload) per layer per step: the same kernel on the same bytes, so
+ * the same values. A trainable weight, or `tuning.frozenCache` off, gets the op every call (its gradient
+ * must reach w); a variable assigned a new value gets a new product; entries of disposed variables are
+ * freed when another is made.
+ */
+function frozenScaled(w: T, scale: number): T {
+  if (!tuning.frozenCache || !(w instanceof tf.Variable) || w.trainable) return w.mul(scale);
+  const hit = scaledWeights.get(w);
+  if (hit && hit.dataId === w.dataId && hit.scale === scale && !hit.value.isDisposed) return hit.value;
+  if (hit) hit.value.dispose();
+  for (const [v, e] of scaledWeights) {
+    if (v.isDisposed) {
+      e.value.dispose();
+      scaledWeights.delete(v);
+    }
+  }
+  const value = tf.keep(w.mul(scale));
+  scaledWeights.set(w, { dataId: w.dataId, scale, value });
+  return value;
+}
+
 /**
  * HF CLIP attention. The projections run as one [B·T, D]×[D, 3D] product; the per-head products run as
  * group products laid out [T, B, H, ·] so that the softmax needs no transpose of its own.
@@ -313,13 +299,13 @@ export function multiHeadAttention(x: T, w: AttentionWeights, heads: number, mas
     } else if (views) {
       // The projections write [B, T, H, Dh] directly (same products, no reshape ops).
       const heads4 = [b, t, heads, dh];
-      q = affineRows(x, w.qKernel.mul(scale), w.qBias.mul(scale) as tf.Tensor1D, heads4);
+      q = affineRows(x, frozenScaled(w.qKernel, scale) as tf.Tensor2D, frozenScaled(w.qBias, scale) as tf.Tensor1D, heads4);
       k = affineRows(x, w.kKernel, w.kBias, heads4);
       v = affineRows(x, w.vKernel, w.vBias, heads4);
     } else {
       const x2 = x.reshape([b * t, d]) as tf.Tensor2D;
       const heads4 = (y: T) => y.reshape([b, t, heads, dh]);
-      q = heads4(affine2d(x2, w.qKernel.mul(scale), w.qBias.mul(scale)));
+      q = heads4(affine2d(x2, frozenScaled(w.qKernel, scale) as tf.Tensor2D, frozenScaled(w.qBias, scale) as tf.Tensor1D));
       k = heads4(affine2d(x2, w.kKernel, w.kBias));
       v = heads4(affine2d(x2, w.vKernel, w.vBias));
     }
@@ -343,7 +329,7 @@ function addMask(scores: T, mask: AttentionMask | undefined): T {
  */
 function headAttention(q: T, k: T, v: T, mask: AttentionMask | undefined): T {
   const scores = headMatMul(q, k, { transposeA: false, transposeB: true, aLayout: 'heads', bLayout: 'heads', outLayout: 'dense' });
-  const probs = tf.softmax(addMask(scores, mask), -1);
+  const probs = (mask === undefined || mask === 'causal' ? maskedSoftmax(scores, mask) : null) ?? tf.softmax(addMask(scores, mask), -1);
   // [B, T, H, Dh]: the output projection reads it as [B·T, D] rows.
   return headMatMul(probs, v, { transposeA: false, transposeB: false, aLayout: 'dense', bLayout: 'heads', outLayout: 'heads' });
 }

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as impl from './plain.ts';
 import * as fast from './fast.ts';
+import * as chains from './chains.ts';
 import type { ActivationName } from './types.ts';
 
 export type { AttentionWeights, AttentionMask, ActivationName } from './types.ts';
@@ -19,8 +20,10 @@ export const addSame = fast.addSame;
 export const columnSums = fast.columnSums;
 export const embeddingLookup = impl.embeddingLookup;
 export const embeddingTrainable = fast.embeddingTrainable;
-export const softmaxCrossEntropy = impl.softmaxCrossEntropy;
-export const l2Normalize = impl.l2Normalize;
+export const softmaxCrossEntropy = chains.softmaxCrossEntropy;
+export const l2Normalize = chains.l2Normalize;
+/** Visual prompts after [CLS] as one node, or null where that does not apply (callers then tile and concat). */
+export const insertPrompts = chains.insertPrompts;
 export const causalMask = impl.causalMask;
 
 export function activation(name: ActivationName): (x: tf.Tensor) => tf.Tensor {
