@@ -262,6 +262,8 @@ async function runTraining(
   const trainer = makeTrainer(model, task, method, config, seed, from);
   const label = `trainPrompt(${method} on ${task.name}, ${task.shots}-shot, seed ${seed})`;
   try {
+    // Only a method that reads the frozen features has them computed (a pixel-trained one never does).
+    if (trainer.input === 'features') await task.loadFeatures();
     const base = {
       method, config, optim, epochs, seed, task: task.name, classNames: task.classNames, shots: task.shots,
       modelFingerprint: model.fingerprint, taskKey, trainableParameters: trainableParameterCount(trainer),
