@@ -299,6 +299,31 @@ export async function fewShotTask(modelLike: ModelLike, source: TaskSource, opts
 }
 
 /**
+ * One split of a task. `features` is a getter on the class, not an own property: it may throw (features not
+ * loaded yet), and code that walks a value's own properties (output writers, the kernel's views) must not
+ * trip over it or copy the array.
+ */
+class TaskSplit implements TaskSplitData {
+  readonly count: number;
+  #features: Float32Array | undefined;
+  readonly #pickFeatures: () => Float32Array;
+  readonly #pickPixels: (rows: ArrayLike<number>) => Float32Array;
+  constructor(readonly labels: Int32Array, pickFeatures: () => Float32Array, pickPixels: (rows: ArrayLike<number>) => Float32Array) {
+    this.count = labels.length;
+    this.#pickFeatures = pickFeatures;
+    this.#pickPixels = pickPixels;
+  }
+
+  get features(): Float32Array {
+    return (this.#features ??= this.#pickFeatures());
+  }
+
+  pixels(rows: ArrayLike<number>): Float32Array {
+    return this.#pickPixels(rows);
+  }
+}
+
+/**
  * The task over a pool, its features (computed, or pending: run by `task.loadFeatures()`) and a choice of pool
  * rows for training and validation (`split`, rows of the pool): what `fewShotTask` returns for a K-shot draw,
  * and what a caller that trains on other rows of a pool (all of them, a long-tailed set) builds the same
@@ -309,44 +334,35 @@ export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Po
   const P = model.config.projectionDim;
   const testDs = source.test ?? source.train;
   const pixelMemo = new Map<number, Float32Array>();
-  const per = 3 * S * S;
   let loaded: PoolFeatures | undefined = 'pending' in feats ? undefined : feats;
   const view = (name: string, rows: Int32Array | null, ds: Dataset, ids: Int32Array, labels: Int32Array, side: 'train' | 'test'): TaskSplitData => {
     const pick = rows ?? Int32Array.from({ length: ids.length }, (_, i) => i);
-    let features: Float32Array | undefined;
-    return {
-      count: pick.length,
-      labels: Int32Array.from(pick, (r) => labels[r]),
-      get features(): Float32Array {
-        if (!features) {
-          if (!loaded) throw new Error(`task ${source.name}: its frozen image features are computed on demand; await task.loadFeatures() before reading task.${name}.features`);
-          const all = loaded[side];
-          const f = new Float32Array(pick.length * P);
-          pick.forEach((r, i) => f.set(all.subarray(r * P, (r + 1) * P), i * P));
-          features = f;
+    return new TaskSplit(Int32Array.from(pick, (r) => labels[r]), () => {
+      if (!loaded) throw new Error(`task ${source.name}: its frozen image features are computed on demand; await task.loadFeatures() before reading task.${name}.features`);
+      const all = loaded[side];
+      const f = new Float32Array(pick.length * P);
+      pick.forEach((r, i) => f.set(all.subarray(r * P, (r + 1) * P), i * P));
+      return f;
+    }, (sel) => {
+      const per = 3 * S * S;
+      const out = new Float32Array(sel.length * per);
+      for (let i = 0; i < sel.length; i++) {
+        const id = ids[pick[sel[i]]];
+        // Few-shot training images are preprocessed once and reused every epoch; test images are read
+        // once per evaluation, so they are not kept (at 224 px a test subset would cost hundreds of MB).
+        if (side === 'test') {
+          preprocessInto(ds.images.get(id), S, out, i * per);
+          continue;
         }
-        return features;
-      },
-      pixels(sel) {
-        const out = new Float32Array(sel.length * per);
-        for (let i = 0; i < sel.length; i++) {
-          const id = ids[pick[sel[i]]];
-          // Few-shot training images are preprocessed once and reused every epoch; test images are read
-          // once per evaluation, so they are not kept (at 224 px a test subset would cost hundreds of MB).
-          if (side === 'test') {
-            preprocessInto(ds.images.get(id), S, out, i * per);
-            continue;
-          }
-          let px = pixelMemo.get(id);
-          if (!px) {
-            px = pixelsOf(ds, [id], S);
-            pixelMemo.set(id, px);
-          }
-          out.set(px, i * per);
+        let px = pixelMemo.get(id);
+        if (!px) {
+          px = pixelsOf(ds, [id], S);
+          pixelMemo.set(id, px);
         }
-        return out;
-      },
-    };
+        out.set(px, i * per);
+      }
+      return out;
+    });
   };
   const train = view('train', split.train, source.train, pool.trainIds, pool.trainLabels, 'train');
   const val = view('val', split.val, source.train, pool.trainIds, pool.trainLabels, 'train');

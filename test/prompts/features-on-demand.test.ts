@@ -24,6 +24,11 @@ test('a pixel-trained learner trains and evaluates without running the imageFeat
     const task = await fewShotTask(model, source, opts);
     assert.equal(task.featuresLoaded, false);
     assert.throws(() => task.train.features, /computed on demand; await task\.loadFeatures\(\)/);
+    // Code that walks a value's own properties (a run's output writer, the kernel's views) never calls the getter.
+    const walk = (v: unknown, depth: number): void => {
+      if (depth < 3 && v && typeof v === 'object' && !ArrayBuffer.isView(v)) for (const x of Object.values(v)) walk(x, depth + 1);
+    };
+    assert.doesNotThrow(() => walk(task, 0));
     const trained = await trainPrompt(model, task, { ...quick, method: 'vpt', config: { tokens: 2, depth: 'shallow' } });
     await evaluatePrompt(model, task, trained);
     assert.equal(task.featuresLoaded, false, 'VPT read no features');
