@@ -10,6 +10,7 @@ import { initBackend } from '../../cells/model/backend.ts';
 import { fewShotRows, fewShotTask, imageFeatures, promptPool, taskFromPool } from '../../cells/prompts/task.ts';
 import { trainPrompt } from '../../cells/prompts/train.ts';
 import { evaluatePrompt, zeroShotPrompt } from '../../cells/prompts/evaluate.ts';
+import { evaluationTask } from '../../cells/prompts/evaluation-sets.ts';
 import { fixtureModel, mnistSmall, testCell } from './helpers.ts';
 
 await initBackend('wasm');
@@ -35,6 +36,15 @@ test('a pixel-trained learner trains and evaluates without running the imageFeat
   });
   const stages = cell.records.map((r) => r.stage);
   assert.deepEqual(stages, ['promptPool', 'fewShotSplit', 'trainPrompt', 'evaluatePrompt']);
+  // The same task as an evaluation set of its own (`evaluationTask`, kind 'task'): the same keys, nothing extracted.
+  cell.records.length = 0;
+  await cell.run(async () => {
+    const own = await fewShotTask(model, source, opts);
+    const same = await evaluationTask(model, source, opts, { kind: 'task' });
+    assert.deepEqual([same.key, same.testKey, same.trainKey], [own.key, own.testKey, own.trainKey]);
+    assert.equal(same.featuresLoaded, false);
+  });
+  assert.ok(!cell.records.some((r) => r.stage === 'imageFeatures'));
 });
 
 test('a feature-trained learner gets the same keys, features and trained prompt as with features extracted up front', async () => {
