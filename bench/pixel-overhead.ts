@@ -4,10 +4,11 @@
 //   - the imageFeatures stage a pixel-trained run no longer runs (fresh cache; mini-CLIP and the ResNet);
 //   - label mapping's source text: 1,000 ImageNet names × CLIP's 7 templates through mini-CLIP's text tower
 //     (the trainer's init), and the same names encoded in length buckets — less padding, but is it
-//     bit-identical? (SHA-256 of both);
+//     bit-identical? (SHA-256 of both; and why not: the rows of one product, computed with fewer rows);
 //   - ILM's source predictions before each epoch (160 training images) and the evaluation's forward pass
 //     (500 test images), and preprocessing the test images.
 //   node --import tsx bench/pixel-overhead.ts [--reps 3] [--buckets 8]
+import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -89,6 +90,22 @@ for (let rep = 0; rep < reps; rep++) {
   });
   await timed(`source text in ${buckets} length buckets`, () => (split = bucketedText(clip, names, templates, buckets)));
   console.log(`  SHA-256 as trained ${sha(full)}, bucketed ${sha(split)}: ${sha(full) === sha(split) ? 'bit-identical' : 'differs'}`);
+}
+{
+  // A product's first rows, computed alone and within a larger product: equal only if a row's result does not
+  // depend on the product's row count (the text tower's products are [texts × tokens, width] × [width, …]).
+  let seed = 1;
+  const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
+  const M = 20000, K = 128, N = 128;
+  const a = Float32Array.from({ length: M * K }, rand), w = tf.tensor2d(Float32Array.from({ length: K * N }, rand), [K, N]);
+  const all = tf.tidy(() => tf.matMul(tf.tensor2d(a, [M, K]), w).dataSync());
+  for (const m of [100, 1000]) {
+    const part = tf.tidy(() => tf.matMul(tf.tensor2d(a.subarray(0, m * K), [m, K]), w).dataSync());
+    let differ = 0;
+    for (let i = 0; i < m * N; i++) if (part[i] !== all[i]) differ++;
+    console.log(`  [${m} × ${K}] × [${K} × ${N}] against the first ${m} rows of [${M} × ${K}] × [${K} × ${N}]: ${differ} of ${m * N} values differ`);
+  }
+  w.dispose();
 }
 await freshCell(async () => {
   const task = await taskOf(clip);
