@@ -17,7 +17,12 @@ export const cell = testCell(fileURLToPath(new URL('../../out/upt-diagnosis-cach
 export const testPerClass = (name: string) => (name.startsWith('gtsrb') ? 10 : 50);
 export async function quickTask(name: string, shots = 4, seed = 1): Promise<PromptTask> {
   const s = await bundledSource(name as never);
-  return cell.run(() => fewShotTask(model, s, { shots, seed, testPerClass: testPerClass(name) }));
+  return cell.run(async () => {
+    const task = await fewShotTask(model, s, { shots, seed, testPerClass: testPerClass(name) });
+    // testAcc reads features synchronously for a feature-trained method.
+    await task.loadFeatures();
+    return task;
+  });
 }
 export function testAcc(trainer: PromptTrainer, task: PromptTask, split: 'test' | 'train' = 'test'): number {
   const data = taskData(task, trainer.input, split);

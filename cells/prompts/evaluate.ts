@@ -42,6 +42,7 @@ export async function evaluatePrompt(modelLike: ModelLike, task: PromptTask, tra
     async (ctx) => {
       const trainer = makeTrainer(model, task, trained.method, trained.config, trained.seed, trained.state);
       try {
+        if (trainer.input === 'features') await task.loadFeatures();
         const data = taskData(task, trainer.input, 'test');
         const pred = new Int32Array(data.count);
         for (let s = 0; s < data.count; s += batchSize) {
@@ -77,6 +78,7 @@ export async function zeroShotPrompt(modelLike: ModelLike, task: PromptTask, tem
     { name: 'zeroShotPrompt', version: 1, params: { templates, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey] },
     valueCodec<EvalResult>(),
     async () => {
+      await task.loadFeatures();
       const pred = tf.tidy(() => {
         const text = classTextFeatures(model, task.classNames, templates);
         const img = tf.tensor2d(task.test.features, [task.test.count, task.dim]);

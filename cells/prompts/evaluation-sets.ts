@@ -10,7 +10,7 @@
 import type { Dataset } from '../data/dataset.ts';
 import { backboneOf, type ModelLike } from '../model/index.ts';
 import { rng, shuffled } from './random.ts';
-import { fewShotRows, imageFeatures, promptPool, taskFromPool, type FewShotOptions, type PromptTask, type TaskSource } from './task.ts';
+import { fewShotRows, imageFeatures, imageFeaturesOnDemand, promptPool, taskFromPool, type FewShotOptions, type PromptTask, type TaskSource } from './task.ts';
 
 export type EvaluationSet =
   /** The task's own test subset (what `fewShotTask` gives). */
@@ -58,10 +58,13 @@ export async function evaluationTask(modelLike: ModelLike, source: TaskSource, o
   const model = await backboneOf(modelLike);
   if (!Number.isInteger(opts.shots) || opts.shots < 1) throw new Error(`evaluationTask(${source.name}): shots must be a positive integer, got ${opts.shots}`);
   const pool = await promptPool(source, opts);
-  const feats = await imageFeatures(model, source, pool);
   const split = await fewShotRows(pool, source.classNames.length, opts.shots, opts.seed, opts.valShots);
   const shotSeed = { shots: opts.shots, seed: opts.seed };
-  if (evaluation.kind === 'task') return taskFromPool(model, source, pool, feats, split, shotSeed);
+  // The task's own test subset: `fewShotTask`'s task, features on demand.
+  if (evaluation.kind === 'task') return taskFromPool(model, source, pool, await imageFeaturesOnDemand(model, source, pool), split, shotSeed);
+  // Another evaluation set's task is keyed on the content of its features (the pool's and the evaluation
+  // images'), so they are computed here, for every method.
+  const feats = await imageFeatures(model, source, pool);
   if (!(Number.isInteger(evaluation.perClass) && evaluation.perClass >= 1)) {
     throw new Error(`evaluationTask(${source.name}): perClass must be a whole number ≥ 1, got ${evaluation.perClass}`);
   }

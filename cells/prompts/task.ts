@@ -4,13 +4,17 @@
 //   fewShotSplit   K shots per class for training and min(K, 4) for validation, by seed, inside the pool.
 // The pool does not depend on K or the seed, so changing either never re-extracts features: editing the
 // shots or the prompt re-runs only the split (milliseconds), training and evaluation.
+// `fewShotTask` runs imageFeatures on demand: only a reader of the frozen features (CoOp, the linear probe,
+// zero-shot; `task.loadFeatures()`) runs it. Learners that train on pixels (VPT, UPT, visual reprogramming,
+// Pro-tuning, fine-tuning) never need it, and the task's keys do not wait for it: a stage's key is known
+// from its inputs before it runs, so they are the same whether the features were computed or not.
 import * as tf from '@tensorflow/tfjs';
 import type { Table } from 'apache-arrow';
 import type { Dataset } from '../data/dataset.ts';
 import type { BundledName } from '../data/bundled.ts';
 import { loadDataset } from '../data/cached.ts';
 import { preprocessInto } from '../data/preprocess.ts';
-import { stage, keyOf } from '../exec/index.ts';
+import { stage, keyOf, stageKey, type StageSpec } from '../exec/index.ts';
 import { valueCodec } from '../exec/index.ts';
 import { backboneOf, type ModelLike, type PromptBackbone } from '../model/index.ts';
 import type { TaskClasses } from './trainer.ts';
@@ -68,8 +72,11 @@ export interface PoolFeatures {
 export interface TaskSplitData {
   count: number;
   labels: Int32Array;
-  /** [count, dim], L2-normalised frozen image features. */
-  features: Float32Array;
+  /**
+   * [count, dim], L2-normalised frozen image features. A `fewShotTask` computes them on demand: reading this
+   * before `await task.loadFeatures()` is an error saying so.
+   */
+  readonly features: Float32Array;
   /** pixel_values for the given rows of this split, [rows.length, 3, S, S]. */
   pixels(rows: ArrayLike<number>): Float32Array;
 }
@@ -81,8 +88,10 @@ export interface PromptTask extends TaskClasses {
   testKey: string;
   /**
    * Key of what training reads and nothing of the test subset: the training and validation rows' dataset,
-   * image ids, labels and frozen features. A method registered with `keyOnTrainingRows` is keyed on it, so
-   * evaluating on another test subset (its size, a corrupted copy, another folder) does not re-train it.
+   * image ids and labels. A method registered with `keyOnTrainingRows` (one that trains on pixels) is keyed
+   * on it, so evaluating on another test subset (its size, a corrupted copy, another folder) does not
+   * re-train it. (Frozen features are no part of it: they are a function of the model, which every training
+   * key holds, and these images; before they were computed on demand it hashed them too.)
    */
   trainKey: string;
   modelFingerprint: string;
@@ -93,6 +102,13 @@ export interface PromptTask extends TaskClasses {
   train: TaskSplitData;
   val: TaskSplitData;
   test: TaskSplitData;
+  /** Whether `features` can be read: false for a `fewShotTask` until `loadFeatures()`. */
+  readonly featuresLoaded: boolean;
+  /**
+   * Makes `train/val/test.features` readable: for a `fewShotTask`, runs its imageFeatures stage (a cache hit
+   * when any run computed them) in the calling cell; a no-op once they are in memory.
+   */
+  loadFeatures(): Promise<void>;
 }
 
 function column<T>(rows: Table, name: string, where: string): T {
@@ -187,13 +203,19 @@ export function pixelsOf(ds: Dataset, ids: ArrayLike<number>, size: number): Flo
   return out;
 }
 
+function imageFeaturesSpec(model: PromptBackbone, pool: Pool, batchSize: number): StageSpec {
+  return {
+    name: 'imageFeatures', version: 1, heavy: true, params: { batchSize }, inputs: [model.fingerprint, pool],
+    pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }],
+  };
+}
+
 /** Stage: frozen image features of the pool and the test subset (the only place the image tower runs for CoOp/linear probe). */
 export async function imageFeatures(modelLike: ModelLike, source: TaskSource, pool: Pool, batchSize = 64): Promise<PoolFeatures> {
   const model = await backboneOf(modelLike);
   const testDs = source.test ?? source.train;
   return stage(
-    { name: 'imageFeatures', version: 1, heavy: true, params: { batchSize }, inputs: [model.fingerprint, pool],
-      pins: [{ kind: 'model', name: model.name, fingerprint: model.fingerprint }] },
+    imageFeaturesSpec(model, pool, batchSize),
     valueCodec<PoolFeatures>(),
     async (ctx) => {
       const P = model.config.projectionDim;
@@ -250,65 +272,110 @@ export function fewShotRows(pool: Pool, nClasses: number, shots: number, seed: n
   );
 }
 
-/** The few-shot task for (source, K, seed) on `model`: pool → features → split, all cached. */
+/**
+ * Frozen features of a pool not computed yet: the imageFeatures stage's key (what `keyOf` gives its result)
+ * and how to run it.
+ */
+export interface PendingFeatures {
+  pending: true;
+  key: string;
+  load(): Promise<PoolFeatures>;
+}
+
+/** The imageFeatures stage of a pool as `PendingFeatures`: nothing runs until `load`. */
+export async function imageFeaturesOnDemand(modelLike: ModelLike, source: TaskSource, pool: Pool, batchSize = 64): Promise<PendingFeatures> {
+  const model = await backboneOf(modelLike);
+  return { pending: true, key: await stageKey(imageFeaturesSpec(model, pool, batchSize)), load: () => imageFeatures(model, source, pool, batchSize) };
+}
+
+/** The few-shot task for (source, K, seed) on `model`: pool → split, cached, and features on demand (`task.loadFeatures()`). */
 export async function fewShotTask(modelLike: ModelLike, source: TaskSource, opts: FewShotOptions): Promise<PromptTask> {
   const model: PromptBackbone = await backboneOf(modelLike);
   if (!Number.isInteger(opts.shots) || opts.shots < 1) throw new Error(`fewShotTask(${source.name}): shots must be a positive integer, got ${opts.shots}`);
   const pool = await promptPool(source, opts);
-  const feats = await imageFeatures(model, source, pool);
+  const feats = await imageFeaturesOnDemand(model, source, pool);
   const split = await fewShotRows(pool, source.classNames.length, opts.shots, opts.seed, opts.valShots);
   return taskFromPool(model, source, pool, feats, split, { shots: opts.shots, seed: opts.seed });
 }
 
 /**
- * The task over a pool, its features and a choice of pool rows for training and validation (`split`, rows of
- * the pool): what `fewShotTask` returns for a K-shot draw, and what a caller that trains on other rows of a
- * pool (all of them, a long-tailed set) builds the same way. Its key is the pool's, the features' and the split's.
+ * One split of a task. `features` is a getter on the class, not an own property: it may throw (features not
+ * loaded yet), and code that walks a value's own properties (output writers, the kernel's views) must not
+ * trip over it or copy the array.
  */
-export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Pool, feats: PoolFeatures, split: SplitIndex, opts: { shots: number; seed: number }): PromptTask {
+class TaskSplit implements TaskSplitData {
+  readonly count: number;
+  #features: Float32Array | undefined;
+  readonly #pickFeatures: () => Float32Array;
+  readonly #pickPixels: (rows: ArrayLike<number>) => Float32Array;
+  constructor(readonly labels: Int32Array, pickFeatures: () => Float32Array, pickPixels: (rows: ArrayLike<number>) => Float32Array) {
+    this.count = labels.length;
+    this.#pickFeatures = pickFeatures;
+    this.#pickPixels = pickPixels;
+  }
+
+  get features(): Float32Array {
+    return (this.#features ??= this.#pickFeatures());
+  }
+
+  pixels(rows: ArrayLike<number>): Float32Array {
+    return this.#pickPixels(rows);
+  }
+}
+
+/**
+ * The task over a pool, its features (computed, or pending: run by `task.loadFeatures()`) and a choice of pool
+ * rows for training and validation (`split`, rows of the pool): what `fewShotTask` returns for a K-shot draw,
+ * and what a caller that trains on other rows of a pool (all of them, a long-tailed set) builds the same
+ * way. Its key is the pool's, the features' and the split's.
+ */
+export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Pool, feats: PoolFeatures | PendingFeatures, split: SplitIndex, opts: { shots: number; seed: number }): PromptTask {
   const S = model.config.vision.imageSize;
-  const P = feats.dim;
+  const P = model.config.projectionDim;
   const testDs = source.test ?? source.train;
   const pixelMemo = new Map<number, Float32Array>();
-  const per = 3 * S * S;
-  const view = (rows: Int32Array | null, ds: Dataset, ids: Int32Array, labels: Int32Array, features: Float32Array, tag: string): TaskSplitData => {
+  let loaded: PoolFeatures | undefined = 'pending' in feats ? undefined : feats;
+  const view = (name: string, rows: Int32Array | null, ds: Dataset, ids: Int32Array, labels: Int32Array, side: 'train' | 'test'): TaskSplitData => {
     const pick = rows ?? Int32Array.from({ length: ids.length }, (_, i) => i);
-    const f = new Float32Array(pick.length * P);
-    pick.forEach((r, i) => f.set(features.subarray(r * P, (r + 1) * P), i * P));
-    return {
-      count: pick.length,
-      labels: Int32Array.from(pick, (r) => labels[r]),
-      features: f,
-      pixels(sel) {
-        const out = new Float32Array(sel.length * per);
-        for (let i = 0; i < sel.length; i++) {
-          const id = ids[pick[sel[i]]];
-          // Few-shot training images are preprocessed once and reused every epoch; test images are read
-          // once per evaluation, so they are not kept (at 224 px a test subset would cost hundreds of MB).
-          if (tag === 'test') {
-            preprocessInto(ds.images.get(id), S, out, i * per);
-            continue;
-          }
-          let px = pixelMemo.get(id);
-          if (!px) {
-            px = pixelsOf(ds, [id], S);
-            pixelMemo.set(id, px);
-          }
-          out.set(px, i * per);
+    return new TaskSplit(Int32Array.from(pick, (r) => labels[r]), () => {
+      if (!loaded) throw new Error(`task ${source.name}: its frozen image features are computed on demand; await task.loadFeatures() before reading task.${name}.features`);
+      const all = loaded[side];
+      const f = new Float32Array(pick.length * P);
+      pick.forEach((r, i) => f.set(all.subarray(r * P, (r + 1) * P), i * P));
+      return f;
+    }, (sel) => {
+      const per = 3 * S * S;
+      const out = new Float32Array(sel.length * per);
+      for (let i = 0; i < sel.length; i++) {
+        const id = ids[pick[sel[i]]];
+        // Few-shot training images are preprocessed once and reused every epoch; test images are read
+        // once per evaluation, so they are not kept (at 224 px a test subset would cost hundreds of MB).
+        if (side === 'test') {
+          preprocessInto(ds.images.get(id), S, out, i * per);
+          continue;
         }
-        return out;
-      },
-    };
+        let px = pixelMemo.get(id);
+        if (!px) {
+          px = pixelsOf(ds, [id], S);
+          pixelMemo.set(id, px);
+        }
+        out.set(px, i * per);
+      }
+      return out;
+    });
   };
-  const train = view(split.train, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train');
-  const val = view(split.val, source.train, pool.trainIds, pool.trainLabels, feats.train, 'train');
-  const rowsKey = (rows: Int32Array, v: TaskSplitData): string => keyOf({ ids: Int32Array.from(rows, (r) => pool.trainIds[r]), labels: v.labels, features: v.features });
+  const train = view('train', split.train, source.train, pool.trainIds, pool.trainLabels, 'train');
+  const val = view('val', split.val, source.train, pool.trainIds, pool.trainLabels, 'train');
+  const rowsKey = (rows: Int32Array, v: TaskSplitData): string => keyOf({ ids: Int32Array.from(rows, (r) => pool.trainIds[r]), labels: v.labels });
+  // A stage's result is keyed by its stage key, which pending features know before running: the keys are
+  // those of the computed features either way.
+  const featuresKey = 'pending' in feats ? feats.key : keyOf(feats);
   return {
     name: source.name,
     classNames: source.classNames,
-    key: keyOf({ pool: keyOf(pool), features: keyOf(feats), split: keyOf(split) }),
+    key: keyOf({ pool: keyOf(pool), features: featuresKey, split: keyOf(split) }),
     trainKey: keyOf({ dataset: source.train.fingerprint, train: rowsKey(split.train, train), val: rowsKey(split.val, val) }),
-    testKey: keyOf({ pool: keyOf(pool), features: keyOf(feats) }),
+    testKey: keyOf({ pool: keyOf(pool), features: featuresKey }),
     modelFingerprint: model.fingerprint,
     shots: opts.shots,
     seed: opts.seed,
@@ -316,7 +383,14 @@ export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Po
     imageSize: S,
     train,
     val,
-    test: view(null, testDs, pool.testIds, pool.testLabels, feats.test, 'test'),
+    test: view('test', null, testDs, pool.testIds, pool.testLabels, 'test'),
+    get featuresLoaded() {
+      return loaded !== undefined;
+    },
+    async loadFeatures() {
+      if (loaded || !('pending' in feats)) return;
+      loaded = await feats.load();
+    },
   };
 }
 

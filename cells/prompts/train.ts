@@ -289,6 +289,8 @@ async function runTraining(
   };
   // Not initialised: only what kind of trainer it is (an SGD loop can move to a worker, a closed-form fit stays).
   const kind = getTrainer(method).create();
+  // Only a method that reads the frozen features has them computed (a pixel-trained one never does).
+  if (kind.input === 'features') await task.loadFeatures();
   const backend = workerBackend();
   if (!kind.fit && ctx.workers && backend && model.sourceDir) {
     // Side by side with other trainings: the same trainer and loop in a worker thread (train-pool.ts).

@@ -81,6 +81,7 @@ export async function varianceStats(modelLike: ModelLike, task: PromptTask, temp
     { name: 'varianceStats', version: 1, params: { templates, classNames: task.classNames }, inputs: [model.fingerprint, task.testKey] },
     valueCodec<VarianceStats>(),
     async () => {
+      await task.loadFeatures();
       const text = classTextFeatures(model, task.classNames, templates);
       const t = text.dataSync() as Float32Array;
       text.dispose();

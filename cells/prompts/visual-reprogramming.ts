@@ -351,6 +351,7 @@ export async function zeroShotTransfer(modelLike: ModelLike, task: PromptTask, o
           tf.dispose([p, px]);
         }
       } else {
+        await task.loadFeatures();
         pred = tf.tidy(() => {
           const img = tf.tensor2d(task.test.features, [task.test.count, task.dim]);
           return cosineLogits(img, sourceText(model, names, tpl), model.logitScale).matMul(w).argMax(-1).dataSync() as Int32Array;

@@ -134,6 +134,8 @@ export async function multitaskPrompt(model: PromptBackbone, tasks: readonly Stu
     for (const t of list) ptasks.push(await promptTaskFor(model, t, s));
     const union: TaskClasses = { name: list.map((t) => t.name).join(' + '), classNames: ptasks.flatMap((t) => t.classNames) };
     const masked = new TaskMaskedTrainer(makeTrainer(model, union, r.method, r.config, s.seed));
+    // The tasks' frozen features are computed on demand, for a method that reads them.
+    if (masked.input === 'features') for (const t of ptasks) await t.loadFeatures();
     const label = `multitaskPrompt(${r.method} on ${union.name}, ${s.shots}-shot, seed ${s.seed})`;
     try {
       const out = await trainLoop(masked, pooledData(ptasks, masked.input, masked), {

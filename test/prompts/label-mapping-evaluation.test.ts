@@ -71,6 +71,7 @@ test('held-out evaluation images never include the pool; bad evaluation sets are
   await cell.run(async () => {
     const own = await fewShotTask(model, source, opts);
     const heldOut = await evaluationTask(model, source, opts, { kind: 'held-out', perClass: 50 });
+    await own.loadFeatures();
     // No evaluation image is a training image: compare their frozen features (an image's features are its identity here).
     const P = own.dim;
     const seen = new Set<string>();

@@ -41,6 +41,7 @@ test('every method: finite non-zero gradients reach every prompt variable; froze
   const cell = testCell();
   await cell.run(async () => {
     const task = await fewShotTask(model, source, small);
+    await task.loadFeatures();
     const pixels = tf.tensor4d(task.train.pixels([0, 1, 2, 3]), [4, 3, 32, 32]);
     const features = tf.tensor2d(task.train.features.slice(0, 4 * task.dim), [4, task.dim]);
     const batch: Batch = { labels: task.train.labels.slice(0, 4), pixels, features };

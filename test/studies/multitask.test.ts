@@ -52,7 +52,11 @@ test('multitask source prompt → target init changes the target prompt and its 
     assert.equal(fromSource.epochs, fromDefault.epochs);
     assert.ok(differs(fromSource, fromDefault), `${m.method}: the source init leaves the target prompt unchanged`);
     // ... and therefore what the target predicts: its test logits differ.
-    const ptask = await cell.run(() => promptTaskFor(model, signs, setting));
+    const ptask = await cell.run(async () => {
+      const t = await promptTaskFor(model, signs, setting);
+      await t.loadFeatures();
+      return t;
+    });
     const logitsOf = (p: TrainedPrompt) => {
       const tr = makeTrainer(model, ptask, p.method, p.config, p.seed, p.state);
       const { batch } = taskData(ptask, tr.input, 'test').batch(Array.from({ length: ptask.test.count }, (_, i) => i));
