@@ -267,9 +267,14 @@ test('a CNN cache filled by another forward is not served: the forward version i
   };
   const shared = testCell();
   const fresh = testCell();
-  const olderFeatures = await shared.run(async () => (await taskOn(older)).test.features.slice());
-  const served = await shared.run(async () => (await taskOn(cnn)).test.features.slice());
-  const computed = await fresh.run(async () => (await taskOn(cnn)).test.features.slice());
+  const featuresOn = async (model: PromptBackbone) => {
+    const task = await taskOn(model);
+    await task.loadFeatures();
+    return task.test.features.slice();
+  };
+  const olderFeatures = await shared.run(() => featuresOn(older));
+  const served = await shared.run(() => featuresOn(cnn));
+  const computed = await fresh.run(() => featuresOn(cnn));
   assert.ok(olderFeatures.some((v, i) => v !== computed[i]), 'the older forward gives other features');
   assert.deepEqual(served, computed, 'a cache written by the older forward served stale features');
   assert.ok(!shared.records.filter((r) => r.stage === 'imageFeatures').at(-1)!.hit, 'imageFeatures was a cache hit on the older entry');
