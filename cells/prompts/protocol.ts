@@ -7,6 +7,7 @@ import { backboneOf, type ModelLike } from '../model/index.ts';
 import { evaluatePrompt, zeroShotPrompt } from './evaluate.ts';
 import { fewShotTask, type FewShotOptions, type TaskSource } from './task.ts';
 import { trainPrompt, trainPromptSpec, type TrainOptions } from './train.ts';
+import { epochsForShots } from './optim.ts';
 
 export interface MethodSpec {
   method: string;
@@ -132,6 +133,8 @@ export async function fewShotProtocol(modelLike: ModelLike, sources: TaskSource 
   type Trained = { row: ProtocolRow; warning: string | null };
   const slots: Array<ProtocolRow | number> = [];
   const units: WorkUnit<Trained>[] = [];
+  /** Images a unit's training goes through (its rough cost). */
+  const sizes: number[] = [];
   for (const source of list) {
     let zeroShot: number | undefined;
     for (const shots of shotList) {
@@ -150,6 +153,7 @@ export async function fewShotProtocol(modelLike: ModelLike, sources: TaskSource 
         for (const m of opts.methods) {
           const train: TrainOptions = { method: m.method, config: m.config, epochs: m.epochs, optim: m.optim, seed };
           slots.push(units.length);
+          sizes.push(task.train.count * (m.epochs ?? epochsForShots(shots)));
           units.push({
             label: `${m.label ?? m.method} on ${source.name} (${shots}-shot, seed ${seed})`,
             spec: trainPromptSpec(model, task, train),
@@ -167,7 +171,12 @@ export async function fewShotProtocol(modelLike: ModelLike, sources: TaskSource 
       }
     }
   }
-  const { results } = await runAll(units, { title: 'protocol', unitNoun: 'runs' });
+  // Side by side, the largest trainings start first, so that a long one (GTSRB's 43 classes) does not run
+  // alone at the end while the other worker idles; rows keep the protocol's order either way.
+  const order = units.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a] || a - b);
+  const { results: started } = await runAll(order.map((i) => units[i]), { title: 'protocol', unitNoun: 'runs' });
+  const results: Trained[] = [];
+  order.forEach((u, i) => (results[u] = started[i]));
   for (const slot of slots) {
     if (typeof slot !== 'number') rows.push(slot);
     else {
