@@ -121,8 +121,10 @@ class TrainPool {
     });
     const crashed = (why: string) => {
       // Every job on this worker fails with the reason; the worker is replaced on the next request.
-      const i = this.workers.indexOf(w);
-      if (i >= 0) this.workers.splice(i, 1);
+      for (const list of [this.workers, this.idle]) {
+        const i = list.indexOf(w);
+        if (i >= 0) list.splice(i, 1);
+      }
       for (const [id, job] of this.waiting) if (this.owner.get(id) === w) { this.waiting.delete(id); job.reject(new Error(`training worker ${why}`)); }
       const next = this.queue.shift();
       if (next && !this.closed) next(this.start());

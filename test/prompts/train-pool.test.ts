@@ -5,6 +5,7 @@
 // longer matches its directory is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,29 @@ test('a cancelled worker run stops, caches nothing, and the next run resumes fro
   const [resumed] = await batch(again, [coop, other]);
   assert.equal(resumed.resumedAfterEpoch, 0, 'resumed after the first epoch');
   sameState(resumed, reference, 'resumed CoOp');
+});
+
+test('a worker killed with SIGKILL mid-training fails its run saying so; the next run resumes from its checkpoint to the same prompt', async () => {
+  const other: TrainOptions = { ...coop, seed: 2 };
+  const [reference] = await batch(testCell(), [coop], model, 0);
+  const cell = testCell();
+  const seen = cell.ctx.progress;
+  let killed = 0;
+  cell.ctx.progress = (u) => {
+    seen(u);
+    if (!killed && u.message?.includes('run 0: trainPrompt: epoch 2/3 step 1/5')) {
+      // The workers: this process's children running train-worker.ts (not tsx's esbuild service; the
+      // bracket keeps pgrep's own shell, whose command line holds the pattern, out of the match).
+      const kids = execSync(`pgrep -P ${process.pid} -f 'train-worke[r]'`).toString().trim().split('\n').map(Number);
+      for (const pid of kids) process.kill(pid, 'SIGKILL');
+      killed = kids.length;
+    }
+  };
+  await assert.rejects(batch(cell, [coop, other]), /training worker was killed \(SIGKILL\)/);
+  assert.ok(killed >= 1);
+  const [resumed] = await batch(testCell(cell.cacheDir), [coop, other]);
+  assert.ok(resumed.resumedAfterEpoch >= 0, 'resumed from the killed run\'s checkpoint');
+  sameState(resumed, reference, 'CoOp after a killed worker');
 });
 
 test('a diverging worker run fails as TrainingDivergedError; a directory that no longer holds the model is refused', async () => {
