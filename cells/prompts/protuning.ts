@@ -131,6 +131,7 @@ registerTrainer<ProTuningConfig>('protuning', {
   // the block's normalisation and 1×1 convolutions as layerNorm / linear (all round differently).
   version: 3,
   create: () => new ProTuningTrainer(),
+  inputOf: (config) => (config.sites === 'none' ? 'features' : 'pixels'),
   defaults: PROTUNING_DEFAULTS,
   describe: 'Pro-tuning: prompt blocks x + β·Block(x) before each CNN stage / ViT layer of a frozen backbone, β from 0, and a linear head',
 });

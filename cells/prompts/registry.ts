@@ -21,6 +21,11 @@ export interface TrainerEntry<C = unknown> {
    */
   keyFiles?(config: C): string[];
   /**
+   * What its batches carry for this configuration, for a method where that depends on it (Pro-tuning with no
+   * blocks reads cached features); known before a trainer is initialised. Default: the trainer's `input`.
+   */
+  inputOf?(config: C): 'features' | 'pixels';
+  /**
    * Key training on the task's training and validation rows (`PromptTask.trainKey`) instead of the whole
    * task: for a method whose training reads nothing else, so changing only the evaluation set never re-trains.
    * (Opt-in so the other methods' cached prompts keep their keys.)

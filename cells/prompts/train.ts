@@ -287,10 +287,13 @@ async function runTraining(
   const resumed = (r: { resumedAfterEpoch: number }) => {
     if (r.resumedAfterEpoch >= 0) ctx.log(`${label}: resumed after epoch ${r.resumedAfterEpoch + 1} from its checkpoint`);
   };
-  // Not initialised: only what kind of trainer it is (an SGD loop can move to a worker, a closed-form fit stays).
-  const kind = getTrainer(method).create();
+  // Not initialised: only what kind of trainer it is (an SGD loop can move to a worker, a closed-form fit
+  // stays) and what its batches carry.
+  const entry = getTrainer(method);
+  const kind = entry.create();
+  const input = entry.inputOf?.(config) ?? kind.input;
   // Only a method that reads the frozen features has them computed (a pixel-trained one never does).
-  if (kind.input === 'features') await task.loadFeatures();
+  if (input === 'features') await task.loadFeatures();
   const backend = workerBackend();
   if (!kind.fit && ctx.workers && backend && model.sourceDir) {
     // Side by side with other trainings: the same trainer and loop in a worker thread (train-pool.ts).
@@ -299,8 +302,8 @@ async function runTraining(
       backend, modelDir: model.sourceDir, fingerprint: model.fingerprint, method, config, optim, epochs, seed, from,
       task: { name: task.name, classNames: task.classNames }, label, checkpoint: await checkpoint(),
       split: {
-        count: task.train.count, labels: task.train.labels, input: kind.input, dim: task.dim, imageSize: task.imageSize,
-        ...(kind.input === 'features' ? { features: task.train.features } : { pixels: task.train.pixels(rows) }),
+        count: task.train.count, labels: task.train.labels, input, dim: task.dim, imageSize: task.imageSize,
+        ...(input === 'features' ? { features: task.train.features } : { pixels: task.train.pixels(rows) }),
       },
     }, (f, m) => ctx.progress(f, m), ctx.signal);
     resumed(r);

@@ -44,13 +44,19 @@ function sameState(a: TrainedPrompt, b: TrainedPrompt, what: string): void {
   assert.deepEqual(a.curve.map((p) => p.loss), b.curve.map((p) => p.loss), `${what}: loss curve`);
 }
 
-test('two trainings side by side in workers give the in-process prompts byte for byte, and the model here never runs', async () => {
-  const inProcess = await batch(testCell(), [coop, vpt], model, 0);
+test('trainings side by side in workers give the in-process prompts byte for byte, and the model here never runs', async () => {
+  // Pro-tuning's batches carry pixels or features by its configuration (TrainerEntry.inputOf).
+  const protuning: TrainOptions = { method: 'protuning', epochs: 2, optim: { batchSize: 8, lr: 0.1, warmupEpochs: 0 } };
+  const headOnly: TrainOptions = { ...protuning, config: { sites: 'none' } };
+  const runs = [coop, vpt, protuning, headOnly];
+  const inProcess = await batch(testCell(), runs, model, 0);
   const before = { ...model.calls };
-  const inWorkers = await batch(testCell(), [coop, vpt]);
+  const inWorkers = await batch(testCell(), runs);
   assert.deepEqual(model.calls, before, 'a worker trained, not this thread');
   sameState(inWorkers[0], inProcess[0], 'CoOp');
   sameState(inWorkers[1], inProcess[1], 'VPT');
+  sameState(inWorkers[2], inProcess[2], 'Pro-tuning');
+  sameState(inWorkers[3], inProcess[3], 'Pro-tuning, head only');
   assert.equal(inWorkers[1].trainableParameters, inProcess[1].trainableParameters);
   assert.equal(inWorkers[0].steps, inProcess[0].steps);
   // One training alone stays in this thread (no worker start-up for it).
