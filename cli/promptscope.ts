@@ -45,7 +45,7 @@ Options:
   --timeout SECONDS   fail any cell that runs longer: an awaiting cell is cancelled and the rest of
                       the notebook runs; one stuck in synchronous code stops the run (exit status 1)
   --workers N         independent trainings (a protocol's methods, datasets and seeds) run N at once,
-                      each in a worker process (default: one per core up to 4, here ${defaultWorkers()}; 0: one at a
+                      each in a worker process (default: one per core up to 4, here ${defaultWorkers()}; 0 or 1: one at a
                       time in the main thread); the trained prompts are the same either way
 
 Running on a Slurm cluster (the cache directory must be on a filesystem every node sees):
