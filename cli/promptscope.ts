@@ -46,7 +46,7 @@ Options:
                       the notebook runs; one stuck in synchronous code stops the run (exit status 1)
   --workers N         independent trainings (a protocol's methods, datasets and seeds) run N at once,
                       each in a worker process (default: one per core up to 4, here ${defaultWorkers()}; 0 or 1: one at a
-                      time in the main thread); the trained prompts are the same either way
+                      time in the main process); the trained prompts are the same either way
 
 Running on a Slurm cluster (the cache directory must be on a filesystem every node sees):
   --executor E        local (default) | slurm: each heavy stage that misses the cache (training,
