@@ -116,3 +116,21 @@ test('cache ls, du and clear', async () => {
   assert.match((await cli(['cache', 'ls'], env)).stdout, /0 entries/);
   void dir;
 });
+
+test('--workers: a whole number for the local executor (recorded in the manifest), a usage error otherwise', async () => {
+  const { dir, nb, env } = await setup();
+  const out = join(dir, 'out');
+  const ok = await cli(['run', nb, '--trust', '--workers', '0', '--out', out], env);
+  assert.equal(ok.code, 0, ok.stderr);
+  const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { executor: string; workers: number };
+  assert.deepEqual([manifest.executor, manifest.workers], ['in-process', 0]);
+  for (const [args, why] of [
+    [['--workers=-1'], /--workers must be a whole number of 0 or more, not "-1"/],
+    [['--workers', 'two'], /--workers must be a whole number of 0 or more, not "two"/],
+    [['--workers', '2', '--executor', 'slurm'], /--workers applies to --executor local only/],
+  ] as const) {
+    const r = await cli(['run', nb, '--trust', ...args], env);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, why);
+  }
+});
