@@ -296,7 +296,7 @@ async function runTraining(
   if (input === 'features') await task.loadFeatures();
   const backend = workerBackend();
   if (!kind.fit && ctx.workers && backend && model.sourceDir) {
-    // Side by side with other trainings: the same trainer and loop in a worker thread (train-pool.ts).
+    // Side by side with other trainings: the same trainer and loop in a worker process (train-pool.ts).
     const rows = Array.from({ length: task.train.count }, (_, i) => i);
     const r = await trainPool(ctx.workers).train({
       backend, modelDir: model.sourceDir, fingerprint: model.fingerprint, method, config, optim, epochs, seed, from,
