@@ -20,6 +20,7 @@ export async function runBatch<T>(units: readonly WorkUnit<T>[], cell: CellConte
   const { title = 'batch', unitNoun = 'units' } = options;
   const cachedAtStart = await Promise.all(units.map(async (u) => (await cell.cache.lookup(await stageKey(u.spec))) !== null));
   const toCompute = cachedAtStart.filter((c) => !c).length;
+  const lanes = Math.max(1, Math.min(concurrency, units.length));
   let done = 0, computed = 0, timed = 0, computeMs = 0;
   const results: T[] = new Array(units.length);
   const computedLabels: string[] = [];
@@ -41,7 +42,6 @@ export async function runBatch<T>(units: readonly WorkUnit<T>[], cell: CellConte
     const u = units[i];
     cell.signal.throwIfAborted();
     let missed = false;
-    const lanes = Math.min(concurrency, units.length);
     const child: CellContext = {
       ...cell,
       ...(inWorkers && lanes > 1 ? { workers: lanes } : {}),
@@ -88,7 +88,7 @@ export async function runBatch<T>(units: readonly WorkUnit<T>[], cell: CellConte
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, units.length)) }, lane));
+  await Promise.all(Array.from({ length: lanes }, lane));
   if (failure !== undefined) throw failure;
   return { results, computed: computedLabels, timings };
 }

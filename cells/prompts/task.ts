@@ -111,6 +111,13 @@ export interface PromptTask extends TaskClasses {
   loadFeatures(): Promise<void>;
 }
 
+/** Rows `rows` of a row-major array of rows `width` long, in that order. */
+export function gatherRows(from: Float32Array, rows: ArrayLike<number>, width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  for (let i = 0; i < rows.length; i++) out.set(from.subarray(rows[i] * width, (rows[i] + 1) * width), i * width);
+  return out;
+}
+
 function column<T>(rows: Table, name: string, where: string): T {
   const c = rows.getChild(name);
   if (!c) throw new Error(`${where}: dataset rows have no "${name}" column`);
@@ -339,10 +346,7 @@ export function taskFromPool(model: PromptBackbone, source: TaskSource, pool: Po
     const pick = rows ?? Int32Array.from({ length: ids.length }, (_, i) => i);
     return new TaskSplit(Int32Array.from(pick, (r) => labels[r]), () => {
       if (!loaded) throw new Error(`task ${source.name}: its frozen image features are computed on demand; await task.loadFeatures() before reading task.${name}.features`);
-      const all = loaded[side];
-      const f = new Float32Array(pick.length * P);
-      pick.forEach((r, i) => f.set(all.subarray(r * P, (r + 1) * P), i * P));
-      return f;
+      return gatherRows(loaded[side], pick, P);
     }, (sel) => {
       const per = 3 * S * S;
       const out = new Float32Array(sel.length * per);

@@ -2,28 +2,20 @@
 // asked for, and runs a prompt method's training loop on the split the notebook's process sends. The same
 // trainer, the same loop and the same kernels as an in-process run, so the prompt it returns is
 // byte-identical.
-import * as tf from '@tensorflow/tfjs';
 import { initBackend, currentBackend, backboneOf, load, type PromptBackbone } from '../model/index.ts';
-import { makeTrainer, trainLoop, trainableParameterCount, type TrainData } from './train.ts';
+import { makeTrainer, splitData, trainLoop, trainableParameterCount, type TrainData } from './train.ts';
+import { gatherRows } from './task.ts';
 import type { TrainJob, TrainWorkerReply, TrainWorkerRequest, TrainWorkerResult, WorkerSplit } from './train-pool.ts';
 
-/** Batches cut from a whole split, exactly as `taskData` cuts them from the task. */
-export function splitData(s: WorkerSplit): TrainData {
-  const P = s.dim, S = s.imageSize, px = 3 * S * S;
-  return {
-    count: s.count,
-    labels: s.labels,
-    batch(rows) {
-      const labels = Int32Array.from(rows, (r) => s.labels[r]);
-      const from = s.input === 'features' ? s.features! : s.pixels!;
-      const width = s.input === 'features' ? P : px;
-      const out = new Float32Array(rows.length * width);
-      rows.forEach((r, i) => out.set(from.subarray(r * width, (r + 1) * width), i * width));
-      return s.input === 'features'
-        ? { batch: { labels, features: tf.tensor2d(out, [rows.length, P]) } }
-        : { batch: { labels, pixels: tf.tensor4d(out, [rows.length, 3, S, S]) } };
-    },
+/** Batches cut from a whole split, by the loop's own `splitData` (the same bytes as in the main process). */
+function workerData(s: WorkerSplit): TrainData {
+  const px = 3 * s.imageSize * s.imageSize;
+  const split = {
+    count: s.count, labels: s.labels,
+    features: s.features ?? new Float32Array(0),
+    pixels: (rows: ArrayLike<number>) => gatherRows(s.pixels!, rows, px),
   };
+  return splitData(split, s.input, s.dim, s.imageSize);
 }
 
 const models = new Map<string, Promise<PromptBackbone>>();
@@ -48,7 +40,7 @@ async function train(job: TrainJob, post: (r: TrainWorkerReply) => void): Promis
   running.set(job.id, abort);
   const trainer = makeTrainer(model, job.task, job.method, job.config, job.seed, job.from);
   try {
-    const r = await trainLoop(trainer, splitData(job.split), {
+    const r = await trainLoop(trainer, workerData(job.split), {
       epochs: job.epochs, optim: job.optim, seed: job.seed, signal: abort.signal, label: job.label, checkpoint: job.checkpoint,
       progress: (fraction, message) => post({ type: 'progress', id: job.id, fraction, message }),
     });

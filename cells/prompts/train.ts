@@ -16,7 +16,7 @@ import { softmaxCrossEntropy } from '../model/ops/index.ts';
 import { getTrainer, resolveConfig } from './registry.ts';
 import type { Batch, PromptState, PromptTrainer, TaskClasses } from './trainer.ts';
 import { OPTIM_DEFAULTS, checkOptim, epochsForShots, learningRate, type OptimConfig } from './optim.ts';
-import type { PromptTask } from './task.ts';
+import { gatherRows, type PromptTask, type TaskSplitData } from './task.ts';
 import { rng, shuffled } from './random.ts';
 import { mixSeed } from '../util/random.ts';
 import { PromptOptimizer, type CurvePoint } from './optimizer.ts';
@@ -83,18 +83,17 @@ export interface TrainData {
 
 /** A single-task data source over a split of a PromptTask, in the form the trainer asks for. */
 export function taskData(task: PromptTask, input: 'features' | 'pixels', split: 'train' | 'val' | 'test' = 'train'): TrainData {
-  const s = task[split];
-  const P = task.dim, S = task.imageSize;
+  return splitData(task[split], input, task.dim, task.imageSize);
+}
+
+/** Batches of one split: rows of its features [count, P], or its pixels [rows, 3, S, S]. */
+export function splitData(s: TaskSplitData, input: 'features' | 'pixels', P: number, S: number): TrainData {
   return {
     count: s.count,
     labels: s.labels,
     batch(rows) {
       const labels = Int32Array.from(rows, (r) => s.labels[r]);
-      if (input === 'features') {
-        const f = new Float32Array(rows.length * P);
-        rows.forEach((r, i) => f.set(s.features.subarray(r * P, (r + 1) * P), i * P));
-        return { batch: { labels, features: tf.tensor2d(f, [rows.length, P]) } };
-      }
+      if (input === 'features') return { batch: { labels, features: tf.tensor2d(gatherRows(s.features, rows, P), [rows.length, P]) } };
       return { batch: { labels, pixels: tf.tensor4d(s.pixels(rows), [rows.length, 3, S, S]) } };
     },
   };
